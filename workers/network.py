@@ -1,0 +1,137 @@
+"""The seed's network as plain functions of arrays: dense layers, ReLU, softmax, cross-entropy.
+
+Parameters live in one flat float64 vector per climber: for each layer its weights, shape
+(n_in, n_out) in row-major order, then its biases (n_out). `Layout` knows where each piece is.
+The functions here are the plain-numpy reference; `workers.kernel` is the fast path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+# The seed's clip for categorical cross-entropy: log(0) never happens, and a perfect
+# prediction is not rewarded beyond 1 - 1e-7.
+CLIP = 1e-7
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each layer's weights and biases sit in a flat parameter vector."""
+
+    sizes: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.sizes) < 2 or any(int(size) < 1 for size in self.sizes):
+            raise ValueError(f"layer sizes must be at least two positive integers, got {list(self.sizes)}")
+        object.__setattr__(self, "sizes", tuple(int(size) for size in self.sizes))
+
+    @cached_property
+    def offsets(self) -> tuple[tuple[int, int, int], ...]:
+        """(weights start, biases start, layer end) for each layer."""
+        result = []
+        start = 0
+        for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:]):
+            biases_start = start + n_in * n_out
+            end = biases_start + n_out
+            result.append((start, biases_start, end))
+            start = end
+        return tuple(result)
+
+    @property
+    def num_params(self) -> int:
+        """Total number of weights and biases."""
+        return self.offsets[-1][2]
+
+    @property
+    def num_inputs(self) -> int:
+        """Number of input features."""
+        return self.sizes[0]
+
+    @property
+    def num_classes(self) -> int:
+        """Number of output classes."""
+        return self.sizes[-1]
+
+    def unpack(self, params: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Views (weights (..., n_in, n_out), biases (..., 1, n_out)) into params of shape (..., P)."""
+        if params.shape[-1] != self.num_params:
+            raise ValueError(
+                f"expected {self.num_params} parameters for layers {list(self.sizes)}, got {params.shape[-1]}"
+            )
+        lead = params.shape[:-1]
+        layers = []
+        for (start, biases_start, end), n_in, n_out in zip(self.offsets, self.sizes[:-1], self.sizes[1:]):
+            weights = params[..., start:biases_start].reshape(*lead, n_in, n_out)
+            biases = params[..., biases_start:end].reshape(*lead, 1, n_out)
+            layers.append((weights, biases))
+        return layers
+
+    def pack(self, layers: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """Inverse of `unpack` for a single network: one flat float64 vector."""
+        pieces = []
+        for weights, biases in layers:
+            pieces.append(np.asarray(weights, dtype=np.float64).ravel())
+            pieces.append(np.asarray(biases, dtype=np.float64).ravel())
+        params = np.concatenate(pieces)
+        if params.size != self.num_params:
+            raise ValueError(f"expected {self.num_params} parameters for layers {list(self.sizes)}, got {params.size}")
+        return params
+
+
+def init_params(layout: Layout, rng: np.random.Generator) -> np.ndarray:
+    """nnfs `Layer_Dense` initialisation: weights 0.01 * randn(n_in, n_out), biases zero."""
+    params = np.zeros(layout.num_params)
+    for (start, biases_start, _end), n_in, n_out in zip(layout.offsets, layout.sizes[:-1], layout.sizes[1:]):
+        params[start:biases_start] = 0.01 * rng.standard_normal(n_in * n_out)
+    return params
+
+
+def logits(params: np.ndarray, X: np.ndarray, layout: Layout) -> np.ndarray:
+    """Output-layer values before softmax: (S, C) for params (P,), (B, S, C) for params (B, P)."""
+    layers = layout.unpack(np.asarray(params, dtype=np.float64))
+    values = np.asarray(X, dtype=np.float64)
+    for index, (weights, biases) in enumerate(layers):
+        values = np.matmul(values, weights) + biases
+        if index < len(layers) - 1:
+            values = np.maximum(0.0, values)
+    return values
+
+
+def softmax(values: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, with the row maximum subtracted first (as in the seed)."""
+    exponentials = np.exp(values - np.max(values, axis=-1, keepdims=True))
+    return exponentials / np.sum(exponentials, axis=-1, keepdims=True)
+
+
+def sparse_labels(y: np.ndarray) -> np.ndarray:
+    """Class indices from sparse labels (S,) or one-hot labels (S, C)."""
+    y = np.asarray(y)
+    if y.ndim == 2:
+        return np.argmax(y, axis=1).astype(np.int64)
+    return y.astype(np.int64)
+
+
+def cross_entropy(probabilities: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Mean categorical cross-entropy over samples, clipped at 1e-7; batch axes are kept."""
+    clipped = np.clip(probabilities, CLIP, 1 - CLIP)
+    y = np.asarray(y)
+    if y.ndim == 2:  # one-hot (S, C)
+        confidences = np.sum(clipped * y, axis=-1)
+    else:  # sparse (S,)
+        index = np.broadcast_to(y.astype(np.int64)[:, None], clipped.shape[:-1] + (1,))
+        confidences = np.take_along_axis(clipped, index, axis=-1)[..., 0]
+    return np.mean(-np.log(confidences), axis=-1)
+
+
+def accuracy(probabilities: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Fraction of samples whose arg-max class is the label; batch axes are kept."""
+    return np.mean(np.argmax(probabilities, axis=-1) == sparse_labels(y), axis=-1)
+
+
+def evaluate(params: np.ndarray, X: np.ndarray, y: np.ndarray, layout: Layout) -> tuple[np.ndarray, np.ndarray]:
+    """(loss, accuracy) for params (P,) or a batch (B, P)."""
+    probabilities = softmax(logits(params, X, layout))
+    return cross_entropy(probabilities, y), accuracy(probabilities, y)
