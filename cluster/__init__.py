@@ -1,0 +1,6 @@
+"""How we reach Ray: connecting, a pool of worker actors, and submitting searches as Ray Jobs."""
+
+from cluster.connect import ClusterError, RayInfo, connect, ray_info
+from cluster.pool import ActorPool
+
+__all__ = ["ActorPool", "ClusterError", "RayInfo", "connect", "ray_info"]

@@ -1,0 +1,159 @@
+"""A pool of long-lived Ray actors that runs tasks, yields results as they arrive, and survives deaths.
+
+Each actor is created once with the data (put into the object store once). A task whose actor
+dies is run again on another actor with the same arguments; the pool replaces the dead actor
+when the cluster has room. The pool knows nothing of hill climbs: it calls `method(shared, [task])`
+on an instance of the class it was given.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cluster.connect import ClusterError
+
+# How long the pool waits, with no live actor left, for a replacement to come up.
+NO_WORKER_TIMEOUT_S = 60.0
+# Calls queued on each actor, so that it never idles while a result travels back.
+CALLS_PER_ACTOR = 2
+# Environment of every actor: one CPU each, so math libraries must not start threads.
+ACTOR_ENVIRONMENT = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "NUMBA_NUM_THREADS": "1",
+}
+
+
+def _with_pool_info(worker_class: type, warm_method: str | None) -> type:
+    """worker_class plus a method that warms it up and says where it runs."""
+
+    class PoolWorker(worker_class):
+        def pool_warm_up(self) -> dict:
+            import os
+
+            import ray
+
+            if warm_method:
+                getattr(self, warm_method)()
+            return {"pid": os.getpid(), "node_id": ray.get_runtime_context().get_node_id()}
+
+    PoolWorker.__name__ = PoolWorker.__qualname__ = worker_class.__name__
+    return PoolWorker
+
+
+@dataclass
+class _Slot:
+    actor: Any
+    ready: bool = False
+    warm_ref: Any = None
+    in_flight: int = 0
+    pid: int | None = None
+    node_id: str | None = None
+
+
+@dataclass
+class ActorPool:
+    """`size` actors of `worker_class`, each built from `init_args` (ObjectRefs are resolved once)."""
+
+    worker_class: type
+    init_args: Sequence[Any]
+    size: int
+    warm_method: str | None = "warm_up"
+    actor_options: dict = field(default_factory=dict)
+    replacements: int = 0
+
+    def __post_init__(self) -> None:
+        import ray
+
+        self._ray = ray
+        options = {"num_cpus": 1, "max_restarts": 0, "max_task_retries": 0}
+        options.update(self.actor_options)
+        options.setdefault("runtime_env", {"env_vars": ACTOR_ENVIRONMENT})
+        self._remote_class = ray.remote(_with_pool_info(self.worker_class, self.warm_method)).options(**options)
+        self._init_refs = [ray.put(argument) for argument in self.init_args]
+        self._slots = [self._spawn() for _ in range(self.size)]
+        self._wait_ready(list(self._slots))
+
+    def _spawn(self) -> _Slot:
+        actor = self._remote_class.remote(*self._init_refs)
+        return _Slot(actor=actor, warm_ref=actor.pool_warm_up.remote())
+
+    def _wait_ready(self, slots: list[_Slot]) -> None:
+        for slot in slots:
+            self._finish_warm(slot, self._ray.get(slot.warm_ref))
+
+    @staticmethod
+    def _finish_warm(slot: _Slot, info: Any) -> None:
+        slot.ready, slot.warm_ref = True, None
+        if isinstance(info, dict):
+            slot.pid, slot.node_id = info.get("pid"), info.get("node_id")
+
+    @property
+    def worker_info(self) -> list[tuple[int | None, str | None]]:
+        """(process id, node id) of every live actor, for operators and fault tests."""
+        return [(slot.pid, slot.node_id) for slot in self._slots if slot.ready]
+
+    def run(self, method: str, shared: Any, tasks: Sequence[Any], accept: Callable[[Any], bool]) -> Iterator[Any]:
+        """Run every task as `method(shared, [task])`; yield each accepted result as it arrives.
+
+        `shared` goes into the object store once for the whole batch. A task whose actor died
+        is queued again; results that `accept` rejects (a stale round) are dropped.
+        """
+        ray = self._ray
+        shared_ref = ray.put(shared)
+        queue = deque(tasks)
+        in_flight: dict[Any, tuple[_Slot, Any]] = {}
+        lonely_since: float | None = None
+        while queue or in_flight:
+            for slot in self._slots:
+                while slot.ready and queue and slot.in_flight < CALLS_PER_ACTOR:
+                    task = queue.popleft()
+                    in_flight[getattr(slot.actor, method).remote(shared_ref, [task])] = (slot, task)
+                    slot.in_flight += 1
+            warming = {slot.warm_ref: slot for slot in self._slots if slot.warm_ref is not None}
+            if not in_flight and not any(slot.ready for slot in self._slots):
+                lonely_since = lonely_since or time.monotonic()
+                if time.monotonic() - lonely_since > NO_WORKER_TIMEOUT_S:
+                    raise ClusterError(f"workers: every worker died and none came back in {NO_WORKER_TIMEOUT_S:.0f} s")
+            else:
+                lonely_since = None
+            waiting = list(in_flight) + list(warming)
+            ready, _ = ray.wait(waiting, num_returns=1, timeout=1.0)
+            for ref in ready:
+                if ref in warming:
+                    slot = warming[ref]
+                    try:
+                        self._finish_warm(slot, ray.get(ref))
+                    except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError):
+                        self._replace(slot)
+                    continue
+                slot, task = in_flight.pop(ref)
+                slot.in_flight -= 1
+                try:
+                    results = ray.get(ref)
+                except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError):
+                    queue.appendleft(task)  # same task, same seed: the result cannot change
+                    self._replace(slot)
+                    continue
+                for result in results:
+                    if accept(result):
+                        yield result
+
+    def _replace(self, slot: _Slot) -> None:
+        """Swap a dead actor for a fresh one; its in-flight calls come back as errors and are re-queued."""
+        if slot not in self._slots:
+            return
+        self._ray.kill(slot.actor, no_restart=True)
+        self._slots[self._slots.index(slot)] = self._spawn()
+        self.replacements += 1
+
+    def close(self) -> None:
+        """End every actor."""
+        for slot in self._slots:
+            self._ray.kill(slot.actor, no_restart=True)
+        self._slots = []

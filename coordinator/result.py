@@ -1,0 +1,128 @@
+"""A search's result: what was asked, what was found, how it went, where it ran; saved and reloaded."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from coordinator.config import ConfigError, SearchConfig
+from coordinator.files import atomic_save_npz, atomic_write_text
+from workers.network import Layout, logits, softmax
+
+RESULT_FILE = "result.json"
+WEIGHTS_FILE = "weights.npz"
+
+
+class RoundRecord(BaseModel):
+    """One round: the best after it, the work done in it, and who won it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    round: int
+    best_loss: float
+    best_accuracy: float
+    evaluations: int
+    wall_seconds: float
+    evaluations_per_second: float
+    winning_climber: int | None  # None: no climber beat the best of the rounds before
+
+
+class Environment(BaseModel):
+    """Where a search ran."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    executor: Literal["ray", "inprocess"]
+    ray_version: str | None = None
+    nodes: int = 1
+    cpus: int = 1
+    workers: int = 1
+
+
+class SearchResult(BaseModel):
+    """The best network a search found, with its history; `save` and `load_result` round-trip it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    config: SearchConfig
+    best_loss: float
+    best_accuracy: float
+    rounds_completed: int
+    evaluations: int
+    wall_seconds: float
+    stopped_because: Literal["rounds", "target_loss", "time_budget"]
+    history: list[RoundRecord]
+    environment: Environment
+    params: np.ndarray  # (P,) flat weights and biases, as workers.network.Layout lays them out
+    step_sizes: np.ndarray  # (P,)
+
+    @property
+    def layout(self) -> Layout:
+        """Where each layer's weights and biases sit in params."""
+        return Layout(tuple(self.config.layers))
+
+    @property
+    def layers(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(weights (n_in, n_out), biases (1, n_out)) for each layer."""
+        return self.layout.unpack(self.params)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities (S, C) for features X (S, F)."""
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != self.layout.num_inputs:
+            raise ConfigError(f"input: expected (samples, {self.layout.num_inputs}) features, got shape {X.shape}")
+        return softmax(logits(self.params, X, self.layout))
+
+    def predict(self, X) -> np.ndarray:
+        """The most probable class (S,) for features X (S, F)."""
+        return np.argmax(self.predict_proba(X), axis=1)
+
+    def summary(self) -> dict:
+        """The JSON-ready part of the result (everything but the arrays)."""
+        return self.model_dump(mode="json", exclude={"params", "step_sizes"})
+
+    def save(self, directory: str | Path) -> Path:
+        """Write result.json and weights.npz into directory, each atomically."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        arrays = {"params": self.params, "step_sizes": self.step_sizes}
+        for index, (weights, biases) in enumerate(self.layers):
+            arrays[f"weights_{index}"] = weights
+            arrays[f"biases_{index}"] = biases
+        atomic_save_npz(directory / WEIGHTS_FILE, **arrays)
+        atomic_write_text(directory / RESULT_FILE, json.dumps(self.summary(), indent=2) + "\n")
+        return directory
+
+
+def load_result(directory: str | Path) -> SearchResult:
+    """Read back what SearchResult.save wrote (arrays never unpickled)."""
+    directory = Path(directory)
+    result_path, weights_path = directory / RESULT_FILE, directory / WEIGHTS_FILE
+    for path in (result_path, weights_path):
+        if not path.is_file():
+            raise ConfigError(f"{path}: missing; is {directory} a finished run directory?")
+    try:
+        summary = json.loads(result_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ConfigError(f"{result_path}: not valid JSON (truncated or corrupt)") from None
+    try:
+        with np.load(weights_path, allow_pickle=False) as archive:
+            params, step_sizes = archive["params"], archive["step_sizes"]
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError):
+        raise ConfigError(f"{weights_path}: not a readable weights file (truncated or corrupt)") from None
+    try:
+        result = SearchResult(**summary, params=params, step_sizes=step_sizes)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"{result_path}: field {field}: {first['msg']}") from None
+    if params.shape != (result.layout.num_params,):
+        raise ConfigError(
+            f"{weights_path}: {params.shape[0]} parameters do not fit layers {list(result.config.layers)}"
+        )
+    return result

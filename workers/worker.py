@@ -1,0 +1,58 @@
+"""A worker: holds the data set and the climb settings, and runs the climbs it is handed.
+
+Plain Python, so it runs in-process as it is and on Ray wrapped as an actor by the caller.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+import numpy as np
+
+from workers.climb import Solution, climb_batch
+from workers.messages import ClimbReport, ClimbTask
+from workers.network import Layout
+from workers.settings import ClimbSettings
+
+
+def pin_math_threads() -> None:
+    """One CPU per worker: keep BLAS and numba from starting threads of their own."""
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
+
+
+class ClimbWorker:
+    """Runs climbs on the data set it was created with."""
+
+    def __init__(self, X: np.ndarray, labels: np.ndarray, sizes: tuple[int, ...], settings: ClimbSettings):
+        self.X = np.ascontiguousarray(X, dtype=np.float64)
+        self.labels = np.ascontiguousarray(labels, dtype=np.int64)
+        self.layout = Layout(tuple(sizes))
+        self.settings = settings
+
+    def warm_up(self) -> None:
+        """Compile (or load from cache) the kernel before the first round is timed."""
+        climb_batch(None, [0], self.X[:4], self.labels[:4], self.layout, _warm_settings(self.settings))
+
+    def run(self, start: Solution | None, tasks: list[ClimbTask]) -> list[ClimbReport]:
+        """Climb once per task from start (None: each climber's own initialisation)."""
+        seeds = [task.seed for task in tasks]
+        outcomes = climb_batch(start, seeds, self.X, self.labels, self.layout, self.settings)
+        return [
+            ClimbReport(
+                task.round_index,
+                task.climber_index,
+                outcome.loss,
+                outcome.accuracy,
+                outcome.params,
+                outcome.step_sizes,
+                outcome.evaluations,
+            )
+            for task, outcome in zip(tasks, outcomes)
+        ]
+
+
+def _warm_settings(settings: ClimbSettings) -> ClimbSettings:
+    """The same code paths as settings, for a handful of steps."""
+    return replace(settings, steps=min(settings.steps, 2), random_steps=min(settings.random_steps, 2))
