@@ -24,7 +24,7 @@ PositiveInt = Annotated[int, Field(ge=1)]
 class SearchConfig(BaseModel):
     """Everything that decides a search's result (and the few knobs that only decide its speed)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     # The data: an nnfs data set by name, or a .npz / .csv file.
     dataset: str = Field("spiral", description="'spiral', 'vertical', or a path to a .npz or .csv file")

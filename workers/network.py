@@ -33,7 +33,7 @@ class Layout:
         """(weights start, biases start, layer end) for each layer."""
         result = []
         start = 0
-        for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:]):
+        for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:], strict=True):
             biases_start = start + n_in * n_out
             end = biases_start + n_out
             result.append((start, biases_start, end))
@@ -63,7 +63,7 @@ class Layout:
             )
         lead = params.shape[:-1]
         layers = []
-        for (start, biases_start, end), n_in, n_out in zip(self.offsets, self.sizes[:-1], self.sizes[1:]):
+        for (start, biases_start, end), n_in, n_out in zip(self.offsets, self.sizes[:-1], self.sizes[1:], strict=True):
             weights = params[..., start:biases_start].reshape(*lead, n_in, n_out)
             biases = params[..., biases_start:end].reshape(*lead, 1, n_out)
             layers.append((weights, biases))
@@ -84,7 +84,9 @@ class Layout:
 def init_params(layout: Layout, rng: np.random.Generator) -> np.ndarray:
     """nnfs `Layer_Dense` initialisation: weights 0.01 * randn(n_in, n_out), biases zero."""
     params = np.zeros(layout.num_params)
-    for (start, biases_start, _end), n_in, n_out in zip(layout.offsets, layout.sizes[:-1], layout.sizes[1:]):
+    for (start, biases_start, _end), n_in, n_out in zip(
+        layout.offsets, layout.sizes[:-1], layout.sizes[1:], strict=True
+    ):
         params[start:biases_start] = 0.01 * rng.standard_normal(n_in * n_out)
     return params
 
@@ -121,7 +123,7 @@ def cross_entropy(probabilities: np.ndarray, y: np.ndarray) -> np.ndarray:
     if y.ndim == 2:  # one-hot (S, C)
         confidences = np.sum(clipped * y, axis=-1)
     else:  # sparse (S,)
-        index = np.broadcast_to(y.astype(np.int64)[:, None], clipped.shape[:-1] + (1,))
+        index = np.broadcast_to(y.astype(np.int64)[:, None], (*clipped.shape[:-1], 1))
         confidences = np.take_along_axis(clipped, index, axis=-1)[..., 0]
     return np.mean(-np.log(confidences), axis=-1)
 

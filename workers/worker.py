@@ -49,7 +49,7 @@ class ClimbWorker:
                 outcome.step_sizes,
                 outcome.evaluations,
             )
-            for task, outcome in zip(tasks, outcomes)
+            for task, outcome in zip(tasks, outcomes, strict=True)
         ]
 
 
