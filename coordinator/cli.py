@@ -1,0 +1,228 @@
+"""`python -m coordinator run|predict|plot`: the command line of the search."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from coordinator.config import ConfigError, SearchConfig, make_config, read_config_file
+
+# The seed's single climb (10,000 steps of adjust-and-revert at 0.05, 2-3-3 network), for the summary.
+SEED_FIGURES = {"vertical": (0.1728, 0.93), "spiral": (1.0791, 0.39)}
+
+EXAMPLES = """examples:
+  python -m coordinator run                              # spiral data, 2-64-3, all CPUs, about a minute
+  python -m coordinator run --dataset vertical --layers 2,3,3 --time-budget 10
+  python -m coordinator run --config search.yaml --climbers 32 --out runs/big
+  python -m coordinator run --resume runs/big            # go on after a stop or a crash
+  python -m coordinator predict runs/big --input points.csv --output classes.csv
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad flag in one line (exit status 2), without the usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def _layers(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 2,64,3, got {text!r}") from None
+
+
+NO_LIMIT = "none"
+
+
+def _optional_float(text: str) -> float | str:
+    if text.lower() in (NO_LIMIT, "off"):
+        return NO_LIMIT  # told apart from "flag not given", which is None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'none', got {text!r}") from None
+
+
+# (flag, config field, type, help). Every flag defaults to None: only flags given override YAML.
+RUN_FLAGS = [
+    ("--dataset", "dataset", str, "data set: 'spiral', 'vertical' (nnfs), or a .npz (X, y) / .csv file (label last)"),
+    ("--samples", "samples", int, "samples per class of a named data set (default 100)"),
+    ("--classes", "classes", int, "classes of a named data set (default 3)"),
+    ("--data-seed", "data_seed", int, "seed of a named data set (default 0, as the seed's nnfs.init())"),
+    ("--layers", "layers", _layers, "layer sizes, inputs first, classes last (default 2,64,3)"),
+    ("--strategy", "strategy", str, "'adjust' (hill climb, default) or 'random' (fresh random weights each step)"),
+    ("--step-size", "step_size", float, "starting step size (default 0.05, the seed's)"),
+    ("--mutation-rate", "mutation_rate", float, "fraction of parameters changed per step; 1.0 = all, as the seed"),
+    ("--step-scope", "step_scope", str, "'parameter' (a step size per parameter, default) or 'global'"),
+    ("--step-growth", "step_growth", float, "step factor on success; failure applies growth**-0.25 (default 2.0)"),
+    ("--random-steps", "random_steps", int, "random-search steps each climber makes before the first round"),
+    ("--engine", "engine", str, "'numba' (compiled, default) or 'numpy' (the plain reference)"),
+    ("--climbers", "climbers", int, "independent climbs per round (default 8)"),
+    ("--workers", "workers", int, "worker actors (default: one per CPU); never changes the result"),
+    ("--rounds", "rounds", int, "rounds at most (default 10000)"),
+    ("--steps", "steps", int, "steps per climber per round (default 20000)"),
+    ("--seed", "seed", int, "the run's seed (default 0); same seed and config, same result"),
+    ("--target-loss", "target_loss", _optional_float, "stop once the best loss is at or below this"),
+    ("--time-budget", "time_budget_s", _optional_float, "stop after this many seconds, or 'none' (default 60)"),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every subcommand."""
+    parser = _Parser(
+        prog="python -m coordinator",
+        description="Train a small neural network without gradients: many hill climbs, the best broadcast.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser(
+        "run",
+        help="run a search",
+        description="Run a search. Config fields come from --config YAML, then flags override them.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("--config", metavar="FILE.yaml", help="YAML mapping of config fields (names as below, _ not -)")
+    for flag, field, kind, text in RUN_FLAGS:
+        run.add_argument(flag, dest=field, type=kind, default=None, help=text)
+    run.add_argument(
+        "--adaptive", dest="adaptive", action=argparse.BooleanOptionalAction, default=None,
+        help="one-fifth success rule on step sizes (default on; --no-adaptive keeps the seed's fixed step)",
+    )  # fmt: skip
+    run.add_argument(
+        "--address",
+        help="Ray to use: none = a private local Ray on this machine's CPUs; 'auto' = the cluster started here "
+        "with `ray start`; host:port or ray://host:10001 = that cluster",
+    )
+    run.add_argument("--out", metavar="DIR", help="run directory (default runs/<date-time>/)")
+    run.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last finished round")
+    run.add_argument("--force", action="store_true", help="overwrite the run in --out if there is one")
+    run.add_argument("--inprocess", action="store_true", help="run every climb in this process, without Ray")
+    run.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    run.add_argument("--log-json", action="store_true", help="one JSON object per round on stdout")
+    run.add_argument("--plot", action="store_true", help="also draw plots into the run directory")
+
+    predict = commands.add_parser(
+        "predict",
+        help="classify points with a finished run's network",
+        description="Classify each row of a .csv (features only, optional header) or .npz (array X) file.",
+    )
+    predict.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory")
+    predict.add_argument("--input", required=True, metavar="FILE", help=".csv or .npz file of features")
+    predict.add_argument("--output", metavar="FILE.csv", help="write class and probabilities here (default stdout)")
+
+    plot = commands.add_parser(
+        "plot",
+        help="draw a run's decision regions and loss curve",
+        description="Draw the data with the best network's decision regions, and loss and accuracy per round.",
+    )
+    plot.add_argument("run_dir", metavar="RUN_DIR", help="a run directory")
+    plot.add_argument("--output", metavar="DIR", help="where to write the PNG files (default RUN_DIR)")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> SearchConfig:
+    """YAML values, then flag values; a ConfigError names the first bad field."""
+    values = read_config_file(args.config) if args.config else {}
+    for _flag, field, _kind, _text in RUN_FLAGS:
+        value = getattr(args, field)
+        if value is not None:
+            values[field] = None if value == NO_LIMIT else value
+    if args.adaptive is not None:
+        values["adaptive"] = args.adaptive
+    return make_config(values)
+
+
+def _command_run(args: argparse.Namespace) -> int:
+    from coordinator.progress import JsonProgress, LineProgress
+    from coordinator.search import search
+
+    if args.resume and args.out and Path(args.out) != Path(args.resume):
+        raise ConfigError("--out: give either --resume DIR or --out DIR, not two different directories")
+    config = config_from_args(args)
+    run_dir = Path(args.resume or args.out or Path("runs") / time.strftime("%Y-%m-%dT%H-%M-%S"))
+    args.out = str(run_dir)  # for the message if interrupted
+    progress = None
+    if args.log_json:
+        progress = JsonProgress()
+    elif not args.quiet:
+        progress = LineProgress(config.time_budget_s)
+    if not args.quiet and not args.log_json:
+        print(f"searching; results go to {run_dir}/", file=sys.stderr)
+    result = search(
+        config if not args.resume else (config if _given_fields(args) else None),
+        address=args.address,
+        run_dir=run_dir,
+        resume=bool(args.resume),
+        force=args.force,
+        executor="inprocess" if args.inprocess else "ray",
+        progress=progress,
+    )
+    if args.plot:
+        from coordinator.plot import plot_run
+
+        plot_run(run_dir)
+    if not args.quiet:
+        _print_summary(result, run_dir, sys.stderr if args.log_json else sys.stdout)
+    return 0
+
+
+def _given_fields(args: argparse.Namespace) -> bool:
+    return bool(args.config) or args.adaptive is not None or any(getattr(args, f[1]) is not None for f in RUN_FLAGS)
+
+
+def _print_summary(result, run_dir: Path, stream) -> None:
+    config = result.config
+    lines = [
+        f"best loss {result.best_loss:.5f}, accuracy {result.best_accuracy:.3f} "
+        f"after {result.rounds_completed} rounds ({result.stopped_because.replace('_', ' ')} reached)",
+    ]
+    if config.dataset in SEED_FIGURES:
+        seed_loss, seed_accuracy = SEED_FIGURES[config.dataset]
+        lines.append(f"the seed's single climb on {config.dataset}: loss {seed_loss}, accuracy {seed_accuracy}")
+    rate = result.evaluations / result.wall_seconds if result.wall_seconds > 0 else 0.0
+    lines.append(
+        f"{result.evaluations:,} evaluations in {result.wall_seconds:.1f} s ({rate:,.0f}/s) "
+        f"on {result.environment.workers} worker(s), {result.environment.cpus} CPU(s), "
+        f"{result.environment.nodes} node(s)"
+    )
+    lines.append(f"written: {run_dir}/result.json, {run_dir}/weights.npz")
+    print("\n".join(lines), file=stream)
+
+
+def _command_predict(args: argparse.Namespace) -> int:
+    from coordinator.predict import predict_file
+
+    predict_file(args.run_dir, args.input, args.output)
+    return 0
+
+
+def _command_plot(args: argparse.Namespace) -> int:
+    from coordinator.plot import plot_run
+
+    for path in plot_run(args.run_dir, args.output):
+        print(path)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status (2 for bad input, told in one line)."""
+    from cluster.connect import ClusterError
+
+    args = build_parser().parse_args(argv)
+    commands = {"run": _command_run, "predict": _command_predict, "plot": _command_plot}
+    try:
+        return commands[args.command](args)
+    except (ConfigError, ClusterError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        where = f"; resume with --resume {args.out}" if args.command == "run" and args.out else ""
+        print(f"interrupted{where}", file=sys.stderr)
+        return 130
