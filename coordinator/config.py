@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -30,7 +32,7 @@ class SearchConfig(BaseModel):
     dataset: str = Field("spiral", description="'spiral', 'vertical', or a path to a .npz or .csv file")
     samples: PositiveInt = Field(100, description="samples per class of a named data set")
     classes: Annotated[int, Field(ge=2)] = Field(3, description="classes of a named data set")
-    data_seed: Annotated[int, Field(ge=0)] = Field(0, description="seed of a named data set (the seed uses 0)")
+    data_seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = Field(0, description="seed of a named data set (the seed uses 0)")
 
     # The network.
     layers: tuple[PositiveInt, ...] = Field((2, 64, 3), description="layer sizes, inputs first, classes last")
@@ -91,6 +93,17 @@ class SearchConfig(BaseModel):
             raise ValueError(f"must be a positive number of seconds, got {value!r}")
         return value
 
+    @field_validator("layers", mode="before")
+    @classmethod
+    def _layers_from_list(cls, value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value  # YAML and JSON have lists, not tuples
+
+    @field_validator("layers", mode="before")
+    @classmethod
+    def _layers_from_list(cls, value: Any) -> Any:
+        # YAML, JSON (checkpoints, results) and callers give a list; strict mode takes only tuples.
+        return tuple(value) if isinstance(value, list) else value
+
     @field_validator("layers")
     @classmethod
     def _layers(cls, value: tuple[int, ...]) -> tuple[int, ...]:
@@ -139,18 +152,41 @@ def describe_validation_error(error: ValidationError) -> str:
     field = ".".join(str(part) for part in first["loc"]) or "config"
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
-        return f"{field}: unknown field (valid fields: {', '.join(SearchConfig.model_fields)})"
-    if "got" in message or field == "config":
+        return _unknown_field(field)
+    if not first["loc"]:
+        return message  # the model's own checks name their field
+    if "got" in message:
         return f"{field}: {message}"
     return f"{field}: {message}, got {first.get('input')!r}"
 
 
+def _unknown_field(name: str) -> str:
+    """The one line for a field that SearchConfig does not have, with the nearest name if there is one."""
+    close = difflib.get_close_matches(name, SearchConfig.model_fields, n=1)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return f"{name}: unknown field{hint} (valid fields: {', '.join(SearchConfig.model_fields)})"
+
+
 def make_config(values: dict[str, Any]) -> SearchConfig:
     """A SearchConfig from plain values, or a ConfigError in one line."""
+    for key in values:
+        if not isinstance(key, str):
+            raise ConfigError(_unknown_field(repr(key)))
     try:
         return SearchConfig(**values)
     except ValidationError as error:
         raise ConfigError(describe_validation_error(error)) from None
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """yaml.safe_load, but numbers like 1e-3 are floats (YAML 1.2) rather than strings (YAML 1.1)."""
+
+
+_ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -163,7 +199,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     except OSError as error:
         raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
     try:
-        values = yaml.safe_load(text)
+        values = yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

@@ -46,7 +46,9 @@ class RayExecutor:
             self.info = self._stack.enter_context(connect(address, num_cpus=config.workers))
             self.workers = config.workers or max(1, self.info.cpus)
             init_args = (dataset.X, dataset.labels, config.layers, config.climb_settings())
-            self.pool = ActorPool(ClimbWorker, init_args, self.workers)
+            # More workers than CPUs share them, rather than wait for CPUs that never come.
+            cpus_per_worker = min(1.0, self.info.cpus / self.workers) if self.info.cpus else 1.0
+            self.pool = ActorPool(ClimbWorker, init_args, self.workers, actor_options={"num_cpus": cpus_per_worker})
         except BaseException:
             self._stack.close()
             raise

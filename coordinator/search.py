@@ -10,6 +10,7 @@ decides only how many rounds run.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -18,13 +19,26 @@ from coordinator.checkpoint import CHECKPOINT_FILE, Checkpoint, load_checkpoint,
 from coordinator.config import ConfigError, SearchConfig
 from coordinator.data import load_dataset
 from coordinator.executors import InProcessExecutor, RayExecutor
-from coordinator.result import RESULT_FILE, WEIGHTS_FILE, RoundRecord, SearchResult
+from coordinator.result import RESULT_FILE, WEIGHTS_FILE, Environment, RoundRecord, SearchResult
 from coordinator.seeds import seed_for
 from workers import ClimbReport, ClimbTask, Solution
 
 # Settings a resumed run may change: they decide where and how long it runs, never the path.
 RESUMABLE_OVERRIDES = ("rounds", "time_budget_s", "target_loss", "workers")
 RUN_FILES = (CHECKPOINT_FILE, RESULT_FILE, WEIGHTS_FILE)
+
+
+class Executor(Protocol):
+    """Runs a round's climbs and yields their reports (coordinator.executors has two)."""
+
+    def run_round(self, start: Solution | None, tasks: list[ClimbTask]) -> Iterator[ClimbReport]:
+        """Reports of the round's tasks, each exactly once."""
+
+    def environment(self) -> Environment:
+        """Where it ran."""
+
+    def close(self) -> None:
+        """Release what it holds."""
 
 
 class Progress(Protocol):
@@ -46,7 +60,7 @@ def search(
     run_dir: str | Path | None = None,
     resume: bool = False,
     force: bool = False,
-    executor: Literal["ray", "inprocess"] = "ray",
+    executor: Literal["ray", "inprocess"] | Executor = "ray",
     progress: Progress | None = None,
 ) -> SearchResult:
     """Run a search and return its result; with run_dir, checkpoint every round and save the result.
@@ -80,7 +94,12 @@ def search(
     first_round = checkpoint.rounds_completed if checkpoint else 0
     stopped_because = _stop_reason(config, best, first_round, spent_before)
 
-    runner = InProcessExecutor(dataset, config) if executor == "inprocess" else RayExecutor(dataset, config, address)
+    if executor == "inprocess":
+        runner = InProcessExecutor(dataset, config)
+    elif executor == "ray":
+        runner = RayExecutor(dataset, config, address)
+    else:
+        runner = executor  # the caller's: the caller closes it
     try:
         round_index = first_round
         while stopped_because is None:
@@ -107,7 +126,8 @@ def search(
             stopped_because = _stop_reason(config, best, round_index, elapsed)
         environment = runner.environment()
     finally:
-        runner.close()
+        if runner is not executor:
+            runner.close()
 
     result = SearchResult(
         config=config,
