@@ -12,12 +12,38 @@ from coordinator.config import ConfigError, SearchConfig, make_config, read_conf
 # The seed's single climb (10,000 steps of adjust-and-revert at 0.05, 2-3-3 network), for the summary.
 SEED_FIGURES = {"vertical": (0.1728, 0.93), "spiral": (1.0791, 0.39)}
 
+
+def seed_figures(config: SearchConfig) -> tuple[float, float] | None:
+    """(loss, accuracy) of the seed's single climb on the config's data, if the data are the seed's."""
+    if config.samples == 100 and config.classes == 3 and config.data_seed == 0:
+        return SEED_FIGURES.get(config.dataset)
+    return None
+
+
 EXAMPLES = """examples:
   python -m coordinator run                              # spiral data, 2-64-3, all CPUs, about a minute
   python -m coordinator run --dataset vertical --layers 2,3,3 --time-budget 10
   python -m coordinator run --config search.yaml --climbers 32 --out runs/big
   python -m coordinator run --resume runs/big            # go on after a stop or a crash
   python -m coordinator predict runs/big --input points.csv --output classes.csv
+  python -m coordinator plot runs/big                    # runs/big/decision_regions.png, history.png
+"""
+
+PREDICT_EXAMPLES = """input: a .csv of feature columns (a header row is allowed), or a .npz with an array X.
+output: a header row class,p_0,p_1,... then, for each input row, its predicted class and each class's probability.
+
+examples:
+  python -m coordinator predict runs/big --input points.csv                 # print to the terminal
+  python -m coordinator predict runs/big --input points.npz --output classes.csv
+"""
+
+PLOT_EXAMPLES = """writes decision_regions.png (data with 2 features only) and history.png; a run still going is drawn
+as of its last finished round. A run on a data file needs that file at the same path (relative to where the
+run was started).
+
+examples:
+  python -m coordinator plot runs/big                    # PNGs into runs/big/
+  python -m coordinator plot runs/big --output pictures/
 """
 
 
@@ -49,24 +75,24 @@ def _optional_float(text: str) -> float | str:
 
 # (flag, config field, type, help). Every flag defaults to None: only flags given override YAML.
 RUN_FLAGS = [
-    ("--dataset", "dataset", str, "data set: 'spiral', 'vertical' (nnfs), or a .npz (X, y) / .csv file (label last)"),
+    ("--dataset", "dataset", str, "'spiral' (default) or 'vertical' (nnfs), or a .npz (X, y) / .csv file (label last)"),
     ("--samples", "samples", int, "samples per class of a named data set (default 100)"),
     ("--classes", "classes", int, "classes of a named data set (default 3)"),
     ("--data-seed", "data_seed", int, "seed of a named data set (default 0, as the seed's nnfs.init())"),
     ("--layers", "layers", _layers, "layer sizes, inputs first, classes last (default 2,64,3)"),
     ("--strategy", "strategy", str, "'adjust' (hill climb, default) or 'random' (fresh random weights each step)"),
     ("--step-size", "step_size", float, "starting step size (default 0.05, the seed's)"),
-    ("--mutation-rate", "mutation_rate", float, "fraction of parameters changed per step; 1.0 = all, as the seed"),
+    ("--mutation-rate", "mutation_rate", float, "fraction of parameters changed per step (default 0.02; 1.0 = all)"),
     ("--step-scope", "step_scope", str, "'parameter' (a step size per parameter, default) or 'global'"),
     ("--step-growth", "step_growth", float, "step factor on success; failure applies growth**-0.25 (default 2.0)"),
-    ("--random-steps", "random_steps", int, "random-search steps each climber makes before the first round"),
+    ("--random-steps", "random_steps", int, "random-search steps each climber makes before round 0 (default 0)"),
     ("--engine", "engine", str, "'numba' (compiled, default) or 'numpy' (the plain reference)"),
     ("--climbers", "climbers", int, "independent climbs per round (default 8)"),
     ("--workers", "workers", int, "worker actors (default: one per CPU); never changes the result"),
     ("--rounds", "rounds", int, "rounds at most (default 10000)"),
     ("--steps", "steps", int, "steps per climber per round (default 20000)"),
     ("--seed", "seed", int, "the run's seed (default 0); same seed and config, same result"),
-    ("--target-loss", "target_loss", _optional_float, "stop once the best loss is at or below this"),
+    ("--target-loss", "target_loss", _optional_float, "stop once the best loss is at or below this (default none)"),
     ("--time-budget", "time_budget_s", _optional_float, "stop after this many seconds, or 'none' (default 60)"),
 ]
 
@@ -88,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("--config", metavar="FILE.yaml", help="YAML mapping of config fields (names as below, _ not -)")
+    run.add_argument("--config", metavar="FILE.yaml", help="YAML of config fields (named as below, _ for -)")
     for flag, field, kind, text in RUN_FLAGS:
         run.add_argument(flag, dest=field, type=kind, default=None, help=text)
     run.add_argument(
@@ -104,14 +130,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last finished round")
     run.add_argument("--force", action="store_true", help="overwrite the run in --out if there is one")
     run.add_argument("--inprocess", action="store_true", help="run every climb in this process, without Ray")
-    run.add_argument("--quiet", action="store_true", help="print nothing but errors")
-    run.add_argument("--log-json", action="store_true", help="one JSON object per round on stdout")
-    run.add_argument("--plot", action="store_true", help="also draw plots into the run directory")
+    run.add_argument("--quiet", action="store_true", help="print nothing but errors (default: a live progress line)")
+    run.add_argument(
+        "--log-json", action="store_true",
+        help="one JSON object per round on stdout, the summary on stderr (default: text for people)",
+    )  # fmt: skip
+    run.add_argument("--plot", action="store_true", help="at the end, draw the PNGs of `plot` into the run directory")
 
     predict = commands.add_parser(
         "predict",
         help="classify points with a finished run's network",
         description="Classify each row of a .csv (features only, optional header) or .npz (array X) file.",
+        epilog=PREDICT_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     predict.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory")
     predict.add_argument("--input", required=True, metavar="FILE", help=".csv or .npz file of features")
@@ -121,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
         "plot",
         help="draw a run's decision regions and loss curve",
         description="Draw the data with the best network's decision regions, and loss and accuracy per round.",
+        epilog=PLOT_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     plot.add_argument("run_dir", metavar="RUN_DIR", help="a run directory")
     plot.add_argument("--output", metavar="DIR", help="where to write the PNG files (default RUN_DIR)")
@@ -150,26 +183,31 @@ def _command_run(args: argparse.Namespace) -> int:
     args.out = str(run_dir)  # for the message if interrupted
     progress = None
     if args.log_json:
-        progress = JsonProgress()
+        progress = JsonProgress(time_budget_s=config.time_budget_s)
     elif not args.quiet:
         progress = LineProgress(config.time_budget_s)
     if not args.quiet and not args.log_json:
         print(f"searching; results go to {run_dir}/", file=sys.stderr)
-    result = search(
-        config if not args.resume else (config if _given_fields(args) else None),
-        address=args.address,
-        run_dir=run_dir,
-        resume=bool(args.resume),
-        force=args.force,
-        executor="inprocess" if args.inprocess else "ray",
-        progress=progress,
-    )
+    try:
+        result = search(
+            config if not args.resume else (config if _given_fields(args) else None),
+            address=args.address,
+            run_dir=run_dir,
+            resume=bool(args.resume),
+            force=args.force,
+            executor="inprocess" if args.inprocess else "ray",
+            progress=progress,
+        )
+    finally:
+        if progress is not None:
+            progress.close()  # end a live line before the summary, an error or "interrupted"
+    plots = []
     if args.plot:
         from coordinator.plot import plot_run
 
-        plot_run(run_dir)
+        plots = plot_run(run_dir)
     if not args.quiet:
-        _print_summary(result, run_dir, sys.stderr if args.log_json else sys.stdout)
+        _print_summary(result, run_dir, sys.stderr if args.log_json else sys.stdout, plots)
     return 0
 
 
@@ -177,22 +215,26 @@ def _given_fields(args: argparse.Namespace) -> bool:
     return bool(args.config) or args.adaptive is not None or any(getattr(args, f[1]) is not None for f in RUN_FLAGS)
 
 
-def _print_summary(result, run_dir: Path, stream) -> None:
+def _print_summary(result, run_dir: Path, stream, plots: list[Path] | None = None) -> None:
     config = result.config
     lines = [
         f"best loss {result.best_loss:.5f}, accuracy {result.best_accuracy:.3f} "
         f"after {result.rounds_completed} rounds ({result.stopped_because.replace('_', ' ')} reached)",
     ]
-    if config.dataset in SEED_FIGURES:
-        seed_loss, seed_accuracy = SEED_FIGURES[config.dataset]
+    if seed_figures(config) is not None:
+        seed_loss, seed_accuracy = seed_figures(config)
         lines.append(f"the seed's single climb on {config.dataset}: loss {seed_loss}, accuracy {seed_accuracy}")
     rate = result.evaluations / result.wall_seconds if result.wall_seconds > 0 else 0.0
+    climbing_seconds = sum(record.wall_seconds for record in result.history)
+    climbing_evaluations = sum(record.evaluations for record in result.history)
+    climbing = f", {climbing_evaluations / climbing_seconds:,.0f}/s while climbing" if climbing_seconds > 0 else ""
     lines.append(
-        f"{result.evaluations:,} evaluations in {result.wall_seconds:.1f} s ({rate:,.0f}/s) "
+        f"{result.evaluations:,} evaluations in {result.wall_seconds:.1f} s ({rate:,.0f}/s overall{climbing}) "
         f"on {result.environment.workers} worker(s), {result.environment.cpus} CPU(s), "
         f"{result.environment.nodes} node(s)"
     )
-    lines.append(f"written: {run_dir}/result.json, {run_dir}/weights.npz")
+    written = [run_dir / "result.json", run_dir / "weights.npz", *(plots or [])]
+    lines.append(f"written: {', '.join(str(path) for path in written)}")
     print("\n".join(lines), file=stream)
 
 

@@ -1,13 +1,24 @@
-"""What a running search shows: a live line per round on a terminal, JSON lines for machines."""
+"""What a running search shows: a live line on a terminal, a line per round in a log, JSON lines for machines.
+
+The driver hears of each climber as its result arrives (Ray actors report to it), so the display
+lives here, in the driver: nothing needs drawing from inside the actors, and no progress-bar
+library is needed for one line.
+"""
 
 from __future__ import annotations
 
 import json
+import math
+import shutil
 import sys
+import time
 from typing import TextIO
 
 from coordinator.best import Best
 from coordinator.result import RoundRecord
+
+REDRAW_SECONDS = 0.1  # a terminal's live line is redrawn at most this often
+KEEP_LINE_SECONDS = 1.0  # on a terminal, a round's line is kept (scrolls up) at most this often
 
 
 def _rate(value: float) -> str:
@@ -17,43 +28,105 @@ def _rate(value: float) -> str:
     return f"{value:.0f}"
 
 
-class LineProgress:
-    """One line per round; on a terminal the line also moves while a round's climbers report."""
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
-    def __init__(self, time_budget_s: float | None, stream: TextIO | None = None):
+
+class LineProgress:
+    """On a terminal: one live line, redrawn as climbers report, and a kept line about every second.
+
+    Elsewhere (a pipe, a log file): exactly one line per round, nothing redrawn.
+    """
+
+    def __init__(self, time_budget_s: float | None, stream: TextIO | None = None, live: bool | None = None):
         self.stream = stream or sys.stderr
-        self.live = self.stream.isatty()
+        self.live = _is_terminal(self.stream) if live is None else live
         self.time_budget_s = time_budget_s
+        self._clock = time.monotonic()  # when `_elapsed` was last known
+        self._elapsed = 0.0  # the search's elapsed seconds at `_clock` (a resumed run starts above 0)
+        self._last_draw = -math.inf
+        self._last_kept = -math.inf
+        self._open = False  # a live line is on screen without its newline
+
+    def _elapsed_now(self) -> float:
+        return self._elapsed + time.monotonic() - self._clock
+
+    def _timing(self, elapsed_s: float) -> str:
+        text = f"elapsed {elapsed_s:6.1f} s"
+        if self.time_budget_s is not None:
+            text += f"  left {max(0.0, self.time_budget_s - elapsed_s):6.1f} s"
+        return text
+
+    def _draw(self, line: str, keep: bool) -> None:
+        width = shutil.get_terminal_size((120, 24)).columns - 1
+        self.stream.write("\r" + line[:width] + "\x1b[K" + ("\n" if keep else ""))
+        self.stream.flush()
+        self._open = not keep
 
     def climber_done(self, round_index: int, done: int, total: int, best: Best | None) -> None:
-        """Redraw the live line (terminals only)."""
-        if self.live and best is not None:
-            self.stream.write(f"\rround {round_index:>5}  climbers {done}/{total}  best loss {best.loss:.5f}\x1b[K")
-            self.stream.flush()
+        """Redraw the live line (terminals only, at most every REDRAW_SECONDS)."""
+        now = time.monotonic()
+        if not self.live or best is None or (now - self._last_draw < REDRAW_SECONDS and done < total):
+            return
+        self._last_draw = now
+        self._draw(
+            f"round {round_index:>5}  climbers {done}/{total}  best loss {best.loss:.5f}  "
+            f"accuracy {best.accuracy:.3f}  {self._timing(self._elapsed_now())}",
+            keep=False,
+        )
 
     def round_done(self, record: RoundRecord, elapsed_s: float) -> None:
-        """Print the round's line."""
-        left = ""
-        if self.time_budget_s is not None:
-            left = f"  left {max(0.0, self.time_budget_s - elapsed_s):5.1f} s"
+        """Show the round's line: printed in a log, drawn (and kept about every second) on a terminal."""
+        now = time.monotonic()
+        self._clock, self._elapsed = now, elapsed_s
         line = (
             f"round {record.round:>5}  best loss {record.best_loss:.5f}  accuracy {record.best_accuracy:.3f}  "
-            f"{_rate(record.evaluations_per_second)} evals/s  elapsed {elapsed_s:6.1f} s{left}"
+            f"{_rate(record.evaluations_per_second)} evals/s  {self._timing(elapsed_s)}"
         )
-        self.stream.write(("\r" + line + "\x1b[K\n") if self.live else line + "\n")
-        self.stream.flush()
+        if not self.live:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+            return
+        keep = now - self._last_kept >= KEEP_LINE_SECONDS
+        if keep:
+            self._last_kept = now
+        self._last_draw = now
+        self._draw(line, keep=keep)
+
+    def close(self) -> None:
+        """Keep the live line on screen and end it, so what is printed next starts on a line of its own."""
+        if self._open:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._open = False
+
+
+def _plain(value):
+    """NaN and infinities become null: strict JSON has no words for them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 class JsonProgress:
-    """One JSON object per round on stdout."""
+    """One JSON object per round on stdout: the round's record, elapsed_s, and time_left_s (null without a budget)."""
 
-    def __init__(self, stream: TextIO | None = None):
+    def __init__(self, stream: TextIO | None = None, time_budget_s: float | None = None):
         self.stream = stream or sys.stdout
+        self.time_budget_s = time_budget_s
 
     def climber_done(self, round_index: int, done: int, total: int, best: Best | None) -> None:
         """Nothing between rounds."""
 
     def round_done(self, record: RoundRecord, elapsed_s: float) -> None:
         """Write the round as one JSON line."""
-        self.stream.write(json.dumps({**record.model_dump(mode="json"), "elapsed_s": elapsed_s}) + "\n")
+        time_left = None if self.time_budget_s is None else max(0.0, self.time_budget_s - elapsed_s)
+        fields = {**record.model_dump(mode="json"), "elapsed_s": elapsed_s, "time_left_s": time_left}
+        self.stream.write(json.dumps({key: _plain(value) for key, value in fields.items()}, allow_nan=False) + "\n")
         self.stream.flush()
+
+    def close(self) -> None:
+        """Nothing to end."""

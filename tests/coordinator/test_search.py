@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import signal
@@ -59,7 +60,7 @@ def test_better_of_prefers_lower_loss_then_lower_climber_and_never_nan():
 def test_the_search_improves_round_after_round(in_process_result):
     losses = [record.best_loss for record in in_process_result.history]
     assert len(losses) == SMALL.rounds == in_process_result.rounds_completed
-    assert all(later <= earlier for earlier, later in zip(losses, losses[1:], strict=False))
+    assert all(later <= earlier for earlier, later in itertools.pairwise(losses))
     assert losses[-1] < losses[0]
     assert in_process_result.evaluations == SMALL.rounds * SMALL.climbers * (SMALL.steps + 1)
     assert in_process_result.stopped_because == "rounds"

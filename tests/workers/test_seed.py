@@ -10,11 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.seed_reference import Activation_ReLU, Activation_Softmax, Layer_Dense, Loss_CategoricalCrossentropy
 from coordinator.data import nnfs_data
 from workers import ClimbSettings, Layout, climb, evaluate
 from workers.network import sparse_labels
-
-from .seed_reference import Activation_ReLU, Activation_Softmax, Layer_Dense, Loss_CategoricalCrossentropy
 
 SEED_FIGURES = {"vertical-random": (1.0964, 0.333), "vertical-adjust": (0.1728, 0.93), "spiral-adjust": (1.0791, 0.39)}
 
@@ -22,7 +21,7 @@ SEED_FIGURES = {"vertical-random": (1.0964, 0.333), "vertical-adjust": (0.1728, 
 @pytest.fixture(scope="module")
 def seed_run():
     """The seed's code run as the chapter runs it (nnfs.init() patches numpy, so in a subprocess)."""
-    script = Path(__file__).with_name("seed_reference.py")
+    script = Path(__file__).parents[2] / "bench" / "seed_reference.py"
     output = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True, timeout=120)
     return json.loads(output.stdout)
 

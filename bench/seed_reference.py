@@ -1,7 +1,7 @@
-"""The seed's own code, copied from the chapter, as the reference for parity tests.
+"""The seed's own code, copied from the chapter: the reference for parity tests and benchmarks.
 
-Run as a script (in a subprocess: `nnfs.init()` patches numpy for the whole process) it prints
-the seed's three experiments' final loss and accuracy as JSON.
+Run as a script (in a process of its own: `nnfs.init()` patches numpy for the whole process) it
+prints the seed's three experiments' final loss and accuracy, and its data sets, as JSON.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import numpy as np
 class Layer_Dense:  # noqa: N801 - the seed's names
     """The seed's dense layer."""
 
-    def __init__(self, n_inputs, n_neurons):
-        self.weights = 0.01 * np.random.randn(n_inputs, n_neurons)
+    def __init__(self, n_inputs, n_neurons, randn=None):
+        self.weights = 0.01 * (randn or np.random.randn)(n_inputs, n_neurons)
         self.biases = np.zeros((1, n_neurons))
 
     def forward(self, inputs):
@@ -60,11 +60,16 @@ class Loss_CategoricalCrossentropy(Loss):  # noqa: N801
         return -np.log(correct_confidences)
 
 
-def seed_experiment(X, y, method, iterations=10000):
-    """The seed's loop: 'random' draws new weights each step, 'adjust' adds noise and reverts."""
-    dense1 = Layer_Dense(2, 3)
+def seed_experiment(X, y, method, iterations=10000, hidden=3, randn=None):
+    """The seed's loop: 'random' draws new weights each step, 'adjust' adds noise and reverts.
+
+    As in the chapter, noise comes from the global np.random unless randn (a function like
+    np.random.randn) is given; hidden=3 is the chapter's network, 2-3-3.
+    """
+    randn = randn or np.random.randn
+    dense1 = Layer_Dense(2, hidden, randn)
     activation1 = Activation_ReLU()
-    dense2 = Layer_Dense(3, 3)
+    dense2 = Layer_Dense(hidden, 3, randn)
     activation2 = Activation_Softmax()
     loss_function = Loss_CategoricalCrossentropy()
     lowest_loss = 9999999
@@ -72,15 +77,15 @@ def seed_experiment(X, y, method, iterations=10000):
     best_accuracy = 0.0
     for _iteration in range(iterations):
         if method == "random":
-            dense1.weights = 0.05 * np.random.randn(2, 3)
-            dense1.biases = 0.05 * np.random.randn(1, 3)
-            dense2.weights = 0.05 * np.random.randn(3, 3)
-            dense2.biases = 0.05 * np.random.randn(1, 3)
+            dense1.weights = 0.05 * randn(2, hidden)
+            dense1.biases = 0.05 * randn(1, hidden)
+            dense2.weights = 0.05 * randn(hidden, 3)
+            dense2.biases = 0.05 * randn(1, 3)
         else:
-            dense1.weights += 0.05 * np.random.randn(2, 3)
-            dense1.biases += 0.05 * np.random.randn(1, 3)
-            dense2.weights += 0.05 * np.random.randn(3, 3)
-            dense2.biases += 0.05 * np.random.randn(1, 3)
+            dense1.weights += 0.05 * randn(2, hidden)
+            dense1.biases += 0.05 * randn(1, hidden)
+            dense2.weights += 0.05 * randn(hidden, 3)
+            dense2.biases += 0.05 * randn(1, 3)
         dense1.forward(X)
         activation1.forward(dense1.output)
         dense2.forward(activation1.output)
