@@ -35,12 +35,12 @@ from coordinator.search import round_tasks  # noqa: E402
 from workers import ClimbWorker  # noqa: E402
 
 
-def _in_process_rate(config: SearchConfig) -> float:
-    """Evaluations/s of one round's climbs in this process, one after another."""
+def _in_process_rate(config: SearchConfig, rounds: int) -> float:
+    """Evaluations/s of `rounds` rounds' climbs in this process, one after another."""
     _init_plain(config)
     _PLAIN_WORKER.warm_up()
     started = time.perf_counter()
-    evaluations = sum(_run_plain(task) for task in round_tasks(config, 0))
+    evaluations = sum(_run_plain(task) for index in range(rounds) for task in round_tasks(config, index))
     return evaluations / (time.perf_counter() - started)
 
 
@@ -89,7 +89,7 @@ def main() -> None:
 
     ray.init(num_cpus=max(counts), include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
     base = SearchConfig(climbers=args.climbers, steps=args.steps, rounds=args.rounds, time_budget_s=None)
-    kernel_rate = _in_process_rate(base)
+    kernel_rate = _in_process_rate(base, max(1, args.rounds - 1))
     print(f"climbers {args.climbers}, steps {args.steps}, {args.rounds - 1} timed rounds, {cpus} CPUs")
     print(f"one core, no Ray: {kernel_rate:,.0f} evaluations/s")
     print("| workers | evaluations/s | speed-up | efficiency | round s | Ray overhead | plain evals/s | Ray/plain |")

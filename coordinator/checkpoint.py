@@ -87,8 +87,11 @@ def load_checkpoint(directory: str | Path) -> Checkpoint:
         )
     except ConfigError:
         raise
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError, TypeError, ValidationError):
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError, TypeError, AttributeError, ValidationError):
         raise ConfigError(f"{path}: checkpoint is truncated or corrupt; cannot resume") from None
-    if params.shape != (Layout(config.layers).num_params,):
+    expected = (Layout(config.layers).num_params,)
+    if params.shape != expected or step_sizes.shape != expected:
         raise ConfigError(f"{path}: checkpoint weights do not fit layers {list(config.layers)}")
+    if params.dtype.kind != "f" or step_sizes.dtype.kind != "f":
+        raise ConfigError(f"{path}: checkpoint weights are not floating-point numbers; cannot resume")
     return checkpoint

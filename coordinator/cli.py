@@ -87,10 +87,15 @@ RUN_FLAGS = [
     ("--step-growth", "step_growth", float, "step factor on success; failure applies growth**-0.25 (default 2.0)"),
     ("--random-steps", "random_steps", int, "random-search steps each climber makes before round 0 (default 0)"),
     ("--engine", "engine", str, "'numba' (compiled, default) or 'numpy' (the plain reference)"),
-    ("--climbers", "climbers", int, "independent climbs per round (default 8)"),
+    (
+        "--climbers",
+        "climbers",
+        int,
+        "independent climbs per round (default: one per worker; set it for a result that is the same on any machine)",
+    ),
     ("--workers", "workers", int, "worker actors (default: one per CPU); never changes the result"),
     ("--rounds", "rounds", int, "rounds at most (default 10000)"),
-    ("--steps", "steps", int, "steps per climber per round (default 20000)"),
+    ("--steps", "steps", int, "steps per climber per round (default 5000)"),
     ("--seed", "seed", int, "the run's seed (default 0); same seed and config, same result"),
     ("--target-loss", "target_loss", _optional_float, "stop once the best loss is at or below this (default none)"),
     ("--time-budget", "time_budget_s", _optional_float, "stop after this many seconds, or 'none' (default 60)"),
@@ -185,9 +190,7 @@ def _command_run(args: argparse.Namespace) -> int:
     if args.log_json:
         progress = JsonProgress(time_budget_s=config.time_budget_s)
     elif not args.quiet:
-        progress = LineProgress(config.time_budget_s)
-    if not args.quiet and not args.log_json:
-        print(f"searching; results go to {run_dir}/", file=sys.stderr)
+        progress = LineProgress(config.time_budget_s, notice=f"searching; results go to {run_dir}/")
     try:
         result = search(
             config if not args.resume else (config if _given_fields(args) else None),

@@ -11,6 +11,9 @@ import numpy as np
 
 from coordinator.config import DATASET_NAMES, ConfigError, SearchConfig
 
+# The largest class number a label may hold (far beyond any output layer; it keeps int64 casts exact).
+MAX_LABEL = 2**31 - 1
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -57,10 +60,18 @@ def nnfs_data(name: str, samples: int, classes: int, seed: int = 0) -> tuple[np.
 def from_arrays(X, y, name: str = "arrays") -> Dataset:
     """A Dataset from caller arrays, or a ConfigError saying what is wrong with them."""
     try:
-        X = np.asarray(X, dtype=np.float64)
+        X = np.asarray(X)
+        if np.iscomplexobj(X):
+            raise ConfigError(f"{name}: X must be real numbers, got complex values")
+        X = X.astype(np.float64)
+    except ConfigError:
+        raise
     except (TypeError, ValueError):
-        raise ConfigError(f"{name}: X must be numeric") from None
-    y = np.asarray(y)
+        raise ConfigError(f"{name}: X must be a rectangular array of numbers") from None
+    try:
+        y = np.asarray(y)
+    except ValueError:
+        raise ConfigError(f"{name}: y must be a (samples,) array of integer labels, got ragged rows") from None
     if X.ndim == 1:
         X = X[:, None]
     if X.ndim != 2:
@@ -78,17 +89,21 @@ def from_arrays(X, y, name: str = "arrays") -> Dataset:
     if X.shape[1] == 0:
         raise ConfigError(f"{name}: X has no features")
     if not np.all(np.isfinite(X)):
-        row = int(np.argwhere(~np.isfinite(X))[0][0])
-        raise ConfigError(f"{name}: X has a NaN or infinite value (row {row})")
+        row, column = (int(index) for index in np.argwhere(~np.isfinite(X))[0])
+        raise ConfigError(f"{name}: X must be finite numbers, got {X[row, column]} (row {row}, column {column})")
     if y.dtype.kind == "f":
-        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
-            raise ConfigError(f"{name}: labels must be integers")
+        whole = np.isfinite(y) & (y == np.round(y))
+        if not np.all(whole):
+            raise ConfigError(f"{name}: labels must be integers, got {y[~whole][0]} (row {int(np.argmin(whole))})")
     elif y.dtype.kind not in "iub":
         raise ConfigError(f"{name}: labels must be integers, got {y.dtype}")
+    lowest, highest = int(y.min()), int(y.max())  # exact, before a cast could wrap them round
+    if lowest < 0:
+        raise ConfigError(f"{name}: labels must be >= 0, got {lowest}")
+    if highest > MAX_LABEL:
+        raise ConfigError(f"{name}: labels must be class numbers 0, 1, ... up to {MAX_LABEL}, got {y.max()}")
     labels = y.astype(np.int64)
-    if labels.min() < 0:
-        raise ConfigError(f"{name}: labels must be >= 0, got {int(labels.min())}")
-    num_classes = int(labels.max()) + 1
+    num_classes = highest + 1
     if len(np.unique(labels)) < 2:
         raise ConfigError(f"{name}: needs at least two classes, found one")
     return Dataset(name, np.ascontiguousarray(X), np.ascontiguousarray(labels), num_classes)
@@ -101,28 +116,46 @@ def read_dataset_file(path: str | Path) -> Dataset:
         raise ConfigError(f"{path}: no such data file")
     suffix = path.suffix.lower()
     if suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                missing = [key for key in ("X", "y") if key not in archive.files]
-                if missing:
-                    raise ConfigError(
-                        f"{path}: missing array {' and '.join(missing)} (found: {', '.join(archive.files)})"
-                    )
-                X, y = archive["X"], archive["y"]
-        except (zipfile.BadZipFile, OSError, EOFError):
-            raise ConfigError(f"{path}: not a readable .npz file") from None
-        except ValueError:
-            raise ConfigError(f"{path}: holds object arrays, which are never unpickled; save plain numbers") from None
-        return from_arrays(X, y, name=str(path))
+        return from_arrays(*_read_npz(path), name=str(path))
     if suffix == ".csv":
         return from_arrays(*_read_csv(path), name=str(path))
     raise ConfigError(f"{path}: unknown data file type {suffix!r}; use .npz or .csv")
 
 
+def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Arrays X and y of a .npz archive; nothing in it is ever unpickled."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except ValueError:  # neither .npz nor .npy: np.load would have to unpickle it, and never does
+        raise ConfigError(f"{path}: not a .npz archive (pickled files are never loaded)") from None
+    except (zipfile.BadZipFile, OSError, EOFError):
+        raise ConfigError(f"{path}: not a readable .npz file (truncated or corrupt)") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ConfigError(f"{path}: holds one .npy array; save X and y with np.savez")
+    with archive:
+        missing = [key for key in ("X", "y") if key not in archive.files]
+        if missing:
+            found = ", ".join(archive.files) or "nothing"
+            raise ConfigError(f"{path}: missing array {' and '.join(missing)} (found: {found})")
+        try:
+            return archive["X"], archive["y"]
+        except ValueError:
+            raise ConfigError(
+                f"{path}: X or y is not an array of plain numbers (object arrays are never unpickled) or is corrupt"
+            ) from None
+        except (zipfile.BadZipFile, OSError, EOFError):
+            raise ConfigError(f"{path}: not a readable .npz file (truncated or corrupt)") from None
+
+
 def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Rows of numbers, the label last; a first row that is not numeric is a header."""
-    with path.open(newline="") as handle:
-        rows = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
+    try:
+        with path.open(newline="") as handle:
+            rows = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
+    except (UnicodeDecodeError, csv.Error):
+        raise ConfigError(f"{path}: not a text .csv file") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
     if rows and not _numeric(rows[0]):
         rows = rows[1:]
     if not rows:

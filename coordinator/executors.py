@@ -21,6 +21,8 @@ class InProcessExecutor:
     """Runs every climb here, one after another."""
 
     def __init__(self, dataset: Dataset, config: SearchConfig):
+        # As many as a Ray run here would have, so that default climbers match; all run here.
+        self.workers = config.workers or os.cpu_count() or 1
         self.worker = ClimbWorker(dataset.X, dataset.labels, config.layers, config.climb_settings())
         self.worker.warm_up()
 

@@ -41,8 +41,15 @@ class LineProgress:
     Elsewhere (a pipe, a log file): exactly one line per round, nothing redrawn.
     """
 
-    def __init__(self, time_budget_s: float | None, stream: TextIO | None = None, live: bool | None = None):
+    def __init__(
+        self,
+        time_budget_s: float | None,
+        stream: TextIO | None = None,
+        live: bool | None = None,
+        notice: str | None = None,
+    ):
         self.stream = stream or sys.stderr
+        self.notice = notice  # printed once the search has checked its input and starts
         self.live = _is_terminal(self.stream) if live is None else live
         self.time_budget_s = time_budget_s
         self._clock = time.monotonic()  # when `_elapsed` was last known
@@ -50,6 +57,12 @@ class LineProgress:
         self._last_draw = -math.inf
         self._last_kept = -math.inf
         self._open = False  # a live line is on screen without its newline
+
+    def started(self) -> None:
+        """The search passed its checks and starts its workers: say where results go."""
+        if self.notice:
+            self.stream.write(self.notice + "\n")
+            self.stream.flush()
 
     def _elapsed_now(self) -> float:
         return self._elapsed + time.monotonic() - self._clock

@@ -94,6 +94,9 @@ class SearchResult(BaseModel):
         for index, (weights, biases) in enumerate(self.layers):
             arrays[f"weights_{index}"] = weights
             arrays[f"biases_{index}"] = biases
+        # result.json goes last and names the finished run: until the new one is in place there is
+        # none, so a crash in between never pairs an old result.json with new weights.
+        (directory / RESULT_FILE).unlink(missing_ok=True)
         atomic_save_npz(directory / WEIGHTS_FILE, **arrays)
         atomic_write_text(directory / RESULT_FILE, json.dumps(self.summary(), indent=2) + "\n")
         return directory
@@ -110,10 +113,12 @@ def load_result(directory: str | Path) -> SearchResult:
         summary = json.loads(result_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ConfigError(f"{result_path}: not valid JSON (truncated or corrupt)") from None
+    if not isinstance(summary, dict):
+        raise ConfigError(f"{result_path}: expected a JSON object, got a {type(summary).__name__}")
     try:
         with np.load(weights_path, allow_pickle=False) as archive:
             params, step_sizes = archive["params"], archive["step_sizes"]
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError):
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError, TypeError):
         raise ConfigError(f"{weights_path}: not a readable weights file (truncated or corrupt)") from None
     try:
         result = SearchResult(**summary, params=params, step_sizes=step_sizes)
@@ -121,8 +126,10 @@ def load_result(directory: str | Path) -> SearchResult:
         first = error.errors()[0]
         field = ".".join(str(part) for part in first["loc"])
         raise ConfigError(f"{result_path}: field {field}: {first['msg']}") from None
-    if params.shape != (result.layout.num_params,):
+    except TypeError:  # a field named params or step_sizes: not something save() wrote
+        raise ConfigError(f"{result_path}: not a result file (unexpected fields)") from None
+    if params.shape != (result.layout.num_params,) or step_sizes.shape != params.shape:
         raise ConfigError(
-            f"{weights_path}: {params.shape[0]} parameters do not fit layers {list(result.config.layers)}"
+            f"{weights_path}: parameters of shape {params.shape} do not fit layers {list(result.config.layers)}"
         )
     return result

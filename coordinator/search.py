@@ -31,6 +31,8 @@ RUN_FILES = (CHECKPOINT_FILE, RESULT_FILE, WEIGHTS_FILE)
 class Executor(Protocol):
     """Runs a round's climbs and yields their reports (coordinator.executors has two)."""
 
+    workers: int
+
     def run_round(self, start: Solution | None, tasks: list[ClimbTask]) -> Iterator[ClimbReport]:
         """Reports of the round's tasks, each exactly once."""
 
@@ -49,6 +51,8 @@ class Progress(Protocol):
 
     def round_done(self, record: RoundRecord, elapsed_s: float) -> None:
         """A round ended."""
+
+    # Optional: started(), called once the input has passed every check, before workers start.
 
 
 def search(
@@ -80,12 +84,14 @@ def search(
         if resume:
             checkpoint = load_checkpoint(run_dir)
             config = _resumed_config(checkpoint.config, config)
-        else:
-            _claim_run_dir(run_dir, force)
     if config is None:
         config = SearchConfig()
     dataset = load_dataset(config, X, y)  # every input problem is found before Ray starts
+    if run_dir is not None and not resume:
+        _claim_run_dir(run_dir, force)  # only now: bad input must not cost the user an old run
 
+    if progress is not None and hasattr(progress, "started"):
+        progress.started()
     started = time.monotonic()
     spent_before = checkpoint.wall_seconds if checkpoint else 0.0
     best = checkpoint.best if checkpoint else None
@@ -101,6 +107,10 @@ def search(
     else:
         runner = executor  # the caller's: the caller closes it
     try:
+        if config.climbers is None:
+            # One climber per worker: the deepest climbs per second. Recorded in the result's
+            # config (and checkpoint), so the run can be repeated anywhere.
+            config = config.model_copy(update={"climbers": runner.workers})
         round_index = first_round
         while stopped_because is None:
             round_started = time.monotonic()

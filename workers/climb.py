@@ -217,7 +217,8 @@ def _climb_numpy(
     losses = evaluate(params, X, labels, layout)[0]  # (B,)
 
     def keep(candidates, candidate_losses):
-        better = candidate_losses < losses  # NaN compares False: a NaN candidate never wins
+        # Strictly lower; a NaN candidate never wins, and any number beats a NaN incumbent.
+        better = (candidate_losses < losses) | (np.isnan(losses) & ~np.isnan(candidate_losses))
         params[better] = candidates[better]
         losses[better] = candidate_losses[better]
         return better

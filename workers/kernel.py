@@ -23,6 +23,29 @@ from workers.network import CLIP
 
 _LOSS_LOW = -math.log(1 - CLIP)  # the loss of a confidence clipped at 1 - 1e-7
 _LOSS_HIGH = -math.log(CLIP)  # the loss of a confidence clipped at 1e-7
+# A sample whose sum of exp(z_c - z_true) reaches this (or is NaN) has an infinite or NaN logit, or a
+# loss far beyond the clip (log(1e300) = 690); it is settled by _extreme_sample_loss. Finite logits
+# take this branch only where the fast path would give _LOSS_HIGH as well.
+_EXTREME_TOTAL = 1e300
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _extreme_sample_loss(values, s):
+    """The clipped loss of sample s, as numpy's max-shifted softmax gives it, for extreme logits.
+
+    NaN where numpy's is NaN: a NaN or +inf logit, or every logit -inf (the row maximum leaves
+    inf - inf). Otherwise the maximum is finite, and a true logit of -inf or one far below the
+    others (whichever class is true) has probability 0, clipped to 1e-7.
+    """
+    largest = -np.inf
+    for c in range(values.shape[0]):
+        value = values[c, s]
+        if value != value or value == np.inf:
+            return np.nan
+        largest = max(largest, value)
+    if largest == -np.inf:
+        return np.nan
+    return _LOSS_HIGH
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -31,7 +54,8 @@ def loss_from_logits(values, labels, scratch):
 
     -log(p_true) is computed as log(sum_c exp(z_c - z_true)), the same quantity as the seed's
     softmax-then-log without a division, then clipped exactly where the seed clips p_true.
-    scratch is a (2, S) work array. NaN logits make the loss NaN, and a NaN loss never wins.
+    scratch is a (2, S) work array. The loss is NaN exactly where numpy's softmax makes it NaN (a NaN
+    or +inf logit, or all -inf in a sample); a NaN loss never wins.
     """
     classes, samples = values.shape
     true_logits = scratch[0]
@@ -47,9 +71,13 @@ def loss_from_logits(values, labels, scratch):
         true_logits[s] = fastmath.log(totals[s])  # totals >= 1: the true class adds exp(0)
     total = 0.0
     for s in range(samples):
-        if totals[s] != totals[s]:
-            return np.nan
-        total += min(max(true_logits[s], _LOSS_LOW), _LOSS_HIGH)
+        if not (totals[s] < _EXTREME_TOTAL):  # NaN or huge: an infinity, a NaN or a clipped loss
+            extreme = _extreme_sample_loss(values, s)
+            if extreme != extreme:
+                return np.nan
+            total += extreme
+        else:
+            total += min(max(true_logits[s], _LOSS_LOW), _LOSS_HIGH)
     return total / samples
 
 
@@ -111,6 +139,12 @@ def network_loss(params, inputs, labels, sizes, offsets):
     )
 
 
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _better(candidate_loss, loss):
+    """Strictly lower; a NaN candidate never wins, and any number beats a NaN incumbent."""
+    return candidate_loss < loss or (loss != loss and candidate_loss == candidate_loss)
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _adapt(step_sizes, indices, factor, per_parameter, low, high):
     """Multiply the step sizes of the changed parameters (or all of them) by factor, within bounds."""
@@ -154,7 +188,7 @@ def adjust_dense(
             labels,
             scratch,
         )
-        if candidate_loss < loss:
+        if _better(candidate_loss, loss):
             params[:] = candidate
             loss = candidate_loss
             if adaptive:
@@ -177,7 +211,7 @@ def random_search(params, loss, inputs, labels, sizes, offsets, step_size, noise
             labels,
             scratch,
         )
-        if candidate_loss < loss:
+        if _better(candidate_loss, loss):
             params[:] = candidate
             loss = candidate_loss
     return loss
@@ -283,7 +317,7 @@ def adjust_sparse(
                 for s in range(samples):
                     candidate[c, s] += (unit[s] - activation[j, s]) * weight
         candidate_loss = loss_from_logits(candidate, labels, scratch)
-        if candidate_loss < loss:
+        if _better(candidate_loss, loss):
             loss = candidate_loss
             current, candidate = candidate, current
             for u in range(touched_count):
@@ -331,7 +365,7 @@ def adjust_sparse_full(
             labels,
             scratch,
         )
-        if candidate_loss < loss:
+        if _better(candidate_loss, loss):
             loss = candidate_loss
             if adaptive:
                 _adapt(step_sizes, step_indices, growth, per_parameter, low, high)

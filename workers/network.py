@@ -130,10 +130,13 @@ def cross_entropy(probabilities: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def accuracy(probabilities: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Fraction of samples whose arg-max class is the label; batch axes are kept."""
-    return np.mean(np.argmax(probabilities, axis=-1) == sparse_labels(y), axis=-1)
+    correct = np.argmax(probabilities, axis=-1) == sparse_labels(y)
+    correct &= ~np.isnan(probabilities[..., 0])  # a NaN row (a NaN or +inf logit) predicts nothing
+    return np.mean(correct, axis=-1)
 
 
 def evaluate(params: np.ndarray, X: np.ndarray, y: np.ndarray, layout: Layout) -> tuple[np.ndarray, np.ndarray]:
-    """(loss, accuracy) for params (P,) or a batch (B, P)."""
-    probabilities = softmax(logits(params, X, layout))
-    return cross_entropy(probabilities, y), accuracy(probabilities, y)
+    """(loss, accuracy) for params (P,) or a batch (B, P); a network that overflows has a NaN loss."""
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is expected there, and a NaN never wins
+        probabilities = softmax(logits(params, X, layout))
+        return cross_entropy(probabilities, y), accuracy(probabilities, y)

@@ -139,3 +139,16 @@ def test_layout_round_trips_and_rejects_wrong_sizes():
         layout.unpack(np.zeros(10))
     with pytest.raises(ValueError, match="layer sizes"):
         Layout((2,))
+
+
+@pytest.mark.parametrize("engine", ["numba", "numpy"])
+def test_a_climber_leaves_a_nan_start(engine):
+    """Any number beats a NaN incumbent (NaN < x is false, so a plain comparison would keep NaN forever)."""
+    X, y = SPIRAL
+    layout = Layout((2, 4, 3))
+    params = np.zeros(layout.num_params)
+    params[-3] = np.inf  # an infinite output bias: every sample's loss is NaN
+    assert np.isnan(evaluate(params, X, y, layout)[0])
+    start = Solution(params, np.full(layout.num_params, 0.05))
+    outcome = climb(start, 0, X, y, layout, ClimbSettings(20, strategy="random", engine=engine))
+    assert np.isfinite(outcome.loss)

@@ -1,0 +1,229 @@
+"""Data: files and arrays are checked up front, each problem told in one line; nothing is unpickled."""
+
+from __future__ import annotations
+
+import importlib
+import pickle
+
+import numpy as np
+import pytest
+
+from coordinator import SearchConfig, search
+from coordinator.config import ConfigError
+from coordinator.data import from_arrays, load_dataset, read_dataset_file
+
+X_GOOD = np.array([[0.0, 1.0], [1.0, 0.5], [2.0, -1.0], [3.0, 0.25]])
+Y_GOOD = np.array([0, 1, 2, 1])
+
+
+class _Unpickled:
+    """An object whose unpickling creates a file: proof that a loader unpickled it."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _csv(tmp_path, text, name="data.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _npz(tmp_path, name="data.npz", **arrays):
+    path = tmp_path / name
+    np.savez(path, **arrays)
+    return path
+
+
+def test_an_npz_file_loads(tmp_path):
+    dataset = read_dataset_file(_npz(tmp_path, X=X_GOOD, y=Y_GOOD))
+    assert dataset.X.dtype == np.float64 and dataset.X.shape == (4, 2)
+    assert dataset.labels.tolist() == [0, 1, 2, 1] and dataset.num_classes == 3
+
+
+@pytest.mark.parametrize("header", ["", "first,second,label\n"])
+def test_a_csv_file_loads_with_or_without_a_header(tmp_path, header):
+    dataset = read_dataset_file(_csv(tmp_path, header + "0,1,0\n1,0.5,1\n\n2,-1,2.0\n"))
+    np.testing.assert_array_equal(dataset.X, [[0, 1], [1, 0.5], [2, -1]])
+    assert dataset.labels.tolist() == [0, 1, 2] and dataset.num_classes == 3
+
+
+def test_arrays_load_with_one_hot_labels_and_a_single_feature():
+    dataset = from_arrays([0.5, 1.5, 2.5], [[1, 0], [0, 1], [0, 1]])
+    assert dataset.X.shape == (3, 1) and dataset.labels.tolist() == [0, 1, 1]
+
+
+# name -> (arrays X, y; what the message says)
+BAD_ARRAYS = {
+    "NaN feature": (
+        [[0.0, 1.0], [np.nan, 2.0]], [0, 1], "X must be finite numbers, got nan (row 1, column 0)"),
+    "infinite feature": ([[0.0, 1.0], [1.0, np.inf]], [0, 1], "X must be finite numbers, got inf (row 1, column 1)"),
+    "complex feature": (np.array([[1 + 2j, 0], [1, 0]]), [0, 1], "X must be real numbers, got complex values"),
+    "ragged features": ([[0.0, 1.0], [1.0]], [0, 1], "X must be a rectangular array of numbers"),
+    "text features": ([["a", "b"], ["c", "d"]], [0, 1], "X must be a rectangular array of numbers"),
+    "fractional label": (X_GOOD, [0, 1, 1.5, 0], "labels must be integers, got 1.5 (row 2)"),
+    "NaN label": (X_GOOD, [0, 1, np.nan, 0], "labels must be integers, got nan (row 2)"),
+    "text label": (X_GOOD, ["0", "1", "1", "0"], "labels must be integers, got <U1"),
+    "negative label": (X_GOOD, [0, 1, -1, 0], "labels must be >= 0, got -1"),
+    "label too large for int64": (
+        X_GOOD, np.array([0, 1, 2**63 + 5, 0], dtype=np.uint64), "got 9223372036854775813"),
+    "ragged labels": (X_GOOD, [[0], [1, 0], [1], [0]], "y must be a (samples,) array of integer labels, got ragged"),
+    "lengths differ": (X_GOOD, [0, 1, 0], "X has 4 rows but y has 3 labels"),
+    "no samples": (np.zeros((0, 2)), np.zeros(0, dtype=int), "no samples"),
+    "a single class": (X_GOOD, [1, 1, 1, 1], "needs at least two classes, found one"),
+    "labels of three axes": (X_GOOD, np.zeros((4, 1, 1), dtype=int), "got shape (4, 1, 1)"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(BAD_ARRAYS))
+def test_bad_arrays_are_refused_in_one_line(case):
+    X, y, expected = BAD_ARRAYS[case]
+    with pytest.raises(ConfigError) as caught:
+        from_arrays(X, y)
+    assert str(caught.value).startswith("arrays: ")
+    assert expected in str(caught.value)
+
+
+# name -> (file name, contents, what the message says after the path)
+BAD_CSV = {
+    "empty": ("", "no data rows"),
+    "only a header": ("a,b,label\n", "no data rows"),
+    "ragged row": ("0,1,0\n1,1\n2,2,1\n", "data row 2 has 2 columns, expected 3"),
+    "text in a row": ("0,1,0\n1,x,1\n", "data row 2 has a value that is not a number"),
+    "one column": ("0\n1\n", "each row needs at least one feature and a label"),
+    "NaN feature": ("0,1,0\nnan,1,1\n", "X must be finite numbers, got nan (row 1, column 0)"),
+    "fractional label": ("0,1,0\n1,1,0.5\n", "labels must be integers, got 0.5 (row 1)"),
+    "a single class": ("0,1,1\n1,1,1\n", "needs at least two classes"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CSV))
+def test_a_bad_csv_file_is_refused_naming_the_file(tmp_path, case):
+    text, expected = BAD_CSV[case]
+    path = _csv(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        read_dataset_file(path)
+    assert str(caught.value).startswith(f"{path}: ")
+    assert expected in str(caught.value)
+
+
+def test_a_binary_file_named_csv_is_refused(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_bytes(b"\xff\xfe\x00\x81,\x9c\n" * 4)
+    with pytest.raises(ConfigError, match=r"data\.csv: not a text \.csv file$"):
+        read_dataset_file(path)
+
+
+def test_an_npz_without_the_expected_arrays_says_which_are_missing(tmp_path):
+    path = _npz(tmp_path, features=X_GOOD, y=Y_GOOD)
+    with pytest.raises(ConfigError, match=r"data\.npz: missing array X \(found: features, y\)$"):
+        read_dataset_file(path)
+    path = _npz(tmp_path, name="empty.npz")
+    with pytest.raises(ConfigError, match=r"empty\.npz: missing array X and y \(found: nothing\)$"):
+        read_dataset_file(path)
+
+
+def test_a_single_npy_array_named_npz_is_refused(tmp_path):
+    path = tmp_path / "data.npz"
+    with path.open("wb") as handle:
+        np.save(handle, X_GOOD)
+    with pytest.raises(ConfigError, match=r"data\.npz: holds one \.npy array; save X and y with np\.savez$"):
+        read_dataset_file(path)
+
+
+@pytest.mark.parametrize("keep", [0, 10, 100, -1])
+def test_a_truncated_npz_is_refused(tmp_path, keep):
+    path = _npz(tmp_path, X=X_GOOD, y=Y_GOOD)
+    path.write_bytes(path.read_bytes()[:keep])
+    with pytest.raises(ConfigError, match=r"data\.npz: not a (readable )?\.npz"):
+        read_dataset_file(path)
+
+
+def test_an_npz_holding_objects_is_refused_and_never_unpickled(tmp_path):
+    marker = tmp_path / "unpickled"
+    objects = np.empty(4, dtype=object)
+    objects[:] = [_Unpickled(marker)] * 4
+    path = _npz(tmp_path, X=objects, y=Y_GOOD)
+    with pytest.raises(ConfigError, match="object arrays are never unpickled"):
+        read_dataset_file(path)
+    assert not marker.exists()
+
+
+def test_a_pickle_named_npz_is_refused_and_never_unpickled(tmp_path):
+    marker = tmp_path / "unpickled"
+    path = tmp_path / "data.npz"
+    path.write_bytes(pickle.dumps({"X": _Unpickled(marker), "y": Y_GOOD}))
+    with pytest.raises(ConfigError, match=r"data\.npz: not a \.npz archive \(pickled files are never loaded\)$"):
+        read_dataset_file(path)
+    assert not marker.exists()
+
+
+def test_a_missing_data_file_and_an_unknown_type_are_named(tmp_path):
+    with pytest.raises(ConfigError, match=r"absent\.csv: no such data file$"):
+        read_dataset_file(tmp_path / "absent.csv")
+    path = tmp_path / "data.txt"
+    path.write_text("0,1,0\n")
+    with pytest.raises(ConfigError, match=r"data\.txt: unknown data file type '\.txt'; use \.npz or \.csv$"):
+        read_dataset_file(path)
+
+
+def test_layers_must_fit_the_features_of_a_file(tmp_path):
+    path = _npz(tmp_path, X=np.ones((4, 3)), y=Y_GOOD)
+    config = SearchConfig(dataset=str(path), layers=(2, 8, 3))
+    with pytest.raises(ConfigError, match=r"^layers: the data has 3 features, but layers start with 2$"):
+        load_dataset(config)
+
+
+def test_labels_outside_the_output_layer_are_refused(tmp_path):
+    path = _csv(tmp_path, "0,1,0\n1,1,1\n2,2,5\n")
+    config = SearchConfig(dataset=str(path), layers=(2, 8, 3))
+    with pytest.raises(ConfigError, match=r"^layers: the data has 6 classes \(labels 0\.\.5\), but layers end with 3$"):
+        load_dataset(config)
+
+
+@pytest.fixture
+def no_ray(monkeypatch):
+    """Fail the test if the search tries to start Ray."""
+
+    def refuse(*_arguments, **_options):
+        raise AssertionError("Ray was started before the input was checked")
+
+    monkeypatch.setattr(importlib.import_module("coordinator.search"), "RayExecutor", refuse)
+
+
+@pytest.mark.parametrize("case", ["NaN feature", "lengths differ", "a single class", "negative label"])
+def test_bad_arrays_are_refused_before_ray_starts(no_ray, tmp_path, case):
+    X, y, expected = BAD_ARRAYS[case]
+    with pytest.raises(ConfigError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+        search(SearchConfig(layers=(2, 8, 2)), X, y, run_dir=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_bad_data_file_is_refused_before_ray_starts(no_ray, tmp_path):
+    path = _csv(tmp_path, "0,1,0\n1,oops,1\n")
+    with pytest.raises(ConfigError, match="data row 2 has a value that is not a number"):
+        search(SearchConfig(dataset=str(path), layers=(2, 8, 2)), run_dir=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_arrays_that_do_not_fit_the_layers_are_refused_before_ray_starts(no_ray):
+    with pytest.raises(ConfigError, match=r"^layers: the data has 2 features, but layers start with 3$"):
+        search(SearchConfig(layers=(3, 8, 3)), X_GOOD, Y_GOOD)
+    with pytest.raises(ConfigError, match=r"^layers: the data has 3 classes \(labels 0\.\.2\), but layers end with 2$"):
+        search(SearchConfig(layers=(2, 8, 2)), X_GOOD, Y_GOOD)
+
+
+def test_the_default_data_set_is_checked_against_the_layers_before_ray_starts(no_ray):
+    with pytest.raises(ConfigError, match=r"^layers: the data has 2 features, but layers start with 4$"):
+        search(SearchConfig(layers=(4, 8, 3)))
+
+
+def test_arrays_of_any_shape_need_no_data_set_name():
+    """The default data set's shape does not stand in the way of the caller's own arrays."""
+    X = np.random.default_rng(0).standard_normal((12, 4))
+    config = SearchConfig(layers=(4, 3, 2), climbers=2, steps=20, rounds=1, time_budget_s=None)
+    result = search(config, X, np.arange(12) % 2, executor="inprocess")
+    assert result.rounds_completed == 1 and result.params.shape == (4 * 3 + 3 + 3 * 2 + 2,)
