@@ -5,12 +5,16 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
+# The checks before Ray is asked to connect wait at most this long for a TCP connection, then for
+# the answer to a gRPC greeting: an unreachable or silent address is told within their sum (15 s).
 CONNECT_TIMEOUT_S = 10.0
+GREETING_TIMEOUT_S = 5.0
 
 
 class ClusterError(RuntimeError):
@@ -18,9 +22,16 @@ class ClusterError(RuntimeError):
 
 
 # Without this Ray listens on every interface even when told 127.0.0.1 (measured with `ss -ltn`
-# on Ray 2.60); with it, a local instance's GCS, raylet, object manager and dashboard stay on
-# loopback. It must be in the environment before Ray starts its processes.
+# on Ray 2.60), and it rewrites a loopback address given to ray.init into the machine's routable
+# one; with it, a local instance's GCS, raylet, object manager and dashboard stay on loopback.
+# Ray reads it when it is imported and when it starts its processes, so it is set before both,
+# and only for the private local Ray: a node of a multi-node cluster must not have it, and a
+# driver joining a cluster must see that cluster's nodes as they see themselves.
 LOOPBACK_ENVIRONMENT = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+
+# The first bytes of every HTTP/2 (so gRPC) connection, then an empty SETTINGS frame.
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+_HTTP2_SETTINGS = 4
 
 
 @dataclass(frozen=True)
@@ -40,12 +51,21 @@ def ray_info() -> RayInfo:
     return RayInfo(ray.__version__, nodes, int(ray.cluster_resources().get("CPU", 0)))
 
 
+def split_address(address: str) -> tuple[str, int]:
+    """(host, port) of host:port, ray://host:port or http://host:port; ClusterError if it is neither."""
+    parsed = urlparse(address if "://" in address else f"tcp://{address}")
+    try:
+        host, port = parsed.hostname, parsed.port
+    except ValueError:
+        host, port = None, None
+    if not host or not port:
+        raise ClusterError(f"address: {address!r} is not host:port or ray://host:port")
+    return host, port
+
+
 def check_reachable(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
     """Raise ClusterError unless something accepts TCP connections at address (host:port or URL)."""
-    parsed = urlparse(address if "://" in address else f"tcp://{address}")
-    host, port = parsed.hostname, parsed.port
-    if not host or not port:
-        raise ClusterError(f"address: {address!r} is not host:port, ray://host:port or http://host:port")
+    host, port = split_address(address)
     try:
         with socket.create_connection((host, port), timeout=timeout_s):
             pass
@@ -54,47 +74,131 @@ def check_reachable(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
         raise ClusterError(f"address: cannot reach Ray at {address} ({reason}); is the cluster up?") from None
 
 
+def check_speaks_grpc(address: str, timeout_s: float = GREETING_TIMEOUT_S) -> None:
+    """Raise ClusterError unless the server at address answers an HTTP/2 greeting as gRPC servers do.
+
+    Ray's GCS and its client server are gRPC servers. Something else on the port (or a process
+    that accepts connections and never answers) would make ray.init wait for minutes; this finds
+    it in at most timeout_s. With TLS (RAY_USE_TLS=1) the greeting is encrypted: not checked then.
+    """
+    if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+        return
+    host, port = split_address(address)
+    deadline = time.monotonic() + timeout_s
+    answer = b""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s) as connection:
+            connection.sendall(_HTTP2_PREFACE)
+            while len(answer) < 9 and time.monotonic() < deadline:
+                connection.settimeout(max(0.01, deadline - time.monotonic()))
+                chunk = connection.recv(9 - len(answer))
+                if not chunk:
+                    break
+                answer += chunk
+    except TimeoutError:
+        raise ClusterError(
+            f"address: {address} accepts connections but does not answer like Ray (no reply in {timeout_s:.0f} s)"
+        ) from None
+    except OSError as error:
+        raise ClusterError(f"address: cannot reach Ray at {address} ({error.strerror or error})") from None
+    if len(answer) < 9 or answer[3] != _HTTP2_SETTINGS:
+        raise ClusterError(
+            f"address: {address} is not a Ray cluster's GCS (host:6379) or client server (ray://host:10001)"
+        )
+
+
+def _address_ray_will_use(address: str) -> str | None:
+    """The host:port ray.init(address) will connect to (it resolves "auto", and may turn a loopback
+    address into this machine's routable one), or None if Ray cannot say without connecting."""
+    if address.startswith("ray://"):
+        return address
+    try:
+        from ray._private.services import canonicalize_bootstrap_address
+    except ImportError:
+        return None if address == "auto" else address
+    try:
+        return canonicalize_bootstrap_address(address)
+    except ConnectionError:
+        raise ClusterError("address: auto found no Ray started on this machine (`ray start --head`)") from None
+    except Exception:
+        return None if address == "auto" else address
+
+
+def _check_is_ray(address: str) -> None:
+    """Raise ClusterError, within CONNECT_TIMEOUT_S + GREETING_TIMEOUT_S, unless Ray answers where ray.init will go."""
+    target = _address_ray_will_use(address)
+    if target is None:
+        return
+    try:
+        check_reachable(target)
+        check_speaks_grpc(target)
+    except ClusterError as error:
+        if target == address or address == "auto":
+            raise
+        check_reachable(address)  # nothing there either: say so about the address given
+        raise ClusterError(
+            f"{error} (Ray turns {address} into {target}; a Ray bound to 127.0.0.1 wants "
+            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 in this environment too)"
+        ) from None
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message, or its type's name."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 @contextlib.contextmanager
 def connect(address: str | None = None, num_cpus: int | None = None) -> Iterator[RayInfo]:
     """Connect for the duration of a with-block.
 
-    address None: join the cluster this process already belongs to (a Ray Job's driver, or a
-    caller that ran ray.init), else start a private local Ray with num_cpus CPUs on 127.0.0.1.
-    "auto": the cluster started on this machine with `ray start`. "host:port" or "ray://...":
-    that cluster; an unreachable one is a ClusterError within CONNECT_TIMEOUT_S.
+    address None: join the cluster this process already belongs to (a caller that ran ray.init,
+    or a Ray Job's driver, which finds RAY_ADDRESS set), else start a private local Ray with
+    num_cpus CPUs (None: all) on 127.0.0.1. "auto": the cluster started on this machine with
+    `ray start`. "host:port" or "ray://host:port": that cluster, with this environment's Ray
+    settings as they are. An address that cannot be reached, or that is not Ray, is a one-line
+    ClusterError within CONNECT_TIMEOUT_S + GREETING_TIMEOUT_S.
     """
-    import ray
-
-    if ray.is_initialized():
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
         yield ray_info()  # the caller owns this connection: leave it open
         return
-    os.environ.update({key: value for key, value in LOOPBACK_ENVIRONMENT.items() if key not in os.environ})
+    if address is not None and address.startswith(("http://", "https://")):
+        raise ClusterError(
+            f"address: {address} is a dashboard (Ray Jobs) address, for `python -m cluster submit --address`; "
+            "here give the GCS (host:6379) or the client server (ray://host:10001)"
+        )
+    environment_address = os.environ.get("RAY_ADDRESS", "")
+    if address is None and environment_address and not environment_address.startswith(("http://", "https://")):
+        address = environment_address  # a Ray Job's driver: its cluster
+    if address is None:
+        _set_loopback_environment()  # before Ray is imported: a private Ray stays on 127.0.0.1
+    elif address != "auto":
+        split_address(address)
+
+    import ray
+
     options = {"log_to_driver": False, "configure_logging": False}
-    if address is None and os.environ.get("RAY_ADDRESS"):
-        address = os.environ["RAY_ADDRESS"]
-    started = time.monotonic()
     try:
         if address is None:
             ray.init(
-                address="local",
-                num_cpus=num_cpus,
-                include_dashboard=False,
-                _node_ip_address="127.0.0.1",
-                **options,
+                address="local", num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1", **options
             )
         else:
-            if address != "auto":
-                check_reachable(address)
+            _check_is_ray(address)
             ray.init(address=address, **options)
     except ClusterError:
         raise
-    except (ConnectionError, TimeoutError, RuntimeError, ValueError) as error:
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ClusterError(
-            f"address: cannot connect to Ray at {address or 'a new local instance'}: {message}"
-        ) from None
-    del started
+    except Exception as error:
+        where = address or "a new local instance"
+        raise ClusterError(f"address: cannot connect to Ray at {where}: {first_line(error)}") from None
     try:
         yield ray_info()
     finally:
         ray.shutdown()
+
+
+def _set_loopback_environment() -> None:
+    """Keep a Ray on this machine on 127.0.0.1 (see LOOPBACK_ENVIRONMENT); settings already made win."""
+    for key, value in LOOPBACK_ENVIRONMENT.items():
+        os.environ.setdefault(key, value)

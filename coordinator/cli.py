@@ -118,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a search. Config fields come from --config YAML, then flags override them.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,  # `--ou` must not pass for `--out`: `cluster submit` reads --out and --resume
     )
     run.add_argument("--config", metavar="FILE.yaml", help="YAML of config fields (named as below, _ for -)")
     for flag, field, kind, text in RUN_FLAGS:

@@ -59,7 +59,7 @@ class LineProgress:
         self._open = False  # a live line is on screen without its newline
 
     def started(self) -> None:
-        """The search passed its checks and starts its workers: say where results go."""
+        """The search passed its checks and its workers are up: say where results go."""
         if self.notice:
             self.stream.write(self.notice + "\n")
             self.stream.flush()

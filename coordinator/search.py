@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from coordinator.best import Best, better_of
-from coordinator.checkpoint import CHECKPOINT_FILE, Checkpoint, load_checkpoint, save_checkpoint
+from coordinator.checkpoint import CHECKPOINT_FILE, Checkpoint, load_checkpoint
+from coordinator.checkpoint_writer import CheckpointWriter
 from coordinator.config import ConfigError, SearchConfig
 from coordinator.data import load_dataset
 from coordinator.executors import InProcessExecutor, RayExecutor
@@ -52,7 +53,7 @@ class Progress(Protocol):
     def round_done(self, record: RoundRecord, elapsed_s: float) -> None:
         """A round ended."""
 
-    # Optional: started(), called once the input has passed every check, before workers start.
+    # Optional: started(), called once the input has passed every check and the workers are up.
 
 
 def search(
@@ -90,8 +91,6 @@ def search(
     if run_dir is not None and not resume:
         _claim_run_dir(run_dir, force)  # only now: bad input must not cost the user an old run
 
-    if progress is not None and hasattr(progress, "started"):
-        progress.started()
     started = time.monotonic()
     spent_before = checkpoint.wall_seconds if checkpoint else 0.0
     best = checkpoint.best if checkpoint else None
@@ -106,7 +105,10 @@ def search(
         runner = RayExecutor(dataset, config, address)
     else:
         runner = executor  # the caller's: the caller closes it
+    writer = CheckpointWriter(run_dir) if run_dir is not None else None
     try:
+        if progress is not None and hasattr(progress, "started"):
+            progress.started()  # after every check and the connection: an error stays one line
         if config.climbers is None:
             # One climber per worker: the deepest climbs per second. Recorded in the result's
             # config (and checkpoint), so the run can be repeated anywhere.
@@ -129,15 +131,19 @@ def search(
             history.append(record)
             round_index += 1
             elapsed = spent_before + time.monotonic() - started
-            if run_dir is not None:
-                save_checkpoint(run_dir, Checkpoint(config, round_index, best, history, evaluations, elapsed))
+            if writer is not None:
+                writer.submit(Checkpoint(config, round_index, best, history.copy(), evaluations, elapsed))
             if progress is not None:
                 progress.round_done(record, elapsed)
             stopped_because = _stop_reason(config, best, round_index, elapsed)
         environment = runner.environment()
     finally:
-        if runner is not executor:
-            runner.close()
+        try:
+            if writer is not None:
+                writer.close()  # the last round's checkpoint is on disk before anything else
+        finally:
+            if runner is not executor:
+                runner.close()
 
     result = SearchResult(
         config=config,
