@@ -1,0 +1,275 @@
+"""The objective every peer minimises, and the peers themselves (each one process, one core).
+
+The objective is the seed's network and loss (`workers.network.evaluate`: dense layers, ReLU,
+softmax, categorical cross-entropy clipped at 1e-7) as a function of one flat float64 parameter
+vector laid out by `workers.network.Layout`; population methods hand it their whole population
+as one (B, P) batch. It counts every evaluation, keeps the best point evaluated so far with its
+accuracy, and records (seconds, best loss so far) each time the best improves. The clock starts
+when the peer's optimiser is about to be built (after imports and data loading) and every peer
+stops at the first check after the budget has run out.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from coordinator.data import nnfs_data
+from workers.network import Layout, evaluate, init_params
+
+# The seed's problems: nnfs data, 100 samples per class, 3 classes, and the seed's layer sizes.
+SAMPLES, CLASSES = 100, 3
+LAYERS = {"spiral": (2, 64, 3), "vertical": (2, 3, 3)}
+# A loss the optimisers can rank in place of NaN (never happens with finite parameters).
+NAN_LOSS = 1e6
+
+
+@dataclass
+class Objective:
+    """Loss of flat parameter vectors on one data set, with the bookkeeping every peer shares."""
+
+    dataset: str
+    budget_s: float
+    X: np.ndarray = field(init=False, repr=False)
+    y: np.ndarray = field(init=False, repr=False)
+    layout: Layout = field(init=False)
+    evaluations: int = 0
+    best_loss: float = math.inf
+    best_accuracy: float = math.nan
+    best_params: np.ndarray | None = field(default=None, repr=False)
+    trace: list[tuple[float, float]] = field(default_factory=list, repr=False)
+    started: float | None = None
+    stopped: float | None = None
+    cpu_started: float | None = None
+    cpu_stopped: float | None = None
+
+    def __post_init__(self) -> None:
+        X, y = nnfs_data(self.dataset, SAMPLES, CLASSES)
+        self.X = np.ascontiguousarray(X, dtype=np.float64)
+        self.y = np.ascontiguousarray(y, dtype=np.int64)
+        self.layout = Layout(LAYERS[self.dataset])
+
+    @property
+    def num_params(self) -> int:
+        """Length of a parameter vector."""
+        return self.layout.num_params
+
+    def initial_params(self, seed: int) -> np.ndarray:
+        """The seed's starting point: 0.01 * randn weights, zero biases, from a private Generator."""
+        return init_params(self.layout, np.random.default_rng(seed))
+
+    def start(self) -> None:
+        """Start the clock."""
+        self.started = time.monotonic()
+        self.cpu_started = time.process_time()
+
+    def elapsed(self) -> float:
+        """Seconds since start."""
+        return time.monotonic() - self.started
+
+    def expired(self) -> bool:
+        """True once the budget is spent; also marks the stop time."""
+        now = time.monotonic()
+        if now - self.started >= self.budget_s:
+            self.stopped, self.cpu_stopped = now, time.process_time()
+            return True
+        return False
+
+    def seconds(self) -> float:
+        """Seconds the search ran (start to the check that stopped it)."""
+        return (self.stopped or time.monotonic()) - self.started
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds this process spent while the search ran (all threads)."""
+        return (self.cpu_stopped or time.process_time()) - self.cpu_started
+
+    def __call__(self, params: np.ndarray) -> np.ndarray | float:
+        """Loss of one vector (P,) as a float, or of a batch (B, P) as an array (B,)."""
+        params = np.asarray(params, dtype=np.float64)
+        losses, accuracies = evaluate(params, self.X, self.y, self.layout)
+        losses = np.where(np.isnan(losses), NAN_LOSS, losses)
+        if params.ndim == 1:
+            self.evaluations += 1
+            self._offer(float(losses), float(accuracies), params)
+            return float(losses)
+        self.evaluations += params.shape[0]
+        index = int(np.argmin(losses))
+        self._offer(float(losses[index]), float(accuracies[index]), params[index])
+        return losses
+
+    def _offer(self, loss: float, accuracy: float, params: np.ndarray) -> None:
+        if loss < self.best_loss:
+            self.best_loss, self.best_accuracy = loss, accuracy
+            self.best_params = params.copy()
+            self.trace.append((self.elapsed(), loss))
+
+
+# ---------------------------------------------------------------------------------------------
+# The peers. Each takes the objective and a seed and runs until objective.expired(); each returns
+# a dict of the settings it used (for the JSON record).
+
+SEED_STEP = 0.05
+SEED_BLOCK = 256  # steps whose noise is drawn at once (a numpy call per step costs as much as a loss)
+
+
+def run_seed(objective: Objective, seed: int) -> dict:
+    """The seed's loop: every parameter += 0.05 * randn, keep if the loss drops, revert otherwise."""
+    rng = np.random.default_rng(seed)
+    objective.start()
+    best = objective.initial_params(seed)
+    lowest_loss = 9_999_999.0  # as in the seed: the first candidate is always kept
+    while True:
+        noise = rng.standard_normal((SEED_BLOCK, best.size))
+        for step in range(SEED_BLOCK):
+            if objective.expired():
+                return {"step_size": SEED_STEP, "mutation": "every parameter", "init": "0.01*randn weights, 0 biases"}
+            candidate = best + SEED_STEP * noise[step]
+            loss = objective(candidate)
+            if loss < lowest_loss:
+                best, lowest_loss = candidate, loss
+
+
+ONEPLUSONE_SIGMA = 0.1
+
+
+def run_oneplusone(objective: Objective, seed: int) -> dict:
+    """nevergrad's OnePlusOne (a (1+1)-ES with its own one-fifth step rule), one ask/tell per loss."""
+    import nevergrad as ng
+
+    objective.start()
+    parametrization = ng.p.Array(init=objective.initial_params(seed)).set_mutation(sigma=ONEPLUSONE_SIGMA)
+    parametrization.random_state = np.random.RandomState(seed)
+    optimizer = ng.optimizers.OnePlusOne(parametrization=parametrization, budget=10**12)
+    while not objective.expired():
+        candidate = optimizer.ask()
+        optimizer.tell(candidate, objective(candidate.value))
+    return {"optimizer": "ng.optimizers.OnePlusOne", "Array sigma": ONEPLUSONE_SIGMA, "nevergrad": ng.__version__}
+
+
+CMA_SIGMA = 0.2
+
+
+def run_cma(objective: Objective, seed: int) -> dict:
+    """pycma's CMA-ES, default population, the population (plus the mean) evaluated as one batch.
+
+    CMA's own stopping rules are left on; when one fires before the budget, CMA restarts from the
+    best point so far with the initial sigma.
+    """
+    import cma
+
+    objective.start()
+    x0 = objective.initial_params(seed)
+    restarts = 0
+    popsize = None
+    while not objective.expired():
+        strategy = cma.CMAEvolutionStrategy(x0, CMA_SIGMA, {"verbose": -9, "seed": seed + 1 + restarts})
+        popsize = strategy.popsize
+        while not strategy.stop() and not objective.expired():
+            population = strategy.ask()
+            losses = objective(np.vstack([*population, strategy.mean]))
+            strategy.tell(population, losses[:-1].tolist())
+        restarts += 1
+        x0 = objective.best_params
+    return {
+        "sigma0": CMA_SIGMA,
+        "popsize": popsize,
+        "covariance": "full (pycma default)",
+        "restarts": restarts - 1,
+        "plus": "the mean is evaluated each generation",
+        "cma": cma.__version__,
+    }
+
+
+SNES_STDEV = 0.2
+PGPE_SETTINGS = {
+    "popsize": 200,
+    "center_learning_rate": 0.2,
+    "stdev_learning_rate": 0.1,
+    "stdev_init": 0.1,
+    "optimizer": "clipup",
+    "ranking_method": "centered",
+}
+
+
+def _evotorch_problem(objective: Objective, seed: int):
+    """An EvoTorch problem whose vectorised fitness hands the population to the numpy objective."""
+    import torch
+    from evotorch import Problem
+
+    torch.set_num_threads(1)
+
+    def fitness(solutions: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(objective(solutions.detach().cpu().numpy())))
+
+    return Problem(
+        "min",
+        fitness,
+        solution_length=objective.num_params,
+        initial_bounds=(-0.01, 0.01),
+        dtype=torch.float64,
+        vectorized=True,
+        seed=seed,
+    )
+
+
+def _run_evotorch(objective: Objective, seed: int, build: Callable) -> None:
+    import torch
+
+    objective.start()
+    problem = _evotorch_problem(objective, seed)
+    searcher = build(problem, torch.from_numpy(objective.initial_params(seed)))
+    while not objective.expired():
+        searcher.step()
+        objective(searcher.status["center"].detach().cpu().numpy())  # the center is evaluated too
+
+
+def run_snes(objective: Objective, seed: int) -> dict:
+    """EvoTorch SNES with its default population and learning rates, the center evaluated each generation."""
+    import evotorch
+    from evotorch.algorithms import SNES
+
+    popsize = []
+
+    def build(problem, center):
+        searcher = SNES(problem, stdev_init=SNES_STDEV, center_init=center)
+        popsize.append(searcher._popsize)
+        return searcher
+
+    _run_evotorch(objective, seed, build)
+    return {
+        "stdev_init": SNES_STDEV,
+        "popsize": popsize[0] if popsize else None,
+        "other": "EvoTorch defaults",
+        "plus": "the center is evaluated each generation",
+        "evotorch": evotorch.__version__,
+    }
+
+
+def run_pgpe(objective: Objective, seed: int) -> dict:
+    """EvoTorch PGPE with ClipUp (max_speed = 2 x center_learning_rate, EvoTorch's default)."""
+    import evotorch
+    from evotorch.algorithms import PGPE
+
+    def build(problem, center):
+        return PGPE(problem, center_init=center, **PGPE_SETTINGS)
+
+    _run_evotorch(objective, seed, build)
+    return {
+        **PGPE_SETTINGS,
+        "symmetric": True,
+        "plus": "the center is evaluated each generation",
+        "evotorch": evotorch.__version__,
+    }
+
+
+PEERS = {
+    "seed": run_seed,
+    "oneplusone": run_oneplusone,
+    "cma": run_cma,
+    "snes": run_snes,
+    "pgpe": run_pgpe,
+}
