@@ -110,11 +110,13 @@ class ActorPool:
         in_flight: dict[Any, tuple[_Slot, Any]] = {}
         lonely_since: float | None = None
         while queue or in_flight:
-            for slot in self._slots:
-                while slot.ready and queue and slot.in_flight < CALLS_PER_ACTOR:
-                    task = queue.popleft()
-                    in_flight[getattr(slot.actor, method).remote(shared_ref, [task])] = (slot, task)
-                    slot.in_flight += 1
+            # Breadth first: every idle actor gets a task before any actor gets a second one.
+            for depth in range(CALLS_PER_ACTOR):
+                for slot in self._slots:
+                    if slot.ready and queue and slot.in_flight <= depth:
+                        task = queue.popleft()
+                        in_flight[getattr(slot.actor, method).remote(shared_ref, [task])] = (slot, task)
+                        slot.in_flight += 1
             warming = {slot.warm_ref: slot for slot in self._slots if slot.warm_ref is not None}
             if not in_flight and not any(slot.ready for slot in self._slots):
                 lonely_since = lonely_since or time.monotonic()
