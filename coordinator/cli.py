@@ -95,7 +95,7 @@ RUN_FLAGS = [
     ),
     ("--workers", "workers", int, "worker actors (default: one per CPU); never changes the result"),
     ("--rounds", "rounds", int, "rounds at most (default 10000)"),
-    ("--steps", "steps", int, "steps per climber per round (default 10000)"),
+    ("--steps", "steps", int, "steps per climber per round (default 20000)"),
     ("--seed", "seed", int, "the run's seed (default 0); same seed and config, same result"),
     ("--target-loss", "target_loss", _optional_float, "stop once the best loss is at or below this (default none)"),
     ("--time-budget", "time_budget_s", _optional_float, "stop after this many seconds, or 'none' (default 60)"),

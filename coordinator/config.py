@@ -55,7 +55,7 @@ class SearchConfig(BaseModel):
         description="independent climbs per round; default one per worker (set it for a result that is "
         "the same on any machine)",
     )
-    steps: PositiveInt = Field(10_000, description="steps each climber makes per round")
+    steps: PositiveInt = Field(20_000, description="steps each climber makes per round")
     rounds: PositiveInt = Field(10_000, description="rounds at most")
     seed: Annotated[int, Field(ge=0)] = Field(0, description="the run's seed: every climber's seed derives from it")
     target_loss: float | None = Field(None, description="stop once the best loss is at or below this")
