@@ -6,9 +6,7 @@ about reaching Ray. Before the run starts, nothing may be written: neither --out
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,29 +15,14 @@ import numpy as np
 import pytest
 
 from coordinator import SearchConfig, search
+from tests.coordinator.cli_runner import run_cli
 
-REPOSITORY = Path(__file__).resolve().parents[1]
 TINY = ["--dataset", "vertical", "--layers", "2,3,3", "--climbers", "2", "--steps", "100", "--rounds", "2"]
 
 
 def _run(cwd: Path, *arguments: str, timeout: float = 60) -> subprocess.CompletedProcess:
     """`python -m coordinator run ARGUMENTS` in cwd, with this checkout's code and Ray kept quiet."""
-    environment = {
-        **os.environ,
-        "RAY_USAGE_STATS_ENABLED": "0",
-        "RAY_AUTH_MODE": "disabled",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")])),
-    }
-    environment.pop("RAY_ADDRESS", None)
-    return subprocess.run(
-        [sys.executable, "-m", "coordinator", "run", *arguments],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_cli("run", *arguments, cwd=cwd, timeout=timeout)
 
 
 def _assert_refused(completed: subprocess.CompletedProcess, cwd: Path, *fragments: str) -> str:

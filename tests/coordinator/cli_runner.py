@@ -24,9 +24,11 @@ def run_cli(*arguments: str, cwd: Path, timeout: float = 120) -> subprocess.Comp
     environment = {
         **os.environ,
         "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_AUTH_MODE": "disabled",
         "MPLBACKEND": "Agg",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")])),
     }
+    environment.pop("RAY_ADDRESS", None)  # a private local Ray, never a cluster the shell points at
     return subprocess.run(
         [sys.executable, "-m", "coordinator", *arguments],
         cwd=cwd,
