@@ -12,12 +12,11 @@ import base64
 import binascii
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from cluster.connect import ClusterError
+from cluster.files import atomic_write_bytes
 
 BEGIN_MARKER = "=== hillclimb run files begin ==="
 END_MARKER = "=== hillclimb run files end ==="
@@ -111,21 +110,6 @@ def write_files(files: dict[str, bytes], directory: str | Path) -> list[Path]:
     for name in sorted(files, key=lambda name: (name == LAST_FILE, name)):
         written.append(atomic_write_bytes(directory / name, files[name]))
     return written
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Replace path with data in one step: a reader sees the old file or the new one, never a mix."""
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def run_dir_line(directory: str | Path) -> str:

@@ -1,33 +1,15 @@
-"""Writing files so a reader never sees half of one: temporary file, flush to disk, rename."""
+"""Writing run files so a reader never sees half of one (on cluster.files.atomic_write_bytes)."""
 
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from cluster.files import atomic_write_bytes
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Replace path with data in one step; a crash leaves the old file or the new one, never a mix."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # mkstemp makes the file private (0600); give it the permissions a plain open() would.
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(temporary, 0o666 & ~mask)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+__all__ = ["atomic_save_npz", "atomic_write_bytes", "atomic_write_text"]
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

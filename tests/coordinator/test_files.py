@@ -10,7 +10,7 @@ import zipfile
 import numpy as np
 import pytest
 
-import coordinator.files
+import cluster.files
 import coordinator.result
 from coordinator import SearchConfig, load_result, search
 from coordinator.best import Best
@@ -57,7 +57,7 @@ def _crash(*_arguments, **_options):
 def test_a_write_that_fails_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch, where):
     path = tmp_path / "state.bin"
     path.write_bytes(b"old contents")
-    monkeypatch.setattr(coordinator.files.os, where, _crash)
+    monkeypatch.setattr(cluster.files.os, where, _crash)
     with pytest.raises(_CrashError):
         atomic_write_bytes(path, b"new contents that never land")
     monkeypatch.undo()
@@ -65,11 +65,23 @@ def test_a_write_that_fails_leaves_the_old_file_and_no_temporary(tmp_path, monke
     assert [entry.name for entry in tmp_path.iterdir()] == ["state.bin"]
 
 
+def test_written_files_get_the_permissions_a_plain_open_gives(tmp_path):
+    """mkstemp makes private files; run files and files a job brings back are the user's ordinary files."""
+    from cluster.log_transport import write_files
+
+    mask = os.umask(0)
+    os.umask(mask)
+    atomic_write_text(tmp_path / "result.json", "{}")
+    write_files({"weights.npz": b"data"}, tmp_path / "fetched")
+    for path in (tmp_path / "result.json", tmp_path / "fetched" / "weights.npz"):
+        assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
 def test_an_interrupt_during_a_write_leaves_no_temporary(tmp_path, monkeypatch):
     def interrupt(*_arguments):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(coordinator.files.os, "fsync", interrupt)
+    monkeypatch.setattr(cluster.files.os, "fsync", interrupt)
     with pytest.raises(KeyboardInterrupt):
         atomic_write_text(tmp_path / "result.json", "{}")
     assert list(tmp_path.iterdir()) == []
@@ -87,7 +99,7 @@ def test_a_write_is_whole_when_read_at_any_moment(tmp_path, monkeypatch):
             seen.append(archive["params"].tolist())
         real_replace(source, target)
 
-    monkeypatch.setattr(coordinator.files.os, "replace", replace_and_look)
+    monkeypatch.setattr(cluster.files.os, "replace", replace_and_look)
     atomic_save_npz(path, params=np.ones(3))
     with np.load(path) as archive:
         assert archive["params"].tolist() == [1.0, 1.0, 1.0]
