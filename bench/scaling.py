@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from coordinator import SearchConfig, search  # noqa: E402
 from coordinator.data import load_dataset  # noqa: E402
-from coordinator.search import round_tasks  # noqa: E402
+from coordinator.stepper import round_tasks  # noqa: E402
 from workers import ClimbWorker  # noqa: E402
 
 
@@ -88,7 +88,7 @@ def main() -> None:
     import ray
 
     ray.init(num_cpus=max(counts), include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
-    base = SearchConfig(climbers=args.climbers, steps=args.steps, rounds=args.rounds, time_budget_s=None)
+    base = SearchConfig(climbers=args.climbers, steps=args.steps, rounds=args.rounds, time_budget=None)
     kernel_rate = _in_process_rate(base, max(1, args.rounds - 1))
     print(f"climbers {args.climbers}, steps {args.steps}, {args.rounds - 1} timed rounds, {cpus} CPUs")
     print(f"one core, no Ray: {kernel_rate:,.0f} evaluations/s")

@@ -66,6 +66,9 @@ class MemoryLog:
         """Record every process's resident memory now."""
         self.samples.append((when, {label: resident_bytes(pid) for label, pid in self.processes().items()}))
 
+    def started(self) -> None:
+        """Nothing to note before the first round."""
+
     def climber_done(self, round_index, done, total, best) -> None:
         """Nothing between a round's climbers."""
 
@@ -101,7 +104,7 @@ def main() -> int:
         rounds=args.rounds,
         steps=args.steps,
         workers=args.workers,
-        time_budget_s=None,
+        time_budget=None,
     )
     dataset = load_dataset(config)
     print(

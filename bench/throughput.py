@@ -51,11 +51,11 @@ def time_seed_loop(X, y, hidden, seconds):
 def time_kernel(X, y, sizes, settings, seconds):
     """Evaluations per second of one climber of this project."""
     layout = Layout(sizes)
-    climb(None, 0, X, y, layout, ClimbSettings(10, **settings))  # compile or load the cache first
+    climb(None, 0, X, y, layout, ClimbSettings(steps=10, **settings))  # compile or load the cache first
     steps = 1000
     while True:
         started = time.perf_counter()
-        outcome = climb(None, 1, X, y, layout, ClimbSettings(steps, **settings))
+        outcome = climb(None, 1, X, y, layout, ClimbSettings(steps=steps, **settings))
         elapsed = time.perf_counter() - started
         if elapsed >= seconds / 4:
             return outcome.evaluations / elapsed

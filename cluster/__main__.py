@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from cluster.command_line import EXIT_INTERRUPTED, EXIT_OK, OneLineParser, run_main
 from cluster.connect import ClusterError
 
 EXAMPLES = """examples:
@@ -23,22 +24,15 @@ ADDRESS_HELP = (
 )
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad flag in one line (exit status 2), without the usage block."""
-
-    def error(self, message: str):
-        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every subcommand."""
-    parser = _Parser(
+    parser = OneLineParser(
         prog="python -m cluster",
         description="Run searches as Ray Jobs on a Ray cluster and bring their results back to this machine.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     submit = commands.add_parser(
         "submit",
         help="submit a search: python -m cluster submit [options] -- FLAGS OF `coordinator run`",
@@ -90,7 +84,7 @@ def _command_submit(args: argparse.Namespace, coordinator_args: list[str]) -> in
             f"follow it: python -m cluster logs {job_id} --follow; get its result: python -m cluster fetch {job_id}",
             file=sys.stderr,
         )
-        return 0
+        return EXIT_OK
     return _follow_and_fetch(jobs, job_id, plan.run_dir)
 
 
@@ -107,7 +101,7 @@ def _follow_and_fetch(jobs, job_id: str, run_dir) -> int:
             f"python -m cluster fetch {job_id} gets its result)",
             file=sys.stderr,
         )
-        return 130
+        return EXIT_INTERRUPTED
     status = exit_status(details)
     if status != 0:
         print(f"error: job {job_id} {str(details.status).lower()}: {_one_line(details.message)}", file=sys.stderr)
@@ -115,7 +109,7 @@ def _follow_and_fetch(jobs, job_id: str, run_dir) -> int:
     written = receive_result(jobs.logs(job_id), run_dir)
     names = ", ".join(path.name for path in written)
     print(f"job {job_id} succeeded; written into {run_dir}/: {names}", file=sys.stderr)
-    return 0
+    return EXIT_OK
 
 
 def _write_out(text: str) -> None:
@@ -134,7 +128,7 @@ def _command_status(args: argparse.Namespace) -> int:
 
     details = Jobs(args.address).details(args.job_id)
     print(f"{args.job_id}: {details.status} ({_one_line(details.message)})")
-    return 0
+    return EXIT_OK
 
 
 def _command_logs(args: argparse.Namespace) -> int:
@@ -146,10 +140,10 @@ def _command_logs(args: argparse.Namespace) -> int:
     local_run_dir = (jobs.details(args.job_id).metadata or {}).get(RUN_DIR_METADATA)
     if args.follow:
         jobs.follow(args.job_id, _write_out, local_run_dir)
-        return 0
+        return EXIT_OK
     log_filter = LogFilter(local_run_dir)
     _write_out(log_filter.feed(jobs.logs(args.job_id)) + log_filter.flush())
-    return 0
+    return EXIT_OK
 
 
 def _command_stop(args: argparse.Namespace) -> int:
@@ -160,7 +154,7 @@ def _command_stop(args: argparse.Namespace) -> int:
         print(f"stopping job {args.job_id}")
     else:
         print(f"job {args.job_id} had already ended ({jobs.details(args.job_id).status})")
-    return 0
+    return EXIT_OK
 
 
 def _command_fetch(args: argparse.Namespace) -> int:
@@ -184,7 +178,7 @@ def _command_fetch(args: argparse.Namespace) -> int:
         return status
     written = receive_result(jobs.logs(args.job_id), run_dir)
     print(f"written into {run_dir}/: {', '.join(path.name for path in written)}")
-    return 0
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,17 +195,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}{hint}")
     if coordinator_args and args.command != "submit":
         parser.error(f"{args.command} takes no flags after --")
-    try:
-        if args.command == "submit":
-            return _command_submit(args, coordinator_args)
-        commands = {"status": _command_status, "logs": _command_logs, "stop": _command_stop, "fetch": _command_fetch}
-        return commands[args.command](args)
-    except ClusterError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    commands = {"status": _command_status, "logs": _command_logs, "stop": _command_stop, "fetch": _command_fetch}
+    if args.command == "submit":
+        return run_main(lambda: _command_submit(args, coordinator_args), (ClusterError,))
+    return run_main(lambda: commands[args.command](args), (ClusterError,))
 
 
 if __name__ == "__main__":

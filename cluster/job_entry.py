@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 
+from cluster.command_line import EXIT_BAD_INPUT
 from cluster.log_transport import encode_files, run_dir_line
 
 
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         argv = argv[1:]
     if not argv:
         print("error: usage: python -m cluster.job_entry -- COMMAND [ARGUMENTS...]", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     return run_and_ship(argv)
 

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from cluster.auth import auth_headers
+from cluster.command_line import EXIT_INTERRUPTED
 from cluster.connect import ClusterError, first_line
 from cluster.log_transport import LogFilter
 
@@ -187,6 +188,6 @@ def exit_status(details) -> int:
     if status == "SUCCEEDED":
         return 0
     if status == "STOPPED":
-        return 130
+        return EXIT_INTERRUPTED
     match = re.search(r"exit code (\d+)", details.message or "")
     return int(match.group(1)) if match and match.group(1) != "0" else 1

@@ -1,4 +1,4 @@
-"""A pool of long-lived Ray actors that runs tasks, yields results as they arrive, and survives deaths.
+"""A pool of long-lived Ray worker actors that runs tasks, yields results as they arrive, and survives deaths.
 
 Each actor is created once with the data (put into the object store once). A task whose actor
 dies is run again on another actor with the same arguments; the pool replaces the dead actor
@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from cluster.connect import ClusterError
@@ -56,18 +56,36 @@ class _Slot:
     node_id: str | None = None
 
 
-@dataclass
-class ActorPool:
-    """`size` actors of `worker_class`, each built from `init_args` (ObjectRefs are resolved once)."""
+class WorkerPool:
+    """`size` long-lived actors of `worker_class`, each built from `init_args` (put into the store once).
 
-    worker_class: type
-    init_args: Sequence[Any]
-    size: int
-    warm_method: str | None = "warm_up"
-    actor_options: dict = field(default_factory=dict)
-    replacements: int = 0
+    Unlike `ray.util.ActorPool`, which takes actors made elsewhere, this pool makes its own, warms
+    them up, and replaces those that die. Constructing it touches nothing; `start` creates the
+    actors without waiting for them, `wait_until_ready` waits; `run` also uses actors as they come up.
+    """
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        worker_class: type,
+        init_args: Sequence[Any],
+        size: int,
+        *,
+        warm_method: str | None = "warm_up",
+        actor_options: dict | None = None,
+    ):
+        self.worker_class = worker_class
+        self.init_args = tuple(init_args)
+        self.size = size
+        self.warm_method = warm_method
+        self.actor_options = dict(actor_options or {})
+        self.replacements = 0  # actors replaced after they died
+        self._slots: list[_Slot] = []
+        self._ray: Any = None
+        self._remote_class: Any = None
+        self._init_refs: list[Any] = []
+
+    def start(self) -> WorkerPool:
+        """Create the actors (each warms up in the background); returns the pool."""
         import ray
 
         self._ray = ray
@@ -77,15 +95,17 @@ class ActorPool:
         self._remote_class = ray.remote(_with_pool_info(self.worker_class, self.warm_method)).options(**options)
         self._init_refs = [ray.put(argument) for argument in self.init_args]
         self._slots = [self._spawn() for _ in range(self.size)]
-        self._wait_ready(list(self._slots))
+        return self
+
+    def wait_until_ready(self) -> None:
+        """Block until every actor has warmed up."""
+        for slot in self._slots:
+            if not slot.ready:
+                self._finish_warm(slot, self._ray.get(slot.warm_ref))
 
     def _spawn(self) -> _Slot:
         actor = self._remote_class.remote(*self._init_refs)
         return _Slot(actor=actor, warm_ref=actor.pool_warm_up.remote())
-
-    def _wait_ready(self, slots: list[_Slot]) -> None:
-        for slot in slots:
-            self._finish_warm(slot, self._ray.get(slot.warm_ref))
 
     @staticmethod
     def _finish_warm(slot: _Slot, info: Any) -> None:

@@ -1,7 +1,7 @@
 """The coordinator: configures a search, hands out seeds, keeps the global best, saves the result.
 
 from coordinator import SearchConfig, search
-result = search(SearchConfig(dataset="spiral", layers=(2, 64, 3), time_budget_s=30))
+result = search(SearchConfig(dataset="spiral", layers=(2, 64, 3), time_budget=30))
 result.save("runs/spiral")
 """
 

@@ -3,35 +3,36 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
-import numpy as np
+from workers import ClimbReport, Solution
 
-
-@dataclass(frozen=True)
-class Best:
-    """The best network so far and who found it (climber index and round; -1 before any)."""
-
-    loss: float
-    accuracy: float
-    params: np.ndarray  # (P,)
-    step_sizes: np.ndarray  # (P,)
-    climber_index: int = -1
-    round_index: int = -1
+# The best so far is the report that won: its climber's outcome, tagged with its round and climber.
+Best = ClimbReport
 
 
 def better_of(current: Best | None, candidate: Best) -> Best:
-    """The lower loss wins; on a tie the incumbent, then the lower climber index; NaN never wins."""
+    """The lower loss wins; on a tie the incumbent, then the lower climber index; NaN never wins.
+
+    Among reports that are all NaN, the lowest climber index wins, so that with no number to
+    choose by, arrival order still decides nothing.
+    """
+    if current is None:
+        return candidate
     if math.isnan(candidate.loss):
-        return current if current is not None else candidate
-    if current is None or math.isnan(current.loss):
+        if math.isnan(current.loss) and _same_round_and_earlier(candidate, current):
+            return candidate
+        return current
+    if math.isnan(current.loss) or candidate.loss < current.loss:
         return candidate
-    if candidate.loss < current.loss:
-        return candidate
-    if (
-        candidate.loss == current.loss
-        and candidate.round_index == current.round_index
-        and candidate.climber_index < current.climber_index
-    ):
+    if candidate.loss == current.loss and _same_round_and_earlier(candidate, current):
         return candidate
     return current
+
+
+def _same_round_and_earlier(candidate: Best, current: Best) -> bool:
+    return candidate.round_index == current.round_index and candidate.climber_index < current.climber_index
+
+
+def start_of(best: Best | None) -> Solution | None:
+    """Where the next round's climbers start: the best's parameters and step sizes (None: their own start)."""
+    return None if best is None else Solution(best.outcome.params, best.outcome.step_sizes)

@@ -11,9 +11,10 @@ import numpy as np
 from pydantic import ValidationError
 
 from coordinator.best import Best
-from coordinator.config import ConfigError, SearchConfig
+from coordinator.config import ConfigError, SearchConfig, saved_config
 from coordinator.files import atomic_save_npz
 from coordinator.result import RoundRecord
+from workers import ClimbOutcome
 from workers.network import Layout
 
 CHECKPOINT_FILE = "checkpoint.npz"
@@ -43,14 +44,15 @@ def save_checkpoint(directory: str | Path, checkpoint: Checkpoint) -> None:
         "best_accuracy": best.accuracy,
         "best_climber": best.climber_index,
         "best_round": best.round_index,
+        "best_evaluations": best.outcome.evaluations,
         "history": [record.model_dump(mode="json") for record in checkpoint.history],
         "evaluations": checkpoint.evaluations,
         "wall_seconds": checkpoint.wall_seconds,
     }
     atomic_save_npz(
         Path(directory) / CHECKPOINT_FILE,
-        params=best.params,
-        step_sizes=best.step_sizes,
+        params=best.outcome.params,
+        step_sizes=best.outcome.step_sizes,
         state=np.array(json.dumps(state)),
     )
 
@@ -67,15 +69,15 @@ def load_checkpoint(directory: str | Path) -> Checkpoint:
             state = json.loads(str(archive["state"]))
         if state.get("format_version") != FORMAT_VERSION:
             raise ConfigError(f"{path}: checkpoint format {state.get('format_version')!r} is not {FORMAT_VERSION}")
-        config = SearchConfig(**state["config"])
-        best = Best(
-            loss=float(state["best_loss"]),
-            accuracy=float(state["best_accuracy"]),
+        config = saved_config(state["config"])
+        outcome = ClimbOutcome(
             params=params,
             step_sizes=step_sizes,
-            climber_index=int(state["best_climber"]),
-            round_index=int(state["best_round"]),
+            loss=float(state["best_loss"]),
+            accuracy=float(state["best_accuracy"]),
+            evaluations=int(state.get("best_evaluations", 0)),
         )
+        best = Best(round_index=int(state["best_round"]), climber_index=int(state["best_climber"]), outcome=outcome)
         history = [RoundRecord(**record) for record in state["history"]]
         checkpoint = Checkpoint(
             config,

@@ -27,6 +27,17 @@ class CheckpointWriter:
         self._thread = threading.Thread(target=self._loop, name="checkpoint-writer", daemon=True)
         self._thread.start()
 
+    @staticmethod
+    def optional(directory: str | Path | None) -> CheckpointWriter | NoCheckpoints:
+        """A writer for directory, or one that writes nothing when there is no directory."""
+        return NoCheckpoints() if directory is None else CheckpointWriter(directory)
+
+    def __enter__(self) -> CheckpointWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def submit(self, checkpoint: Checkpoint) -> None:
         """Queue checkpoint for writing, replacing one not yet started; re-raise an earlier write's error."""
         with self._condition:
@@ -61,3 +72,16 @@ class CheckpointWriter:
             except BaseException as error:  # handed to the search's thread at its next submit or close
                 with self._condition:
                     self._error = error
+
+
+class NoCheckpoints:
+    """A run without a directory: checkpoints go nowhere."""
+
+    def __enter__(self) -> NoCheckpoints:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Nothing to close."""
+
+    def submit(self, checkpoint: Checkpoint) -> None:
+        """Drop it."""

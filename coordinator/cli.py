@@ -7,18 +7,10 @@ import sys
 import time
 from pathlib import Path
 
+from cluster.command_line import EXIT_OK, OneLineParser, run_main
 from coordinator.config import ConfigError, SearchConfig, make_config, read_config_file
-
-# The seed's single climb (10,000 steps of adjust-and-revert at 0.05, 2-3-3 network), for the summary.
-SEED_FIGURES = {"vertical": (0.1728, 0.93), "spiral": (1.0791, 0.39)}
-
-
-def seed_figures(config: SearchConfig) -> tuple[float, float] | None:
-    """(loss, accuracy) of the seed's single climb on the config's data, if the data are the seed's."""
-    if config.samples == 100 and config.classes == 3 and config.data_seed == 0:
-        return SEED_FIGURES.get(config.dataset)
-    return None
-
+from coordinator.flags import add_setting_flags, given_settings
+from coordinator.reference import seed_figure
 
 EXAMPLES = """examples:
   python -m coordinator run                              # spiral data, 2-64-3, all CPUs, about a minute
@@ -47,101 +39,49 @@ examples:
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad flag in one line (exit status 2), without the usage block."""
-
-    def error(self, message: str):
-        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
-
-
-def _layers(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 2,64,3, got {text!r}") from None
-
-
-NO_LIMIT = "none"
-
-
-def _optional_float(text: str) -> float | str:
-    if text.lower() in (NO_LIMIT, "off"):
-        return NO_LIMIT  # told apart from "flag not given", which is None
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or 'none', got {text!r}") from None
-
-
-# (flag, config field, type, help). Every flag defaults to None: only flags given override YAML.
-RUN_FLAGS = [
-    ("--dataset", "dataset", str, "'spiral' (default) or 'vertical' (nnfs), or a .npz (X, y) / .csv file (label last)"),
-    ("--samples", "samples", int, "samples per class of a named data set (default 100)"),
-    ("--classes", "classes", int, "classes of a named data set (default 3)"),
-    ("--data-seed", "data_seed", int, "seed of a named data set (default 0, as the seed's nnfs.init())"),
-    ("--layers", "layers", _layers, "layer sizes, inputs first, classes last (default 2,64,3)"),
-    ("--strategy", "strategy", str, "'adjust' (hill climb, default) or 'random' (fresh random weights each step)"),
-    ("--step-size", "step_size", float, "starting step size (default 0.05, the seed's)"),
-    ("--mutation-rate", "mutation_rate", float, "fraction of parameters changed per step (default 0.02; 1.0 = all)"),
-    ("--step-scope", "step_scope", str, "'parameter' (a step size per parameter, default) or 'global'"),
-    ("--step-growth", "step_growth", float, "step factor on success; failure applies growth**-0.25 (default 2.0)"),
-    ("--random-steps", "random_steps", int, "random-search steps each climber makes before round 0 (default 0)"),
-    ("--engine", "engine", str, "'numba' (compiled, default) or 'numpy' (the plain reference)"),
-    (
-        "--climbers",
-        "climbers",
-        int,
-        "independent climbs per round (default: one per worker; set it for a result that is the same on any machine)",
-    ),
-    ("--workers", "workers", int, "worker actors (default: one per CPU); never changes the result"),
-    ("--rounds", "rounds", int, "rounds at most (default 10000)"),
-    ("--steps", "steps", int, "steps per climber per round (default 20000)"),
-    ("--seed", "seed", int, "the run's seed (default 0); same seed and config, same result"),
-    ("--target-loss", "target_loss", _optional_float, "stop once the best loss is at or below this (default none)"),
-    ("--time-budget", "time_budget_s", _optional_float, "stop after this many seconds, or 'none' (default 60)"),
-]
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every subcommand."""
-    parser = _Parser(
+    parser = OneLineParser(
         prog="python -m coordinator",
         description="Train a small neural network without gradients: many hill climbs, the best broadcast.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     run = commands.add_parser(
         "run",
         help="run a search",
-        description="Run a search. Config fields come from --config YAML, then flags override them.",
+        description="Run a search. Settings come from --config YAML, then flags override them.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,  # `--ou` must not pass for `--out`: `cluster submit` reads --out and --resume
     )
-    run.add_argument("--config", metavar="FILE.yaml", help="YAML of config fields (named as below, _ for -)")
-    for flag, field, kind, text in RUN_FLAGS:
-        run.add_argument(flag, dest=field, type=kind, default=None, help=text)
     run.add_argument(
-        "--adaptive", dest="adaptive", action=argparse.BooleanOptionalAction, default=None,
-        help="one-fifth success rule on step sizes (default on; --no-adaptive keeps the seed's fixed step)",
-    )  # fmt: skip
-    run.add_argument(
+        "--config",
+        metavar="FILE.yaml",
+        help="YAML of settings, keyed as the flags below without -- and with _ for - (time_budget: 30); "
+        "flags given override them",
+    )
+    groups = add_setting_flags(run)
+    groups["where"].add_argument(
         "--address",
         help="Ray to use: none = a private local Ray on this machine's CPUs; 'auto' = the cluster started here "
         "with `ray start`; host:port or ray://host:10001 = that cluster",
     )
-    run.add_argument("--out", metavar="DIR", help="run directory (default runs/<date-time>/)")
-    run.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last finished round")
-    run.add_argument("--force", action="store_true", help="overwrite the run in --out if there is one")
-    run.add_argument("--inprocess", action="store_true", help="run every climb in this process, without Ray")
-    run.add_argument("--quiet", action="store_true", help="print nothing but errors (default: a live progress line)")
-    run.add_argument(
+    groups["where"].add_argument("--inprocess", action="store_true", help="run every climb in this process, no Ray")
+    output = run.add_argument_group("the run directory and what is shown")
+    output.add_argument("--out", metavar="DIR", help="run directory (default runs/<date-time>/)")
+    output.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last finished round")
+    output.add_argument("--force", action="store_true", help="overwrite the run in --out if there is one")
+    output.add_argument("--quiet", action="store_true", help="print nothing but errors (default: a live progress line)")
+    output.add_argument(
         "--log-json", action="store_true",
         help="one JSON object per round on stdout, the summary on stderr (default: text for people)",
     )  # fmt: skip
-    run.add_argument("--plot", action="store_true", help="at the end, draw the PNGs of `plot` into the run directory")
+    output.add_argument(
+        "--plot", action="store_true", help="at the end, draw the PNGs of `plot` into the run directory"
+    )
 
     predict = commands.add_parser(
         "predict",
@@ -169,12 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> SearchConfig:
     """YAML values, then flag values; a ConfigError names the first bad field."""
     values = read_config_file(args.config) if args.config else {}
-    for _flag, field, _kind, _text in RUN_FLAGS:
-        value = getattr(args, field)
-        if value is not None:
-            values[field] = None if value == NO_LIMIT else value
-    if args.adaptive is not None:
-        values["adaptive"] = args.adaptive
+    values.update(given_settings(args))
     return make_config(values)
 
 
@@ -189,9 +124,9 @@ def _command_run(args: argparse.Namespace) -> int:
     args.out = str(run_dir)  # for the message if interrupted
     progress = None
     if args.log_json:
-        progress = JsonProgress(time_budget_s=config.time_budget_s)
+        progress = JsonProgress(time_budget=config.time_budget)
     elif not args.quiet:
-        progress = LineProgress(config.time_budget_s, notice=f"searching; results go to {run_dir}/")
+        progress = LineProgress(config.time_budget, notice=f"searching; results go to {run_dir}/")
     try:
         result = search(
             config if not args.resume else (config if _given_fields(args) else None),
@@ -212,22 +147,22 @@ def _command_run(args: argparse.Namespace) -> int:
         plots = plot_run(run_dir)
     if not args.quiet:
         _print_summary(result, run_dir, sys.stderr if args.log_json else sys.stdout, plots)
-    return 0
+    return EXIT_OK
 
 
 def _given_fields(args: argparse.Namespace) -> bool:
-    return bool(args.config) or args.adaptive is not None or any(getattr(args, f[1]) is not None for f in RUN_FLAGS)
+    return bool(args.config) or bool(given_settings(args))
 
 
 def _print_summary(result, run_dir: Path, stream, plots: list[Path] | None = None) -> None:
     config = result.config
     lines = [
         f"best loss {result.best_loss:.5f}, accuracy {result.best_accuracy:.3f} "
-        f"after {result.rounds_completed} rounds ({result.stopped_because.replace('_', ' ')} reached)",
+        f"after {result.rounds_completed} rounds ({result.stopped_because.text} reached)",
     ]
-    if seed_figures(config) is not None:
-        seed_loss, seed_accuracy = seed_figures(config)
-        lines.append(f"the seed's single climb on {config.dataset}: loss {seed_loss}, accuracy {seed_accuracy}")
+    figure = seed_figure(config)
+    if figure is not None:
+        lines.append(figure.describe())
     rate = result.evaluations / result.wall_seconds if result.wall_seconds > 0 else 0.0
     climbing_seconds = sum(record.wall_seconds for record in result.history)
     climbing_evaluations = sum(record.evaluations for record in result.history)
@@ -246,7 +181,7 @@ def _command_predict(args: argparse.Namespace) -> int:
     from coordinator.predict import predict_file
 
     predict_file(args.run_dir, args.input, args.output)
-    return 0
+    return EXIT_OK
 
 
 def _command_plot(args: argparse.Namespace) -> int:
@@ -254,7 +189,7 @@ def _command_plot(args: argparse.Namespace) -> int:
 
     for path in plot_run(args.run_dir, args.output):
         print(path)
-    return 0
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -263,12 +198,9 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     commands = {"run": _command_run, "predict": _command_predict, "plot": _command_plot}
-    try:
-        return commands[args.command](args)
-    except (ConfigError, ClusterError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
+
+    def stopped(why: str) -> str:
         where = f"; resume with --resume {args.out}" if args.command == "run" and args.out else ""
-        print(f"interrupted{where}", file=sys.stderr)
-        return 130
+        return f"{why}{where}"
+
+    return run_main(lambda: commands[args.command](args), (ConfigError, ClusterError), stopped)

@@ -6,14 +6,25 @@ import difflib
 import math
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from workers.settings import ClimbSettings
+from workers.settings import ClimbSettings, setting
 
 DATASET_NAMES = ("spiral", "vertical")
+
+# Help sections in the order `run --help` shows them; each setting names its own (workers.settings.setting).
+SECTIONS = {
+    "data": "the data",
+    "network": "the network",
+    "climb": "what each climber does",
+    "rounds": "rounds and when to stop",
+    "where": "where it runs (never changes the result)",
+}
+# Names a saved run may still use for a setting that has since been renamed.
+RENAMED = {"time_budget_s": "time_budget"}
 
 
 class ConfigError(ValueError):
@@ -23,67 +34,36 @@ class ConfigError(ValueError):
 PositiveInt = Annotated[int, Field(ge=1)]
 
 
-class SearchConfig(BaseModel):
-    """Everything that decides a search's result (and the few knobs that only decide its speed)."""
+class SearchConfig(ClimbSettings):
+    """Everything that decides a search's result (and the few knobs that only decide its speed).
+
+    The climb settings come from workers.settings.ClimbSettings; the rest are declared here.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    # The data: an nnfs data set by name, or a .npz / .csv file.
-    dataset: str = Field("spiral", description="'spiral', 'vertical', or a path to a .npz or .csv file")
-    samples: PositiveInt = Field(100, description="samples per class of a named data set")
-    classes: Annotated[int, Field(ge=2)] = Field(3, description="classes of a named data set")
-    data_seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = Field(
-        0, description="seed of a named data set (the seed uses 0; numpy's RandomState takes < 2**32)"
+    dataset: str = setting("spiral", "'spiral' or 'vertical' (nnfs), or a .npz (X, y) / .csv file (label last)", "data")
+    samples: PositiveInt = setting(100, "samples per class of a named data set", "data")
+    classes: Annotated[int, Field(ge=2)] = setting(3, "classes of a named data set", "data")
+    data_seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = setting(
+        0, "seed of a named data set (the chapter's nnfs.init() uses 0)", "data"
     )
 
-    # The network.
-    layers: tuple[PositiveInt, ...] = Field((2, 64, 3), description="layer sizes, inputs first, classes last")
+    layers: tuple[PositiveInt, ...] = setting((2, 64, 3), "layer sizes, inputs first, classes last", "network")
 
-    # The climb.
-    strategy: Literal["adjust", "random"] = "adjust"
-    step_size: float = Field(0.05, description="starting step size (the seed's 0.05)")
-    adaptive: bool = Field(True, description="one-fifth success rule on the step size")
-    mutation_rate: float = Field(0.02, description="fraction of parameters changed per step; 1.0 = all (the seed)")
-    step_scope: Literal["global", "parameter"] = Field("parameter", description="one step size, or one per parameter")
-    step_growth: float = Field(2.0, description="step factor on success; a failure applies growth ** -0.25")
-    random_steps: Annotated[int, Field(ge=0)] = Field(0, description="random-search steps before the first round")
-    engine: Literal["numba", "numpy"] = Field("numba", description="compiled kernel, or the plain-numpy reference")
-
-    # The rounds.
-    climbers: PositiveInt | None = Field(
+    climbers: PositiveInt | None = setting(
         None,
-        description="independent climbs per round; default one per worker (set it for a result that is "
-        "the same on any machine)",
+        "independent climbs per round; none = one per worker (set it for a result that is the same on any machine)",
+        "rounds",
     )
-    steps: PositiveInt = Field(20_000, description="steps each climber makes per round")
-    rounds: PositiveInt = Field(10_000, description="rounds at most")
-    seed: Annotated[int, Field(ge=0)] = Field(0, description="the run's seed: every climber's seed derives from it")
-    target_loss: float | None = Field(None, description="stop once the best loss is at or below this")
-    time_budget_s: float | None = Field(60.0, description="stop after this many seconds (checked between rounds)")
+    rounds: PositiveInt = setting(10_000, "rounds at most", "rounds")
+    seed: Annotated[int, Field(ge=0)] = setting(0, "the run's seed: every climber's seed derives from it", "rounds")
+    target_loss: float | None = setting(None, "stop once the best loss is at or below this; none = no target", "rounds")
+    time_budget: float | None = setting(
+        60.0, "stop after this many seconds (checked between rounds); none = no limit", "rounds"
+    )
 
-    # Where it runs (does not change the result).
-    workers: PositiveInt | None = Field(None, description="worker actors; default: one per CPU")
-
-    @field_validator("step_size")
-    @classmethod
-    def _positive_finite(cls, value: float) -> float:
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"must be a positive finite number, got {value!r}")
-        return value
-
-    @field_validator("mutation_rate")
-    @classmethod
-    def _fraction(cls, value: float) -> float:
-        if not (0 < value <= 1):
-            raise ValueError(f"must lie in (0, 1], got {value!r}")
-        return value
-
-    @field_validator("step_growth")
-    @classmethod
-    def _growth(cls, value: float) -> float:
-        if not (math.isfinite(value) and value > 1):
-            raise ValueError(f"must be a finite number above 1, got {value!r}")
-        return value
+    workers: PositiveInt | None = setting(None, "worker actors; none = one per CPU", "where")
 
     @field_validator("target_loss")
     @classmethod
@@ -92,7 +72,7 @@ class SearchConfig(BaseModel):
             raise ValueError(f"must be a finite number >= 0, got {value!r}")
         return value
 
-    @field_validator("time_budget_s")
+    @field_validator("time_budget")
     @classmethod
     def _budget(cls, value: float | None) -> float | None:
         if value is not None and not (math.isfinite(value) and value > 0):
@@ -102,6 +82,11 @@ class SearchConfig(BaseModel):
     @field_validator("layers", mode="before")
     @classmethod
     def _layers_from_list(cls, value: Any) -> Any:
+        if isinstance(value, str):  # "2,64,3", as the flag takes it
+            try:
+                return tuple(int(part) for part in value.split(","))
+            except ValueError:
+                raise ValueError(f"expected comma-separated integers like 2,64,3, got {value!r}") from None
         return tuple(value) if isinstance(value, list) else value  # YAML and JSON have lists, not tuples
 
     @field_validator("layers")
@@ -133,19 +118,25 @@ class SearchConfig(BaseModel):
                 )
         return self
 
-    def climb_settings(self) -> ClimbSettings:
-        """What each climber is told to do."""
-        return ClimbSettings(
-            steps=self.steps,
-            strategy=self.strategy,
-            step_size=self.step_size,
-            mutation_rate=self.mutation_rate,
-            adaptive=self.adaptive,
-            step_growth=self.step_growth,
-            step_scope=self.step_scope,
-            random_steps=self.random_steps,
-            engine=self.engine,
-        )
+
+def setting_section(name: str) -> str:
+    """The help section a SearchConfig setting belongs to."""
+    return SearchConfig.model_fields[name].json_schema_extra["section"]
+
+
+def setting_names() -> list[str]:
+    """Every SearchConfig setting, section by section as help shows them."""
+    return [name for section in SECTIONS for name in SearchConfig.model_fields if setting_section(name) == section]
+
+
+def current_names(values: dict[str, Any]) -> dict[str, Any]:
+    """A saved config's values under today's setting names."""
+    return {RENAMED.get(name, name): value for name, value in values.items()}
+
+
+def saved_config(values: dict[str, Any]) -> SearchConfig:
+    """A SearchConfig from a saved run's JSON."""
+    return SearchConfig(**current_names(values))
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -166,7 +157,7 @@ def _unknown_field(name: str) -> str:
     """The one line for a field that SearchConfig does not have, with the nearest name if there is one."""
     close = difflib.get_close_matches(name, SearchConfig.model_fields, n=1)
     hint = f"; did you mean {close[0]}?" if close else ""
-    return f"{name}: unknown field{hint} (valid fields: {', '.join(SearchConfig.model_fields)})"
+    return f"{name}: unknown field{hint} (valid fields: {', '.join(setting_names())})"
 
 
 def make_config(values: dict[str, Any]) -> SearchConfig:

@@ -9,12 +9,30 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from typing import Literal, Protocol
 
-from cluster import ActorPool, connect
-from coordinator.config import SearchConfig
+from cluster import WorkerPool, connect, ray_info
+from coordinator.config import ConfigError, SearchConfig
 from coordinator.data import Dataset
 from coordinator.result import Environment
 from workers import ClimbReport, ClimbTask, ClimbWorker, Solution
+
+ExecutorKind = Literal["ray", "inprocess"]
+
+
+class Executor(Protocol):
+    """Runs a round's climbs and yields their reports."""
+
+    workers: int
+
+    def run_round(self, start: Solution | None, tasks: list[ClimbTask]) -> Iterator[ClimbReport]:
+        """Reports of the round's tasks, each exactly once."""
+
+    def environment(self) -> Environment:
+        """Where it ran."""
+
+    def close(self) -> None:
+        """Release what it holds."""
 
 
 class InProcessExecutor:
@@ -23,7 +41,7 @@ class InProcessExecutor:
     def __init__(self, dataset: Dataset, config: SearchConfig):
         # As many as a Ray run here would have, so that default climbers match; all run here.
         self.workers = config.workers or os.cpu_count() or 1
-        self.worker = ClimbWorker(dataset.X, dataset.labels, config.layers, config.climb_settings())
+        self.worker = ClimbWorker(dataset.X, dataset.labels, config.layers, config)
         self.worker.warm_up()
 
     def run_round(self, start: Solution | None, tasks: list[ClimbTask]) -> Iterator[ClimbReport]:
@@ -45,12 +63,18 @@ class RayExecutor:
     def __init__(self, dataset: Dataset, config: SearchConfig, address: str | None = None):
         self._stack = contextlib.ExitStack()
         try:
-            self.info = self._stack.enter_context(connect(address, num_cpus=config.workers))
-            self.workers = config.workers or max(1, self.info.cpus)
-            init_args = (dataset.X, dataset.labels, config.layers, config.climb_settings())
+            info = self._stack.enter_context(connect(address, num_cpus=config.workers))
+            self.workers = config.workers or max(1, info.cpus)
             # More workers than CPUs share them, rather than wait for CPUs that never come.
-            cpus_per_worker = min(1.0, self.info.cpus / self.workers) if self.info.cpus else 1.0
-            self.pool = ActorPool(ClimbWorker, init_args, self.workers, actor_options={"num_cpus": cpus_per_worker})
+            cpus_per_worker = min(1.0, info.cpus / self.workers) if info.cpus else 1.0
+            self.pool = WorkerPool(
+                ClimbWorker,
+                (dataset.X, dataset.labels, config.layers, config.climb_settings()),
+                self.workers,
+                actor_options={"num_cpus": cpus_per_worker},
+            ).start()
+            self._stack.callback(self.pool.close)
+            self.pool.wait_until_ready()
         except BaseException:
             self._stack.close()
             raise
@@ -62,8 +86,6 @@ class RayExecutor:
 
     def environment(self) -> Environment:
         """Where it ran."""
-        from cluster import ray_info
-
         info = ray_info()
         return Environment(
             executor="ray", ray_version=info.version, nodes=info.nodes, cpus=info.cpus, workers=self.workers
@@ -71,7 +93,24 @@ class RayExecutor:
 
     def close(self) -> None:
         """End the actors and, if this executor started Ray, Ray itself."""
-        try:
-            self.pool.close()
-        finally:
-            self._stack.close()
+        self._stack.close()
+
+
+@contextlib.contextmanager
+def open_executor(
+    executor: ExecutorKind | Executor, dataset: Dataset, config: SearchConfig, address: str | None = None
+) -> Iterator[Executor]:
+    """The executor named (closed at the end of the block), or the caller's own (left open)."""
+    if not isinstance(executor, str):
+        yield executor
+        return
+    if executor == "inprocess":
+        runner: Executor = InProcessExecutor(dataset, config)
+    elif executor == "ray":
+        runner = RayExecutor(dataset, config, address)
+    else:
+        raise ConfigError(f"executor: must be 'ray', 'inprocess' or an Executor, got {executor!r}")
+    try:
+        yield runner
+    finally:
+        runner.close()

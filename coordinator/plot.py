@@ -16,6 +16,7 @@ from coordinator.checkpoint import CHECKPOINT_FILE, Checkpoint, load_checkpoint
 from coordinator.config import ConfigError, SearchConfig
 from coordinator.data import Dataset, load_dataset
 from coordinator.files import atomic_write_bytes
+from coordinator.reference import SeedFigure, seed_figure
 from coordinator.result import RESULT_FILE, RoundRecord, load_result
 from workers.network import Layout, logits, softmax
 
@@ -73,7 +74,7 @@ def read_run(run_dir: str | Path) -> RunView:
 def _checkpoint_view(checkpoint: Checkpoint) -> RunView:
     return RunView(
         config=checkpoint.config,
-        params=checkpoint.best.params,
+        params=checkpoint.best.outcome.params,
         history=list(checkpoint.history),
         best_loss=checkpoint.best.loss,
         best_accuracy=checkpoint.best.accuracy,
@@ -115,12 +116,10 @@ def plot_run(run_dir: str | Path, output_dir: str | Path | None = None) -> list[
     output = Path(output_dir) if output_dir is not None else Path(run_dir)
     if output.exists() and not output.is_dir():
         raise ConfigError(f"{output}: not a directory; --output takes the directory to write the PNG files into")
-    from coordinator.cli import seed_figures
-
     images = {}  # everything is rendered before anything is written
     if dataset.num_features == 2:
         images[REGIONS_FILE] = _render(_regions_figure(run, dataset))
-    images[HISTORY_FILE] = _render(_history_figure(run, seed_figures(run.config)))
+    images[HISTORY_FILE] = _render(_history_figure(run, seed_figure(run.config)))
     paths = []
     for name, data in images.items():
         try:
@@ -209,8 +208,8 @@ def _regions_figure(run: RunView, dataset: Dataset):
     return figure
 
 
-def _history_figure(run: RunView, seed: tuple[float, float] | None):
-    """Best loss and accuracy after each round, with the seed's single climb as a dashed line where known."""
+def _history_figure(run: RunView, seed: SeedFigure | None):
+    """Best loss and accuracy after each round, with the chapter's figure as a dashed line where it ran this net."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter, PercentFormatter
 
@@ -224,12 +223,10 @@ def _history_figure(run: RunView, seed: tuple[float, float] | None):
     loss_axes.plot(rounds, losses, color="tab:blue", marker=marker, markersize=4, label="best loss")
     accuracy_axes.plot(rounds, accuracies, color="tab:green", marker=marker, markersize=4, label="accuracy of the best")
     if seed is not None:
-        seed_loss, seed_accuracy = seed
-        loss_axes.axhline(
-            seed_loss, color="gray", linestyle="--", linewidth=1, label=f"seed's single climb {seed_loss}"
-        )
+        label = f"the chapter's loop, {seed.iterations:,} steps"
+        loss_axes.axhline(seed.loss, color="gray", linestyle="--", linewidth=1, label=f"{label}: {seed.loss}")
         accuracy_axes.axhline(
-            seed_accuracy, color="gray", linestyle="--", linewidth=1, label=f"seed's single climb {seed_accuracy:.0%}"
+            seed.accuracy, color="gray", linestyle="--", linewidth=1, label=f"{label}: {seed.accuracy:.0%}"
         )
     finite = losses[np.isfinite(losses)]
     if finite.size and finite.min() > 0 and finite.max() / finite.min() > 3:
@@ -239,7 +236,7 @@ def _history_figure(run: RunView, seed: tuple[float, float] | None):
         loss_axes.yaxis.set_minor_formatter(NullFormatter())
     loss_axes.set_ylabel("cross-entropy loss")
     accuracy_axes.set_ylabel("accuracy")
-    shown = np.concatenate([accuracies, [seed[1]] if seed is not None else []])
+    shown = np.concatenate([accuracies, [seed.accuracy] if seed is not None else []])
     spread = float(np.ptp(shown)) if shown.size else 1.0
     accuracy_axes.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0 if spread >= 0.05 else 1))
     accuracy_axes.set_xlabel("round")

@@ -43,7 +43,7 @@ class LineProgress:
 
     def __init__(
         self,
-        time_budget_s: float | None,
+        time_budget: float | None,
         stream: TextIO | None = None,
         live: bool | None = None,
         notice: str | None = None,
@@ -51,7 +51,7 @@ class LineProgress:
         self.stream = stream or sys.stderr
         self.notice = notice  # printed once the search has checked its input and starts
         self.live = _is_terminal(self.stream) if live is None else live
-        self.time_budget_s = time_budget_s
+        self.time_budget = time_budget
         self._clock = time.monotonic()  # when `_elapsed` was last known
         self._elapsed = 0.0  # the search's elapsed seconds at `_clock` (a resumed run starts above 0)
         self._last_draw = -math.inf
@@ -69,8 +69,8 @@ class LineProgress:
 
     def _timing(self, elapsed_s: float) -> str:
         text = f"elapsed {elapsed_s:6.1f} s"
-        if self.time_budget_s is not None:
-            text += f"  left {max(0.0, self.time_budget_s - elapsed_s):6.1f} s"
+        if self.time_budget is not None:
+            text += f"  left {max(0.0, self.time_budget - elapsed_s):6.1f} s"
         return text
 
     def _draw(self, line: str, keep: bool) -> None:
@@ -127,16 +127,19 @@ def _plain(value):
 class JsonProgress:
     """One JSON object per round on stdout: the round's record, elapsed_s, and time_left_s (null without a budget)."""
 
-    def __init__(self, stream: TextIO | None = None, time_budget_s: float | None = None):
+    def __init__(self, stream: TextIO | None = None, time_budget: float | None = None):
         self.stream = stream or sys.stdout
-        self.time_budget_s = time_budget_s
+        self.time_budget = time_budget
+
+    def started(self) -> None:
+        """Nothing before the first round."""
 
     def climber_done(self, round_index: int, done: int, total: int, best: Best | None) -> None:
         """Nothing between rounds."""
 
     def round_done(self, record: RoundRecord, elapsed_s: float) -> None:
         """Write the round as one JSON line."""
-        time_left = None if self.time_budget_s is None else max(0.0, self.time_budget_s - elapsed_s)
+        time_left = None if self.time_budget is None else max(0.0, self.time_budget - elapsed_s)
         fields = {**record.model_dump(mode="json"), "elapsed_s": elapsed_s, "time_left_s": time_left}
         self.stream.write(json.dumps({key: _plain(value) for key, value in fields.items()}, allow_nan=False) + "\n")
         self.stream.flush()

@@ -4,18 +4,33 @@ from __future__ import annotations
 
 import json
 import zipfile
+from enum import Enum
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from coordinator.config import ConfigError, SearchConfig
+from coordinator.config import ConfigError, SearchConfig, current_names
 from coordinator.files import atomic_save_npz, atomic_write_text
 from workers.network import Layout, logits, softmax
 
 RESULT_FILE = "result.json"
 WEIGHTS_FILE = "weights.npz"
+
+
+class StopReason(str, Enum):
+    """Why a search stopped."""
+
+    ROUNDS = "rounds"
+    TARGET_LOSS = "target_loss"
+    TIME_BUDGET = "time_budget"
+    CALLER = "caller"  # the caller stopped stepping
+
+    @property
+    def text(self) -> str:
+        """How a person reads it: 'time budget'."""
+        return self.value.replace("_", " ")
 
 
 class RoundRecord(BaseModel):
@@ -30,6 +45,7 @@ class RoundRecord(BaseModel):
     wall_seconds: float
     evaluations_per_second: float
     winning_climber: int | None  # None: no climber beat the best of the rounds before
+    session: int = 0  # 0 for the first run, 1 after the first resume, ...
 
 
 class Environment(BaseModel):
@@ -55,7 +71,7 @@ class SearchResult(BaseModel):
     rounds_completed: int
     evaluations: int
     wall_seconds: float
-    stopped_because: Literal["rounds", "target_loss", "time_budget"]
+    stopped_because: StopReason
     history: list[RoundRecord]
     environment: Environment
     params: np.ndarray  # (P,) flat weights and biases, as workers.network.Layout lays them out
@@ -120,6 +136,8 @@ def load_result(directory: str | Path) -> SearchResult:
             params, step_sizes = archive["params"], archive["step_sizes"]
     except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError, TypeError):
         raise ConfigError(f"{weights_path}: not a readable weights file (truncated or corrupt)") from None
+    if isinstance(summary.get("config"), dict):
+        summary["config"] = current_names(summary["config"])
     try:
         result = SearchResult(**summary, params=params, step_sizes=step_sizes)
     except ValidationError as error:

@@ -60,7 +60,10 @@ CASES = {
         "layers: the data set has 3 classes, but layers end with 4",
     ),
     "unknown data set": (["--dataset", "spirals"], "dataset: must be one of spiral, vertical or a .npz/.csv file"),
-    "a count that is not a number": (["--climbers", "many"], "argument --climbers: invalid int value: 'many'"),
+    "a count that is not a number": (
+        ["--climbers", "many"],
+        "argument --climbers: expected an integer or 'none', got 'many'",
+    ),
     "layers that are not numbers": (["--layers", "2,x,3"], "argument --layers: expected comma-separated integers"),
     "data seed beyond numpy's": (["--data-seed", str(2**32)], "data_seed: Input should be less than or equal to"),
     "YAML file missing": (["--config", "absent.yaml"], "error: absent.yaml: no such config file"),
@@ -167,7 +170,7 @@ def test_nothing_is_written_without_out_either(tmp_path):
 def finished_run(tmp_path_factory):
     """A finished run directory, made in this process."""
     run_dir = tmp_path_factory.mktemp("cli") / "done"
-    config = SearchConfig(dataset="vertical", layers=(2, 3, 3), climbers=2, steps=100, rounds=2, time_budget_s=None)
+    config = SearchConfig(dataset="vertical", layers=(2, 3, 3), climbers=2, steps=100, rounds=2, time_budget=None)
     search(config, executor="inprocess", run_dir=run_dir)
     return run_dir
 

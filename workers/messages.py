@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from workers.climb import ClimbOutcome
+
 
 @dataclass(frozen=True)
 class ClimbTask:
@@ -22,8 +24,14 @@ class ClimbReport:
 
     round_index: int
     climber_index: int
-    loss: float
-    accuracy: float
-    params: np.ndarray  # (P,)
-    step_sizes: np.ndarray  # (P,)
-    evaluations: int
+    outcome: ClimbOutcome
+
+    @property
+    def loss(self) -> float:
+        """The climber's best loss."""
+        return self.outcome.loss
+
+    @property
+    def accuracy(self) -> float:
+        """The accuracy of the climber's best."""
+        return self.outcome.accuracy

@@ -1,10 +1,16 @@
-"""What one climb does: the strategy and its step rules, as a small frozen type."""
+"""What one climb does: the strategy and its step rules, each setting declared once.
+
+Every climb setting is declared here, once: its name, type, range, default and a one-line
+description. The search's config (`coordinator.config.SearchConfig`) extends this model, and
+its YAML keys, command-line flags and help all derive from these declarations.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Strategy = Literal["adjust", "random"]
 StepScope = Literal["global", "parameter"]
@@ -15,34 +21,59 @@ Engine = Literal["numba", "numpy"]
 MIN_STEP_SIZE = 1e-9
 MAX_STEP_SIZE = 1e3
 
+# The chapter's rule of random adjustment: every parameter moves by step_size * randn each step,
+# with a fixed step size. The defaults below are this project's (chosen by measurement).
+SEED_RULE: dict[str, Any] = {"mutation_rate": 1.0, "adaptive": False, "step_scope": "global"}
 
-@dataclass(frozen=True)
-class ClimbSettings:
+
+def setting(default: Any, description: str, section: str, **constraints: Any) -> Any:
+    """A pydantic Field that also names the help section it belongs to (for flags and docs)."""
+    return Field(default, description=description, json_schema_extra={"section": section}, **constraints)
+
+
+class ClimbSettings(BaseModel):
     """How a climber moves: strategy, steps, step size and its adaptation, engine."""
 
-    steps: int
-    strategy: Strategy = "adjust"
-    step_size: float = 0.05
-    # Fraction of the parameters changed per adjust step; 1.0 moves all of them (the seed).
-    mutation_rate: float = 1.0
-    adaptive: bool = False
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    strategy: Strategy = setting(
+        "adjust", "'adjust' (hill climb: keep a change only if the loss falls) or 'random' (fresh weights)", "climb"
+    )
+    steps: int = setting(20_000, "steps each climber makes per round", "climb", ge=1)
+    step_size: float = setting(0.05, "starting step size (the chapter's 0.05)", "climb")
+    mutation_rate: float = setting(
+        0.02, "fraction of the parameters changed per step; 1.0 moves all of them (the chapter)", "climb"
+    )
+    adaptive: bool = setting(
+        True, "adapt step sizes by the one-fifth success rule; off keeps the chapter's fixed step", "climb"
+    )
+    step_scope: StepScope = setting("parameter", "'parameter' (a step size per parameter) or 'global' (one)", "climb")
     # One-fifth success rule: a success multiplies the step by `step_growth`, a failure by
     # `step_growth ** -0.25`, so the step holds still at a success rate of one in five.
-    step_growth: float = 2.0
-    step_scope: StepScope = "global"
-    # Random-search steps a climber makes from its own initialisation before it adjusts.
-    random_steps: int = 0
-    engine: Engine = "numba"
+    step_growth: float = setting(2.0, "step factor after a success; a failure applies growth ** -0.25", "climb")
+    random_steps: int = setting(0, "random-search steps each climber makes before its first adjust step", "climb", ge=0)
+    engine: Engine = setting("numba", "'numba' (the compiled kernel) or 'numpy' (the plain reference)", "climb")
 
-    def __post_init__(self) -> None:
-        if self.steps < 0 or self.random_steps < 0:
-            raise ValueError("steps and random_steps must be >= 0")
-        if not (math.isfinite(self.step_size) and self.step_size > 0):
-            raise ValueError(f"step_size must be a positive finite number, got {self.step_size!r}")
-        if not (0 < self.mutation_rate <= 1):
-            raise ValueError(f"mutation_rate must lie in (0, 1], got {self.mutation_rate!r}")
-        if not (math.isfinite(self.step_growth) and self.step_growth > 1):
-            raise ValueError(f"step_growth must be a finite number above 1, got {self.step_growth!r}")
+    @field_validator("step_size")
+    @classmethod
+    def _positive_finite(cls, value: float) -> float:
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"must be a positive finite number, got {value!r}")
+        return value
+
+    @field_validator("mutation_rate")
+    @classmethod
+    def _fraction(cls, value: float) -> float:
+        if not (0 < value <= 1):
+            raise ValueError(f"must lie in (0, 1], got {value!r}")
+        return value
+
+    @field_validator("step_growth")
+    @classmethod
+    def _growth(cls, value: float) -> float:
+        if not (math.isfinite(value) and value > 1):
+            raise ValueError(f"must be a finite number above 1, got {value!r}")
+        return value
 
     @property
     def step_shrink(self) -> float:
@@ -54,3 +85,7 @@ class ClimbSettings:
         if self.mutation_rate >= 1.0:
             return num_params
         return max(1, min(num_params, round(self.mutation_rate * num_params)))
+
+    def climb_settings(self) -> ClimbSettings:
+        """Only the climb settings (a subclass, such as the search's config, carries more)."""
+        return ClimbSettings(**{name: getattr(self, name) for name in ClimbSettings.model_fields})

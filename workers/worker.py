@@ -5,21 +5,12 @@ Plain Python, so it runs in-process as it is and on Ray wrapped as an actor by t
 
 from __future__ import annotations
 
-import os
-from dataclasses import replace
-
 import numpy as np
 
 from workers.climb import Solution, climb_batch
 from workers.messages import ClimbReport, ClimbTask
 from workers.network import Layout
 from workers.settings import ClimbSettings
-
-
-def pin_math_threads() -> None:
-    """One CPU per worker: keep BLAS and numba from starting threads of their own."""
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        os.environ.setdefault(name, "1")
 
 
 class ClimbWorker:
@@ -29,7 +20,7 @@ class ClimbWorker:
         self.X = np.ascontiguousarray(X, dtype=np.float64)
         self.labels = np.ascontiguousarray(labels, dtype=np.int64)
         self.layout = Layout(tuple(sizes))
-        self.settings = settings
+        self.settings = settings.climb_settings()
 
     def warm_up(self) -> None:
         """Compile (or load from cache) the kernel before the first round is timed."""
@@ -40,19 +31,11 @@ class ClimbWorker:
         seeds = [task.seed for task in tasks]
         outcomes = climb_batch(start, seeds, self.X, self.labels, self.layout, self.settings)
         return [
-            ClimbReport(
-                task.round_index,
-                task.climber_index,
-                outcome.loss,
-                outcome.accuracy,
-                outcome.params,
-                outcome.step_sizes,
-                outcome.evaluations,
-            )
+            ClimbReport(round_index=task.round_index, climber_index=task.climber_index, outcome=outcome)
             for task, outcome in zip(tasks, outcomes, strict=True)
         ]
 
 
 def _warm_settings(settings: ClimbSettings) -> ClimbSettings:
     """The same code paths as settings, for a handful of steps."""
-    return replace(settings, steps=min(settings.steps, 2), random_steps=min(settings.random_steps, 2))
+    return settings.model_copy(update={"steps": min(settings.steps, 2), "random_steps": min(settings.random_steps, 2)})

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from coordinator import SearchConfig, search
+from coordinator.stepper import SilentProgress
 from tests.cluster.head import OBJECT_STORE_BYTES, free_port
 from tests.cluster.processes import descendants, not_on_loopback
 
@@ -24,7 +25,7 @@ CONFIG = SearchConfig(
     climbers=4,
     steps=1000,
     rounds=3,
-    time_budget_s=None,
+    time_budget=None,
     workers=2,
     engine="numpy",
 )
@@ -74,7 +75,7 @@ def _command_line(pid: int) -> str:
         return ""
 
 
-class RemoveANodeMidRound:
+class RemoveANodeMidRound(SilentProgress):
     """Progress that notes where the actors run in round 0 and removes a worker node in round 1."""
 
     def __init__(self, cluster, nodes):

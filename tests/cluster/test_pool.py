@@ -1,4 +1,4 @@
-"""The actor pool: work spreads over every actor, results come back once each, whatever their order."""
+"""The worker pool: work spreads over every actor, results come back once each, whatever their order."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from cluster import ActorPool
+from cluster import WorkerPool
 
 
 class _Sleeper:
@@ -27,7 +27,8 @@ class _Sleeper:
 
 @pytest.fixture(scope="module")
 def pool(ray_local):
-    pool = ActorPool(_Sleeper, (0.2,), size=2)
+    pool = WorkerPool(_Sleeper, (0.2,), size=2).start()
+    pool.wait_until_ready()
     yield pool
     pool.close()
 

@@ -29,7 +29,7 @@ SEARCH_CONFIG = SearchConfig(
     climbers=4,
     steps=1000,
     rounds=2,
-    time_budget_s=None,
+    time_budget=None,
     workers=2,
     engine="numpy",
 )

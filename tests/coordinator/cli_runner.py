@@ -10,7 +10,7 @@ from pathlib import Path
 from coordinator import SearchConfig, search
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-TINY = {"dataset": "vertical", "layers": (2, 3, 3), "climbers": 2, "steps": 300, "rounds": 2, "time_budget_s": None}
+TINY = {"dataset": "vertical", "layers": (2, 3, 3), "climbers": 2, "steps": 300, "rounds": 2, "time_budget": None}
 TINY_FLAGS = ["--dataset", "vertical", "--layers", "2,3,3", "--climbers", "2", "--steps", "300", "--rounds", "2"]
 
 

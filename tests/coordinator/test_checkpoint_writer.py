@@ -9,12 +9,15 @@ from coordinator.best import Best
 from coordinator.checkpoint import Checkpoint, load_checkpoint
 from coordinator.checkpoint_writer import CheckpointWriter
 from coordinator.config import SearchConfig
+from workers import ClimbOutcome
 
 
 def _checkpoint(rounds: int) -> Checkpoint:
     config = SearchConfig(layers=(2, 4, 3))
     params = np.full(2 * 4 + 4 + 4 * 3 + 3, float(rounds))
-    return Checkpoint(config, rounds, Best(1.0 / rounds, 0.5, params, params.copy(), 0, rounds - 1), [], rounds, 1.0)
+    return Checkpoint(
+        config, rounds, Best(rounds - 1, 0, ClimbOutcome(params, params.copy(), 1.0 / rounds, 0.5, 0)), [], rounds, 1.0
+    )
 
 
 def test_the_last_submitted_checkpoint_is_on_disk_after_close(tmp_path):
@@ -24,7 +27,7 @@ def test_the_last_submitted_checkpoint_is_on_disk_after_close(tmp_path):
     writer.close()
     loaded = load_checkpoint(tmp_path)
     assert loaded.rounds_completed == 199
-    assert np.all(loaded.best.params == 199.0)
+    assert np.all(loaded.best.outcome.params == 199.0)
 
 
 def test_a_failed_write_is_raised_not_swallowed(tmp_path):

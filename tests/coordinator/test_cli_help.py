@@ -9,7 +9,9 @@ import pkgutil
 import pytest
 
 import coordinator
-from coordinator.cli import RUN_FLAGS, build_parser
+from coordinator.cli import build_parser
+from coordinator.config import SECTIONS, SearchConfig, make_config, setting_section
+from coordinator.flags import flag_name, format_value
 from tests.coordinator.cli_runner import assert_one_line_error, run_cli
 
 
@@ -29,10 +31,37 @@ def test_help_of_every_command_has_examples(command, tmp_path):
         assert "--output" in text and "(default RUN_DIR)" in text
 
 
+def _run_parser():
+    return build_parser()._subparsers._group_actions[0].choices["run"]
+
+
+def test_every_setting_is_a_flag_whose_help_shows_the_configs_own_default():
+    actions = {action.dest: action for action in _run_parser()._actions}
+    for name, field in SearchConfig.model_fields.items():
+        assert setting_section(name) in SECTIONS, name
+        action = actions[name]
+        assert flag_name(name) in action.option_strings
+        assert action.help == f"{field.description} (default: {format_value(field.default)})", name
+        assert action.default is None  # a flag not given leaves the YAML's value (or the default) standing
+
+
+def test_a_flag_and_a_yaml_value_mean_the_same():
+    parser = build_parser()
+    flags = ["run", "--layers", "2,8,3", "--time-budget", "none", "--no-adaptive", "--mutation-rate", "0.5"]
+    from coordinator.cli import config_from_args
+
+    from_flags = config_from_args(parser.parse_args(flags))
+    from_yaml = make_config({"layers": "2,8,3", "time_budget": None, "adaptive": False, "mutation_rate": 0.5})
+    assert from_flags == from_yaml
+    assert from_flags.layers == (2, 8, 3) and from_flags.time_budget is None
+
+
+def test_a_mistyped_flag_gets_the_nearest_name(tmp_path):
+    assert_one_line_error(run_cli("run", "--layer", "2,3,3", cwd=tmp_path), "--layer", "did you mean --layers?")
+
+
 def test_every_run_setting_states_its_default():
-    for flag, _field, _kind, text in RUN_FLAGS:
-        assert "default" in text, flag
-    run_parser = build_parser()._subparsers._group_actions[0].choices["run"]
+    run_parser = _run_parser()
     for action in run_parser._actions:  # every option that takes a value (on/off switches start off)
         if action.option_strings and action.nargs != 0 and action.dest not in ("config", "resume", "address"):
             assert "default" in (action.help or ""), action.option_strings

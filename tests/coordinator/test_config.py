@@ -28,7 +28,7 @@ BAD_VALUES = {
     "step size text": ({"step_size": "0.1"}, "step_size:", "got '0.1'", "valid number"),
     "target loss negative": ({"target_loss": -0.1}, "target_loss:", "got -0.1", "finite number >= 0"),
     "target loss NaN": ({"target_loss": math.nan}, "target_loss:", "got nan", "finite number >= 0"),
-    "time budget zero": ({"time_budget_s": 0.0}, "time_budget_s:", "got 0.0", "positive number of seconds"),
+    "time budget zero": ({"time_budget": 0.0}, "time_budget:", "got 0.0", "positive number of seconds"),
     "mutation rate above one": ({"mutation_rate": 1.5}, "mutation_rate:", "got 1.5", "(0, 1]"),
     "step growth one": ({"step_growth": 1.0}, "step_growth:", "got 1.0", "above 1"),
     "climbers as text": ({"climbers": "8"}, "climbers:", "got '8'", "valid integer"),
@@ -87,7 +87,7 @@ def test_layers_may_be_a_list_as_yaml_and_json_give_them():
 
 def test_a_config_survives_its_own_json():
     """Checkpoints and results store the config as JSON: reading it back must give the same config."""
-    config = SearchConfig(dataset="vertical", layers=(2, 5, 3), target_loss=0.1, time_budget_s=None, workers=2)
+    config = SearchConfig(dataset="vertical", layers=(2, 5, 3), target_loss=0.1, time_budget=None, workers=2)
     assert SearchConfig(**config.model_dump(mode="json")) == config
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import pickle
 
 import numpy as np
@@ -184,46 +183,41 @@ def test_labels_outside_the_output_layer_are_refused(tmp_path):
         load_dataset(config)
 
 
-@pytest.fixture
-def no_ray(monkeypatch):
-    """Fail the test if the search tries to start Ray."""
-
-    def refuse(*_arguments, **_options):
-        raise AssertionError("Ray was started before the input was checked")
-
-    monkeypatch.setattr(importlib.import_module("coordinator.search"), "RayExecutor", refuse)
+# A port where nothing listens: a search that tried Ray before checking its input would fail to
+# connect there (a ClusterError); one that checks first refuses the input (a ConfigError).
+NO_RAY_HERE = "127.0.0.1:9"
 
 
 @pytest.mark.parametrize("case", ["NaN feature", "lengths differ", "a single class", "negative label"])
-def test_bad_arrays_are_refused_before_ray_starts(no_ray, tmp_path, case):
+def test_bad_arrays_are_refused_before_ray_starts(tmp_path, case):
     X, y, expected = BAD_ARRAYS[case]
     with pytest.raises(ConfigError, match=expected.replace("(", r"\(").replace(")", r"\)")):
-        search(SearchConfig(layers=(2, 8, 2)), X, y, run_dir=tmp_path / "run")
+        search(SearchConfig(layers=(2, 8, 2)), X, y, NO_RAY_HERE, run_dir=tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
 
-def test_a_bad_data_file_is_refused_before_ray_starts(no_ray, tmp_path):
+def test_a_bad_data_file_is_refused_before_ray_starts(tmp_path):
     path = _csv(tmp_path, "0,1,0\n1,oops,1\n")
     with pytest.raises(ConfigError, match="data row 2 has a value that is not a number"):
-        search(SearchConfig(dataset=str(path), layers=(2, 8, 2)), run_dir=tmp_path / "run")
+        search(SearchConfig(dataset=str(path), layers=(2, 8, 2)), address=NO_RAY_HERE, run_dir=tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
 
-def test_arrays_that_do_not_fit_the_layers_are_refused_before_ray_starts(no_ray):
+def test_arrays_that_do_not_fit_the_layers_are_refused_before_ray_starts():
     with pytest.raises(ConfigError, match=r"^layers: the data has 2 features, but layers start with 3$"):
-        search(SearchConfig(layers=(3, 8, 3)), X_GOOD, Y_GOOD)
+        search(SearchConfig(layers=(3, 8, 3)), X_GOOD, Y_GOOD, NO_RAY_HERE)
     with pytest.raises(ConfigError, match=r"^layers: the data has 3 classes \(labels 0\.\.2\), but layers end with 2$"):
-        search(SearchConfig(layers=(2, 8, 2)), X_GOOD, Y_GOOD)
+        search(SearchConfig(layers=(2, 8, 2)), X_GOOD, Y_GOOD, NO_RAY_HERE)
 
 
-def test_the_default_data_set_is_checked_against_the_layers_before_ray_starts(no_ray):
+def test_the_default_data_set_is_checked_against_the_layers_before_ray_starts():
     with pytest.raises(ConfigError, match=r"^layers: the data has 2 features, but layers start with 4$"):
-        search(SearchConfig(layers=(4, 8, 3)))
+        search(SearchConfig(layers=(4, 8, 3)), address=NO_RAY_HERE)
 
 
 def test_arrays_of_any_shape_need_no_data_set_name():
     """The default data set's shape does not stand in the way of the caller's own arrays."""
     X = np.random.default_rng(0).standard_normal((12, 4))
-    config = SearchConfig(layers=(4, 3, 2), climbers=2, steps=20, rounds=1, time_budget_s=None)
+    config = SearchConfig(layers=(4, 3, 2), climbers=2, steps=20, rounds=1, time_budget=None)
     result = search(config, X, np.arange(12) % 2, executor="inprocess")
     assert result.rounds_completed == 1 and result.params.shape == (4 * 3 + 3 + 3 * 2 + 2,)

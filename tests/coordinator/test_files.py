@@ -18,9 +18,10 @@ from coordinator.checkpoint import CHECKPOINT_FILE, Checkpoint, load_checkpoint,
 from coordinator.config import ConfigError
 from coordinator.files import atomic_save_npz, atomic_write_bytes, atomic_write_text
 from coordinator.result import RESULT_FILE, WEIGHTS_FILE, RoundRecord
+from workers import ClimbOutcome
 from workers.network import Layout
 
-TINY = SearchConfig(dataset="vertical", layers=(2, 3, 3), climbers=2, steps=200, rounds=2, time_budget_s=None)
+TINY = SearchConfig(dataset="vertical", layers=(2, 3, 3), climbers=2, steps=200, rounds=2, time_budget=None)
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +159,8 @@ def test_force_with_bad_data_keeps_the_old_run(tmp_path, finished_run):
 
 def _checkpoint(config=TINY, **overrides):
     num_params = Layout(config.layers).num_params
-    best = Best(0.5, 0.75, np.arange(num_params) / 10.0, np.full(num_params, 0.05), climber_index=1, round_index=3)
+    outcome = ClimbOutcome(np.arange(num_params) / 10.0, np.full(num_params, 0.05), 0.5, 0.75, 0)
+    best = Best(round_index=3, climber_index=1, outcome=outcome)
     record = RoundRecord(
         round=3,
         best_loss=0.5,
@@ -178,7 +180,7 @@ def test_a_checkpoint_reads_back_as_written(tmp_path):
     read = load_checkpoint(tmp_path)
     assert read.config == written.config and read.history == written.history
     assert (read.rounds_completed, read.evaluations, read.wall_seconds) == (4, 1600, 0.4)
-    assert read.best.params.tobytes() == written.best.params.tobytes()
+    assert read.best.outcome.params.tobytes() == written.best.outcome.params.tobytes()
     assert (read.best.loss, read.best.climber_index, read.best.round_index) == (0.5, 1, 3)
 
 

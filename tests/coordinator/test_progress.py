@@ -12,6 +12,7 @@ from coordinator.cli import _print_summary
 from coordinator.progress import JsonProgress, LineProgress
 from coordinator.result import RoundRecord
 from tests.coordinator.cli_runner import TINY_FLAGS, make_run, run_cli
+from workers import ClimbOutcome
 
 
 def _record(round_index: int, loss: float = 0.25) -> RoundRecord:
@@ -27,12 +28,12 @@ def _record(round_index: int, loss: float = 0.25) -> RoundRecord:
 
 
 def _best(loss: float = 0.3) -> Best:
-    return Best(loss=loss, accuracy=0.8, params=None, step_sizes=None)
+    return Best(round_index=0, climber_index=0, outcome=ClimbOutcome(None, None, loss, 0.8, 0))
 
 
 def test_line_progress_in_a_log_writes_one_plain_line_per_round():
     stream = io.StringIO()
-    progress = LineProgress(time_budget_s=30.0, stream=stream)
+    progress = LineProgress(time_budget=30.0, stream=stream)
     assert not progress.live
     progress.climber_done(0, 1, 2, _best())  # nothing between rounds in a log
     progress.round_done(_record(0), elapsed_s=1.5)
@@ -48,13 +49,13 @@ def test_line_progress_in_a_log_writes_one_plain_line_per_round():
 
 def test_line_progress_without_budget_shows_no_time_left():
     stream = io.StringIO()
-    LineProgress(time_budget_s=None, stream=stream).round_done(_record(0), elapsed_s=1.0)
+    LineProgress(time_budget=None, stream=stream).round_done(_record(0), elapsed_s=1.0)
     assert "left" not in stream.getvalue() and "elapsed" in stream.getvalue()
 
 
 def test_line_progress_on_a_terminal_redraws_one_line_and_ends_it():
     stream = io.StringIO()
-    progress = LineProgress(time_budget_s=10.0, stream=stream, live=True)
+    progress = LineProgress(time_budget=10.0, stream=stream, live=True)
     progress.climber_done(0, 2, 2, _best())
     drawn = stream.getvalue()
     assert drawn.startswith("\r") and "climbers 2/2" in drawn and "best loss 0.30000" in drawn
@@ -71,7 +72,7 @@ def test_line_progress_on_a_terminal_redraws_one_line_and_ends_it():
 
 def test_json_progress_writes_one_strict_json_object_per_round():
     stream = io.StringIO()
-    progress = JsonProgress(stream=stream, time_budget_s=5.0)
+    progress = JsonProgress(stream=stream, time_budget=5.0)
     progress.climber_done(0, 1, 2, _best())
     progress.round_done(_record(0), elapsed_s=1.25)
     progress.round_done(_record(1, loss=math.nan), elapsed_s=7.0)
@@ -94,7 +95,7 @@ def test_summary_names_the_figures_the_seed_and_the_files(tmp_path):
     text = stream.getvalue()
     assert f"best loss {result.best_loss:.5f}, accuracy {result.best_accuracy:.3f} after 2 rounds" in text
     assert "(rounds reached)" in text
-    assert "the seed's single climb on vertical: loss 0.1728, accuracy 0.93" in text
+    assert "the chapter's adjust loop on vertical, network 2-3-3, 10,000 steps: loss 0.1728, accuracy 0.93" in text
     assert f"{result.evaluations:,} evaluations in {result.wall_seconds:.1f} s" in text
     assert "/s overall, " in text and "/s while climbing) on 1 worker(s)" in text
     assert f"written: {tmp_path}/run/result.json, {tmp_path}/run/weights.npz, {tmp_path}/run/history.png" in text

@@ -18,8 +18,10 @@ from coordinator.best import Best, better_of
 from coordinator.data import load_dataset
 from coordinator.executors import RayExecutor
 from coordinator.seeds import seed_for
+from coordinator.stepper import SilentProgress
+from workers import ClimbOutcome
 
-SMALL = SearchConfig(climbers=5, steps=1500, rounds=4, time_budget_s=None, layers=(2, 16, 3))
+SMALL = SearchConfig(climbers=5, steps=1500, rounds=4, time_budget=None, layers=(2, 16, 3))
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +46,7 @@ def test_seeds_are_keyed_by_round_and_climber():
 
 
 def _best(loss, climber, round_index=0):
-    return Best(loss, 0.5, np.zeros(1), np.zeros(1), climber, round_index)
+    return Best(round_index, climber, ClimbOutcome(np.zeros(1), np.zeros(1), loss, 0.5, 0))
 
 
 def test_better_of_prefers_lower_loss_then_lower_climber_and_never_nan():
@@ -75,7 +77,7 @@ def test_ray_gives_the_same_bits_for_any_number_of_workers(ray_local, in_process
     assert result.environment.ray_version == ray_local.__version__
 
 
-class _KillOneWorker:
+class _KillOneWorker(SilentProgress):
     """A progress watcher that kills one worker actor's process in the middle of round 1."""
 
     def __init__(self, executor):
@@ -87,9 +89,6 @@ class _KillOneWorker:
             pid, _node = self.executor.pool.worker_info[0]
             os.kill(pid, signal.SIGKILL)
             self.killed = pid
-
-    def round_done(self, record, elapsed_s):
-        pass
 
 
 def test_a_worker_killed_mid_round_changes_nothing(ray_local, in_process_result):
@@ -113,7 +112,7 @@ def test_target_loss_stops_early():
 
 
 def test_time_budget_stops_between_rounds():
-    config = SMALL.model_copy(update={"rounds": 10_000, "time_budget_s": 1.0})
+    config = SMALL.model_copy(update={"rounds": 10_000, "time_budget": 1.0})
     result = search(config, executor="inprocess")
     assert result.stopped_because == "time_budget"
     assert 1 <= result.rounds_completed < 10_000

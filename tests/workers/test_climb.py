@@ -30,7 +30,7 @@ def test_engines_walk_the_same_path(sizes, variant):
     X, y = SPIRAL
     layout = Layout(sizes)
     outcomes = {
-        engine: climb(None, 11, X, y, layout, ClimbSettings(700, engine=engine, **VARIANTS[variant]))
+        engine: climb(None, 11, X, y, layout, ClimbSettings(steps=700, engine=engine, **VARIANTS[variant]))
         for engine in ("numba", "numpy")
     }
     compiled, reference = outcomes["numba"], outcomes["numpy"]
@@ -44,7 +44,7 @@ def test_engines_walk_the_same_path(sizes, variant):
 def test_a_climber_is_the_same_alone_or_beside_a_hundred(engine):
     X, y = SPIRAL
     layout = Layout((2, 32, 3))
-    settings = ClimbSettings(300, engine=engine, mutation_rate=0.02, adaptive=True, step_scope="parameter")
+    settings = ClimbSettings(steps=300, engine=engine, mutation_rate=0.02, adaptive=True, step_scope="parameter")
     start = Solution(
         0.3 * np.random.default_rng(5).standard_normal(layout.num_params), np.full(layout.num_params, 0.05)
     )
@@ -62,7 +62,7 @@ def test_a_climb_over_several_noise_blocks_is_reproducible():
     """Noise is drawn in fixed blocks: a climb that crosses two block boundaries repeats bit for bit."""
     X, y = SPIRAL
     layout = Layout((2, 8, 3))
-    settings = ClimbSettings(2 * BLOCK_STEPS + 1, mutation_rate=0.05, adaptive=True, step_scope="parameter")
+    settings = ClimbSettings(steps=2 * BLOCK_STEPS + 1, mutation_rate=0.05, adaptive=True, step_scope="parameter")
     first = climb(None, 3, X, y, layout, settings)
     second = climb(None, 3, X, y, layout, settings)
     assert first.params.tobytes() == second.params.tobytes()
@@ -73,7 +73,7 @@ def test_a_climb_over_several_noise_blocks_is_reproducible():
 def test_loss_never_rises_round_after_round(variant):
     X, y = SPIRAL
     layout = Layout((2, 16, 3))
-    settings = ClimbSettings(400, **VARIANTS[variant])
+    settings = ClimbSettings(steps=400, **VARIANTS[variant])
     outcome = climb(None, 0, X, y, layout, settings)
     losses = [outcome.loss]
     for round_index in range(1, 6):
@@ -106,9 +106,9 @@ def test_incremental_evaluation_does_not_drift():
 def test_adaptive_steps_grow_and_shrink():
     X, y = SPIRAL
     layout = Layout((2, 16, 3))
-    fixed = climb(None, 1, X, y, layout, ClimbSettings(2000, mutation_rate=0.05, adaptive=False))
+    fixed = climb(None, 1, X, y, layout, ClimbSettings(steps=2000, mutation_rate=0.05, adaptive=False))
     adapted = climb(
-        None, 1, X, y, layout, ClimbSettings(2000, mutation_rate=0.05, adaptive=True, step_scope="parameter")
+        None, 1, X, y, layout, ClimbSettings(steps=2000, mutation_rate=0.05, adaptive=True, step_scope="parameter")
     )
     assert np.all(fixed.step_sizes == 0.05)
     assert adapted.step_sizes.max() > 0.05 and adapted.step_sizes.min() < 0.05
@@ -150,5 +150,5 @@ def test_a_climber_leaves_a_nan_start(engine):
     params[-3] = np.inf  # an infinite output bias: every sample's loss is NaN
     assert np.isnan(evaluate(params, X, y, layout)[0])
     start = Solution(params, np.full(layout.num_params, 0.05))
-    outcome = climb(start, 0, X, y, layout, ClimbSettings(20, strategy="random", engine=engine))
+    outcome = climb(start, 0, X, y, layout, ClimbSettings(steps=20, strategy="random", engine=engine))
     assert np.isfinite(outcome.loss)

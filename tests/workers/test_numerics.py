@@ -24,7 +24,7 @@ from coordinator import SearchConfig, search
 from coordinator.best import Best, better_of
 from coordinator.data import nnfs_data
 from coordinator.result import Environment
-from workers import ClimbReport, ClimbSettings, Layout, Solution, climb, evaluate, fastmath, kernel
+from workers import ClimbOutcome, ClimbReport, ClimbSettings, Layout, Solution, climb, evaluate, fastmath, kernel
 from workers.network import CLIP, cross_entropy, logits, softmax
 
 LOSS_LOW, LOSS_HIGH = -math.log(1 - CLIP), -math.log(CLIP)
@@ -226,7 +226,7 @@ def test_a_climb_from_an_extreme_start_never_crashes_and_never_takes_a_nan(
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         outcome = climb(
-            start, 3, X, y, layout, ClimbSettings(60, step_size=step_size, engine=engine, **VARIANTS[variant])
+            start, 3, X, y, layout, ClimbSettings(steps=60, step_size=step_size, engine=engine, **VARIANTS[variant])
         )
     assert 0.0 <= outcome.accuracy <= 1.0
     if not math.isnan(start_loss):
@@ -241,7 +241,7 @@ LOSS = st.one_of(st.floats(0.0, 20.0), st.just(NAN), st.just(INF), st.sampled_fr
 
 
 def _report_best(loss, climber, round_index=0):
-    return Best(loss, 0.5, np.full(1, float(climber)), np.zeros(1), climber, round_index)
+    return Best(round_index, climber, ClimbOutcome(np.full(1, float(climber)), np.zeros(1), loss, 0.5, 0))
 
 
 @PROPERTY
@@ -256,6 +256,7 @@ def test_better_of_never_lets_a_nan_win_whatever_the_order(losses, order):
     numbers = [loss for loss in losses if not math.isnan(loss)]
     if not numbers:
         assert math.isnan(best.loss)  # nothing better to hold
+        assert best.climber_index == 0  # all NaN: the lowest climber, whatever the arrival order
         return
     assert best.loss == min(numbers)
     assert best.climber_index == losses.index(min(numbers))  # lowest climber among equals, in any order
@@ -284,7 +285,8 @@ class _NanExecutor:
         for task in reversed(tasks):
             loss = self.losses_by_round[task.round_index][task.climber_index]
             params = np.full(Layout((2, 3, 3)).num_params, float(task.climber_index))
-            yield ClimbReport(task.round_index, task.climber_index, loss, 0.5, params, np.ones_like(params), 10)
+            outcome = ClimbOutcome(params, np.ones_like(params), loss, 0.5, 10)
+            yield ClimbReport(round_index=task.round_index, climber_index=task.climber_index, outcome=outcome)
 
     def environment(self):
         """Nowhere in particular."""
@@ -296,7 +298,7 @@ class _NanExecutor:
 
 def test_a_round_with_nan_losses_keeps_a_number_as_the_best():
     losses = [[NAN, 0.9, NAN], [NAN, NAN, NAN], [0.4, NAN, 0.7]]
-    config = SearchConfig(dataset="vertical", layers=(2, 3, 3), climbers=3, rounds=3, time_budget_s=None)
+    config = SearchConfig(dataset="vertical", layers=(2, 3, 3), climbers=3, rounds=3, time_budget=None)
     result = search(config, executor=_NanExecutor(losses))
     assert [record.best_loss for record in result.history] == [0.9, 0.9, 0.4]
     assert [record.winning_climber for record in result.history] == [1, None, 0]

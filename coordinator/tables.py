@@ -1,0 +1,217 @@
+"""Reading data files: the one reader for training, prediction and evaluation.
+
+A .csv file: UTF-8 with or without a byte-order mark, any line ending, blank lines skipped, an
+optional header row (told apart by its words above numbers). Every column is a feature but the
+label column, when one is read: the last by default, or one named by its header or its 0-based
+index. An unnamed first column that counts 0, 1, 2, ... is the row index pandas' `to_csv()`
+writes: it is dropped, with a note, and never learnt from. Labels may be numbers or text.
+
+A .npz file: an array X (rows, features) and, when labels are read, an array y (numbers or
+text; one-hot rows are accepted too). Nothing in it is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from coordinator.config import ConfigError
+
+SUFFIXES = (".csv", ".npz")
+# Header cells pandas writes above its row index.
+INDEX_HEADERS = ("", "Unnamed: 0")
+
+
+@dataclass(frozen=True)
+class Table:
+    """What a data file holds: features, the label column when asked for, and what the reader did."""
+
+    source: Path
+    X: np.ndarray  # (rows, features) float64
+    y: np.ndarray | None  # (rows,) as written: numbers (float64) or text (str); (rows, classes) one-hot from .npz
+    feature_names: tuple[str, ...] | None  # from a header row
+    notes: tuple[str, ...] = ()  # what the reader did that a person should know
+
+
+def read_table(
+    path: str | Path, *, labelled: bool, label_column: str | int | None = None, kind: str = "data file"
+) -> Table:
+    """The table in a .csv or .npz file; a ConfigError names the file, the line and the problem."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory; expected a .csv or .npz {kind}")
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such {kind}")
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        if label_column is not None:
+            raise ConfigError(f"{path}: a .npz file keeps its labels in array y; --label-column is for .csv files")
+        return _read_npz(path, labelled)
+    if suffix == ".csv":
+        return _read_csv(path, labelled, label_column)
+    raise ConfigError(f"{path}: unknown {kind} type {suffix or '(none)'!r}; use a .csv or .npz file")
+
+
+def _read_npz(path: Path, labelled: bool) -> Table:
+    """Arrays X (and y) of a .npz archive."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except ValueError:  # neither .npz nor .npy: np.load would have to unpickle it, and never does
+        raise ConfigError(f"{path}: not a .npz archive (pickled files are never loaded)") from None
+    except (zipfile.BadZipFile, OSError, EOFError):
+        raise ConfigError(f"{path}: not a readable .npz file (truncated or corrupt)") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ConfigError(f"{path}: holds one .npy array; save X and y with np.savez")
+    with archive:
+        wanted = ("X", "y") if labelled else ("X",)
+        missing = [key for key in wanted if key not in archive.files]
+        if missing:
+            found = ", ".join(archive.files) or "nothing"
+            raise ConfigError(f"{path}: missing array {' and '.join(missing)} (found: {found})")
+        try:
+            X, y = archive["X"], archive["y"] if labelled else None
+        except ValueError:
+            raise ConfigError(
+                f"{path}: X or y is not an array of plain numbers or text (object arrays are never unpickled) "
+                "or is corrupt"
+            ) from None
+        except (zipfile.BadZipFile, OSError, EOFError):
+            raise ConfigError(f"{path}: not a readable .npz file (truncated or corrupt)") from None
+    if X.dtype.kind not in "biuf":
+        raise ConfigError(f"{path}: array X holds {X.dtype} values; expected numbers")
+    if X.ndim == 1:
+        X = X[:, None]  # one feature per row
+    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+        raise ConfigError(f"{path}: expected X of (rows, features), got an array of shape {X.shape}")
+    if y is not None:
+        if y.dtype.kind == "S":
+            y = np.char.decode(y, "utf-8")
+        if y.dtype.kind not in "biufU":
+            raise ConfigError(f"{path}: array y holds {y.dtype} values; expected numbers or text")
+    X = X.astype(np.float64)
+    if not np.all(np.isfinite(X)):
+        row, column = (int(index) for index in np.argwhere(~np.isfinite(X))[0])
+        raise ConfigError(f"{path}: X must be finite numbers, got {X[row, column]} (row {row}, column {column})")
+    return Table(path, X, y, None)
+
+
+def _read_csv(path: Path, labelled: bool, label_column: str | int | None) -> Table:
+    """The rows of a .csv file (see the module's docstring)."""
+    rows = _csv_rows(path)
+    header = None
+    if len(rows) >= 1 and _is_header(rows):
+        header = [cell.strip() for cell in rows[0][1]]
+        rows = rows[1:]
+    if not rows:
+        raise ConfigError(f"{path}: no data rows")
+    width = len(header) if header is not None else len(rows[0][1])
+    for number, cells in rows:
+        if len(cells) != width:
+            raise ConfigError(f"{path}: line {number} has {len(cells)} columns, expected {width}")
+    columns = list(range(width))
+    notes = []
+    label = _label_index(path, header, width, label_column) if labelled else None
+    if header is not None and header[0] in INDEX_HEADERS and label != 0 and _counts_from_zero(rows):
+        columns.remove(0)
+        notes.append(f"{path}: dropped the first column, an unnamed row index 0, 1, 2, ... (as pandas writes it)")
+    feature_columns = [column for column in columns if column != label]
+    if not feature_columns:
+        raise ConfigError(f"{path}: each row needs at least one feature besides the label")
+
+    def name(column: int) -> str:
+        return header[column] if header is not None and header[column] else str(column)
+
+    X = np.empty((len(rows), len(feature_columns)))
+    for row, (number, cells) in enumerate(rows):
+        for position, column in enumerate(feature_columns):
+            text = cells[column].strip()
+            try:
+                value = float(text)
+            except ValueError:
+                shown = "is empty" if not text else f"has {text!r}, not a number"
+                raise ConfigError(f"{path}: line {number}, column {name(column)} {shown}") from None
+            if not math.isfinite(value):
+                raise ConfigError(f"{path}: line {number}, column {name(column)} has {text!r}, not a finite number")
+            X[row, position] = value
+    y = None
+    if label is not None:
+        cells = [cells[label].strip() for _number, cells in rows]
+        for (number, _cells), cell in zip(rows, cells, strict=True):
+            if not cell:
+                raise ConfigError(f"{path}: line {number} has no label (column {name(label)} is empty)")
+        numbers = _numbers(cells)
+        y = np.asarray(numbers, dtype=np.float64) if numbers is not None else np.asarray(cells, dtype=str)
+    names = tuple(name(column) for column in feature_columns) if header is not None else None
+    return Table(path, X, y, names, tuple(notes))
+
+
+def _csv_rows(path: Path) -> list[tuple[int, list[str]]]:
+    """(line number, cells) of every row that is not blank."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            rows = []
+            for cells in reader:
+                if any(cell.strip() for cell in cells):
+                    rows.append((reader.line_num, cells))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text (UTF-8) .csv file") from None
+    except csv.Error as error:
+        raise ConfigError(f"{path}: not a readable .csv file ({error})") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read ({error.strerror or error})") from None
+    return rows
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _numbers(cells: list[str]) -> list[float] | None:
+    """The cells as numbers, or None if any is not one."""
+    try:
+        return [float(cell) for cell in cells]
+    except ValueError:
+        return None
+
+
+def _is_header(rows: list[tuple[int, list[str]]]) -> bool:
+    """Whether the first row names the columns: words where the next row has numbers (or nothing but words)."""
+    first = rows[0][1]
+    if all(_is_number(cell) for cell in first):
+        return False
+    if len(rows) == 1 or not any(_is_number(cell) for cell in first):
+        return True
+    second = rows[1][1]
+    return any(not _is_number(a) and _is_number(b) for a, b in zip(first, second, strict=False))
+
+
+def _counts_from_zero(rows: list[tuple[int, list[str]]]) -> bool:
+    """Whether the first column holds 0, 1, 2, ... row after row."""
+    return all(cells[0].strip() == str(index) for index, (_number, cells) in enumerate(rows))
+
+
+def _label_index(path: Path, header: list[str] | None, width: int, label_column: str | int | None) -> int:
+    """The 0-based index of the label column: the last, or the one named by header name or index."""
+    if label_column is None:
+        return width - 1
+    if isinstance(label_column, str):
+        if header is not None and label_column.strip() in header:
+            return header.index(label_column.strip())
+        try:
+            label_column = int(label_column)
+        except ValueError:
+            names = ", ".join(header) if header is not None else "the file has no header row; give the index"
+            raise ConfigError(f"label_column: no column named {label_column!r} in {path} ({names})") from None
+    if not -width <= label_column < width:
+        raise ConfigError(f"label_column: {path} has {width} columns (0..{width - 1}), got index {label_column}")
+    return label_column % width
