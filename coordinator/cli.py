@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--out", metavar="DIR", help="run directory (default runs/<date-time>/)")
     output.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last finished round")
     output.add_argument("--force", action="store_true", help="overwrite the run in --out if there is one")
+    output.add_argument(
+        "--dry-run", action="store_true",
+        help="check the settings, the data and the run directory, say what would run, and stop (exit 0 if all is well)",
+    )  # fmt: skip
     output.add_argument("--quiet", action="store_true", help="print nothing but errors (default: a live progress line)")
     output.add_argument(
         "--log-json", action="store_true",
@@ -122,6 +126,8 @@ def _command_run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     run_dir = Path(args.resume or args.out or Path("runs") / time.strftime("%Y-%m-%dT%H-%M-%S"))
     args.out = str(run_dir)  # for the message if interrupted
+    if args.dry_run:
+        return _dry_run(args, config, run_dir)
     progress = None
     if args.log_json:
         progress = JsonProgress(time_budget=config.time_budget)
@@ -129,7 +135,7 @@ def _command_run(args: argparse.Namespace) -> int:
         progress = LineProgress(config.time_budget, notice=f"searching; results go to {run_dir}/")
     try:
         result = search(
-            config if not args.resume else (config if _given_fields(args) else None),
+            _run_config(args, config),
             address=args.address,
             run_dir=run_dir,
             resume=bool(args.resume),
@@ -148,6 +154,28 @@ def _command_run(args: argparse.Namespace) -> int:
     if not args.quiet:
         _print_summary(result, run_dir, sys.stderr if args.log_json else sys.stdout, plots)
     return EXIT_OK
+
+
+def _dry_run(args: argparse.Namespace, config: SearchConfig, run_dir: Path) -> int:
+    """Check what `run` would check before it starts anything; touch nothing."""
+    from coordinator.prepare import prepare_run
+
+    prepared = prepare_run(
+        _run_config(args, config), run_dir=run_dir, resume=bool(args.resume), force=args.force, claim=False
+    )
+    dataset, config = prepared.dataset, prepared.config
+    resumed = f", resuming after round {prepared.state.rounds_completed}" if prepared.state else ""
+    print(
+        f"would run: {dataset.name} ({len(dataset.X)} rows, {dataset.num_features} features, "
+        f"{dataset.num_classes} classes), network {'-'.join(map(str, config.layers))}{resumed}; "
+        f"results into {run_dir}/"
+    )
+    return EXIT_OK
+
+
+def _run_config(args: argparse.Namespace, config: SearchConfig) -> SearchConfig | None:
+    """The config to run: on resume, None unless settings were given (the checkpoint's stands)."""
+    return config if not args.resume or _given_fields(args) else None
 
 
 def _given_fields(args: argparse.Namespace) -> bool:

@@ -39,8 +39,12 @@ def prepare_run(
     run_dir: str | Path | None = None,
     resume: bool = False,
     force: bool = False,
+    claim: bool = True,
 ) -> PreparedRun:
-    """Check everything a run needs and claim its directory; a ConfigError names the first problem."""
+    """Check everything a run needs and claim its directory; a ConfigError names the first problem.
+
+    claim=False checks the directory without touching it (a dry run).
+    """
     state = None
     if resume and run_dir is None:
         raise ConfigError("resume: needs the run directory to resume")
@@ -56,16 +60,16 @@ def prepare_run(
         config = SearchConfig()
     dataset = load_dataset(config, X, y)
     if run_dir is not None and not resume:
-        _claim_run_dir(run_dir, force)  # only now: bad input must not cost the user an old run
+        _claim_run_dir(run_dir, force, claim)  # only now: bad input must not cost the user an old run
     return PreparedRun(config, dataset, run_dir, state)
 
 
-def _claim_run_dir(run_dir: Path, force: bool) -> None:
-    """Refuse to overwrite a run unless forced; with force, clear the old run's files."""
+def _claim_run_dir(run_dir: Path, force: bool, claim: bool) -> None:
+    """Refuse to overwrite a run unless forced; with force (and claim), clear the old run's files."""
     existing = [name for name in RUN_FILES if (run_dir / name).exists()]
     if existing and not force:
         raise ConfigError(f"{run_dir}: already holds a run ({', '.join(existing)}); use --resume or --force")
-    for name in existing:
+    for name in existing if claim else ():
         (run_dir / name).unlink()
 
 
