@@ -28,6 +28,9 @@ class Executor(Protocol):
     def run_round(self, start: Solution | None, tasks: list[ClimbTask]) -> Iterator[ClimbReport]:
         """Reports of the round's tasks, each exactly once."""
 
+    def workers_alive(self) -> int:
+        """Workers up and running now."""
+
     def environment(self) -> Environment:
         """Where it ran."""
 
@@ -48,6 +51,10 @@ class InProcessExecutor:
         """Reports of the round's tasks, in task order."""
         for task in tasks:
             yield from self.worker.run(start, [task])
+
+    def workers_alive(self) -> int:
+        """This process."""
+        return 1
 
     def environment(self) -> Environment:
         """Where it ran."""
@@ -83,6 +90,10 @@ class RayExecutor:
         """Reports of the round's tasks as they arrive; reports of other rounds are dropped."""
         round_index = tasks[0].round_index
         yield from self.pool.run("run", start, tasks, accept=lambda report: report.round_index == round_index)
+
+    def workers_alive(self) -> int:
+        """Actors up and running now."""
+        return len(self.pool.worker_info)
 
     def environment(self) -> Environment:
         """Where it ran."""

@@ -46,6 +46,9 @@ class RoundRecord(BaseModel):
     evaluations_per_second: float
     winning_climber: int | None  # None: no climber beat the best of the rounds before
     session: int = 0  # 0 for the first run, 1 after the first resume, ...
+    workers: int | None = None  # workers alive at the end of the round
+    validation_loss: float | None = None  # of the best so far, on held-out rows (None: none held out)
+    validation_accuracy: float | None = None
 
 
 class Environment(BaseModel):

@@ -130,6 +130,7 @@ class SearchStepper:
             evaluations_per_second=evaluations / seconds if seconds > 0 else 0.0,
             winning_climber=best.climber_index if best.round_index == round_index else None,
             session=self.session,
+            workers=self.executor.workers_alive(),
         )
         self.best = best
         self.history.append(record)

@@ -288,6 +288,10 @@ class _NanExecutor:
             outcome = ClimbOutcome(params, np.ones_like(params), loss, 0.5, 10)
             yield ClimbReport(round_index=task.round_index, climber_index=task.climber_index, outcome=outcome)
 
+    def workers_alive(self):
+        """One, always."""
+        return 1
+
     def environment(self):
         """Nowhere in particular."""
         return Environment(executor="inprocess")
