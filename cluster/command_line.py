@@ -52,7 +52,7 @@ def run_main(
 ) -> int:
     """Run command; a user error becomes one `error:` line and status 2, Ctrl-C status 130, a closed pipe 141.
 
-    stopped(why) turns "interrupted" or "output closed" into the line told on stderr.
+    stopped(why) turns "interrupted" or "output closed" into the line told on stderr (none if empty).
     """
     try:
         return command()
@@ -60,10 +60,15 @@ def run_main(
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print(stopped("interrupted"), file=sys.stderr)
+        _tell(stopped("interrupted"))
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # Python flushes stdout again at exit; point it at nothing so that flush cannot fail too.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        print(stopped("output closed"), file=sys.stderr)
+        _tell(stopped("output closed"))
         return EXIT_OUTPUT_CLOSED
+
+
+def _tell(line: str) -> None:
+    if line:
+        print(line, file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from workers import ClimbReport, Solution
 
@@ -36,3 +37,24 @@ def _same_round_and_earlier(candidate: Best, current: Best) -> bool:
 def start_of(best: Best | None) -> Solution | None:
     """Where the next round's climbers start: the best's parameters and step sizes (None: their own start)."""
     return None if best is None else Solution(best.outcome.params, best.outcome.step_sizes)
+
+
+@dataclass(frozen=True)
+class Selected:
+    """The network kept for held-out rows: the best after round `round_index`, with its validation figures."""
+
+    best: Best
+    round_index: int
+    validation_loss: float
+    validation_accuracy: float
+
+
+def selection_of(current: Selected | None, candidate: Selected) -> Selected:
+    """The lower validation loss wins; on a tie (or a NaN) the earlier round stays."""
+    if current is None:
+        return candidate
+    if candidate.validation_loss < current.validation_loss or (
+        math.isnan(current.validation_loss) and not math.isnan(candidate.validation_loss)
+    ):
+        return candidate
+    return current

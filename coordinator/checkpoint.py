@@ -10,15 +10,17 @@ from pathlib import Path
 import numpy as np
 from pydantic import ValidationError
 
-from coordinator.best import Best
+from coordinator.best import Best, Selected
 from coordinator.config import ConfigError, SearchConfig, saved_config
 from coordinator.files import atomic_save_npz
-from coordinator.result import RoundRecord
+from coordinator.result import DataRecord, RoundRecord
+from coordinator.scaling import Scaling
 from workers import ClimbOutcome
 from workers.network import Layout
 
 CHECKPOINT_FILE = "checkpoint.npz"
-FORMAT_VERSION = 1
+# 1: the best and the history; 2 adds the network kept for held-out rows, the data's record and its scaling.
+FORMAT_VERSIONS = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -31,30 +33,61 @@ class Checkpoint:
     history: list[RoundRecord]
     evaluations: int
     wall_seconds: float
+    selected: Selected | None = None  # the best on held-out rows, when rows are held out
+    data: DataRecord | None = None
+    scaling: Scaling | None = None
+
+
+def _best_state(best: Best, prefix: str) -> dict:
+    return {
+        f"{prefix}_loss": best.loss,
+        f"{prefix}_accuracy": best.accuracy,
+        f"{prefix}_climber": best.climber_index,
+        f"{prefix}_round": best.round_index,
+        f"{prefix}_evaluations": best.outcome.evaluations,
+    }
+
+
+def _best_from(state: dict, prefix: str, params: np.ndarray, step_sizes: np.ndarray) -> Best:
+    outcome = ClimbOutcome(
+        params=params,
+        step_sizes=step_sizes,
+        loss=float(state[f"{prefix}_loss"]),
+        accuracy=float(state[f"{prefix}_accuracy"]),
+        evaluations=int(state.get(f"{prefix}_evaluations", 0)),
+    )
+    return Best(
+        round_index=int(state[f"{prefix}_round"]), climber_index=int(state[f"{prefix}_climber"]), outcome=outcome
+    )
 
 
 def save_checkpoint(directory: str | Path, checkpoint: Checkpoint) -> None:
     """Write checkpoint.npz: arrays plus the rest as a JSON string (no pickles)."""
-    best = checkpoint.best
+    best, selected = checkpoint.best, checkpoint.selected
     state = {
-        "format_version": FORMAT_VERSION,
+        "format_version": 2,
         "config": checkpoint.config.model_dump(mode="json"),
         "rounds_completed": checkpoint.rounds_completed,
-        "best_loss": best.loss,
-        "best_accuracy": best.accuracy,
-        "best_climber": best.climber_index,
-        "best_round": best.round_index,
-        "best_evaluations": best.outcome.evaluations,
+        **_best_state(best, "best"),
         "history": [record.model_dump(mode="json") for record in checkpoint.history],
         "evaluations": checkpoint.evaluations,
         "wall_seconds": checkpoint.wall_seconds,
+        "data": checkpoint.data.model_dump(mode="json") if checkpoint.data is not None else None,
+        "scaling": checkpoint.scaling.model_dump(mode="json") if checkpoint.scaling is not None else None,
     }
-    atomic_save_npz(
-        Path(directory) / CHECKPOINT_FILE,
-        params=best.outcome.params,
-        step_sizes=best.outcome.step_sizes,
-        state=np.array(json.dumps(state)),
-    )
+    arrays = {"params": best.outcome.params, "step_sizes": best.outcome.step_sizes}
+    if selected is not None:
+        state["selected"] = {
+            **_best_state(selected.best, "best"),
+            "round_index": selected.round_index,
+            "validation_loss": selected.validation_loss,
+            "validation_accuracy": selected.validation_accuracy,
+        }
+        arrays |= {
+            "selected_params": selected.best.outcome.params,
+            "selected_step_sizes": selected.best.outcome.step_sizes,
+        }
+    atomic_save_npz(Path(directory) / CHECKPOINT_FILE, **arrays, state=np.array(json.dumps(state)))
 
 
 def load_checkpoint(directory: str | Path) -> Checkpoint:
@@ -64,36 +97,42 @@ def load_checkpoint(directory: str | Path) -> Checkpoint:
         raise ConfigError(f"{path}: no checkpoint to resume from")
     try:
         with np.load(path, allow_pickle=False) as archive:
-            params = archive["params"]
-            step_sizes = archive["step_sizes"]
+            arrays = {name: archive[name] for name in archive.files if name != "state"}
             state = json.loads(str(archive["state"]))
-        if state.get("format_version") != FORMAT_VERSION:
-            raise ConfigError(f"{path}: checkpoint format {state.get('format_version')!r} is not {FORMAT_VERSION}")
+        if state.get("format_version") not in FORMAT_VERSIONS:
+            raise ConfigError(f"{path}: checkpoint format {state.get('format_version')!r} is not one this reads")
         config = saved_config(state["config"])
-        outcome = ClimbOutcome(
-            params=params,
-            step_sizes=step_sizes,
-            loss=float(state["best_loss"]),
-            accuracy=float(state["best_accuracy"]),
-            evaluations=int(state.get("best_evaluations", 0)),
-        )
-        best = Best(round_index=int(state["best_round"]), climber_index=int(state["best_climber"]), outcome=outcome)
-        history = [RoundRecord(**record) for record in state["history"]]
+        best = _best_from(state, "best", arrays["params"], arrays["step_sizes"])
+        selected = None
+        if state.get("selected") is not None:
+            kept = state["selected"]
+            selected = Selected(
+                best=_best_from(kept, "best", arrays["selected_params"], arrays["selected_step_sizes"]),
+                round_index=int(kept["round_index"]),
+                validation_loss=float(kept["validation_loss"]),
+                validation_accuracy=float(kept["validation_accuracy"]),
+            )
         checkpoint = Checkpoint(
             config,
             int(state["rounds_completed"]),
             best,
-            history,
+            [RoundRecord(**record) for record in state["history"]],
             int(state["evaluations"]),
             float(state["wall_seconds"]),
+            selected,
+            DataRecord(**state["data"]) if state.get("data") is not None else None,
+            Scaling(**state["scaling"]) if state.get("scaling") is not None else None,
         )
     except ConfigError:
         raise
     except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError, TypeError, AttributeError, ValidationError):
         raise ConfigError(f"{path}: checkpoint is truncated or corrupt; cannot resume") from None
     expected = (Layout(config.layers).num_params,)
-    if params.shape != expected or step_sizes.shape != expected:
-        raise ConfigError(f"{path}: checkpoint weights do not fit layers {list(config.layers)}")
-    if params.dtype.kind != "f" or step_sizes.dtype.kind != "f":
-        raise ConfigError(f"{path}: checkpoint weights are not floating-point numbers; cannot resume")
+    networks = [best] + ([selected.best] if selected is not None else [])
+    for network in networks:
+        params, step_sizes = network.outcome.params, network.outcome.step_sizes
+        if params.shape != expected or step_sizes.shape != expected:
+            raise ConfigError(f"{path}: checkpoint weights do not fit layers {list(config.layers)}")
+        if params.dtype.kind != "f" or step_sizes.dtype.kind != "f":
+            raise ConfigError(f"{path}: checkpoint weights are not floating-point numbers; cannot resume")
     return checkpoint

@@ -18,6 +18,7 @@ EXAMPLES = """examples:
   python -m coordinator run --config search.yaml --climbers 32 --out runs/big
   python -m coordinator run --resume runs/big            # go on after a stop or a crash
   python -m coordinator predict runs/big --input points.csv --output classes.csv
+  python -m coordinator evaluate runs/big --input test.csv  # accuracy, per-class figures, confusion matrix
   python -m coordinator plot runs/big                    # runs/big/decision_regions.png, history.png
 """
 
@@ -27,6 +28,13 @@ output: a header row class,p_0,p_1,... then, for each input row, its predicted c
 examples:
   python -m coordinator predict runs/big --input points.csv                 # print to the terminal
   python -m coordinator predict runs/big --input points.npz --output classes.csv
+"""
+
+EVALUATE_EXAMPLES = """prints the figures as text and draws the confusion matrix as a PNG.
+
+examples:
+  python -m coordinator evaluate runs/big --input test.csv
+  python -m coordinator evaluate runs/big --input test.csv --label-column species --output confusion.png
 """
 
 PLOT_EXAMPLES = """writes decision_regions.png (data with 2 features only) and history.png; a run still going is drawn
@@ -98,6 +106,25 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--input", required=True, metavar="FILE", help=".csv or .npz file of features")
     predict.add_argument("--output", metavar="FILE.csv", help="write class and probabilities here (default stdout)")
 
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="score a finished run's network on labelled rows it never saw",
+        description="Loss, accuracy, per-class precision and recall and the confusion matrix of a finished run's "
+        "network on a labelled .csv or .npz file (labels as the run saw them).",
+        epilog=EVALUATE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    evaluate.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory")
+    evaluate.add_argument("--input", required=True, metavar="FILE", help="labelled .csv (label last) or .npz (X, y)")
+    evaluate.add_argument(
+        "--label-column",
+        metavar="NAME|INDEX",
+        help="the label column of a .csv (default: the run's own, else the last)",
+    )
+    evaluate.add_argument(
+        "--output", metavar="FILE.png", help="the confusion matrix picture (default RUN_DIR/confusion_<input name>.png)"
+    )
+
     plot = commands.add_parser(
         "plot",
         help="draw a run's decision regions and loss curve",
@@ -118,31 +145,33 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
 
 
 def _command_run(args: argparse.Namespace) -> int:
+    from coordinator.prepare import prepare_run
     from coordinator.progress import JsonProgress, LineProgress
-    from coordinator.search import search
+    from coordinator.search import run_prepared
 
     if args.resume and args.out and Path(args.out) != Path(args.resume):
         raise ConfigError("--out: give either --resume DIR or --out DIR, not two different directories")
     config = config_from_args(args)
     run_dir = Path(args.resume or args.out or Path("runs") / time.strftime("%Y-%m-%dT%H-%M-%S"))
     args.out = str(run_dir)  # for the message if interrupted
+    prepared = prepare_run(
+        _run_config(args, config), run_dir=run_dir, resume=bool(args.resume), force=args.force, claim=not args.dry_run
+    )
     if args.dry_run:
-        return _dry_run(args, config, run_dir)
+        print(f"would run: {_describe(prepared)}; results into {run_dir}/")
+        return EXIT_OK
+    if not args.quiet:
+        for note in prepared.data.notes:
+            print(f"note: {note}", file=sys.stderr)
     progress = None
     if args.log_json:
-        progress = JsonProgress(time_budget=config.time_budget)
+        progress = JsonProgress(time_budget=prepared.config.time_budget)
     elif not args.quiet:
-        progress = LineProgress(config.time_budget, notice=f"searching; results go to {run_dir}/")
-    try:
-        result = search(
-            _run_config(args, config),
-            address=args.address,
-            run_dir=run_dir,
-            resume=bool(args.resume),
-            force=args.force,
-            executor="inprocess" if args.inprocess else "ray",
-            progress=progress,
+        progress = LineProgress(
+            prepared.config.time_budget, notice=f"searching {_describe(prepared)}; results go to {run_dir}/"
         )
+    try:
+        result = run_prepared(prepared, "inprocess" if args.inprocess else "ray", args.address, progress)
     finally:
         if progress is not None:
             progress.close()  # end a live line before the summary, an error or "interrupted"
@@ -156,21 +185,15 @@ def _command_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _dry_run(args: argparse.Namespace, config: SearchConfig, run_dir: Path) -> int:
-    """Check what `run` would check before it starts anything; touch nothing."""
-    from coordinator.prepare import prepare_run
-
-    prepared = prepare_run(
-        _run_config(args, config), run_dir=run_dir, resume=bool(args.resume), force=args.force, claim=False
+def _describe(prepared) -> str:
+    """'spiral (300 rows, 2 features, 3 classes, 60 held out), network 2-64-3[, after round N]'."""
+    dataset, config, data = prepared.dataset, prepared.config, prepared.data
+    held = f", {data.validation.rows} held out" if data.validation is not None else ""
+    resumed = f", going on after round {prepared.state.rounds_completed}" if prepared.state else ""
+    return (
+        f"{Path(dataset.name).name} ({len(dataset.X)} rows, {dataset.num_features} features, "
+        f"{dataset.num_classes} classes{held}), network {'-'.join(map(str, config.layers))}{resumed}"
     )
-    dataset, config = prepared.dataset, prepared.config
-    resumed = f", resuming after round {prepared.state.rounds_completed}" if prepared.state else ""
-    print(
-        f"would run: {dataset.name} ({len(dataset.X)} rows, {dataset.num_features} features, "
-        f"{dataset.num_classes} classes), network {'-'.join(map(str, config.layers))}{resumed}; "
-        f"results into {run_dir}/"
-    )
-    return EXIT_OK
 
 
 def _run_config(args: argparse.Namespace, config: SearchConfig) -> SearchConfig | None:
@@ -188,6 +211,18 @@ def _print_summary(result, run_dir: Path, stream, plots: list[Path] | None = Non
         f"best loss {result.best_loss:.5f}, accuracy {result.best_accuracy:.3f} "
         f"after {result.rounds_completed} rounds ({result.stopped_because.text} reached)",
     ]
+    if result.validation_loss is not None:
+        lines[0] = (
+            f"kept the network of round {result.selected_round}: held-out loss {result.validation_loss:.5f}, "
+            f"accuracy {result.validation_accuracy:.3f} ({result.data.validation.rows} rows); training loss "
+            f"{result.best_loss:.5f}, accuracy {result.best_accuracy:.3f}; {result.rounds_completed} rounds "
+            f"({result.stopped_because.text} reached)"
+        )
+    if result.test_accuracy is not None:
+        lines.append(
+            f"test rows never seen by the search ({result.data.test.rows}): loss {result.test_loss:.5f}, "
+            f"accuracy {result.test_accuracy:.3f}"
+        )
     figure = seed_figure(config)
     if figure is not None:
         lines.append(figure.describe())
@@ -212,11 +247,39 @@ def _command_predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _command_evaluate(args: argparse.Namespace) -> int:
+    from coordinator.plot import plot_confusion
+    from coordinator.result import load_result
+    from coordinator.tables import read_table
+
+    result = load_result(args.run_dir)
+    label_column = args.label_column if args.label_column is not None else result.config.label_column
+    table = read_table(args.input, labelled=True, label_column=label_column, kind="input file")
+    if table.X.shape[1] != result.layout.num_inputs:
+        raise ConfigError(
+            f"{args.input}: rows have {table.X.shape[1]} features; the network takes {result.layout.num_inputs}"
+        )
+    try:
+        evaluation = result.evaluate(table.X, table.y)
+    except ConfigError as error:
+        raise ConfigError(f"{args.input}: {error}") from None
+    output = Path(args.output) if args.output else Path(args.run_dir) / f"confusion_{Path(args.input).stem}.png"
+    picture = plot_confusion(
+        evaluation, output, f"{Path(args.input).name}, network {'-'.join(map(str, result.config.layers))}"
+    )
+    sys.stdout.write(evaluation.report())
+    print(f"written: {picture}")
+    return EXIT_OK
+
+
 def _command_plot(args: argparse.Namespace) -> int:
-    from coordinator.plot import plot_run
+    from coordinator.plot import plot_run, read_run, regions_data
 
     for path in plot_run(args.run_dir, args.output):
         print(path)
+    _dataset, skipped = regions_data(read_run(args.run_dir))
+    if skipped:
+        print(f"note: {skipped}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -225,10 +288,11 @@ def main(argv: list[str] | None = None) -> int:
     from cluster.connect import ClusterError
 
     args = build_parser().parse_args(argv)
-    commands = {"run": _command_run, "predict": _command_predict, "plot": _command_plot}
+    commands = {"run": _command_run, "predict": _command_predict, "evaluate": _command_evaluate, "plot": _command_plot}
 
     def stopped(why: str) -> str:
-        where = f"; resume with --resume {args.out}" if args.command == "run" and args.out else ""
-        return f"{why}{where}"
+        if args.command == "run" and args.out:
+            return f"{why}; resume with --resume {args.out}"
+        return "" if why == "output closed" else why  # `predict | head`: the reader had what it wanted
 
     return run_main(lambda: commands[args.command](args), (ConfigError, ClusterError), stopped)

@@ -6,14 +6,23 @@ import difflib
 import math
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from workers.settings import ClimbSettings, setting
 
+# The chapter's data sets (nnfs), drawn exactly as the chapter draws them.
 DATASET_NAMES = ("spiral", "vertical")
+# scikit-learn's small real data sets, by name where scikit-learn is installed; a quarter is held out for testing.
+SKLEARN_DATASETS = ("digits", "iris", "wine", "breast_cancer")
+# What a run's config says of data handed to search(config, X, y) as arrays.
+ARRAYS = "arrays"
+ScalingChoice = Literal["auto", "standard", "minmax", "none"]
+# The defaults "auto" stands for on data that is not the chapter's (the chapter's data is never changed).
+DEFAULT_SCALING = "standard"
+DEFAULT_VALIDATION_FRACTION = 0.2
 
 # Help sections in the order `run --help` shows them; each setting names its own (workers.settings.setting).
 SECTIONS = {
@@ -42,14 +51,42 @@ class SearchConfig(ClimbSettings):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    dataset: str = setting("spiral", "'spiral' or 'vertical' (nnfs), or a .npz (X, y) / .csv file (label last)", "data")
-    samples: PositiveInt = setting(100, "samples per class of a named data set", "data")
-    classes: Annotated[int, Field(ge=2)] = setting(3, "classes of a named data set", "data")
+    dataset: str = setting(
+        "spiral",
+        "'spiral' or 'vertical' (the chapter's nnfs data), 'digits', 'iris', 'wine' or 'breast_cancer' "
+        "(scikit-learn's, a quarter held out for testing), or a .csv / .npz file",
+        "data",
+    )
+    label_column: str | None = setting(
+        None, "the label column of a .csv: a header name or a 0-based index; none = the last column", "data"
+    )
+    samples: PositiveInt = setting(100, "samples per class of the chapter's data", "data")
+    classes: Annotated[int, Field(ge=2)] = setting(3, "classes of the chapter's data", "data")
     data_seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = setting(
-        0, "seed of a named data set (the chapter's nnfs.init() uses 0)", "data"
+        0, "seed of the chapter's data (its nnfs.init() uses 0) and of scikit-learn data's test split", "data"
+    )
+    scaling: ScalingChoice = setting(
+        "auto",
+        f"feature scaling fitted on the training rows: 'standard' (mean 0, variance 1), 'minmax' (0 to 1) or "
+        f"'none'; auto = none on the chapter's data, {DEFAULT_SCALING} on any other",
+        "data",
+    )
+    validation_fraction: float | None = setting(
+        None,
+        f"share of the training rows held out (stratified, from --seed) to pick the network that generalises; "
+        f"none = 0 on the chapter's data, {DEFAULT_VALIDATION_FRACTION} on any other",
+        "data",
+    )
+    validation_data: str | None = setting(
+        None, "a labelled .csv / .npz file of held-out rows, instead of --validation-fraction", "data"
     )
 
-    layers: tuple[PositiveInt, ...] = setting((2, 64, 3), "layer sizes, inputs first, classes last", "network")
+    hidden: tuple[PositiveInt, ...] = setting(
+        (64,), "hidden layer sizes (64, or 64,64 for two); inputs and classes come from the data", "network"
+    )
+    layers: tuple[PositiveInt, ...] | None = setting(
+        None, "every layer size, inputs first, classes last, checked against the data; none = from --hidden", "network"
+    )
 
     climbers: PositiveInt | None = setting(
         None,
@@ -60,7 +97,10 @@ class SearchConfig(ClimbSettings):
     seed: Annotated[int, Field(ge=0)] = setting(0, "the run's seed: every climber's seed derives from it", "rounds")
     target_loss: float | None = setting(None, "stop once the best loss is at or below this; none = no target", "rounds")
     time_budget: float | None = setting(
-        60.0, "stop after this many seconds (checked between rounds); none = no limit", "rounds"
+        60.0, "stop after this many seconds of this session (checked between rounds); none = no limit", "rounds"
+    )
+    patience: PositiveInt | None = setting(
+        None, "stop after this many rounds without a lower validation loss; none = never", "rounds"
     )
 
     workers: PositiveInt | None = setting(None, "worker actors; none = one per CPU", "where")
@@ -79,7 +119,19 @@ class SearchConfig(ClimbSettings):
             raise ValueError(f"must be a positive number of seconds, got {value!r}")
         return value
 
-    @field_validator("layers", mode="before")
+    @field_validator("validation_fraction")
+    @classmethod
+    def _validation_fraction(cls, value: float | None) -> float | None:
+        if value is not None and not (0 <= value < 1):
+            raise ValueError(f"must lie in [0, 1), got {value!r}")
+        return value
+
+    @field_validator("label_column", mode="before")
+    @classmethod
+    def _label_column_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("layers", "hidden", mode="before")
     @classmethod
     def _layers_from_list(cls, value: Any) -> Any:
         if isinstance(value, str):  # "2,64,3", as the flag takes it
@@ -91,23 +143,52 @@ class SearchConfig(ClimbSettings):
 
     @field_validator("layers")
     @classmethod
-    def _layers(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        if len(value) < 2:
+    def _layers(cls, value: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if value is not None and len(value) < 2:
             raise ValueError(f"needs at least an input and an output size, got {list(value)}")
         return value
 
     @field_validator("dataset")
     @classmethod
     def _dataset(cls, value: str) -> str:
-        if value in DATASET_NAMES or Path(value).suffix.lower() in (".npz", ".csv"):
+        if value in (*DATASET_NAMES, *SKLEARN_DATASETS, ARRAYS) or Path(value).suffix.lower() in (".npz", ".csv"):
             return value
-        raise ValueError(f"must be one of {', '.join(DATASET_NAMES)} or a .npz/.csv file, got {value!r}")
+        names = ", ".join((*DATASET_NAMES, *SKLEARN_DATASETS))
+        raise ValueError(f"must be one of {names} or a .npz/.csv file, got {value!r}")
+
+    @field_validator("validation_data")
+    @classmethod
+    def _validation_file(cls, value: str | None) -> str | None:
+        if value is not None and Path(value).suffix.lower() not in (".npz", ".csv"):
+            raise ValueError(f"must be a .csv or .npz file, got {value!r}")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hidden_from_layers(cls, values: Any) -> Any:
+        # Every layer size given, hidden sizes not: they are the layers' own.
+        if isinstance(values, dict) and values.get("layers") is not None and "hidden" not in values:
+            layers = cls._layers_from_list(values["layers"])
+            if (
+                isinstance(layers, tuple)
+                and len(layers) >= 2
+                and all(isinstance(size, int) and size >= 1 for size in layers)
+            ):
+                values = {**values, "hidden": layers[1:-1]}
+        return values
 
     @model_validator(mode="after")
-    def _named_dataset_shape(self) -> SearchConfig:
+    def _consistent(self) -> SearchConfig:
+        if self.layers is not None and "hidden" in self.model_fields_set and self.hidden != self.layers[1:-1]:
+            raise ValueError(
+                f"hidden: give hidden sizes or every layer size, not both (layers {_sizes(self.layers)} "
+                f"has hidden {_sizes(self.layers[1:-1]) or 'none'}, hidden is {_sizes(self.hidden)})"
+            )
+        if self.validation_data is not None and self.validation_fraction:
+            raise ValueError("validation_fraction: give held-out rows as a fraction or as a file, not both")
         # Only a data set named outright: the default stands aside for search(config, X, y), whose
         # arrays load_dataset checks against the layers (as it checks the default's) before work starts.
-        if self.dataset in DATASET_NAMES and "dataset" in self.model_fields_set:
+        if self.layers is not None and self.dataset in DATASET_NAMES and "dataset" in self.model_fields_set:
             if self.layers[0] != 2:
                 raise ValueError(
                     f"layers: the {self.dataset} data set has 2 features, but layers start with {self.layers[0]}"
@@ -117,6 +198,10 @@ class SearchConfig(ClimbSettings):
                     f"layers: the data set has {self.classes} classes, but layers end with {self.layers[-1]}"
                 )
         return self
+
+
+def _sizes(sizes: tuple[int, ...]) -> str:
+    return ",".join(map(str, sizes))
 
 
 def setting_section(name: str) -> str:

@@ -1,33 +1,53 @@
-"""Data sets: nnfs's by name, a .npz or .csv file, or the caller's arrays; all checked up front."""
+"""Data sets: the chapter's by name, a .npz or .csv file, or the caller's arrays; all checked up front.
+
+Labels of any kind (integers from any start, with gaps, or text) become classes 0..C-1 in sorted
+order; the Dataset keeps the label each class stands for, and a result maps its predictions back.
+"""
 
 from __future__ import annotations
 
-import csv
-import zipfile
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from coordinator.config import DATASET_NAMES, ConfigError, SearchConfig
+from coordinator.config import ARRAYS, DATASET_NAMES, SKLEARN_DATASETS, ConfigError, SearchConfig
+from coordinator.tables import Table, read_table
 
-# The largest class number a label may hold (far beyond any output layer; it keeps int64 casts exact).
-MAX_LABEL = 2**31 - 1
+ClassLabel = int | str
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """Features (S, F) as float64 and integer labels (S,) in [0, classes)."""
+    """Features (S, F) as float64, class indices (S,) in [0, C), and the label each class stands for."""
 
     name: str
     X: np.ndarray
     labels: np.ndarray
-    num_classes: int
+    classes: tuple[ClassLabel, ...]
+    feature_names: tuple[str, ...] | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def num_features(self) -> int:
         """Number of input features."""
         return self.X.shape[1]
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes."""
+        return len(self.classes)
+
+    def take(self, rows: np.ndarray) -> Dataset:
+        """The rows given (indices), the classes unchanged."""
+        return replace(self, X=np.ascontiguousarray(self.X[rows]), labels=np.ascontiguousarray(self.labels[rows]))
+
+    def sha256(self) -> str:
+        """The SHA-256 of the rows: features as float64 bytes, then class indices as int64 bytes."""
+        digest = hashlib.sha256(np.ascontiguousarray(self.X, dtype=np.float64).tobytes())
+        digest.update(np.ascontiguousarray(self.labels, dtype=np.int64).tobytes())
+        return digest.hexdigest()
 
 
 def nnfs_data(name: str, samples: int, classes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -57,7 +77,46 @@ def nnfs_data(name: str, samples: int, classes: int, seed: int = 0) -> tuple[np.
     return X, y
 
 
-def from_arrays(X, y, name: str = "arrays") -> Dataset:
+def encode_labels(y, name: str = "arrays") -> tuple[np.ndarray, tuple[ClassLabel, ...]]:
+    """Class indices (S,) and the sorted labels they stand for, from labels (S,) of any kind or one-hot (S, C)."""
+    try:
+        y = np.asarray(y)
+    except ValueError:
+        raise ConfigError(f"{name}: y must be a (samples,) array of labels, got ragged rows") from None
+    if y.ndim == 2:  # one-hot labels, as the seed's loss accepts
+        if y.dtype.kind not in "biuf" or not np.all((y == 0) | (y == 1)) or not np.all(y.sum(axis=1) == 1):
+            raise ConfigError(f"{name}: 2-D labels must be one-hot rows")
+        return np.argmax(y, axis=1).astype(np.int64), tuple(range(y.shape[1]))
+    if y.ndim != 1:
+        raise ConfigError(f"{name}: y must be a (samples,) array of labels, got shape {y.shape}")
+    if y.dtype.kind == "O":
+        y = _plain_labels(y, name)
+    if y.dtype.kind == "f":
+        whole = np.isfinite(y) & (y == np.round(y))
+        if not np.all(whole):
+            raise ConfigError(
+                f"{name}: labels must be whole numbers or text, got {y[~whole][0]} (row {int(np.argmin(whole))})"
+            )
+        y = y.astype(np.int64) if np.all(np.abs(y) < 2**53) else y
+    elif y.dtype.kind == "S":
+        y = np.char.decode(y, "utf-8")
+    elif y.dtype.kind not in "biuU":
+        raise ConfigError(f"{name}: labels must be whole numbers or text, got {y.dtype}")
+    values, labels = np.unique(y, return_inverse=True)
+    classes = tuple(str(value) if y.dtype.kind == "U" else int(value) for value in values)
+    return labels.reshape(-1).astype(np.int64), classes
+
+
+def _plain_labels(y: np.ndarray, name: str) -> np.ndarray:
+    """An object array of labels as text or integers (all of one kind)."""
+    if all(isinstance(value, str) for value in y):
+        return y.astype(str)
+    if all(isinstance(value, (int, np.integer)) and not isinstance(value, bool) for value in y):
+        return y.astype(np.int64)
+    raise ConfigError(f"{name}: labels must be all whole numbers or all text")
+
+
+def from_arrays(X, y, name: str = "arrays", feature_names=None, notes=()) -> Dataset:
     """A Dataset from caller arrays, or a ConfigError saying what is wrong with them."""
     try:
         X = np.asarray(X)
@@ -68,139 +127,74 @@ def from_arrays(X, y, name: str = "arrays") -> Dataset:
         raise
     except (TypeError, ValueError):
         raise ConfigError(f"{name}: X must be a rectangular array of numbers") from None
-    try:
-        y = np.asarray(y)
-    except ValueError:
-        raise ConfigError(f"{name}: y must be a (samples,) array of integer labels, got ragged rows") from None
     if X.ndim == 1:
         X = X[:, None]
     if X.ndim != 2:
         raise ConfigError(f"{name}: X must be a (samples, features) array, got shape {X.shape}")
-    if y.ndim == 2:  # one-hot labels, as the seed's loss accepts
-        if not np.all((y == 0) | (y == 1)) or not np.all(y.sum(axis=1) == 1):
-            raise ConfigError(f"{name}: 2-D labels must be one-hot rows")
-        y = np.argmax(y, axis=1)
-    if y.ndim != 1:
-        raise ConfigError(f"{name}: y must be a (samples,) array of integer labels, got shape {y.shape}")
+    labels, classes = encode_labels(y, name)
     if X.shape[0] == 0:
         raise ConfigError(f"{name}: no samples")
-    if X.shape[0] != y.shape[0]:
-        raise ConfigError(f"{name}: X has {X.shape[0]} rows but y has {y.shape[0]} labels")
+    if X.shape[0] != labels.shape[0]:
+        raise ConfigError(f"{name}: X has {X.shape[0]} rows but y has {labels.shape[0]} labels")
     if X.shape[1] == 0:
         raise ConfigError(f"{name}: X has no features")
     if not np.all(np.isfinite(X)):
         row, column = (int(index) for index in np.argwhere(~np.isfinite(X))[0])
         raise ConfigError(f"{name}: X must be finite numbers, got {X[row, column]} (row {row}, column {column})")
-    if y.dtype.kind == "f":
-        whole = np.isfinite(y) & (y == np.round(y))
-        if not np.all(whole):
-            raise ConfigError(f"{name}: labels must be integers, got {y[~whole][0]} (row {int(np.argmin(whole))})")
-    elif y.dtype.kind not in "iub":
-        raise ConfigError(f"{name}: labels must be integers, got {y.dtype}")
-    lowest, highest = int(y.min()), int(y.max())  # exact, before a cast could wrap them round
-    if lowest < 0:
-        raise ConfigError(f"{name}: labels must be >= 0, got {lowest}")
-    if highest > MAX_LABEL:
-        raise ConfigError(f"{name}: labels must be class numbers 0, 1, ... up to {MAX_LABEL}, got {y.max()}")
-    labels = y.astype(np.int64)
-    num_classes = highest + 1
     if len(np.unique(labels)) < 2:
         raise ConfigError(f"{name}: needs at least two classes, found one")
-    return Dataset(name, np.ascontiguousarray(X), np.ascontiguousarray(labels), num_classes)
+    return Dataset(name, np.ascontiguousarray(X), np.ascontiguousarray(labels), classes, feature_names, tuple(notes))
 
 
-def read_dataset_file(path: str | Path) -> Dataset:
-    """A .npz (arrays X and y) or .csv (features, integer label last, optional header) file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such data file")
-    suffix = path.suffix.lower()
-    if suffix == ".npz":
-        return from_arrays(*_read_npz(path), name=str(path))
-    if suffix == ".csv":
-        return from_arrays(*_read_csv(path), name=str(path))
-    raise ConfigError(f"{path}: unknown data file type {suffix!r}; use .npz or .csv")
+def from_table(table: Table) -> Dataset:
+    """A Dataset from a labelled table read from a file."""
+    return from_arrays(table.X, table.y, name=str(table.source), feature_names=table.feature_names, notes=table.notes)
 
 
-def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Arrays X and y of a .npz archive; nothing in it is ever unpickled."""
+def read_dataset_file(path: str | Path, label_column: str | int | None = None) -> Dataset:
+    """A labelled .npz (arrays X and y) or .csv (features, the label last or in label_column) file."""
+    return from_table(read_table(path, labelled=True, label_column=label_column))
+
+
+def sklearn_data(name: str) -> Dataset:
+    """One of scikit-learn's small real data sets, whole (prepare_run holds out its test rows)."""
     try:
-        archive = np.load(path, allow_pickle=False)
-    except ValueError:  # neither .npz nor .npy: np.load would have to unpickle it, and never does
-        raise ConfigError(f"{path}: not a .npz archive (pickled files are never loaded)") from None
-    except (zipfile.BadZipFile, OSError, EOFError):
-        raise ConfigError(f"{path}: not a readable .npz file (truncated or corrupt)") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ConfigError(f"{path}: holds one .npy array; save X and y with np.savez")
-    with archive:
-        missing = [key for key in ("X", "y") if key not in archive.files]
-        if missing:
-            found = ", ".join(archive.files) or "nothing"
-            raise ConfigError(f"{path}: missing array {' and '.join(missing)} (found: {found})")
-        try:
-            return archive["X"], archive["y"]
-        except ValueError:
-            raise ConfigError(
-                f"{path}: X or y is not an array of plain numbers (object arrays are never unpickled) or is corrupt"
-            ) from None
-        except (zipfile.BadZipFile, OSError, EOFError):
-            raise ConfigError(f"{path}: not a readable .npz file (truncated or corrupt)") from None
-
-
-def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of numbers, the label last; a first row that is not numeric is a header."""
-    try:
-        with path.open(newline="") as handle:
-            rows = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
-    except (UnicodeDecodeError, csv.Error):
-        raise ConfigError(f"{path}: not a text .csv file") from None
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
-    if rows and not _numeric(rows[0]):
-        rows = rows[1:]
-    if not rows:
-        raise ConfigError(f"{path}: no data rows")
-    width = len(rows[0])
-    if width < 2:
-        raise ConfigError(f"{path}: each row needs at least one feature and a label")
-    values = []
-    for number, row in enumerate(rows, start=1):
-        if len(row) != width:
-            raise ConfigError(f"{path}: data row {number} has {len(row)} columns, expected {width}")
-        try:
-            values.append([float(cell) for cell in row])
-        except ValueError:
-            raise ConfigError(f"{path}: data row {number} has a value that is not a number") from None
-    table = np.asarray(values)
-    return table[:, :-1], table[:, -1]
-
-
-def _numeric(row: list[str]) -> bool:
-    try:
-        [float(cell) for cell in row]
-    except ValueError:
-        return False
-    return True
+        from sklearn import datasets
+    except ImportError:
+        raise ConfigError(
+            f"dataset: {name!r} is one of scikit-learn's data sets; install it with pip install 'hillclimb[sklearn]'"
+        ) from None
+    bunch = getattr(datasets, f"load_{name}")()
+    names = tuple(str(feature) for feature in bunch.feature_names)
+    return from_arrays(bunch.data, bunch.target, name=name, feature_names=names)
 
 
 def load_dataset(config: SearchConfig, X=None, y=None) -> Dataset:
-    """The data set a config names (or the caller's arrays), checked against the layer sizes."""
+    """The data set a config names (or the caller's arrays), whole, checked against the layers if they are given."""
     if X is not None or y is not None:
         if X is None or y is None:
             raise ConfigError("arrays: pass both X and y")
         dataset = from_arrays(X, y)
+    elif config.dataset == ARRAYS:
+        raise ConfigError("dataset: 'arrays' stands for arrays given to search(config, X, y); pass them")
     elif config.dataset in DATASET_NAMES:
         X, y = nnfs_data(config.dataset, config.samples, config.classes, config.data_seed)
-        dataset = Dataset(config.dataset, X.astype(np.float64), y.astype(np.int64), config.classes)
+        dataset = Dataset(config.dataset, X.astype(np.float64), y.astype(np.int64), tuple(range(config.classes)))
+    elif config.dataset in SKLEARN_DATASETS:
+        dataset = sklearn_data(config.dataset)
     else:
-        dataset = read_dataset_file(config.dataset)
-    if config.layers[0] != dataset.num_features:
-        raise ConfigError(
-            f"layers: the data has {dataset.num_features} features, but layers start with {config.layers[0]}"
-        )
-    if config.layers[-1] != dataset.num_classes:
-        raise ConfigError(
-            f"layers: the data has {dataset.num_classes} classes (labels 0..{dataset.num_classes - 1}), "
-            f"but layers end with {config.layers[-1]}"
-        )
+        dataset = read_dataset_file(config.dataset, config.label_column)
+    if config.layers is not None:
+        check_layers(config.layers, dataset)
     return dataset
+
+
+def check_layers(layers: tuple[int, ...], dataset: Dataset) -> None:
+    """A ConfigError unless the layers take the data's features and end with its classes."""
+    if layers[0] != dataset.num_features:
+        raise ConfigError(f"layers: the data has {dataset.num_features} features, but layers start with {layers[0]}")
+    if layers[-1] != dataset.num_classes:
+        shown = ", ".join(str(label) for label in dataset.classes[:10]) + (", ..." if dataset.num_classes > 10 else "")
+        raise ConfigError(
+            f"layers: the data has {dataset.num_classes} classes ({shown}), but layers end with {layers[-1]}"
+        )

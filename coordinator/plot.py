@@ -13,11 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from coordinator.checkpoint import CHECKPOINT_FILE, Checkpoint, load_checkpoint
-from coordinator.config import ConfigError, SearchConfig
+from coordinator.config import ARRAYS, ConfigError, SearchConfig
 from coordinator.data import Dataset, load_dataset
+from coordinator.evaluation import Evaluation
 from coordinator.files import atomic_write_bytes
 from coordinator.reference import SeedFigure, seed_figure
-from coordinator.result import RESULT_FILE, RoundRecord, load_result
+from coordinator.result import RESULT_FILE, DataRecord, RoundRecord, load_result
+from coordinator.scaling import Scaling
 from workers.network import Layout, logits, softmax
 
 REGIONS_FILE = "decision_regions.png"
@@ -33,13 +35,25 @@ class RunView:
 
     config: SearchConfig
     params: np.ndarray
+    scaling: Scaling
+    data: DataRecord | None
     history: list[RoundRecord]
     best_loss: float
     best_accuracy: float
+    selected_round: int | None
     rounds_completed: int
     evaluations: int
     wall_seconds: float
     finished: bool
+
+    @property
+    def classes(self) -> list[int | str]:
+        """The label each output stands for."""
+        return list(self.data.class_labels) if self.data is not None else list(range(self.config.layers[-1]))
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Class probabilities (S, C) of the run's network for raw features X (S, F)."""
+        return softmax(logits(self.params, self.scaling.apply(X), Layout(tuple(self.config.layers))))
 
 
 def read_run(run_dir: str | Path) -> RunView:
@@ -61,9 +75,12 @@ def read_run(run_dir: str | Path) -> RunView:
     return RunView(
         config=result.config,
         params=result.params,
+        scaling=result.scaling,
+        data=result.data,
         history=list(result.history),
         best_loss=result.best_loss,
         best_accuracy=result.best_accuracy,
+        selected_round=result.selected_round,
         rounds_completed=result.rounds_completed,
         evaluations=result.evaluations,
         wall_seconds=result.wall_seconds,
@@ -72,12 +89,16 @@ def read_run(run_dir: str | Path) -> RunView:
 
 
 def _checkpoint_view(checkpoint: Checkpoint) -> RunView:
+    kept = checkpoint.selected.best if checkpoint.selected is not None else checkpoint.best
     return RunView(
         config=checkpoint.config,
-        params=checkpoint.best.outcome.params,
+        params=kept.outcome.params,
+        scaling=checkpoint.scaling or Scaling(kind="none"),
+        data=checkpoint.data,
         history=list(checkpoint.history),
-        best_loss=checkpoint.best.loss,
-        best_accuracy=checkpoint.best.accuracy,
+        best_loss=kept.loss,
+        best_accuracy=kept.accuracy,
+        selected_round=checkpoint.selected.round_index if checkpoint.selected is not None else None,
         rounds_completed=checkpoint.rounds_completed,
         evaluations=checkpoint.evaluations,
         wall_seconds=checkpoint.wall_seconds,
@@ -85,21 +106,25 @@ def _checkpoint_view(checkpoint: Checkpoint) -> RunView:
     )
 
 
-def run_dataset(config: SearchConfig) -> Dataset:
-    """The run's data set, rebuilt from its config; a data file that is gone is a one-line ConfigError."""
+def regions_data(run: RunView) -> tuple[Dataset | None, str | None]:
+    """(the run's training data to draw the regions over, None) or (None, why there is no such picture)."""
+    if run.config.layers[0] != 2:
+        return None, f"decision regions are drawn for 2 features; this network takes {run.config.layers[0]}"
+    source = run.data.source if run.data is not None else run.config.dataset
+    if source == ARRAYS:
+        return None, "decision regions need the data, and this run learnt from arrays given to search()"
+    config = run.config.model_copy(update={"dataset": source}) if source.endswith((".csv", ".npz")) else run.config
     try:
-        return load_dataset(config)
+        return load_dataset(config), None
     except ConfigError as error:
-        raise ConfigError(
-            f"{error} (the plot redraws the run's data set {config.dataset!r}: put the file back at that path, "
-            "or run plot from the directory the run was started in)"
-        ) from None
+        return None, f"decision regions need the run's data: {error}"
 
 
 def plot_run(run_dir: str | Path, output_dir: str | Path | None = None) -> list[Path]:
-    """Write decision_regions.png (data with 2 features) and history.png for a run; return the paths.
+    """Write history.png and, for 2-feature data that can be read again, decision_regions.png; return the paths.
 
-    A run still going (only checkpoint.npz so far) is drawn as of its last finished round.
+    A run still going (only checkpoint.npz so far) is drawn as of its last finished round. The
+    history needs nothing but the run directory.
 
     Example:
         >>> import shutil, tempfile
@@ -112,22 +137,23 @@ def plot_run(run_dir: str | Path, output_dir: str | Path | None = None) -> list[
         >>> shutil.rmtree(run_dir)
     """
     run = read_run(run_dir)
-    dataset = run_dataset(run.config)
     output = Path(output_dir) if output_dir is not None else Path(run_dir)
     if output.exists() and not output.is_dir():
         raise ConfigError(f"{output}: not a directory; --output takes the directory to write the PNG files into")
     images = {}  # everything is rendered before anything is written
-    if dataset.num_features == 2:
+    dataset, _reason = regions_data(run)
+    if dataset is not None:
         images[REGIONS_FILE] = _render(_regions_figure(run, dataset))
     images[HISTORY_FILE] = _render(_history_figure(run, seed_figure(run.config)))
-    paths = []
-    for name, data in images.items():
-        try:
-            atomic_write_bytes(output / name, data)
-        except OSError as error:
-            raise ConfigError(f"{output / name}: cannot write ({error.strerror or error})") from None
-        paths.append(output / name)
-    return paths
+    return [write_png(output / name, data) for name, data in images.items()]
+
+
+def write_png(path: Path, data: bytes) -> Path:
+    """Write PNG bytes atomically; a ConfigError if the place cannot be written."""
+    try:
+        return atomic_write_bytes(path, data)
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot write ({error.strerror or error})") from None
 
 
 def _render(figure) -> bytes:
@@ -152,14 +178,13 @@ def _regions_figure(run: RunView, dataset: Dataset):
     from matplotlib.lines import Line2D
 
     X, labels, classes = dataset.X, dataset.labels, dataset.num_classes
-    layout = Layout(tuple(run.config.layers))
     low, high = X.min(axis=0), X.max(axis=0)
     margin = np.maximum(0.1 * (high - low), 0.05)
     low, high = low - margin, high + margin
     first = np.linspace(low[0], high[0], GRID_POINTS)
     second = np.linspace(low[1], high[1], GRID_POINTS)
     grid = np.stack(np.meshgrid(first, second), axis=-1).reshape(-1, 2)
-    probabilities = softmax(logits(run.params, grid, layout))
+    probabilities = run.predict_proba(grid)
     predicted = np.argmax(probabilities, axis=1)
     certainty = (probabilities.max(axis=1) - 1 / classes) / (1 - 1 / classes)
 
@@ -169,7 +194,7 @@ def _regions_figure(run: RunView, dataset: Dataset):
     colors[:, 3] = 0.12 + 0.33 * certainty
     image = colors.reshape(GRID_POINTS, GRID_POINTS, 4)
 
-    data_predicted = np.argmax(softmax(logits(run.params, X, layout)), axis=1)
+    data_predicted = np.argmax(run.predict_proba(X), axis=1)
     wrong = data_predicted != labels
 
     figure = Figure(figsize=(6.4, 5.6))
@@ -195,7 +220,8 @@ def _regions_figure(run: RunView, dataset: Dataset):
         fontsize=11,
     )
     handles = [
-        Line2D([], [], marker="o", linestyle="", color=color_map(norm(k)), label=f"class {k}") for k in range(classes)
+        Line2D([], [], marker="o", linestyle="", color=color_map(norm(k)), label=f"class {label}")
+        for k, label in enumerate(run.classes)
     ]
     handles.append(
         Line2D(
@@ -209,41 +235,72 @@ def _regions_figure(run: RunView, dataset: Dataset):
 
 
 def _history_figure(run: RunView, seed: SeedFigure | None):
-    """Best loss and accuracy after each round, with the chapter's figure as a dashed line where it ran this net."""
+    """Loss and accuracy after each round (training, and held-out rows when there are), with the chapter's
+    figure as a dashed line where it ran this net, the kept round marked and each resume shown."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter, PercentFormatter
 
     rounds = np.array([record.round for record in run.history])
     losses = np.array([record.best_loss for record in run.history])
     accuracies = np.array([record.best_accuracy for record in run.history])
+    held_out = [record.validation_loss is not None for record in run.history]
+    validation_losses = np.array(
+        [np.nan if record.validation_loss is None else record.validation_loss for record in run.history]
+    )
+    validation_accuracies = np.array(
+        [np.nan if record.validation_accuracy is None else record.validation_accuracy for record in run.history]
+    )
     marker = "o" if len(rounds) <= 40 else None
 
     figure = Figure(figsize=(6.4, 5.2))
     loss_axes, accuracy_axes = figure.subplots(2, 1, sharex=True)
-    loss_axes.plot(rounds, losses, color="tab:blue", marker=marker, markersize=4, label="best loss")
-    accuracy_axes.plot(rounds, accuracies, color="tab:green", marker=marker, markersize=4, label="accuracy of the best")
+    loss_axes.plot(rounds, losses, color="tab:blue", marker=marker, markersize=4, label="training rows")
+    accuracy_axes.plot(rounds, accuracies, color="tab:green", marker=marker, markersize=4, label="training rows")
+    if any(held_out):
+        loss_axes.plot(
+            rounds, validation_losses, color="tab:orange", marker=marker, markersize=4, label="held-out rows"
+        )
+        accuracy_axes.plot(
+            rounds, validation_accuracies, color="tab:orange", marker=marker, markersize=4, label="held-out rows"
+        )
     if seed is not None:
         label = f"the chapter's loop, {seed.iterations:,} steps"
         loss_axes.axhline(seed.loss, color="gray", linestyle="--", linewidth=1, label=f"{label}: {seed.loss}")
         accuracy_axes.axhline(
             seed.accuracy, color="gray", linestyle="--", linewidth=1, label=f"{label}: {seed.accuracy:.0%}"
         )
-    finite = losses[np.isfinite(losses)]
+    for axes in (loss_axes, accuracy_axes):
+        if run.selected_round is not None:
+            axes.axvline(run.selected_round, color="tab:red", linestyle=":", linewidth=1)
+        for record, previous in zip(run.history[1:], run.history[:-1], strict=True):
+            if record.session != previous.session:
+                axes.axvline(record.round - 0.5, color="black", linestyle="-.", linewidth=0.8)
+    if run.selected_round is not None:
+        loss_axes.plot([], [], color="tab:red", linestyle=":", label=f"kept: round {run.selected_round}")
+    if any(a.session != b.session for a, b in zip(run.history[1:], run.history[:-1], strict=True)):
+        loss_axes.plot([], [], color="black", linestyle="-.", linewidth=0.8, label="resumed")
+    shown_losses = np.concatenate([losses, validation_losses[np.isfinite(validation_losses)]])
+    finite = shown_losses[np.isfinite(shown_losses)]
     if finite.size and finite.min() > 0 and finite.max() / finite.min() > 3:
         loss_axes.set_yscale("log")
-        loss_axes.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        decades = np.log10(finite.max() / finite.min())
+        loss_axes.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if decades <= 3 else (1.0,)))
         loss_axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _position: f"{value:g}"))
         loss_axes.yaxis.set_minor_formatter(NullFormatter())
+    else:
+        loss_axes.ticklabel_format(axis="y", useOffset=False)  # an offset label would sit on the title
     loss_axes.set_ylabel("cross-entropy loss")
     accuracy_axes.set_ylabel("accuracy")
-    shown = np.concatenate([accuracies, [seed.accuracy] if seed is not None else []])
-    spread = float(np.ptp(shown)) if shown.size else 1.0
-    accuracy_axes.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0 if spread >= 0.05 else 1))
+    shown = np.concatenate(
+        [accuracies, validation_accuracies[np.isfinite(validation_accuracies)], [seed.accuracy] if seed else []]
+    )
+    accuracy_axes.set_ylim(*accuracy_limits(shown))
+    accuracy_axes.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     accuracy_axes.set_xlabel("round")
     accuracy_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     for axes in (loss_axes, accuracy_axes):
         axes.grid(True, alpha=0.3)
-        axes.legend(fontsize=9, loc="best")
+        axes.legend(fontsize=8, loc="best")
     state = "" if run.finished else " (in progress)"
     figure.suptitle(
         f"{Path(run.config.dataset).name} data, network {_network_name(run.config)}: {run.rounds_completed} rounds, "
@@ -252,3 +309,42 @@ def _history_figure(run: RunView, seed: SeedFigure | None):
     )
     figure.subplots_adjust(left=0.13, right=0.97, top=0.92, bottom=0.1, hspace=0.12)
     return figure
+
+
+MIN_ACCURACY_SPAN = 0.1  # the accuracy axis shows at least 10 points: one sample is not a cliff
+
+
+def accuracy_limits(values: np.ndarray) -> tuple[float, float]:
+    """(low, high) of the accuracy axis: inside 0-100%, around the values, at least MIN_ACCURACY_SPAN wide."""
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return 0.0, 1.0
+    low, high = float(values.min()), float(values.max())
+    span = min(1.0, max(high - low + 0.04, MIN_ACCURACY_SPAN))  # 2 points of margin on each side
+    low = (low + high - span) / 2
+    low = min(max(low, 0.0), 1.0 - span)  # slide the window inside 0-100%
+    return low, low + span
+
+
+def plot_confusion(evaluation: Evaluation, path: str | Path, title: str) -> Path:
+    """Draw the confusion matrix (counts, rows the true class) as a PNG at path; return the path."""
+    from matplotlib.figure import Figure
+
+    confusion = evaluation.confusion
+    names = [str(label) for label in evaluation.classes]
+    size = min(12.0, max(4.8, 0.45 * len(names) + 3))
+    figure = Figure(figsize=(size, size * 0.9))
+    axes = figure.add_subplot()
+    shown = axes.imshow(confusion, cmap="Blues")
+    figure.colorbar(shown, ax=axes, fraction=0.046, pad=0.04)
+    axes.set_xticks(range(len(names)), names, rotation=45 if max(map(len, names)) > 3 else 0, ha="right")
+    axes.set_yticks(range(len(names)), names)
+    axes.set_xlabel("predicted class")
+    axes.set_ylabel("true class")
+    threshold = confusion.max() / 2 if confusion.size else 0
+    for (row, column), count in np.ndenumerate(confusion):
+        color = "white" if count > threshold else "black"
+        axes.text(column, row, str(count), ha="center", va="center", color=color, fontsize=8)
+    axes.set_title(f"{title}\naccuracy {evaluation.accuracy:.1%} on {evaluation.rows} rows, loss {evaluation.loss:.4f}")
+    figure.tight_layout()
+    return write_png(Path(path), _render(figure))

@@ -2,33 +2,54 @@
 
 Every input problem is found here, before Ray starts or a file is touched: a bad value, data that
 does not fit the network, a run directory that holds another run, a checkpoint that cannot be
-resumed. Only when all is well is the run directory claimed.
+resumed, data that changed since the run began. Only when all is well is the run directory claimed.
+
+The data's path to the network: the whole data set; for scikit-learn's, a quarter held out for
+testing (stratified, from --data-seed); rows held out for validation (stratified, from --seed, or
+a file); feature scaling fitted on the rows that remain, the training rows, and applied to all.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from coordinator.checkpoint import CHECKPOINT_FILE, Checkpoint, load_checkpoint
-from coordinator.config import ConfigError, SearchConfig
-from coordinator.data import Dataset, load_dataset
-from coordinator.result import RESULT_FILE, WEIGHTS_FILE, StopReason
+from coordinator.config import (
+    ARRAYS,
+    DATASET_NAMES,
+    DEFAULT_SCALING,
+    DEFAULT_VALIDATION_FRACTION,
+    SKLEARN_DATASETS,
+    ConfigError,
+    SearchConfig,
+)
+from coordinator.data import Dataset, check_layers, load_dataset
+from coordinator.evaluation import class_indices
+from coordinator.result import RESULT_FILE, WEIGHTS_FILE, DataRecord, Rows, StopReason
+from coordinator.scaling import Scaling
+from coordinator.splits import TEST_SALT, VALIDATION_SALT, stratified_split
 from coordinator.stepper import stop_reason
+from coordinator.tables import read_table
 
 # Settings a resumed run may change: they decide where and how long it runs, never the path.
-RESUMABLE_OVERRIDES = ("rounds", "time_budget", "target_loss", "workers")
+RESUMABLE_OVERRIDES = ("rounds", "time_budget", "target_loss", "patience", "workers")
 RUN_FILES = (CHECKPOINT_FILE, RESULT_FILE, WEIGHTS_FILE)
+TEST_FRACTION = 0.25  # of a scikit-learn data set, held out for testing
 
 
 @dataclass(frozen=True)
 class PreparedRun:
-    """A run ready to start: its config, its data, its directory (or None) and the state it resumes from."""
+    """A run ready to start: settings resolved, the rows it learns from, holds out and tests on, scaled."""
 
-    config: SearchConfig
-    dataset: Dataset
+    config: SearchConfig  # every "auto" and "from the data" resolved, as the result records it
+    dataset: Dataset  # the training rows, scaled
+    validation: Dataset | None  # held-out rows that pick the network, scaled
+    test: Dataset | None  # a scikit-learn data set's test rows, scaled; never seen by the search
+    scaling: Scaling
+    data: DataRecord
     run_dir: Path | None
-    state: Checkpoint | None
+    state: Checkpoint | None  # where a resumed run goes on from
 
 
 def prepare_run(
@@ -58,10 +79,91 @@ def prepare_run(
             _check_work_left(run_dir, config, state)
     if config is None:
         config = SearchConfig()
-    dataset = load_dataset(config, X, y)
+    whole = load_dataset(config, X, y)
+    prepared = _prepare_data(config, whole, arrays=X is not None)
+    if state is not None and state.data is not None and state.data.sha256 != prepared.data.sha256:
+        raise ConfigError(
+            f"dataset: {config.dataset} is not the data the run in {run_dir} learnt from (its SHA-256 differs); "
+            "resume needs the same rows"
+        )
+    if prepared.config.patience is not None and prepared.validation is None:
+        raise ConfigError("patience: needs held-out rows (--validation-fraction above 0, or --validation-data)")
     if run_dir is not None and not resume:
         _claim_run_dir(run_dir, force, claim)  # only now: bad input must not cost the user an old run
-    return PreparedRun(config, dataset, run_dir, state)
+    return replace(prepared, run_dir=run_dir, state=state)
+
+
+def _prepare_data(config: SearchConfig, whole: Dataset, arrays: bool) -> PreparedRun:
+    """Split, scale and record the data; resolve the settings that depend on it."""
+    chapter = config.dataset in DATASET_NAMES and not arrays
+    test = None
+    if config.dataset in SKLEARN_DATASETS and not arrays:
+        kept, held = stratified_split(whole.labels, TEST_FRACTION, config.data_seed, TEST_SALT)
+        whole, test = whole.take(kept), whole.take(held)
+    fraction = config.validation_fraction
+    if fraction is None:
+        fraction = 0.0 if chapter or config.validation_data is not None else DEFAULT_VALIDATION_FRACTION
+    validation, validation_source = None, None
+    if config.validation_data is not None:
+        validation = _validation_file(config, whole)
+        validation_source = str(Path(config.validation_data).resolve())
+    elif fraction > 0:
+        kept, held = stratified_split(whole.labels, fraction, config.seed, VALIDATION_SALT)
+        whole, validation = whole.take(kept), whole.take(held)
+        validation_source = f"{fraction:g} of the data, stratified, seed {config.seed}"
+    training = whole
+    kind = config.scaling if config.scaling != "auto" else ("none" if chapter else DEFAULT_SCALING)
+    scaling = Scaling.fit(kind, training.X)
+    layers = config.layers or (training.num_features, *config.hidden, training.num_classes)
+    check_layers(layers, training)
+    resolved = config.model_copy(
+        update={
+            "dataset": ARRAYS if arrays else config.dataset,
+            "layers": tuple(layers),
+            "hidden": tuple(layers[1:-1]),
+            "scaling": kind,
+            "validation_fraction": fraction,
+        }
+    )
+    record = DataRecord(
+        source=_source(resolved),
+        rows=len(training.X),
+        features=training.num_features,
+        classes=training.num_classes,
+        class_labels=list(training.classes),
+        sha256=training.sha256(),
+        feature_names=list(training.feature_names) if training.feature_names is not None else None,
+        notes=list(training.notes),
+        validation=_rows(validation, validation_source),
+        test=_rows(test, f"{TEST_FRACTION:g} of {config.dataset}, stratified, data seed {config.data_seed}"),
+    )
+    scaled = [None if part is None else replace(part, X=scaling.apply(part.X)) for part in (training, validation, test)]
+    return PreparedRun(resolved, scaled[0], scaled[1], scaled[2], scaling, record, None, None)
+
+
+def _validation_file(config: SearchConfig, training: Dataset) -> Dataset:
+    """The held-out rows of --validation-data, their labels mapped onto the training data's classes."""
+    table = read_table(config.validation_data, labelled=True, label_column=config.label_column)
+    if table.X.shape[1] != training.num_features:
+        raise ConfigError(
+            f"{table.source}: rows have {table.X.shape[1]} features; the training data has {training.num_features}"
+        )
+    try:
+        labels = class_indices(list(training.classes), table.y)
+    except ConfigError as error:
+        raise ConfigError(f"{table.source}: {error}") from None
+    return replace(training, name=str(table.source), X=table.X, labels=labels, notes=table.notes)
+
+
+def _source(config: SearchConfig) -> str:
+    """Where the data came from: a file's absolute path, a data set's name, or "arrays"."""
+    if config.dataset in (*DATASET_NAMES, *SKLEARN_DATASETS, ARRAYS):
+        return config.dataset
+    return str(Path(config.dataset).resolve())
+
+
+def _rows(dataset: Dataset | None, source: str) -> Rows | None:
+    return None if dataset is None else Rows(source=source, rows=len(dataset.X), sha256=dataset.sha256())
 
 
 def _claim_run_dir(run_dir: Path, force: bool, claim: bool) -> None:
@@ -91,15 +193,14 @@ def _resumed_config(saved: SearchConfig, given: SearchConfig | None) -> SearchCo
 
 def _check_work_left(run_dir: Path, config: SearchConfig, state: Checkpoint) -> None:
     """Refuse a resume that would stop before its first round, saying which setting to raise."""
-    reason = stop_reason(config, state.best, state.rounds_completed, session_seconds=0.0)
-    if reason is None:
-        return
+    reason = stop_reason(config, state.best, state.rounds_completed, session_seconds=0.0, rounds_without_gain=0)
     if reason is StopReason.ROUNDS:
         raise ConfigError(
             f"rounds: the run in {run_dir} has done {state.rounds_completed} of its {config.rounds} rounds; "
             f"give --rounds above {state.rounds_completed} to go on"
         )
-    raise ConfigError(
-        f"target_loss: the run in {run_dir} already reached loss {state.best.loss:.6g} "
-        f"(target {config.target_loss:g}); give a lower --target-loss or none to go on"
-    )
+    if reason is StopReason.TARGET_LOSS:
+        raise ConfigError(
+            f"target_loss: the run in {run_dir} already reached loss {state.best.loss:.6g} "
+            f"(target {config.target_loss:g}); give a lower --target-loss or none to go on"
+        )

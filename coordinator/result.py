@@ -12,7 +12,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from coordinator.config import ConfigError, SearchConfig, current_names
+from coordinator.evaluation import Evaluation, class_indices, evaluate_probabilities
 from coordinator.files import atomic_save_npz, atomic_write_text
+from coordinator.scaling import Scaling
 from workers.network import Layout, logits, softmax
 
 RESULT_FILE = "result.json"
@@ -25,6 +27,7 @@ class StopReason(str, Enum):
     ROUNDS = "rounds"
     TARGET_LOSS = "target_loss"
     TIME_BUDGET = "time_budget"
+    PATIENCE = "patience"  # rounds without a lower validation loss
     CALLER = "caller"  # the caller stopped stepping
 
     @property
@@ -49,6 +52,33 @@ class RoundRecord(BaseModel):
     workers: int | None = None  # workers alive at the end of the round
     validation_loss: float | None = None  # of the best so far, on held-out rows (None: none held out)
     validation_accuracy: float | None = None
+
+
+class Rows(BaseModel):
+    """A set of held-out rows: where they came from, how many, and their SHA-256."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str
+    rows: int
+    sha256: str
+
+
+class DataRecord(BaseModel):
+    """What a run learnt from: enough to name the data, check it is the same, and map classes back."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str  # a file's absolute path, a named data set, or "arrays"
+    rows: int  # training rows (held-out rows not counted)
+    features: int
+    classes: int
+    class_labels: list[int | str]  # the label each class index stands for, in order
+    sha256: str  # of the training rows (features as float64, then class indices as int64)
+    feature_names: list[str] | None = None
+    notes: list[str] = []
+    validation: Rows | None = None
+    test: Rows | None = None
 
 
 class Environment(BaseModel):
@@ -79,6 +109,18 @@ class SearchResult(BaseModel):
     environment: Environment
     params: np.ndarray  # (P,) flat weights and biases, as workers.network.Layout lays them out
     step_sizes: np.ndarray  # (P,)
+    data: DataRecord | None = None  # None in results saved before runs recorded their data
+    scaling: Scaling = Scaling(kind="none")
+    selected_round: int | None = None  # the round whose best was kept for its validation loss
+    validation_loss: float | None = None
+    validation_accuracy: float | None = None
+    test_loss: float | None = None  # on the held-out test rows of a scikit-learn data set
+    test_accuracy: float | None = None
+
+    @property
+    def classes(self) -> list[int | str]:
+        """The label each output stands for, in order."""
+        return list(self.data.class_labels) if self.data is not None else list(range(self.layout.num_classes))
 
     @property
     def layout(self) -> Layout:
@@ -91,15 +133,25 @@ class SearchResult(BaseModel):
         return self.layout.unpack(self.params)
 
     def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities (S, C) for features X (S, F)."""
+        """Class probabilities (S, C) for features X (S, F), columns in the order of `classes`."""
         X = np.asarray(X, dtype=np.float64)
+        if X.ndim == 1 and self.layout.num_inputs == 1:
+            X = X[:, None]
         if X.ndim != 2 or X.shape[1] != self.layout.num_inputs:
             raise ConfigError(f"input: expected (samples, {self.layout.num_inputs}) features, got shape {X.shape}")
-        return softmax(logits(self.params, X, self.layout))
+        return softmax(logits(self.params, self.scaling.apply(X), self.layout))
 
     def predict(self, X) -> np.ndarray:
-        """The most probable class (S,) for features X (S, F)."""
-        return np.argmax(self.predict_proba(X), axis=1)
+        """The most probable class's label (S,) for features X (S, F)."""
+        return np.asarray(self.classes)[np.argmax(self.predict_proba(X), axis=1)]
+
+    def score(self, X, y) -> float:
+        """Accuracy on labelled rows (labels as the run saw them), as scikit-learn's `score` gives it."""
+        return self.evaluate(X, y).accuracy
+
+    def evaluate(self, X, y) -> Evaluation:
+        """Loss, accuracy, per-class precision and recall, and the confusion matrix on labelled rows."""
+        return evaluate_probabilities(self.predict_proba(X), class_indices(self.classes, y), self.classes)
 
     def summary(self) -> dict:
         """The JSON-ready part of the result (everything but the arrays)."""

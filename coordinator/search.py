@@ -14,7 +14,7 @@ from pathlib import Path
 from coordinator.checkpoint_writer import CheckpointWriter
 from coordinator.config import SearchConfig
 from coordinator.executors import Executor, ExecutorKind, open_executor
-from coordinator.prepare import prepare_run
+from coordinator.prepare import PreparedRun, prepare_run
 from coordinator.result import SearchResult
 from coordinator.stepper import Progress, SearchStepper, SilentProgress
 
@@ -41,9 +41,19 @@ def search(
         (2, True)
     """
     prepared = prepare_run(config, X, y, run_dir=run_dir, resume=resume, force=force)
+    return run_prepared(prepared, executor, address, progress)
+
+
+def run_prepared(
+    prepared: PreparedRun,
+    executor: ExecutorKind | Executor = "ray",
+    address: str | None = None,
+    progress: Progress | None = None,
+) -> SearchResult:
+    """Run a prepared search to its end: step round by round, checkpoint each round, save the result."""
     progress = progress or SilentProgress()
     with open_executor(executor, prepared.dataset, prepared.config, address) as runner:
-        stepper = SearchStepper(prepared.config, runner, prepared.state, progress)
+        stepper = SearchStepper(prepared, runner, progress)
         progress.started()  # after every check and the connection: an error stays one line
         with CheckpointWriter.optional(prepared.run_dir) as writer:
             while stepper.stop_reason is None:

@@ -3,21 +3,28 @@
 In the spirit of the ask/tell interfaces of nevergrad and pycma and of EvoTorch's `step()`: the
 caller owns the loop (and may stop, checkpoint or inspect between rounds); the stepper owns the
 round: it hands every climber its seed, gathers their reports, keeps the global best and counts
-the work. `coordinator.search.search` is the one-call loop on top.
+the work. With rows held out, it also scores the best on them after every round and keeps the
+network with the lowest validation loss seen: that one is the result. `coordinator.search.search`
+is the one-call loop on top.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from coordinator.best import Best, better_of, start_of
+from coordinator.best import Best, Selected, better_of, selection_of, start_of
 from coordinator.checkpoint import Checkpoint
 from coordinator.config import SearchConfig
+from coordinator.data import Dataset
 from coordinator.executors import Executor
 from coordinator.result import RoundRecord, SearchResult, StopReason
 from coordinator.seeds import seed_for
-from workers import ClimbTask
+from workers import ClimbTask, Layout
+from workers.network import evaluate
+
+if TYPE_CHECKING:
+    from coordinator.prepare import PreparedRun
 
 
 class Progress(Protocol):
@@ -55,36 +62,46 @@ def round_tasks(config: SearchConfig, round_index: int) -> list[ClimbTask]:
 
 
 def stop_reason(
-    config: SearchConfig, best: Best | None, rounds_completed: int, session_seconds: float
+    config: SearchConfig,
+    best: Best | None,
+    rounds_completed: int,
+    session_seconds: float,
+    rounds_without_gain: int,
 ) -> StopReason | None:
     """Why a search in this state stops now, or None to go on; the time budget counts this session."""
     if rounds_completed >= config.rounds:
         return StopReason.ROUNDS
     if best is not None and config.target_loss is not None and best.loss <= config.target_loss:
         return StopReason.TARGET_LOSS
+    if config.patience is not None and rounds_without_gain >= config.patience:
+        return StopReason.PATIENCE
     if config.time_budget is not None and session_seconds >= config.time_budget:
         return StopReason.TIME_BUDGET
     return None
 
 
+def score(params, dataset: Dataset, layout: Layout) -> tuple[float, float]:
+    """(loss, accuracy) of one network on a data set's rows."""
+    loss, accuracy = evaluate(params, dataset.X, dataset.labels, layout)
+    return float(loss), float(accuracy)
+
+
 class SearchStepper:
     """A search in progress on an executor, from scratch or from a checkpoint's state."""
 
-    def __init__(
-        self,
-        config: SearchConfig,
-        executor: Executor,
-        state: Checkpoint | None = None,
-        progress: Progress | None = None,
-    ):
+    def __init__(self, prepared: PreparedRun, executor: Executor, progress: Progress | None = None):
+        config, state = prepared.config, prepared.state
         if config.climbers is None:
             # One climber per worker: the deepest climbs per second. Recorded in the result's
             # config (and checkpoint), so the run can be repeated anywhere.
             config = config.model_copy(update={"climbers": executor.workers})
         self.config = config
+        self.prepared = prepared
         self.executor = executor
         self.progress = progress or SilentProgress()
+        self.layout = Layout(config.layers)
         self.best: Best | None = state.best if state else None
+        self.selected: Selected | None = state.selected if state else None
         self.history: list[RoundRecord] = list(state.history) if state else []
         self.evaluations = state.evaluations if state else 0
         self.rounds_completed = state.rounds_completed if state else 0
@@ -103,9 +120,18 @@ class SearchStepper:
         return self._seconds_before + self.session_seconds
 
     @property
+    def rounds_without_gain(self) -> int:
+        """Rounds since the validation loss last fell (0 without held-out rows)."""
+        if self.selected is None:
+            return 0
+        return self.rounds_completed - 1 - self.selected.round_index
+
+    @property
     def stop_reason(self) -> StopReason | None:
         """Why the search should stop now, or None while it should go on."""
-        return stop_reason(self.config, self.best, self.rounds_completed, self.session_seconds)
+        return stop_reason(
+            self.config, self.best, self.rounds_completed, self.session_seconds, self.rounds_without_gain
+        )
 
     def step(self) -> RoundRecord:
         """Run one round from the broadcast best; returns its record."""
@@ -121,6 +147,11 @@ class SearchStepper:
         if done != len(tasks):  # a pool never loses a task; this guards the one-answer promise
             raise RuntimeError(f"round {round_index}: {done} of {len(tasks)} climbers reported")
         seconds = time.monotonic() - started
+        validation_loss = validation_accuracy = None
+        if self.prepared.validation is not None:
+            validation_loss, validation_accuracy = score(best.outcome.params, self.prepared.validation, self.layout)
+            candidate = Selected(best, round_index, validation_loss, validation_accuracy)
+            self.selected = selection_of(self.selected, candidate)
         record = RoundRecord(
             round=round_index,
             best_loss=best.loss,
@@ -131,6 +162,8 @@ class SearchStepper:
             winning_climber=best.climber_index if best.round_index == round_index else None,
             session=self.session,
             workers=self.executor.workers_alive(),
+            validation_loss=validation_loss,
+            validation_accuracy=validation_accuracy,
         )
         self.best = best
         self.history.append(record)
@@ -142,26 +175,45 @@ class SearchStepper:
     def checkpoint(self) -> Checkpoint:
         """The state after the rounds so far, to save and resume from."""
         return Checkpoint(
-            self.config, self.rounds_completed, self.best, self.history.copy(), self.evaluations, self.wall_seconds
+            self.config,
+            self.rounds_completed,
+            self.best,
+            self.history.copy(),
+            self.evaluations,
+            self.wall_seconds,
+            self.selected,
+            self.prepared.data,
+            self.prepared.scaling,
         )
 
     def result(self, stopped_because: StopReason | None = None) -> SearchResult:
         """The result as of now (while the executor is open: it says where the search ran).
 
-        stopped_because defaults to the stepper's own stop reason, else to the caller's decision.
+        The network is the best on held-out rows when rows are held out, else the best on the
+        training rows. stopped_because defaults to the stepper's own stop reason, else the caller's decision.
         """
         if self.best is None:
             raise RuntimeError("no round has run yet")
+        kept = self.selected.best if self.selected is not None else self.best
+        test = self.prepared.test
+        test_loss, test_accuracy = score(kept.outcome.params, test, self.layout) if test is not None else (None, None)
         return SearchResult(
             config=self.config,
-            best_loss=self.best.loss,
-            best_accuracy=self.best.accuracy,
+            best_loss=kept.loss,
+            best_accuracy=kept.accuracy,
             rounds_completed=self.rounds_completed,
             evaluations=self.evaluations,
             wall_seconds=self.wall_seconds,
             stopped_because=stopped_because or self.stop_reason or StopReason.CALLER,
             history=self.history.copy(),
             environment=self.executor.environment(),
-            params=self.best.outcome.params,
-            step_sizes=self.best.outcome.step_sizes,
+            params=kept.outcome.params,
+            step_sizes=kept.outcome.step_sizes,
+            data=self.prepared.data,
+            scaling=self.prepared.scaling,
+            selected_round=self.selected.round_index if self.selected is not None else None,
+            validation_loss=self.selected.validation_loss if self.selected is not None else None,
+            validation_accuracy=self.selected.validation_accuracy if self.selected is not None else None,
+            test_loss=test_loss,
+            test_accuracy=test_accuracy,
         )

@@ -59,7 +59,10 @@ CASES = {
         ["--dataset", "spiral", "--layers", "2,64,4"],
         "layers: the data set has 3 classes, but layers end with 4",
     ),
-    "unknown data set": (["--dataset", "spirals"], "dataset: must be one of spiral, vertical or a .npz/.csv file"),
+    "unknown data set": (
+        ["--dataset", "spirals"],
+        "dataset: must be one of spiral, vertical, digits, iris, wine, breast_cancer or a .npz/.csv file",
+    ),
     "a count that is not a number": (
         ["--climbers", "many"],
         "argument --climbers: expected an integer or 'none', got 'many'",
@@ -77,14 +80,23 @@ CASES = {
     "YAML wrong type": (["--config", "text.yaml"], "error: climbers: Input should be a valid integer, got 'eight'"),
     "YAML key a number": (["--config", "number_key.yaml"], "error: 8: unknown field"),
     "data file missing": (["--dataset", "absent.csv", "--quiet"], "absent.csv: no such data file"),
-    "NaN feature": (["--dataset", "nan.csv", "--layers", "2,3,2", "--quiet"], "nan.csv: X must be finite numbers"),
-    "ragged row": (["--dataset", "ragged.csv", "--layers", "2,3,2", "--quiet"], "data row 2 has 2 columns, expected 3"),
+    "NaN feature": (
+        ["--dataset", "nan.csv", "--layers", "2,3,2", "--quiet"],
+        "nan.csv: line 3, column x has 'nan', not a finite number",
+    ),
+    "ragged row": (
+        ["--dataset", "ragged.csv", "--layers", "2,3,2", "--quiet"],
+        "ragged.csv: line 2 has 2 columns, expected 3",
+    ),
     "a word": (
         ["--dataset", "words.csv", "--layers", "2,3,2", "--quiet"],
-        "data row 2 has a value that is not a number",
+        "words.csv: line 2, column 1 has 'one', not a number",
     ),
     "a single class": (["--dataset", "one_class.csv", "--layers", "2,3,2", "--quiet"], "needs at least two classes"),
-    "not text": (["--dataset", "binary.csv", "--layers", "2,3,2", "--quiet"], "binary.csv: not a text .csv file"),
+    "not text": (
+        ["--dataset", "binary.csv", "--layers", "2,3,2", "--quiet"],
+        "binary.csv: not a text (UTF-8) .csv file",
+    ),
     "npz without y": (
         ["--dataset", "no_y.npz", "--layers", "2,3,2", "--quiet"],
         "no_y.npz: missing array y (found: X)",
@@ -94,8 +106,8 @@ CASES = {
         "layers: the data has 3 features, but layers start with 2",
     ),
     "labels beyond the outputs": (
-        ["--dataset", "label_five.npz", "--layers", "2,3,3", "--quiet"],
-        "layers: the data has 6 classes (labels 0..5), but layers end with 3",
+        ["--dataset", "label_five.npz", "--layers", "2,3,2", "--quiet"],
+        "layers: the data has 3 classes (0, 1, 5), but layers end with 2",
     ),
     "X and y of different lengths": (
         ["--dataset", "lengths.npz", "--layers", "2,3,3", "--quiet"],

@@ -49,7 +49,12 @@ BAD_VALUES = {
         "end with 4",
         "has 3 classes",
     ),
-    "unknown data set": ({"dataset": "spirals"}, "dataset:", "got 'spirals'", "spiral, vertical or a .npz"),
+    "unknown data set": (
+        {"dataset": "spirals"},
+        "dataset:",
+        "got 'spirals'",
+        "spiral, vertical, digits, iris, wine, breast_cancer or a .npz",
+    ),
 }
 
 

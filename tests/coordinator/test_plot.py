@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from matplotlib.image import imread
 
 from coordinator import ConfigError
-from coordinator.plot import HISTORY_FILE, REGIONS_FILE, plot_run
+from coordinator.plot import HISTORY_FILE, REGIONS_FILE, plot_run, read_run, regions_data
 from tests.coordinator.cli_runner import TINY_FLAGS, assert_one_line_error, make_run, run_cli
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -91,18 +92,32 @@ def test_data_with_more_than_two_features_gets_only_the_history(tmp_path):
     assert plot_run(run_dir) == [run_dir / HISTORY_FILE]
 
 
-def test_a_missing_data_file_is_one_line_and_writes_nothing(tmp_path):
+def test_a_missing_data_file_still_gives_the_history_and_says_why_the_regions_are_missing(tmp_path):
     data = tmp_path / "points.csv"
     data.write_text("x,y,label\n0,0,0\n1,1,1\n0,1,0\n1,0,1\n")
     run_dir = tmp_path / "run"
     make_run(run_dir, dataset=str(data), layers=(2, 3, 2))
     data.unlink()
-    with pytest.raises(ConfigError) as caught:
-        plot_run(run_dir, tmp_path / "pictures")
-    message = str(caught.value)
-    assert "\n" not in message
-    assert str(data) in message and "no such data file" in message
-    assert not (tmp_path / "pictures").exists()
+    assert plot_run(run_dir, tmp_path / "pictures") == [tmp_path / "pictures" / HISTORY_FILE]
+    _dataset, reason = regions_data(read_run(run_dir))
+    assert "\n" not in reason
+    assert str(data) in reason and "no such data file" in reason
+    completed = run_cli("plot", str(run_dir), cwd=tmp_path)
+    assert completed.returncode == 0 and completed.stdout.split() == [str(run_dir / HISTORY_FILE)]
+    assert completed.stderr.startswith("note: decision regions need the run's data")
+
+
+def test_a_run_on_a_file_plots_from_any_directory(tmp_path):
+    data = tmp_path / "points.csv"
+    data.write_text("x,y,label\n0,0,a\n1,1,b\n0,1,a\n1,0,b\n")
+    completed = run_cli("run", *TINY_FLAGS[4:], "--dataset", "points.csv", "--hidden", "3", "--inprocess", "--quiet",
+                        "--out", "run", "--validation-fraction", "0", cwd=tmp_path)  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    completed = run_cli("plot", str(tmp_path / "run"), cwd=elsewhere)
+    assert completed.returncode == 0, completed.stderr
+    assert sorted(Path(line).name for line in completed.stdout.split()) == [REGIONS_FILE, HISTORY_FILE]
 
 
 def test_a_missing_run_is_a_config_error(tmp_path):

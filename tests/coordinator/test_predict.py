@@ -58,20 +58,22 @@ def test_npz_and_csv_without_header_agree(finished_run, tmp_path, capsys):
 
 
 def test_prediction_table_format():
-    text = prediction_table(np.array([[0.25, 0.75], [0.9, 0.1]]))
+    text = prediction_table(np.array([[0.25, 0.75], [0.9, 0.1]]), [0, 1])
     assert text == "class,p_0,p_1\n1,0.25,0.75\n0,0.9,0.1\n"
+    text = prediction_table(np.array([[0.25, 0.75], [0.9, 0.1]]), ["cat", "dog"])
+    assert text == "class,p_cat,p_dog\ndog,0.25,0.75\ncat,0.9,0.1\n"
 
 
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("letters.csv", "x,y\n1,2\n3,four\n", "line 3 has a value that is not a number: 'four'"),
-        ("ragged.csv", "1,2\n3\n", "line 2 has 1 columns, the first data row has 2"),
+        ("letters.csv", "x,y\n1,2\n3,four\n", "line 3, column y has 'four', not a number"),
+        ("ragged.csv", "1,2\n3\n", "line 2 has 1 columns, expected 2"),
         ("empty.csv", "", "no data rows"),
         ("header-only.csv", "x,y\n", "no data rows"),
-        ("nan.csv", "1,2\nnan,3\n", "row 2 holds a NaN or infinite value"),
-        ("points.txt", "1,2\n", "unknown input type '.txt'; use a .csv or .npz file"),
-        ("broken.npz", "not a zip", "not a readable .npz file"),
+        ("nan.csv", "1,2\nnan,3\n", "line 2, column 0 has 'nan', not a finite number"),
+        ("points.txt", "1,2\n", "unknown input file type '.txt'; use a .csv or .npz file"),
+        ("broken.npz", "not a zip", "not a .npz archive (pickled files are never loaded)"),
     ],
 )
 def test_bad_input_files_are_named_with_the_problem(tmp_path, name, content, message):
@@ -90,7 +92,7 @@ def test_bad_npz_contents(tmp_path):
     with pytest.raises(ConfigError, match="holds <U1 values; expected numbers"):
         read_features(tmp_path / "words.npz")
     np.savez(tmp_path / "objects.npz", X=np.array([{"a": 1}], dtype=object))
-    with pytest.raises(ConfigError, match=r"not a readable \.npz file of plain numbers"):
+    with pytest.raises(ConfigError, match=r"not an array of plain numbers or text \(object arrays are never unpickled"):
         read_features(tmp_path / "objects.npz")
     with pytest.raises(ConfigError, match="no such input file"):
         read_features(tmp_path / "missing.csv")
@@ -123,7 +125,7 @@ def test_predict_command_bad_input(finished_run, tmp_path):
     (tmp_path / "words.csv").write_text("1,2\none,two\n")
     cases = [
         (["--input", "three.csv"], ["three.csv", "rows have 3 features; the network takes 2"]),
-        (["--input", "words.csv"], ["words.csv", "line 2", "not a number: 'one'"]),
+        (["--input", "words.csv"], ["words.csv", "line 2, column 0 has 'one', not a number"]),
         (["--input", "missing.csv"], ["missing.csv", "no such input file"]),
     ]
     for arguments, fragments in cases:

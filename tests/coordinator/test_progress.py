@@ -131,5 +131,7 @@ def test_run_in_a_log_prints_round_lines_and_the_summary(tmp_path):
     assert completed.returncode == 0, completed.stderr
     round_lines = [line for line in completed.stderr.splitlines() if line.startswith("round")]
     assert len(round_lines) == 2 and "left" in round_lines[0]
-    assert completed.stderr.startswith("searching; results go to run/")
+    assert completed.stderr.startswith(
+        "searching vertical (300 rows, 2 features, 3 classes), network 2-3-3; results go to run/"
+    )
     assert "best loss" in completed.stdout and f"{Path('run') / 'result.json'}" in completed.stdout

@@ -1,0 +1,104 @@
+"""How well a network does on labelled rows: loss, accuracy, per-class precision and recall, confusion."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from coordinator.config import ConfigError
+from workers.network import accuracy, cross_entropy
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A network's figures on labelled rows; confusion[i, j] counts rows of class i predicted as j."""
+
+    rows: int
+    loss: float
+    accuracy: float
+    classes: list[int | str]
+    confusion: np.ndarray  # (classes, classes) int64
+
+    @property
+    def precision(self) -> np.ndarray:
+        """Per class: of the rows predicted as it, the share that are it (NaN where none were predicted)."""
+        predicted = self.confusion.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.diag(self.confusion) / predicted
+
+    @property
+    def recall(self) -> np.ndarray:
+        """Per class: of its rows, the share predicted as it (NaN where it has none)."""
+        actual = self.confusion.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.diag(self.confusion) / actual
+
+    @property
+    def support(self) -> np.ndarray:
+        """Rows of each class."""
+        return self.confusion.sum(axis=1)
+
+    def report(self) -> str:
+        """The figures as text: loss and accuracy, a line per class, then the confusion matrix."""
+        names = [str(label) for label in self.classes]
+        width = max(8, *(len(name) for name in names))
+        lines = [
+            f"rows {self.rows}, loss {self.loss:.5f}, accuracy {self.accuracy:.4f}",
+            "",
+            f"{'class':>{width}}  precision  recall  rows",
+        ]
+        for name, precision, recall, support in zip(names, self.precision, self.recall, self.support, strict=True):
+            lines.append(f"{name:>{width}}  {_share(precision):>9}  {_share(recall):>6}  {support:>4}")
+        lines += ["", "confusion matrix (rows: true class, columns: predicted class)"]
+        label = max(len(name) for name in names)
+        cell = max(label, len(str(int(self.confusion.max(initial=0)))))
+        lines.append(" " * label + "  " + "  ".join(f"{name:>{cell}}" for name in names))
+        for name, row in zip(names, self.confusion, strict=True):
+            lines.append(f"{name:>{label}}  " + "  ".join(f"{count:>{cell}}" for count in row))
+        return "\n".join(lines) + "\n"
+
+
+def _share(value: float) -> str:
+    return "-" if np.isnan(value) else f"{value:.3f}"
+
+
+def class_indices(classes: list[int | str], y) -> np.ndarray:
+    """The class index (S,) of each label in y, labels as the run saw them; ConfigError for one it never saw."""
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ConfigError(f"labels: expected a (rows,) array of labels, got shape {y.shape}")
+    index = {label: position for position, label in enumerate(classes)}
+    text = bool(classes) and isinstance(classes[0], str)
+    indices = np.empty(len(y), dtype=np.int64)
+    for row, value in enumerate(y.tolist()):
+        key = str(value) if text else _whole(value)
+        if key not in index:
+            shown = ", ".join(str(label) for label in classes)
+            raise ConfigError(
+                f"labels: row {row} has label {value!r}, which the network never learnt (classes: {shown})"
+            )
+        indices[row] = index[key]
+    return indices
+
+
+def _whole(value) -> int | None:
+    """value as an int if it is a whole number, else None (which matches no class)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value) if float(value).is_integer() else None
+
+
+def evaluate_probabilities(probabilities: np.ndarray, labels: np.ndarray, classes: list[int | str]) -> Evaluation:
+    """The Evaluation of predicted probabilities (S, C) against class indices (S,)."""
+    count = len(classes)
+    predicted = np.argmax(probabilities, axis=1)
+    confusion = np.zeros((count, count), dtype=np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+    return Evaluation(
+        rows=len(labels),
+        loss=float(cross_entropy(probabilities, labels)),
+        accuracy=float(accuracy(probabilities, labels)),
+        classes=list(classes),
+        confusion=confusion,
+    )

@@ -1,0 +1,40 @@
+"""Feature scaling fitted on the training rows, saved with the result and applied to every input after."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+
+class Scaling(BaseModel):
+    """x' = (x - offset) / scale per feature; kind 'none' leaves features as they are."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["standard", "minmax", "none"]
+    offset: list[float] | None = None  # (features,)
+    scale: list[float] | None = None  # (features,)
+
+    @classmethod
+    def fit(cls, kind: str, X: np.ndarray) -> Scaling:
+        """The scaling of this kind for training rows X (samples, features)."""
+        if kind == "none":
+            return cls(kind="none")
+        if kind == "standard":
+            offset, spread = X.mean(axis=0), X.std(axis=0)
+        elif kind == "minmax":
+            offset, spread = X.min(axis=0), X.max(axis=0) - X.min(axis=0)
+        else:
+            raise ValueError(f"unknown scaling {kind!r}")
+        # A feature that never varies in training is only moved, not stretched (it carries nothing).
+        spread = np.where(spread > 0, spread, 1.0)
+        return cls(kind=kind, offset=[float(value) for value in offset], scale=[float(value) for value in spread])
+
+    def apply(self, X: np.ndarray) -> np.ndarray:
+        """Scaled features (samples, features) as float64."""
+        X = np.asarray(X, dtype=np.float64)
+        if self.kind == "none":
+            return X
+        return (X - np.asarray(self.offset)) / np.asarray(self.scale)

@@ -1,0 +1,194 @@
+"""Real data: held-out rows pick the network, scaling and labels travel with it, every result loads again."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from coordinator import ConfigError, SearchConfig, load_result, search
+from coordinator.checkpoint import load_checkpoint
+from coordinator.prepare import prepare_run
+from coordinator.result import StopReason
+from coordinator.splits import VALIDATION_SALT, stratified_split
+from tests.coordinator.cli_runner import assert_one_line_error, run_cli
+
+TINY = {"climbers": 2, "steps": 200, "rounds": 3, "time_budget": None}
+
+
+def _blobs(rows_per_class=20, seed=0, labels=("low", "mid", "high")):
+    """Three well-apart clouds in 3 features, with text labels, the features on very different scales."""
+    generator = np.random.default_rng(seed)
+    centres = np.array([[0.0, 0.0, 0.0], [3.0, 3.0, 0.0], [0.0, 3.0, 3.0]])
+    X = np.concatenate([centre + generator.standard_normal((rows_per_class, 3)) * 0.4 for centre in centres])
+    X = X * np.array([1.0, 100.0, 0.01])
+    y = np.repeat(np.array(labels), rows_per_class)
+    return X, y
+
+
+def _write_csv(path, X, y, header=("a", "b", "c", "label")):
+    lines = [",".join(header)] + [
+        ",".join([*(repr(float(value)) for value in row), str(label)]) for row, label in zip(X, y, strict=True)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_stratified_split_is_a_function_of_labels_and_seed():
+    labels = np.repeat([0, 1, 2], [10, 20, 5])
+    kept, held = stratified_split(labels, 0.2, 7, VALIDATION_SALT)
+    assert np.array_equal(np.sort(np.concatenate([kept, held])), np.arange(35))
+    assert [int(np.sum(labels[held] == c)) for c in range(3)] == [2, 4, 1]
+    again = stratified_split(labels, 0.2, 7, VALIDATION_SALT)
+    assert np.array_equal(held, again[1])
+    assert not np.array_equal(held, stratified_split(labels, 0.2, 8, VALIDATION_SALT)[1])
+
+
+def test_a_result_on_arrays_saves_loads_predicts_and_plots_from_anywhere(tmp_path):
+    X, y = _blobs()
+    X = X[:, :2]  # two features: the plot would draw decision regions, if it had the data
+    result = search(SearchConfig(hidden=(8,), **TINY), X, y, executor="inprocess", run_dir=tmp_path / "run")
+    assert result.config.dataset == "arrays" and result.config.layers == (2, 8, 3)
+    assert result.data.source == "arrays" and result.data.class_labels == ["high", "low", "mid"]
+    moved = tmp_path / "moved"
+    shutil.move(tmp_path / "run", moved)
+    loaded = load_result(moved)
+    assert np.array_equal(loaded.predict(X), result.predict(X))
+    assert set(loaded.predict(X)) <= {"low", "mid", "high"}
+    completed = run_cli("plot", str(moved), cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    assert "learnt from arrays" in completed.stderr
+
+
+def test_a_result_on_a_named_data_set_and_on_a_file_reload_from_another_directory(tmp_path):
+    named = search(SearchConfig(dataset="vertical", **TINY), executor="inprocess", run_dir=tmp_path / "named")
+    X, y = _blobs()
+    data = _write_csv(tmp_path / "blobs.csv", X, y)
+    on_file = search(
+        SearchConfig(dataset=str(data), hidden=(6,), **TINY), executor="inprocess", run_dir=tmp_path / "file"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for run, result in (("named", named), ("file", on_file)):
+        completed = run_cli("plot", str(tmp_path / run), cwd=elsewhere)
+        assert completed.returncode == 0 and "decision regions" not in completed.stdout, completed.stderr
+        assert load_result(tmp_path / run).best_loss == result.best_loss
+    record = json.loads((tmp_path / "file" / "result.json").read_text())["data"]
+    assert record["source"] == str(data.resolve()) and record["features"] == 3 and record["classes"] == 3
+    assert record["class_labels"] == ["high", "low", "mid"] and len(record["sha256"]) == 64
+    assert record["rows"] + record["validation"]["rows"] == 60
+
+
+def test_scaling_is_fitted_on_the_training_rows_saved_and_applied_by_predict(tmp_path):
+    X, y = _blobs()
+    result = search(SearchConfig(hidden=(8,), **TINY), X, y, executor="inprocess", run_dir=tmp_path)
+    assert result.config.scaling == "standard" and result.scaling.kind == "standard"
+    prepared = prepare_run(SearchConfig(hidden=(8,), **TINY), X, y)
+    np.testing.assert_allclose(prepared.dataset.X.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(prepared.dataset.X.std(axis=0), 1, atol=1e-12)
+    loaded = load_result(tmp_path)
+    raw = loaded.predict_proba(X)
+    np.testing.assert_allclose(raw, result.predict_proba(X))
+    unscaled = loaded.model_copy(update={"scaling": type(loaded.scaling)(kind="none")}).predict_proba(X)
+    assert not np.allclose(raw, unscaled)  # the saved scaling is what predict applies
+
+
+def test_the_chapter_data_keeps_its_exact_semantics():
+    prepared = prepare_run(SearchConfig(dataset="spiral"))
+    assert prepared.config.scaling == "none" and prepared.config.validation_fraction == 0.0
+    assert prepared.validation is None and len(prepared.dataset.X) == 300
+
+
+def test_held_out_rows_pick_the_network_and_patience_stops_the_run():
+    X, y = _blobs(rows_per_class=30)
+    config = SearchConfig(hidden=(8,), climbers=2, steps=300, rounds=40, time_budget=None, patience=3)
+    result = search(config, X, y, executor="inprocess")
+    losses = [record.validation_loss for record in result.history]
+    assert all(loss is not None for loss in losses)
+    assert result.validation_loss == min(losses)
+    assert result.selected_round == losses.index(min(losses))  # the first round that reached it
+    assert result.stopped_because is StopReason.PATIENCE
+    assert result.rounds_completed == result.selected_round + 1 + 3
+    kept = result.history[result.selected_round]
+    assert (result.best_loss, result.best_accuracy) == (kept.best_loss, kept.best_accuracy)
+
+
+def test_patience_without_held_out_rows_is_refused():
+    with pytest.raises(ConfigError, match=r"^patience: needs held-out rows"):
+        prepare_run(SearchConfig(dataset="vertical", patience=3))
+
+
+def test_validation_data_from_a_file_maps_its_labels_onto_the_training_classes(tmp_path):
+    X, y = _blobs()
+    train = _write_csv(tmp_path / "train.csv", X, y)
+    held = _write_csv(tmp_path / "held.csv", X[::5], y[::5])
+    prepared = prepare_run(SearchConfig(dataset=str(train), validation_data=str(held), hidden=(4,)))
+    assert len(prepared.dataset.X) == 60 and len(prepared.validation.X) == 12
+    assert prepared.data.validation.source == str(held.resolve())
+    _write_csv(tmp_path / "other.csv", X[:3], ["low", "mid", "weird"])
+    with pytest.raises(
+        ConfigError, match=r"other\.csv: labels: row 2 has label 'weird', which the network never learnt"
+    ):
+        prepare_run(SearchConfig(dataset=str(train), validation_data=str(tmp_path / "other.csv")))
+
+
+def test_resuming_on_data_that_changed_is_refused(tmp_path):
+    X, y = _blobs()
+    data = _write_csv(tmp_path / "data.csv", X, y)
+    search(SearchConfig(dataset=str(data), hidden=(4,), **TINY), executor="inprocess", run_dir=tmp_path / "run")
+    assert load_checkpoint(tmp_path / "run").data.sha256
+    _write_csv(data, X + 1.0, y)
+    completed = run_cli("run", "--resume", str(tmp_path / "run"), "--rounds", "5", "--inprocess", cwd=tmp_path)
+    assert_one_line_error(completed, "is not the data the run in", "SHA-256 differs")
+
+
+def test_the_evaluate_command_scores_labelled_rows_and_draws_the_confusion_matrix(tmp_path):
+    X, y = _blobs()
+    search(SearchConfig(hidden=(8,), **TINY), X, y, executor="inprocess", run_dir=tmp_path / "run")
+    test = _write_csv(tmp_path / "test.csv", X[::3], y[::3])
+    completed = run_cli("evaluate", "run", "--input", "test.csv", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.splitlines()
+    assert lines[0].startswith("rows 20, loss ") and "accuracy" in lines[0]
+    assert any(line.split()[0] == "low" for line in lines[3:6])
+    assert "confusion matrix" in completed.stdout
+    picture = tmp_path / "run" / "confusion_test.png"
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    result = load_result(tmp_path / "run")
+    evaluation = result.evaluate(X[::3], y[::3])
+    assert f"accuracy {evaluation.accuracy:.4f}" in lines[0]
+    assert evaluation.confusion.sum() == 20 and result.score(X[::3], y[::3]) == evaluation.accuracy
+    _write_csv(test, X[:2], ["low", "nope"])
+    assert_one_line_error(run_cli("evaluate", "run", "--input", "test.csv", cwd=tmp_path), "test.csv", "'nope'")
+
+
+def test_a_scikit_learn_data_set_by_name_holds_out_test_rows():
+    pytest.importorskip("sklearn")
+    config = SearchConfig(dataset="iris", hidden=(8,), climbers=2, steps=300, rounds=2, time_budget=None)
+    result = search(config, executor="inprocess")
+    assert result.data.test.rows == 36 and result.data.rows + result.data.validation.rows == 114
+    assert result.test_accuracy is not None and 0 <= result.test_accuracy <= 1
+    assert result.config.layers == (4, 8, 3)
+
+
+def test_budgets_on_resume_count_this_session(tmp_path):
+    config = SearchConfig(dataset="vertical", layers=(2, 3, 3), climbers=2, steps=200, rounds=2, time_budget=None)
+    search(config, executor="inprocess", run_dir=tmp_path)
+    completed = run_cli("run", "--resume", str(tmp_path), "--rounds", "4", "--time-budget", "20", "--inprocess",
+                        "--quiet", cwd=tmp_path)  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    resumed = load_result(tmp_path)
+    assert resumed.rounds_completed == 4 and resumed.stopped_because is StopReason.ROUNDS
+    assert [record.session for record in resumed.history] == [0, 0, 1, 1]
+    completed = run_cli("run", "--resume", str(tmp_path), "--rounds", "4", "--inprocess", cwd=tmp_path)
+    assert_one_line_error(completed, "rounds: the run in", "has done 4 of its 4 rounds; give --rounds above 4")
+
+
+def test_out_naming_a_file_is_refused_before_work_starts(tmp_path):
+    (tmp_path / "taken").write_text("mine")
+    completed = run_cli("run", "--out", "taken", "--inprocess", "--dataset", "vertical", "--layers", "2,3,3",
+                        cwd=tmp_path)  # fmt: skip
+    assert_one_line_error(completed, "taken: is a file")
+    assert (tmp_path / "taken").read_text() == "mine"
