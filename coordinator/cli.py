@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -118,7 +119,9 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
 
 
 def _command_run(args: argparse.Namespace) -> int:
-    from coordinator.progress import JsonProgress, LineProgress
+    from cluster.quiet import ray_logs_to_file
+    from coordinator.metrics import RayMetrics
+    from coordinator.progress import JsonProgress, LineProgress, ProgressGroup
     from coordinator.search import search
 
     if args.resume and args.out and Path(args.out) != Path(args.resume):
@@ -128,24 +131,28 @@ def _command_run(args: argparse.Namespace) -> int:
     args.out = str(run_dir)  # for the message if interrupted
     if args.dry_run:
         return _dry_run(args, config, run_dir)
-    progress = None
+    shown = []
     if args.log_json:
-        progress = JsonProgress(time_budget=config.time_budget)
+        shown.append(JsonProgress(time_budget=config.time_budget))
     elif not args.quiet:
-        progress = LineProgress(config.time_budget, notice=f"searching; results go to {run_dir}/")
+        shown.append(LineProgress(config.time_budget, notice=f"searching; results go to {run_dir}/"))
+    # On Ray, the run's figures go to Ray's metrics too (dashboard, Prometheus), tagged with its directory.
+    progress = ProgressGroup(*shown, *([] if args.inprocess else [RayMetrics(str(run_dir))]))
+    # Quiet and JSON output mean nothing of Ray's on the terminal: its notices go to its log files.
+    ray_notices = ray_logs_to_file() if args.quiet or args.log_json else contextlib.nullcontext()
     try:
-        result = search(
-            _run_config(args, config),
-            address=args.address,
-            run_dir=run_dir,
-            resume=bool(args.resume),
-            force=args.force,
-            executor="inprocess" if args.inprocess else "ray",
-            progress=progress,
-        )
+        with ray_notices:
+            result = search(
+                _run_config(args, config),
+                address=args.address,
+                run_dir=run_dir,
+                resume=bool(args.resume),
+                force=args.force,
+                executor="inprocess" if args.inprocess else "ray",
+                progress=progress,
+            )
     finally:
-        if progress is not None:
-            progress.close()  # end a live line before the summary, an error or "interrupted"
+        progress.close()  # end a live line before the summary, an error or "interrupted"
     plots = []
     if args.plot:
         from coordinator.plot import plot_run
