@@ -269,6 +269,9 @@ class _Recorder:
         self.trace: list[tuple[float, float]] = []
         self.first_round_done: tuple[float, float] | None = None  # (seconds since the call, round seconds)
 
+    def close(self) -> None:
+        """Nothing to end."""
+
     def started(self) -> None:
         """Nothing to note before the first round."""
 

@@ -66,6 +66,9 @@ class MemoryLog:
         """Record every process's resident memory now."""
         self.samples.append((when, {label: resident_bytes(pid) for label, pid in self.processes().items()}))
 
+    def close(self) -> None:
+        """Nothing to end."""
+
     def started(self) -> None:
         """Nothing to note before the first round."""
 

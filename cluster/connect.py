@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
+from cluster.quiet import ray_log_directory_known
+
 # The checks before Ray is asked to connect wait at most this long for a TCP connection, then for
 # the answer to a gRPC greeting: an unreachable or silent address is told within their sum (15 s).
 CONNECT_TIMEOUT_S = 10.0
@@ -192,6 +194,7 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> Iterator
     except Exception as error:
         where = address or "a new local instance"
         raise ClusterError(f"address: cannot connect to Ray at {where}: {first_line(error)}") from None
+    ray_log_directory_known()  # a quiet command line's Ray notices go among this session's logs
     try:
         yield ray_info()
     finally:

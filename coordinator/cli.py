@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -145,8 +146,10 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
 
 
 def _command_run(args: argparse.Namespace) -> int:
+    from cluster.quiet import ray_logs_to_file
+    from coordinator.metrics import RayMetrics
     from coordinator.prepare import prepare_run
-    from coordinator.progress import JsonProgress, LineProgress
+    from coordinator.progress import JsonProgress, LineProgress, ProgressGroup
     from coordinator.search import run_prepared
 
     if args.resume and args.out and Path(args.out) != Path(args.resume):
@@ -163,18 +166,21 @@ def _command_run(args: argparse.Namespace) -> int:
     if not args.quiet:
         for note in prepared.data.notes:
             print(f"note: {note}", file=sys.stderr)
-    progress = None
+    shown = []
+    budget = prepared.config.time_budget
     if args.log_json:
-        progress = JsonProgress(time_budget=prepared.config.time_budget)
+        shown.append(JsonProgress(time_budget=budget))
     elif not args.quiet:
-        progress = LineProgress(
-            prepared.config.time_budget, notice=f"searching {_describe(prepared)}; results go to {run_dir}/"
-        )
+        shown.append(LineProgress(budget, notice=f"searching {_describe(prepared)}; results go to {run_dir}/"))
+    # On Ray, the run's figures go to Ray's metrics too (dashboard, Prometheus), tagged with its directory.
+    progress = ProgressGroup(*shown, *([] if args.inprocess else [RayMetrics(str(run_dir))]))
+    # Quiet and JSON output mean nothing of Ray's on the terminal: its notices go to its log files.
+    ray_notices = ray_logs_to_file() if args.quiet or args.log_json else contextlib.nullcontext()
     try:
-        result = run_prepared(prepared, "inprocess" if args.inprocess else "ray", args.address, progress)
+        with ray_notices:
+            result = run_prepared(prepared, "inprocess" if args.inprocess else "ray", args.address, progress)
     finally:
-        if progress is not None:
-            progress.close()  # end a live line before the summary, an error or "interrupted"
+        progress.close()  # end a live line before the summary, an error or "interrupted"
     plots = []
     if args.plot:
         from coordinator.plot import plot_run

@@ -12,10 +12,13 @@ import math
 import shutil
 import sys
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from coordinator.best import Best
 from coordinator.result import RoundRecord
+
+if TYPE_CHECKING:  # for annotations only: the stepper brings the executors and the workers with it
+    from coordinator.stepper import Progress
 
 REDRAW_SECONDS = 0.1  # a terminal's live line is redrawn at most this often
 KEEP_LINE_SECONDS = 1.0  # on a terminal, a round's line is kept (scrolls up) at most this often
@@ -146,3 +149,30 @@ class JsonProgress:
 
     def close(self) -> None:
         """Nothing to end."""
+
+
+class ProgressGroup:
+    """Several onlookers as one: each hears every event, in the order given."""
+
+    def __init__(self, *progresses: Progress):
+        self.progresses = progresses
+
+    def started(self) -> None:
+        """Tell each that rounds begin."""
+        for progress in self.progresses:
+            progress.started()
+
+    def climber_done(self, round_index: int, done: int, total: int, best: Best | None) -> None:
+        """Tell each that a climber reported."""
+        for progress in self.progresses:
+            progress.climber_done(round_index, done, total, best)
+
+    def round_done(self, record: RoundRecord, elapsed_s: float) -> None:
+        """Tell each that a round ended."""
+        for progress in self.progresses:
+            progress.round_done(record, elapsed_s)
+
+    def close(self) -> None:
+        """Tell each that the search ended."""
+        for progress in self.progresses:
+            progress.close()

@@ -39,6 +39,9 @@ class Progress(Protocol):
     def round_done(self, record: RoundRecord, elapsed_s: float) -> None:
         """A round ended, elapsed_s seconds into this session."""
 
+    def close(self) -> None:
+        """Its owner is done with it (a terminal's live line ends here); may come twice."""
+
 
 class SilentProgress:
     """Tells nobody anything."""
@@ -51,6 +54,9 @@ class SilentProgress:
 
     def round_done(self, record: RoundRecord, elapsed_s: float) -> None:
         """Nothing to say."""
+
+    def close(self) -> None:
+        """Nothing to end."""
 
 
 def round_tasks(config: SearchConfig, round_index: int) -> list[ClimbTask]:

@@ -7,9 +7,13 @@ import json
 import math
 from pathlib import Path
 
+import pytest
+
+from coordinator import SearchConfig, search
 from coordinator.best import Best
 from coordinator.cli import _print_summary
-from coordinator.progress import JsonProgress, LineProgress
+from coordinator.metrics import RayMetrics
+from coordinator.progress import JsonProgress, LineProgress, ProgressGroup
 from coordinator.result import RoundRecord
 from tests.coordinator.cli_runner import TINY_FLAGS, make_run, run_cli
 from workers import ClimbOutcome
@@ -135,3 +139,48 @@ def test_run_in_a_log_prints_round_lines_and_the_summary(tmp_path):
         "searching vertical (300 rows, 2 features, 3 classes), network 2-3-3; results go to run/"
     )
     assert "best loss" in completed.stdout and f"{Path('run') / 'result.json'}" in completed.stdout
+
+
+class _Listener:
+    """Writes down what it hears, in one list shared with the others."""
+
+    def __init__(self, name: str, heard: list):
+        self.name, self.heard = name, heard
+
+    def started(self):
+        self.heard.append((self.name, "started"))
+
+    def climber_done(self, round_index, done, total, best):
+        self.heard.append((self.name, "climber", done))
+
+    def round_done(self, record, elapsed_s):
+        self.heard.append((self.name, "round", record.round))
+
+    def close(self):
+        self.heard.append((self.name, "closed"))
+
+
+def test_progress_group_tells_each_onlooker_everything_in_order():
+    heard: list = []
+    stream = io.StringIO()
+    group = ProgressGroup(_Listener("a", heard), LineProgress(30.0, stream=stream), _Listener("b", heard))
+    group.started()
+    group.climber_done(0, 1, 2, _best())
+    group.round_done(_record(0), elapsed_s=1.0)
+    group.close()
+    events = [("started",), ("climber", 1), ("round", 0), ("closed",)]
+    assert heard == [(name, *event) for event in events for name in ("a", "b")]
+    assert stream.getvalue().startswith("round     0  best loss 0.25000")
+
+
+def test_ray_metrics_without_a_ray_connection_publish_nothing():
+    import sys
+
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():  # a module before this one left Ray up
+        pytest.skip("needs a process without a Ray connection")
+    metrics = RayMetrics("nowhere")
+    search(SearchConfig(dataset="vertical", layers=(2, 3, 3), climbers=1, steps=50, rounds=1), executor="inprocess",
+           progress=metrics)  # fmt: skip
+    assert not metrics.publishing
+    metrics.close()
