@@ -9,7 +9,7 @@ from cluster.command_line import EXIT_INTERRUPTED, EXIT_OK, OneLineParser, run_m
 from cluster.connect import ClusterError
 
 EXAMPLES = """examples:
-  ray dashboard ray_config.yaml &        # the cluster's dashboard on http://127.0.0.1:8265
+  ray dashboard ray_config.yaml          # in a terminal of its own: the dashboard on http://127.0.0.1:8265
   python -m cluster submit -- --dataset spiral --layers 2,64,3 --time-budget 300 --out runs/spiral
   python -m cluster submit --no-wait -- --climbers 64 --out runs/big
   python -m cluster status raysubmit_XYZ
@@ -72,10 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _command_submit(args: argparse.Namespace, coordinator_args: list[str]) -> int:
     from cluster.jobs import Jobs
-    from cluster.submit import plan_job
+    from cluster.submit import check_flags_locally, plan_job, version_warning
 
     plan = plan_job(coordinator_args, python=args.python, working_dir=args.working_dir)
+    check_flags_locally(plan)  # a bad flag is told here, in one line, before anything is sent
     jobs = Jobs(args.address)
+    warning = version_warning(jobs.cluster_ray_version)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     job_id = jobs.submit(plan.entrypoint, plan.runtime_env, plan.metadata, job_id=args.job_id)
     print(f"submitted job {job_id} to {jobs.address}; its result goes to {plan.run_dir}/", file=sys.stderr)
     if args.no_wait:
@@ -89,27 +93,57 @@ def _command_submit(args: argparse.Namespace, coordinator_args: list[str]) -> in
 
 
 def _follow_and_fetch(jobs, job_id: str, run_dir) -> int:
-    from cluster.jobs import exit_status
     from cluster.submit import receive_result
 
     try:
-        jobs.follow(job_id, _write_out, local_run_dir=str(run_dir))
+        jobs.follow(job_id, _write_out)
         details = jobs.wait(job_id)
     except KeyboardInterrupt:
-        print(
-            f"stopped watching; job {job_id} goes on (python -m cluster stop {job_id} ends it, "
-            f"python -m cluster fetch {job_id} gets its result)",
-            file=sys.stderr,
-        )
+        _stopped_watching(job_id)
         return EXIT_INTERRUPTED
-    status = exit_status(details)
-    if status != 0:
-        print(f"error: job {job_id} {str(details.status).lower()}: {_one_line(details.message)}", file=sys.stderr)
+    status = _unless_succeeded(jobs, job_id, details, run_dir)
+    if status is not None:
         return status
     written = receive_result(jobs.logs(job_id), run_dir)
     names = ", ".join(path.name for path in written)
     print(f"job {job_id} succeeded; written into {run_dir}/: {names}", file=sys.stderr)
     return EXIT_OK
+
+
+def _stopped_watching(job_id: str) -> None:
+    print(
+        f"stopped watching; job {job_id} goes on (python -m cluster stop {job_id} ends it, "
+        f"python -m cluster fetch {job_id} gets its result)",
+        file=sys.stderr,
+    )
+
+
+def _unless_succeeded(jobs, job_id: str, details, run_dir) -> int | None:
+    """None for a job that succeeded; else say how it ended and return the exit status.
+
+    A stopped job's files (its checkpoint: the best so far) are written into run_dir first.
+    """
+    from cluster.jobs import exit_status
+    from cluster.submit import receive_stopped
+
+    status = exit_status(details)
+    if status == 0:
+        return None
+    if str(details.status) == "STOPPED":
+        stopped = receive_stopped(jobs.logs(job_id), run_dir)
+        if stopped is None:
+            print(f"job {job_id} was stopped before its first round finished: nothing to fetch", file=sys.stderr)
+        else:
+            after = "" if stopped.rounds is None else f" after {stopped.rounds} round{'s' * (stopped.rounds != 1)}"
+            print(
+                f"job {job_id} was stopped{after}; its best so far is in {run_dir}/ "
+                f"({', '.join(path.name for path in stopped.written)}); go on with it here: "
+                f"python -m coordinator run --resume {run_dir}",
+                file=sys.stderr,
+            )
+        return status
+    print(f"error: job {job_id} {str(details.status).lower()}: {_one_line(details.message)}", file=sys.stderr)
+    return status
 
 
 def _write_out(text: str) -> None:
@@ -134,14 +168,12 @@ def _command_status(args: argparse.Namespace) -> int:
 def _command_logs(args: argparse.Namespace) -> int:
     from cluster.jobs import Jobs
     from cluster.log_transport import LogFilter
-    from cluster.submit import RUN_DIR_METADATA
 
     jobs = Jobs(args.address)
-    local_run_dir = (jobs.details(args.job_id).metadata or {}).get(RUN_DIR_METADATA)
     if args.follow:
-        jobs.follow(args.job_id, _write_out, local_run_dir)
+        jobs.follow(args.job_id, _write_out)
         return EXIT_OK
-    log_filter = LogFilter(local_run_dir)
+    log_filter = LogFilter()
     _write_out(log_filter.feed(jobs.logs(args.job_id)) + log_filter.flush())
     return EXIT_OK
 
@@ -160,7 +192,7 @@ def _command_stop(args: argparse.Namespace) -> int:
 def _command_fetch(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from cluster.jobs import Jobs, exit_status
+    from cluster.jobs import Jobs
     from cluster.submit import RUN_DIR_METADATA, SubmitError, check_run_dir, receive_result
 
     jobs = Jobs(args.address)
@@ -171,10 +203,13 @@ def _command_fetch(args: argparse.Namespace) -> int:
     run_dir = Path(run_dir).expanduser().resolve()
     if args.out:
         check_run_dir(run_dir, args.force)
-    details = jobs.wait(args.job_id)
-    status = exit_status(details)
-    if status != 0:
-        print(f"error: job {args.job_id} {str(details.status).lower()}: {_one_line(details.message)}", file=sys.stderr)
+    try:
+        details = jobs.wait(args.job_id, report=lambda line: print(line, file=sys.stderr, flush=True))
+    except KeyboardInterrupt:
+        _stopped_watching(args.job_id)
+        return EXIT_INTERRUPTED
+    status = _unless_succeeded(jobs, args.job_id, details, run_dir)
+    if status is not None:
         return status
     written = receive_result(jobs.logs(args.job_id), run_dir)
     print(f"written into {run_dir}/: {', '.join(path.name for path in written)}")

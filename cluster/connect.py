@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import sys
@@ -30,6 +31,12 @@ class ClusterError(RuntimeError):
 # and only for the private local Ray: a node of a multi-node cluster must not have it, and a
 # driver joining a cluster must see that cluster's nodes as they see themselves.
 LOOPBACK_ENVIRONMENT = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+
+AUTH_MODE_VARIABLE = "RAY_AUTH_MODE"
+# A cheap call of each kind of server, for telling whether it wants a token: the GCS's and the Ray
+# client server's. With token authentication on, both answer UNAUTHENTICATED before they read the
+# (empty) request; otherwise they answer, or fail on the request itself.
+AUTH_PROBES = {"gcs": "/ray.rpc.NodeInfoGcsService/GetClusterId", "client": "/ray.rpc.RayletDriver/ClusterInfo"}
 
 # The first bytes of every HTTP/2 (so gRPC) connection, then an empty SETTINGS frame.
 _HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
@@ -109,39 +116,136 @@ def check_speaks_grpc(address: str, timeout_s: float = GREETING_TIMEOUT_S) -> No
         )
 
 
-def _address_ray_will_use(address: str) -> str | None:
-    """The host:port ray.init(address) will connect to (it resolves "auto", and may turn a loopback
-    address into this machine's routable one), or None if Ray cannot say without connecting."""
+def _addresses_ray_will_use(address: str) -> tuple[str, str | None]:
+    """(the address as found, the host:port ray.init(address) will connect to).
+
+    Ray resolves "auto" (RAY_ADDRESS, else the address `ray start` recorded on this machine) and may
+    turn a loopback address into this machine's routable one. The second is None if Ray cannot say
+    without connecting.
+    """
     if address.startswith("ray://"):
-        return address
+        return address, address
     try:
-        from ray._private.services import canonicalize_bootstrap_address
+        from ray._private.services import canonicalize_bootstrap_address, get_ray_address_from_environment
     except ImportError:
-        return None if address == "auto" else address
+        return address, None if address == "auto" else address
     try:
-        return canonicalize_bootstrap_address(address)
-    except ConnectionError:
-        raise ClusterError("address: auto found no Ray started on this machine (`ray start --head`)") from None
+        # Quietly: with several Ray instances on the machine Ray logs a warning here, before ray.init
+        # (which logs it again if it connects); an error must stay one line.
+        with _quiet_logger("ray._private.services"):
+            found = get_ray_address_from_environment(address, None) if address == "auto" else address
+            return found, canonicalize_bootstrap_address(found)
+    except ConnectionError as error:
+        raise ClusterError(
+            f"address: auto found no single Ray started on this machine (`ray start --head`): {first_line(error)}"
+        ) from None
     except Exception:
-        return None if address == "auto" else address
+        return address, None if address == "auto" else address
 
 
-def _check_is_ray(address: str) -> None:
-    """Raise ClusterError, within CONNECT_TIMEOUT_S + GREETING_TIMEOUT_S, unless Ray answers where ray.init will go."""
-    target = _address_ray_will_use(address)
+@contextlib.contextmanager
+def _quiet_logger(name: str) -> Iterator[None]:
+    """The logger name says only errors for the duration of the block."""
+    logger = logging.getLogger(name)
+    saved = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(saved)
+
+
+def _check_is_ray(address: str) -> str | None:
+    """The address ray.init will go to, once Ray answers there; ClusterError within CONNECT_TIMEOUT_S +
+    GREETING_TIMEOUT_S otherwise."""
+    found, target = _addresses_ray_will_use(address)
     if target is None:
-        return
+        return None
     try:
         check_reachable(target)
         check_speaks_grpc(target)
     except ClusterError as error:
-        if target == address or address == "auto":
+        if target == found:
             raise
-        check_reachable(address)  # nothing there either: say so about the address given
+        check_reachable(found)  # nothing there either: say so about the address given
         raise ClusterError(
-            f"{error} (Ray turns {address} into {target}; a Ray bound to 127.0.0.1 wants "
+            f"{error} (Ray turns {found} into {target}; a Ray bound to 127.0.0.1 wants "
             "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 in this environment too)"
         ) from None
+    return target
+
+
+def _is_refused(address: str, token: str | None) -> bool:
+    """Whether the GCS or client server at address refuses a cheap call made with token (None: none)."""
+    import grpc
+
+    host, port = split_address(address)
+    method = AUTH_PROBES["client" if address.startswith("ray://") else "gcs"]
+    metadata = [("authorization", f"Bearer {token}")] if token else None
+    with grpc.insecure_channel(f"{host}:{port}") as channel:
+        try:
+            channel.unary_unary(method)(b"", timeout=GREETING_TIMEOUT_S, metadata=metadata)
+        except grpc.RpcError as error:
+            return error.code() == grpc.StatusCode.UNAUTHENTICATED
+    return False
+
+
+def check_authentication(address: str) -> bool:
+    """Whether the Ray at address (GCS host:port or ray://) wants a token that this machine has.
+
+    ClusterError, in one line, if it wants one and none is found (where Ray looks: RAY_AUTH_TOKEN,
+    RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token), or if it refuses the one found.
+    """
+    from cluster.auth import find_token
+
+    if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true") or not _is_refused(address, None):
+        return False
+    token = find_token()
+    if token is None:
+        disabled = os.environ.get(AUTH_MODE_VARIABLE, "").strip().lower() == "disabled"
+        raise ClusterError(
+            f"authentication: the cluster at {address} wants a token"
+            + (f", and {AUTH_MODE_VARIABLE}=disabled here sends none" if disabled else "")
+            + "; put it in ~/.ray/auth_token or name its file in RAY_AUTH_TOKEN_PATH (see docs/cluster.md)"
+        )
+    if _is_refused(address, token):
+        raise ClusterError(
+            f"authentication: the cluster at {address} refused the token; get the right one with "
+            "`ray get-auth-token` on the head"
+        )
+    return True
+
+
+@contextlib.contextmanager
+def _token_mode() -> Iterator[None]:
+    """Ray in this process sends the token for the duration of the block.
+
+    Ray sends it on explicit addresses only with RAY_AUTH_MODE=token (it guesses from a token file
+    only for "auto"); without, it retries for 20 s and says nothing of authentication. The mode is
+    read by Ray's C++ core from the environment, so it is reloaded after each change.
+    """
+    saved = os.environ.get(AUTH_MODE_VARIABLE)
+    if saved == "token":
+        yield
+        return
+    os.environ[AUTH_MODE_VARIABLE] = "token"
+    _reload_ray_config()
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(AUTH_MODE_VARIABLE, None)
+        else:
+            os.environ[AUTH_MODE_VARIABLE] = saved
+        _reload_ray_config()
+
+
+def _reload_ray_config() -> None:
+    # Ray's own switch to token mode (authentication_token_setup._enable_token_auth) does the same.
+    with contextlib.suppress(ImportError, AttributeError):
+        from ray._raylet import Config
+
+        Config.initialize("")
 
 
 def first_line(error: BaseException) -> str:
@@ -158,8 +262,10 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> Iterator
     or a Ray Job's driver, which finds RAY_ADDRESS set), else start a private local Ray with
     num_cpus CPUs (None: all) on 127.0.0.1. "auto": the cluster started on this machine with
     `ray start`. "host:port" or "ray://host:port": that cluster, with this environment's Ray
-    settings as they are. An address that cannot be reached, or that is not Ray, is a one-line
-    ClusterError within CONNECT_TIMEOUT_S + GREETING_TIMEOUT_S.
+    settings as they are, except that a cluster with token authentication gets the token found
+    here (RAY_AUTH_MODE=token need not be set). An address that cannot be reached, that is not
+    Ray, or that wants a token this machine lacks is a one-line ClusterError within
+    CONNECT_TIMEOUT_S + GREETING_TIMEOUT_S.
     """
     ray = sys.modules.get("ray")
     if ray is not None and ray.is_initialized():
@@ -181,24 +287,27 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> Iterator
     import ray
 
     options = {"log_to_driver": False, "configure_logging": False}
-    try:
-        if address is None:
-            ray.init(
-                address="local", num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1", **options
-            )
-        else:
-            _check_is_ray(address)
-            ray.init(address=address, **options)
-    except ClusterError:
-        raise
-    except Exception as error:
-        where = address or "a new local instance"
-        raise ClusterError(f"address: cannot connect to Ray at {where}: {first_line(error)}") from None
-    ray_log_directory_known()  # a quiet command line's Ray notices go among this session's logs
-    try:
-        yield ray_info()
-    finally:
-        ray.shutdown()
+    with contextlib.ExitStack() as stack:
+        try:
+            if address is None:
+                ray.init(
+                    address="local", num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1", **options
+                )
+            else:
+                target = _check_is_ray(address)
+                if target is not None and check_authentication(target):
+                    stack.enter_context(_token_mode())
+                ray.init(address=address, **options)
+        except ClusterError:
+            raise
+        except Exception as error:
+            where = address or "a new local instance"
+            raise ClusterError(f"address: cannot connect to Ray at {where}: {first_line(error)}") from None
+        ray_log_directory_known()  # a quiet command line's Ray notices go among this session's logs
+        try:
+            yield ray_info()
+        finally:
+            ray.shutdown()
 
 
 def _set_loopback_environment() -> None:

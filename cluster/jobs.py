@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import json
 import logging
 import os
@@ -26,11 +27,14 @@ from cluster.command_line import EXIT_INTERRUPTED
 from cluster.connect import ClusterError, first_line
 from cluster.log_transport import LogFilter
 
-DEFAULT_DASHBOARD = "http://127.0.0.1:8265"
+DEFAULT_DASHBOARD_PORT = 8265
+DEFAULT_DASHBOARD = f"http://127.0.0.1:{DEFAULT_DASHBOARD_PORT}"
 REQUEST_TIMEOUT_S = 10.0
 POLL_SECONDS = 0.5
 AGENT_WAIT_S = 60.0  # how long a fresh head may take to accept jobs
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
+PROGRESS_SECONDS = 10.0  # while waiting for a job, a line about it this often
+ROUND_LINE = re.compile(r"\s*round\s+\d+\s+best loss ")  # what `coordinator run` prints after each round
 
 
 def dashboard_address(address: str | None = None) -> str:
@@ -74,6 +78,13 @@ def check_dashboard(address: str, headers: dict[str, str], timeout_s: float = RE
                 "with `ray get-auth-token` on the head"
             ) from None
         raise ClusterError(f"--address: {address} answered HTTP {error.code}; is it a Ray dashboard?") from None
+    except http.client.HTTPException:
+        # Something answered, but not in HTTP: most often the GCS port (6379), whose gRPC greeting
+        # makes http.client raise BadStatusLine. (RemoteDisconnected is both this and an OSError.)
+        raise ClusterError(
+            f"--address: {address} does not answer HTTP, so it is not a Ray dashboard (the GCS port, 6379, "
+            f"perhaps?); give the dashboard's port: {_with_port(address, DEFAULT_DASHBOARD_PORT)}"
+        ) from None
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         if isinstance(reason, OSError) and reason.strerror:
@@ -86,6 +97,13 @@ def check_dashboard(address: str, headers: dict[str, str], timeout_s: float = RE
         return str(json.loads(body)["ray_version"])
     except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
         raise ClusterError(f"--address: {address} is not a Ray dashboard (no Ray version at /api/version)") from None
+
+
+def _with_port(address: str, port: int) -> str:
+    """address (a dashboard URL) with its port replaced by port."""
+    parsed = urlparse(address)
+    host = f"[{parsed.hostname}]" if ":" in (parsed.hostname or "") else parsed.hostname
+    return f"{parsed.scheme}://{host}:{port}"
 
 
 class Jobs:
@@ -145,10 +163,10 @@ class Jobs:
         """Ask the job to stop; False if it had already ended."""
         return self._call(job_id, self.client.stop_job, job_id)
 
-    def follow(self, job_id: str, write: Callable[[str], Any], local_run_dir: str | None = None) -> None:
+    def follow(self, job_id: str, write: Callable[[str], Any]) -> None:
         """Pass the job's log to write as it grows, without the lines that carry files, until the job ends."""
         self.details(job_id)  # an unknown job is told here, in one line
-        log_filter = LogFilter(local_run_dir)
+        log_filter = LogFilter()
 
         async def tail() -> None:
             async for chunk in self.client.tail_job_logs(job_id):
@@ -162,16 +180,35 @@ class Jobs:
         if rest:
             write(rest)
 
-    def wait(self, job_id: str, timeout_s: float | None = None):
-        """The job's JobDetails once it has ended (or when timeout_s has passed)."""
+    def wait(self, job_id: str, timeout_s: float | None = None, report: Callable[[str], Any] | None = None):
+        """The job's JobDetails once it has ended (or when timeout_s has passed).
+
+        report, if given, hears a line when the wait begins, when the job's state changes, and every
+        PROGRESS_SECONDS: the state, how long this wait has lasted, and the log's last round line.
+        """
         started = time.monotonic()
+        shown_state, shown_at = None, -PROGRESS_SECONDS
         while True:
             details = self.details(job_id)
-            if str(details.status) in TERMINAL:
+            state = str(details.status)
+            if state in TERMINAL:
                 return details
-            if timeout_s is not None and time.monotonic() - started > timeout_s:
+            now = time.monotonic()
+            if timeout_s is not None and now - started > timeout_s:
                 return details
+            if report is not None and (state != shown_state or now - shown_at >= PROGRESS_SECONDS):
+                report(self._progress_line(job_id, state, now - started, first=shown_state is None))
+                shown_state, shown_at = state, now
             time.sleep(POLL_SECONDS)
+
+    def _progress_line(self, job_id: str, state: str, waited_s: float, first: bool) -> str:
+        line = f"waiting for job {job_id}: {state}, {waited_s:.0f} s so far"
+        if first:
+            line += " (Ctrl-C stops waiting, not the job)"
+        if state == "RUNNING":
+            rounds = [text.strip() for text in self.logs(job_id).splitlines() if ROUND_LINE.match(text)]
+            line += f"; {rounds[-1]}" if rounds else "; no round has finished yet"
+        return line
 
 
 def _quiet_ray_logging() -> None:

@@ -23,6 +23,7 @@ END_MARKER = "=== hillclimb run files end ==="
 FILE_MARKER = "=== hillclimb file "  # followed by a JSON header and " ==="
 RUN_DIR_MARKER = "=== hillclimb run directory on the head: "  # followed by the path and " ==="
 LINE_WIDTH = 76
+ON_THE_HEAD = " (on the head)"  # added to the log's lines that name the job's run directory there
 # Written last, so that a reader who sees it knows the other files are complete.
 LAST_FILE = "result.json"
 
@@ -45,6 +46,14 @@ def encode_files(directory: str | Path) -> Iterator[str]:
 
 def decode_files(lines: Iterable[str]) -> dict[str, bytes]:
     """The files of the last complete block in lines; ClusterError if there is none or it is damaged."""
+    files = find_files(lines)
+    if files is None:
+        raise ClusterError("job log: no result files in it (did the search finish?)")
+    return files
+
+
+def find_files(lines: Iterable[str]) -> dict[str, bytes] | None:
+    """The files of the last complete block in lines, or None if there is none; ClusterError if it is damaged."""
     block: list[str] | None = None
     last_complete: list[str] | None = None
     for raw in lines:
@@ -55,9 +64,7 @@ def decode_files(lines: Iterable[str]) -> dict[str, bytes]:
             last_complete, block = block, None
         elif block is not None:
             block.append(line)
-    if last_complete is None:
-        raise ClusterError("job log: no result files in it (did the search finish?)")
-    return _parse_block(last_complete)
+    return None if last_complete is None else _parse_block(last_complete)
 
 
 def _parse_block(lines: list[str]) -> dict[str, bytes]:
@@ -120,13 +127,13 @@ def run_dir_line(directory: str | Path) -> str:
 class LogFilter:
     """Passes a job's log through for a person to read, leaving out the lines that carry files.
 
-    With local_run_dir, the head's temporary run directory is shown as the local one it ends up in.
+    The search's lines name its run directory on the head (a temporary one): they are marked so,
+    for nothing is on this machine until `submit` or `fetch` writes it.
     """
 
-    def __init__(self, local_run_dir: str | Path | None = None) -> None:
+    def __init__(self) -> None:
         self._partial = ""
         self._inside = False
-        self._local = str(local_run_dir) if local_run_dir is not None else None
         self._remote: str | None = None
 
     def feed(self, text: str) -> str:
@@ -134,14 +141,14 @@ class LogFilter:
         text = self._partial + text
         lines = text.split("\n")
         self._partial = lines.pop()
-        return "".join(self._keep(line + "\n") for line in lines)
+        return "".join(self._keep(line, "\n") for line in lines)
 
     def flush(self) -> str:
         """What is left at the end of the log."""
         rest, self._partial = self._partial, ""
-        return self._keep(rest) if rest else ""
+        return self._keep(rest, "") if rest else ""
 
-    def _keep(self, line: str) -> str:
+    def _keep(self, line: str, end: str) -> str:
         stripped = line.strip()
         if stripped.startswith(RUN_DIR_MARKER) and stripped.endswith(" ==="):
             self._remote = stripped[len(RUN_DIR_MARKER) : -len(" ===")]
@@ -154,6 +161,6 @@ class LogFilter:
             return ""
         if self._inside:
             return ""
-        if self._remote and self._local is not None:
-            line = line.replace(self._remote, self._local)
-        return line
+        if self._remote and self._remote in line:
+            line = line.rstrip("\r") + ON_THE_HEAD
+        return line + end

@@ -10,15 +10,22 @@ into its log, which the client decodes into --out (cluster.log_transport).
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import shlex
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from cluster.connect import ClusterError
-from cluster.log_transport import decode_files, write_files
+from cluster.job_entry import CHECKPOINT_FILE, STOP_WAIT_S
+from cluster.log_transport import decode_files, find_files, write_files
 
 # Left out of the job's working_dir (gitignore syntax, as Ray reads `excludes`): runs, version
 # control, environments, caches, and files that hold secrets. Ray also leaves out what .gitignore does.
@@ -57,6 +64,11 @@ REFUSED_FLAGS = {
     "--address": "the job runs on the cluster it is submitted to; give the dashboard address before --",
 }
 FILE_FLAGS = ("--config", "--dataset")
+# The job's environment. Ray's job supervisor reads RAY_JOB_STOP_WAIT_TIME_S from it too: how long a
+# stopped job may take to end before it is killed, time for the search to finish its checkpoint and
+# for job_entry to print it (its default, 3 s, is too short).
+JOB_ENVIRONMENT = {"PYTHONUNBUFFERED": "1", "RAY_JOB_STOP_WAIT_TIME_S": str(STOP_WAIT_S)}
+DRY_RUN_TIMEOUT_S = 120.0  # the local check of the flags; it loads the data, which a big file makes slow
 DATA_SUFFIXES = (".npz", ".csv")
 
 
@@ -106,11 +118,43 @@ def plan_job(
     command = [python, "-m", "cluster.job_entry", "--", python, "-m", "coordinator", "run", *kept]
     return JobPlan(
         entrypoint=" ".join(_shell_word(word) for word in command),
-        runtime_env={"working_dir": str(root), "excludes": list(EXCLUDES), "env_vars": {"PYTHONUNBUFFERED": "1"}},
+        runtime_env={"working_dir": str(root), "excludes": list(EXCLUDES), "env_vars": dict(JOB_ENVIRONMENT)},
         metadata={RUN_DIR_METADATA: str(run_dir)},
         run_dir=run_dir,
         coordinator_args=kept,
     )
+
+
+def check_flags_locally(plan: JobPlan, python: str = sys.executable) -> str:
+    """The "would run: ..." line of `coordinator run --dry-run` with the job's flags, run here; SubmitError if not.
+
+    The flags are those the head will get (without --out, with file paths inside the project), run
+    from the project root as the job will be: a bad value or a missing file is told in one line
+    before anything is sent, rather than by a failed job seconds later. A subprocess, because
+    cluster/ does not import coordinator/.
+    """
+    root = Path(plan.runtime_env["working_dir"])
+    command = [python, "-m", "coordinator", "run", "--dry-run", *plan.coordinator_args]
+    try:
+        finished = subprocess.run(
+            command,
+            cwd=root,  # `-m` imports from here first: the project being sent, as on the head
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=DRY_RUN_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise SubmitError(f"flags: could not check them here ({type(error).__name__}: {error})") from None
+    lines = [line for line in finished.stderr.splitlines() if line.strip()]
+    if finished.returncode != 0:
+        errors = [line for line in lines if line.startswith("error: ")]
+        if errors:
+            raise SubmitError(errors[-1][len("error: ") :])
+        last = lines[-1] if lines else "no message"
+        raise SubmitError(f"flags: `coordinator run --dry-run` failed here (exit status {finished.returncode}): {last}")
+    return finished.stdout.strip()
 
 
 def _rewrite_flags(arguments: list[str], root: Path) -> tuple[list[str], Path | None, bool]:
@@ -181,3 +225,53 @@ def _shell_word(word: str) -> str:
 def receive_result(logs: str, run_dir: str | Path) -> list[Path]:
     """Decode the run files a finished job printed and write them atomically into run_dir."""
     return write_files(decode_files(logs.splitlines()), run_dir)
+
+
+@dataclass(frozen=True)
+class StoppedJob:
+    """What a stopped job left: the files written (its checkpoint at least), and how many rounds it had done."""
+
+    written: list[Path]
+    rounds: int | None
+
+
+def receive_stopped(logs: str, run_dir: str | Path) -> StoppedJob | None:
+    """Write the files a stopped job printed into run_dir; None if it had none (no round had finished)."""
+    files = find_files(logs.splitlines())
+    if not files:
+        return None
+    return StoppedJob(write_files(files, run_dir), checkpoint_rounds(files.get(CHECKPOINT_FILE)))
+
+
+def checkpoint_rounds(data: bytes | None) -> int | None:
+    """The rounds a checkpoint.npz holds, or None if it cannot say.
+
+    Read from the JSON `state` that coordinator/checkpoint.py stores in it (cluster/ does not import
+    coordinator/); only for telling the user, so anything unexpected is None, never an error.
+    """
+    if data is None:
+        return None
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            return int(json.loads(str(archive["state"]))["rounds_completed"])
+    except Exception:
+        return None
+
+
+def version_warning(cluster_version: str, local_version: str | None = None) -> str | None:
+    """A line for the user when the cluster runs another Ray than this machine, else None.
+
+    A job runs with the cluster's Ray only, so it works across versions; but `ray up` and direct
+    connections (`coordinator run --address`) need the same version on both sides.
+    """
+    if local_version is None:
+        import ray
+
+        local_version = ray.__version__
+    if cluster_version == local_version:
+        return None
+    return (
+        f"the cluster runs Ray {cluster_version}, this machine Ray {local_version}; the job runs with the "
+        f"cluster's, but keep them the same (ray_config.yaml's pin, or pip install 'ray[default]=={cluster_version}' "
+        "here) for `ray up` and direct connections"
+    )

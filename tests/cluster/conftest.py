@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -22,12 +23,22 @@ def ray_head():
     head.stop()
 
 
-def run_command(*arguments: str, timeout: float = 120, environment: dict[str, str] | None = None):
-    """Run `python ARGUMENTS...` in the project directory; the CompletedProcess, text output."""
+def run_command(
+    *arguments: str,
+    timeout: float = 120,
+    environment: dict[str, str] | None = None,
+    without: Sequence[str] = (),
+):
+    """Run `python ARGUMENTS...` in the project directory; the CompletedProcess, text output.
+
+    Its environment is this one without the variables named in without, then environment on top.
+    """
+    merged = {name: value for name, value in os.environ.items() if name not in without}
+    merged.update(environment or {})
     return subprocess.run(
         [sys.executable, *arguments],
         cwd=PROJECT,
-        env={**os.environ, **(environment or {})},
+        env=merged,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -84,3 +84,12 @@ def test_dashboard_is_on_loopback_and_token_authentication_is_on():
     assert "RAY_AUTH_MODE=token ray start --head" in head
     assert "RAY_AUTH_MODE=token ray start --address" in workers
     assert config["file_mounts"]["~/.ray/auth_token"] == "~/.ray/auth_token"
+
+
+def test_idle_workers_are_kept_as_the_config_says():
+    # idle_timeout_minutes releases only workers above min_workers, which the local provider sets to them all.
+    config = load_config()
+    prepared = validate_like_ray_up(config)
+    (node_type,) = prepared["available_node_types"].values()  # the local provider's one type, head and workers
+    assert "idle_timeout_minutes" in config and "min_workers" not in config
+    assert node_type["min_workers"] == len(config["provider"]["worker_ips"])

@@ -6,6 +6,7 @@ One head (`ray start --head` on 127.0.0.1, free ports, its own directory) serves
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -16,7 +17,8 @@ import pytest
 from cluster.__main__ import main as cluster_main
 from cluster.log_transport import RUN_DIR_MARKER
 from coordinator import SearchConfig, load_result, search
-from tests.cluster.conftest import run_command
+from coordinator.checkpoint import load_checkpoint
+from tests.cluster.conftest import PROJECT, run_command
 from tests.cluster.processes import listeners, not_on_loopback
 
 SEARCH_FLAGS = [
@@ -76,20 +78,35 @@ def test_a_submitted_search_brings_its_result_home(ray_head, in_process_result, 
     result = load_result(run_dir)
     assert_same_result(result, in_process_result)
     assert result.environment.executor == "ray"
-    # The search's own lines were streamed; the lines that carried the files were not shown, and the
-    # head's temporary run directory is shown as the local one.
+    # The search's own lines were streamed; the lines that carried the files were not shown; those that
+    # name the head's temporary run directory say that it is on the head; the last line says what
+    # was written here.
     assert "round     1" in finished.stdout
     assert "hillclimb run files" not in finished.stdout + finished.stderr
-    assert f"results go to {run_dir}/" in finished.stdout
-    assert "hillclimb-job-" not in finished.stdout
-    assert f"written into {run_dir}/" in finished.stderr
+    assert_head_paths_are_marked(finished.stdout, run_dir)
+    assert finished.stderr.splitlines()[-1] == (
+        f"job {job_id_of(finished)} succeeded; written into {run_dir}/: checkpoint.npz, weights.npz, result.json"
+    )
 
     # `fetch` gets the same files again, for a finished job, wherever asked.
-    job_id = re.search(r"submitted job (\S+)", finished.stderr).group(1)
+    job_id = job_id_of(finished)
     status, _, err = cluster_command(ray_head, capsys, "fetch", job_id, "--out", str(tmp_path / "again"))
     assert status == 0, err
     for name in ("checkpoint.npz", "result.json", "weights.npz"):
         assert (tmp_path / "again" / name).read_bytes() == (run_dir / name).read_bytes()
+
+
+def job_id_of(finished) -> str:
+    """The id `submit` announced on stderr."""
+    return re.search(r"submitted job (\S+)", finished.stderr).group(1)
+
+
+def assert_head_paths_are_marked(log: str, run_dir: Path) -> None:
+    """The log names the job's run directory on the head, always as the head's; never the local one."""
+    named = [line for line in log.splitlines() if "/hillclimb-job-" in line]
+    assert named, log
+    assert all(line.endswith(" (on the head)") for line in named), named
+    assert str(run_dir) not in log
 
 
 def test_a_search_on_the_cluster_by_its_gcs_address_gives_the_same_result(ray_head, in_process_result, tmp_path):
@@ -122,11 +139,12 @@ def test_status_logs_and_stop_of_a_job_in_flight_and_nothing_listens_beyond_loop
 
     jobs = JobSubmissionClient(ray_head.dashboard_url)
     deadline = time.monotonic() + 90
-    while "round     1" not in jobs.get_job_logs(job_id) and time.monotonic() < deadline:
+    while "round     3" not in jobs.get_job_logs(job_id) and time.monotonic() < deadline:
         time.sleep(0.5)
     status, log, _ = cluster_command(ray_head, capsys, "logs", job_id)
     assert status == 0 and "round     1" in log, log
-    assert "hillclimb-job-" not in log and f"results go to {run_dir}/" in log
+    # Nothing is on this machine yet: the log must not say the run directory's files were written here.
+    assert_head_paths_are_marked(log, run_dir)
 
     # The job's driver and its worker actor are up: every listener of the head's processes,
     # theirs included, is on 127.0.0.1.
@@ -137,13 +155,47 @@ def test_status_logs_and_stop_of_a_job_in_flight_and_nothing_listens_beyond_loop
 
     status, out, err = cluster_command(ray_head, capsys, "status", job_id)
     assert status == 0 and out.startswith(f"{job_id}: RUNNING"), out + err
-    status, out, err = cluster_command(ray_head, capsys, "stop", job_id)
-    assert status == 0 and out == f"stopping job {job_id}\n", err
-    deadline = time.monotonic() + 60
-    while str(jobs.get_job_status(job_id)) != "STOPPED" and time.monotonic() < deadline:
-        time.sleep(0.5)
+
+    # `fetch` waits for the running job, saying so on stderr, with the search's last round.
+    fetch = subprocess.Popen(
+        [sys.executable, "-m", "cluster", "fetch", job_id, "--address", ray_head.dashboard_url],
+        cwd=PROJECT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first_line = fetch.stderr.readline()
+        assert re.match(rf"waiting for job {job_id}: RUNNING, \d+ s so far .*; round +\d+  best loss ", first_line)
+
+        status, out, err = cluster_command(ray_head, capsys, "stop", job_id)
+        assert status == 0 and out == f"stopping job {job_id}\n", err
+        fetched_out, fetched_err = fetch.communicate(timeout=120)
+    finally:
+        fetch.kill()
     status, out, _ = cluster_command(ray_head, capsys, "status", job_id)
     assert out.startswith(f"{job_id}: STOPPED")
+
+    # Stopping kept the progress: the search ended at a round's end, its checkpoint came home.
+    assert fetch.returncode == 130, fetched_err
+    assert fetched_out == ""
+    told = re.fullmatch(
+        rf"job {job_id} was stopped after (\d+) rounds; its best so far is in {run_dir}/ \(checkpoint\.npz\); "
+        rf"go on with it here: python -m coordinator run --resume {run_dir}",
+        fetched_err.strip().splitlines()[-1],
+    )
+    assert told, fetched_err
+    assert sorted(path.name for path in run_dir.iterdir()) == ["checkpoint.npz"]
+    checkpoint = load_checkpoint(run_dir)
+    assert checkpoint.rounds_completed == int(told.group(1)) >= 4
+    # ... and goes on here, from where it was stopped.
+    resumed = run_command(
+        "-m", "coordinator", "run", "--resume", str(run_dir), "--rounds", str(checkpoint.rounds_completed + 1),
+        "--inprocess", "--quiet",
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert load_result(run_dir).rounds_completed == checkpoint.rounds_completed + 1
+
     # The job's temporary run directory on the head (this machine) went with it.
     marker = next(line for line in jobs.get_job_logs(job_id).splitlines() if line.startswith(RUN_DIR_MARKER))
     head_run_dir = Path(marker[len(RUN_DIR_MARKER) : -len(" ===")])
@@ -152,9 +204,6 @@ def test_status_logs_and_stop_of_a_job_in_flight_and_nothing_listens_beyond_loop
     while head_run_dir.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not head_run_dir.exists()
-    status, _, err = cluster_command(ray_head, capsys, "fetch", job_id)
-    assert status == 130 and err.startswith(f"error: job {job_id} stopped")
-    assert not run_dir.exists()
 
 
 def test_an_unknown_job_is_one_line_exit_2(ray_head, capsys):
@@ -167,12 +216,32 @@ def test_an_unknown_job_is_one_line_exit_2(ray_head, capsys):
         ]
 
 
-def test_bad_coordinator_flags_fail_the_job_with_their_own_status(ray_head, tmp_path):
-    finished = submit(ray_head, "--", "--dataset", "vertical", "--climbers", "zero", "--out", str(tmp_path / "bad"))
-    assert finished.returncode == 2, finished.stderr
-    assert "--climbers" in finished.stdout  # the coordinator's own one-line error, from the job's log
-    assert finished.stderr.strip().splitlines()[-1].startswith("error: job raysubmit_")
-    assert not (tmp_path / "bad").exists()
+def test_the_gcs_port_given_for_the_dashboard_is_one_line_exit_2(ray_head, capsys):
+    address = f"http://127.0.0.1:{ray_head.gcs_port}"
+    status = cluster_main(["status", "raysubmit_x", "--address", address])
+    captured = capsys.readouterr()
+    assert status == 2 and captured.out == ""
+    assert captured.err.splitlines() == [
+        f"error: --address: {address} does not answer HTTP, so it is not a Ray dashboard (the GCS port, 6379, "
+        "perhaps?); give the dashboard's port: http://127.0.0.1:8265"
+    ]
+
+
+def test_auto_on_loopback_without_the_loopback_setting_says_what_is_missing(ray_head, tmp_path):
+    # RAY_ADDRESS is where `auto` looks first; without RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 Ray turns
+    # 127.0.0.1 into this machine's routable address, where this head does not listen.
+    finished = run_command(
+        "-m", "coordinator", "run", "--address", "auto", "--dataset", "vertical", "--out", str(tmp_path / "run"),
+        environment={"RAY_ADDRESS": ray_head.gcs_address}, without=("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER",),
+    )  # fmt: skip
+    assert finished.returncode == 2
+    lines = finished.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: address: "), finished.stderr
+    assert f"(Ray turns {ray_head.gcs_address} into " in lines[0]
+    assert lines[0].endswith(
+        "a Ray bound to 127.0.0.1 wants RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 in this environment too)"
+    )
+    assert not (tmp_path / "run").exists()
 
 
 def _command_line(pid: int) -> str:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shlex
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cluster.__main__ import main as cluster_main
@@ -15,9 +20,27 @@ from cluster.auth import auth_headers, find_token
 from cluster.connect import ClusterError
 from cluster.job_entry import run_and_ship
 from cluster.jobs import dashboard_address
-from cluster.log_transport import BEGIN_MARKER, LogFilter, decode_files, encode_files, run_dir_line, write_files
-from cluster.submit import EXCLUDES, SubmitError, plan_job, receive_result
+from cluster.log_transport import (
+    BEGIN_MARKER,
+    RUN_DIR_MARKER,
+    LogFilter,
+    decode_files,
+    encode_files,
+    run_dir_line,
+    write_files,
+)
+from cluster.submit import (
+    EXCLUDES,
+    SubmitError,
+    check_flags_locally,
+    checkpoint_rounds,
+    plan_job,
+    receive_result,
+    receive_stopped,
+    version_warning,
+)
 from tests.cluster.conftest import PROJECT
+from tests.cluster.processes import descendants
 
 
 def test_the_job_runs_the_coordinator_on_the_head_and_the_result_comes_to_the_local_out(tmp_path):
@@ -113,7 +136,7 @@ def test_a_damaged_or_missing_block_is_one_line(tmp_path):
         decode_files([lines[0], evil, *lines[2:]])
 
 
-def test_the_log_shown_leaves_out_the_files_and_names_the_local_directory(tmp_path):
+def test_the_log_shown_leaves_out_the_files_and_marks_the_heads_paths(tmp_path):
     (tmp_path / "result.json").write_text("{}")
     log = "\n".join(
         [
@@ -125,9 +148,10 @@ def test_the_log_shown_leaves_out_the_files_and_names_the_local_directory(tmp_pa
             "",
         ]
     )
-    expected = "Running entrypoint\nwritten: runs/mine/result.json\ndone\n"
+    # Nothing is on this machine until submit or fetch writes it: the path stays the head's, and says so.
+    expected = "Running entrypoint\nwritten: /tmp/hillclimb-job-abc/result.json (on the head)\ndone\n"
     for chunk_size in (1, 7, len(log)):
-        log_filter = LogFilter("runs/mine")
+        log_filter = LogFilter()
         shown = "".join(log_filter.feed(log[start : start + chunk_size]) for start in range(0, len(log), chunk_size))
         assert shown + log_filter.flush() == expected
 
@@ -142,6 +166,87 @@ def test_the_head_side_runs_the_command_into_a_temporary_directory_and_prints_it
     assert not Path(remote).exists()  # removed after printing
     assert run_and_ship([sys.executable, "-c", "raise SystemExit(3)"]) == 3
     assert BEGIN_MARKER not in capfd.readouterr().out
+
+
+def test_a_stopped_job_ships_the_checkpoint_its_search_finished_writing(tmp_path):
+    # As Ray's job supervisor stops a job: SIGTERM to the entrypoint and to every process below it.
+    # The stand-in search writes its checkpoint each "round" and, told to stop, ends its round first.
+    search = (
+        "import pathlib, signal, sys, time\n"
+        "out = pathlib.Path(sys.argv[2])\n"
+        "stop = []\n"
+        "signal.signal(signal.SIGTERM, lambda *_: stop.append(1))\n"
+        "(out / 'checkpoint.npz').write_bytes(b'round 1')\n"
+        "print('ready', flush=True)\n"
+        "while not stop: time.sleep(0.05)\n"
+        "time.sleep(0.5)\n"
+        "(out / 'checkpoint.npz').write_bytes(b'round 2')\n"
+        "sys.exit(15)\n"
+    )
+    entry = subprocess.Popen(
+        [sys.executable, "-m", "cluster.job_entry", "--", sys.executable, "-c", search],
+        cwd=PROJECT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = [entry.stdout.readline(), entry.stdout.readline()]
+        assert lines[1] == "ready\n", lines
+        for pid in (entry.pid, *descendants(entry.pid)):
+            with contextlib.suppress(ProcessLookupError):  # as Ray does: one may be gone by its turn
+                os.kill(pid, signal.SIGTERM)
+        rest, _ = entry.communicate(timeout=60)
+    finally:
+        entry.kill()
+    printed = [*lines, *rest.splitlines(keepends=True)]
+    assert entry.returncode == 128 + signal.SIGTERM
+    assert "job stopped: its run directory as of the last finished round follows\n" in printed
+    assert decode_files(printed) == {"checkpoint.npz": b"round 2"}
+    head_run_dir = lines[0].strip()[len(RUN_DIR_MARKER) : -len(" ===")]
+    assert head_run_dir and not Path(head_run_dir).exists()
+
+
+def test_a_stopped_job_is_told_and_its_files_written_with_the_rounds_it_had_done(tmp_path):
+    (tmp_path / "head").mkdir()
+    state = np.array(json.dumps({"rounds_completed": 7}))
+    np.savez(tmp_path / "head" / "checkpoint.npz", state=state, params=np.zeros(3))
+    stopped = receive_stopped("\n".join(encode_files(tmp_path / "head")), tmp_path / "home")
+    assert stopped.rounds == 7 and [path.name for path in stopped.written] == ["checkpoint.npz"]
+    assert receive_stopped("job stopped before its first round finished: nothing to bring back", tmp_path) is None
+    assert checkpoint_rounds(b"not a zip") is None
+
+
+def test_bad_flags_are_told_before_anything_is_sent(tmp_path, capsys):
+    # The dashboard address leads nowhere: the flags are checked here, before it is tried.
+    status = cluster_main(
+        ["submit", "--address", "http://127.0.0.1:1", "--", "--layers", "2,x,3", "--out", str(tmp_path / "run")]
+    )
+    captured = capsys.readouterr()
+    assert status == 2 and captured.out == ""
+    assert captured.err.splitlines() == [
+        "error: argument --layers: expected comma-separated integers like 2,64,3, got '2,x,3' "
+        "(see python -m coordinator run --help)"
+    ]
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_local_check_sees_the_flags_as_the_head_will(tmp_path):
+    data = PROJECT / "test-local-check.csv"  # inside the project, as a job's data file must be
+    data.write_text("x0,x1,label\n0,0,0\n1,1,1\n0,1,0\n1,0,1\n")
+    try:
+        plan = plan_job(["--dataset", str(data), "--layers", "2,4,2", "--out", str(tmp_path / "run")])
+        line = check_flags_locally(plan)
+    finally:
+        data.unlink()
+    assert line.startswith("would run: test-local-check.csv (4 rows, 2 features, 2 classes), network 2-4-2")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_cluster_on_another_ray_version_is_pointed_out():
+    assert version_warning("2.60.0", "2.60.0") is None
+    warning = version_warning("2.58.1", "2.60.0")
+    assert warning.startswith("the cluster runs Ray 2.58.1, this machine Ray 2.60.0")
+    assert "\n" not in warning
 
 
 def test_receive_result_writes_what_the_log_carries(tmp_path):
