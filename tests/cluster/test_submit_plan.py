@@ -224,7 +224,7 @@ def test_bad_flags_are_told_before_anything_is_sent(tmp_path, capsys):
     captured = capsys.readouterr()
     assert status == 2 and captured.out == ""
     assert captured.err.splitlines() == [
-        "error: argument --layers: expected comma-separated integers like 2,64,3, got '2,x,3' "
+        "error: argument --layers: expected comma-separated integers like 2,64,3 or 'none', got '2,x,3' "
         "(see python -m coordinator run --help)"
     ]
     assert not (tmp_path / "run").exists()
@@ -238,7 +238,7 @@ def test_the_local_check_sees_the_flags_as_the_head_will(tmp_path):
         line = check_flags_locally(plan)
     finally:
         data.unlink()
-    assert line.startswith("would run: test-local-check.csv (4 rows, 2 features, 2 classes), network 2-4-2")
+    assert line.startswith("would run: test-local-check.csv (2 rows, 2 features, 2 classes, 2 held out), network 2-4-2")
     assert not (tmp_path / "run").exists()
 
 
