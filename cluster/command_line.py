@@ -10,6 +10,7 @@ import argparse
 import difflib
 import os
 import sys
+import warnings
 from collections.abc import Callable
 
 EXIT_OK = 0
@@ -55,7 +56,9 @@ def run_main(
     stopped(why) turns "interrupted" or "output closed" into the line told on stderr (none if empty).
     """
     try:
-        return command()
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning  # one line, no source line: it is for the user, not a developer
+            return command()
     except user_errors as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -67,6 +70,10 @@ def run_main(
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         _tell(stopped("output closed"))
         return EXIT_OUTPUT_CLOSED
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=sys.stderr)
 
 
 def _tell(line: str) -> None:

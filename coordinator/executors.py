@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Iterator
 from typing import Literal, Protocol
 
@@ -43,7 +44,7 @@ class InProcessExecutor:
 
     def __init__(self, dataset: Dataset, config: SearchConfig):
         # As many as a Ray run here would have, so that default climbers match; all run here.
-        self.workers = config.workers or os.cpu_count() or 1
+        self.workers = config.workers or local_cpus()
         self.worker = ClimbWorker(dataset.X, dataset.labels, config.layers, config)
         self.worker.warm_up()
 
@@ -58,10 +59,18 @@ class InProcessExecutor:
 
     def environment(self) -> Environment:
         """Where it ran."""
-        return Environment(executor="inprocess", cpus=os.cpu_count() or 1, workers=1)
+        return Environment(executor="inprocess", cpus=local_cpus(), workers=1)
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def local_cpus() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 class RayExecutor:
@@ -70,8 +79,17 @@ class RayExecutor:
     def __init__(self, dataset: Dataset, config: SearchConfig, address: str | None = None):
         self._stack = contextlib.ExitStack()
         try:
-            info = self._stack.enter_context(connect(address, num_cpus=config.workers))
+            # A private Ray gets the CPUs there are (fewer if fewer workers are asked for), never more.
+            cpus = min(config.workers, local_cpus()) if config.workers else None
+            info = self._stack.enter_context(connect(address, num_cpus=cpus))
             self.workers = config.workers or max(1, info.cpus)
+            if info.cpus and self.workers > info.cpus:
+                warnings.warn(
+                    f"workers: {self.workers} workers share the {info.cpus} CPU(s) Ray has: each holds the data and "
+                    f"a process of its own, and none runs faster (give --workers {info.cpus} or fewer)",
+                    UserWarning,
+                    stacklevel=2,
+                )
             # More workers than CPUs share them, rather than wait for CPUs that never come.
             cpus_per_worker = min(1.0, info.cpus / self.workers) if info.cpus else 1.0
             self.pool = WorkerPool(

@@ -9,6 +9,7 @@ decides only how many rounds run.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from coordinator.checkpoint_writer import CheckpointWriter
@@ -52,8 +53,9 @@ def run_prepared(
 ) -> SearchResult:
     """Run a prepared search to its end: step round by round, checkpoint each round, save the result."""
     progress = progress or SilentProgress()
+    session_started = time.monotonic()  # the time budget counts starting Ray and the workers too
     with open_executor(executor, prepared.dataset, prepared.config, address) as runner:
-        stepper = SearchStepper(prepared, runner, progress)
+        stepper = SearchStepper(prepared, runner, progress, session_started)
         progress.started()  # after every check and the connection: an error stays one line
         with CheckpointWriter.optional(prepared.run_dir) as writer:
             while stepper.stop_reason is None:

@@ -95,7 +95,14 @@ def score(params, dataset: Dataset, layout: Layout) -> tuple[float, float]:
 class SearchStepper:
     """A search in progress on an executor, from scratch or from a checkpoint's state."""
 
-    def __init__(self, prepared: PreparedRun, executor: Executor, progress: Progress | None = None):
+    def __init__(
+        self,
+        prepared: PreparedRun,
+        executor: Executor,
+        progress: Progress | None = None,
+        session_started: float | None = None,
+    ):
+        """session_started: time.monotonic() when this session began (default now); the time budget counts from it."""
         config, state = prepared.config, prepared.state
         if config.climbers is None:
             # One climber per worker: the deepest climbs per second. Recorded in the result's
@@ -113,7 +120,7 @@ class SearchStepper:
         self.rounds_completed = state.rounds_completed if state else 0
         self.session = self.history[-1].session + 1 if self.history else 0
         self._seconds_before = state.wall_seconds if state else 0.0
-        self._started = time.monotonic()
+        self._started = time.monotonic() if session_started is None else session_started
 
     @property
     def session_seconds(self) -> float:

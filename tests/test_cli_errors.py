@@ -6,7 +6,9 @@ about reaching Ray. Before the run starts, nothing may be written: neither --out
 
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,7 +17,7 @@ import numpy as np
 import pytest
 
 from coordinator import SearchConfig, search
-from tests.coordinator.cli_runner import run_cli
+from tests.coordinator.cli_runner import cli_environment, run_cli
 
 TINY = ["--dataset", "vertical", "--layers", "2,3,3", "--climbers", "2", "--steps", "100", "--rounds", "2"]
 
@@ -221,3 +223,30 @@ def test_an_unreachable_address_is_one_line_within_thirty_seconds(tmp_path):
     completed = _run(tmp_path, *TINY, "--address", "127.0.0.1:1", "--quiet", "--out", "out", timeout=45)
     assert time.monotonic() - started < 30
     _assert_refused(completed, tmp_path, "address: cannot reach Ray at 127.0.0.1:1")
+
+
+def test_a_reader_that_stops_early_ends_the_run_quietly_and_it_can_be_resumed(tmp_path):
+    command = [sys.executable, "-m", "coordinator", "run", *TINY[:6], "--steps", "2000", "--rounds", "1000",
+               "--time-budget", "120", "--inprocess", "--log-json", "--out", "run"]  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_environment()
+    )
+    first = process.stdout.readline()
+    process.stdout.close()  # as `| head -1` does
+    status = process.wait(timeout=120)
+    stderr = process.stderr.read()
+    assert json.loads(first)["round"] == 0
+    assert status == 141, stderr  # 128 + SIGPIPE, as a shell reports a pipeline's writer
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == "output closed; resume with --resume run"
+
+
+def test_more_workers_than_cpus_are_warned_of_and_the_summary_tells_the_truth(tmp_path):
+    from coordinator.executors import local_cpus
+
+    workers = local_cpus() + 1
+    completed = _run(tmp_path, *TINY, "--workers", str(workers), "--out", "run", timeout=180)
+    assert completed.returncode == 0, completed.stderr
+    warning = f"warning: workers: {workers} workers share the {local_cpus()} CPU(s) Ray has"
+    assert any(line.startswith(warning) for line in completed.stderr.splitlines()), completed.stderr
+    assert f"on {workers} worker(s), {local_cpus()} CPU(s), 1 node(s)" in completed.stdout

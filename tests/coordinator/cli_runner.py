@@ -19,8 +19,8 @@ def make_run(run_dir: Path, **overrides):
     return search(SearchConfig(**{**TINY, **overrides}), executor="inprocess", run_dir=run_dir)
 
 
-def run_cli(*arguments: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    """`python -m coordinator ARGUMENTS` from cwd, with this checkout's code, no Ray usage stats, no screen."""
+def cli_environment() -> dict[str, str]:
+    """The environment of a command under test: this checkout's code, no Ray usage stats, no screen."""
     environment = {
         **os.environ,
         "RAY_USAGE_STATS_ENABLED": "0",
@@ -29,10 +29,15 @@ def run_cli(*arguments: str, cwd: Path, timeout: float = 120) -> subprocess.Comp
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")])),
     }
     environment.pop("RAY_ADDRESS", None)  # a private local Ray, never a cluster the shell points at
+    return environment
+
+
+def run_cli(*arguments: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    """`python -m coordinator ARGUMENTS` from cwd, with this checkout's code, no Ray usage stats, no screen."""
     return subprocess.run(
         [sys.executable, "-m", "coordinator", *arguments],
         cwd=cwd,
-        env=environment,
+        env=cli_environment(),
         capture_output=True,
         text=True,
         timeout=timeout,
