@@ -73,15 +73,20 @@ def stop_reason(
     rounds_completed: int,
     session_seconds: float,
     rounds_without_gain: int,
+    session_rounds: int = 1,
 ) -> StopReason | None:
-    """Why a search in this state stops now, or None to go on; the time budget counts this session."""
+    """Why a search in this state stops now, or None to go on.
+
+    The time budget counts this session, starting Ray included, and stops it only once it has run a
+    round: however slow the start, a session always leaves a result.
+    """
     if rounds_completed >= config.rounds:
         return StopReason.ROUNDS
     if best is not None and config.target_loss is not None and best.loss <= config.target_loss:
         return StopReason.TARGET_LOSS
     if config.patience is not None and rounds_without_gain >= config.patience:
         return StopReason.PATIENCE
-    if config.time_budget is not None and session_seconds >= config.time_budget:
+    if config.time_budget is not None and session_seconds >= config.time_budget and session_rounds > 0:
         return StopReason.TIME_BUDGET
     return None
 
@@ -118,6 +123,7 @@ class SearchStepper:
         self.history: list[RoundRecord] = list(state.history) if state else []
         self.evaluations = state.evaluations if state else 0
         self.rounds_completed = state.rounds_completed if state else 0
+        self._first_round = self.rounds_completed  # of this session
         self.session = self.history[-1].session + 1 if self.history else 0
         self._seconds_before = state.wall_seconds if state else 0.0
         self._started = time.monotonic() if session_started is None else session_started
@@ -143,7 +149,12 @@ class SearchStepper:
     def stop_reason(self) -> StopReason | None:
         """Why the search should stop now, or None while it should go on."""
         return stop_reason(
-            self.config, self.best, self.rounds_completed, self.session_seconds, self.rounds_without_gain
+            self.config,
+            self.best,
+            self.rounds_completed,
+            self.session_seconds,
+            self.rounds_without_gain,
+            self.rounds_completed - self._first_round,
         )
 
     def step(self) -> RoundRecord:

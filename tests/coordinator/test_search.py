@@ -171,3 +171,9 @@ def test_resume_on_ray_continues_an_in_process_run(ray_local, tmp_path):
     resumed = search(SMALL.model_copy(update={"rounds": 4}), run_dir=tmp_path, resume=True)
     assert resumed.rounds_completed == 4
     _same_bits(resumed, search(SMALL, executor="inprocess"))
+
+
+def test_a_session_always_runs_a_round_however_slow_its_start():
+    config = SMALL.model_copy(update={"rounds": 100, "time_budget": 1e-9})  # spent before the first round
+    result = search(config, executor="inprocess")
+    assert result.rounds_completed == 1 and result.stopped_because == "time_budget"
