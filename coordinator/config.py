@@ -139,6 +139,8 @@ class SearchConfig(ClimbSettings):
                 return tuple(int(part) for part in value.split(","))
             except ValueError:
                 raise ValueError(f"expected comma-separated integers like 2,64,3, got {value!r}") from None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return (value,)  # one size: `hidden: 16` in YAML
         return tuple(value) if isinstance(value, list) else value  # YAML and JSON have lists, not tuples
 
     @field_validator("layers")
