@@ -1,0 +1,276 @@
+"""Real data: test accuracy on rows the search never saw, against backprop and a linear baseline.
+
+Usage: python bench/real_data.py [--datasets digits,wine,breast_cancer,iris] [--splits 0,1,2]
+                                 [--budget digits=60,wine=20,breast_cancer=20,iris=20] [--hidden digits=32]
+                                 [--variants default] [--baselines logistic,mlp,pgpe] [--out bench/results]
+
+For each scikit-learn data set and each split seed S, the rows are split 75/25, stratified, exactly as
+`--dataset NAME --data-seed S` splits them (coordinator.splits.stratified_split with its test salt).
+The training rows are written to train.csv and the test rows to test.csv, raw features and integer
+labels, and this project is run as a new user runs it, one process per run, on every local core:
+
+    python -m coordinator run --dataset train.csv --hidden H --time-budget B --seed S --quiet --out RUN [VARIANT]
+    python -m coordinator evaluate RUN --input test.csv
+
+Beside it, on the same rows: scikit-learn's LogisticRegression and MLPClassifier (Adam, the same hidden
+layers) on standardised features, and EvoTorch PGPE (ClipUp, population 200) for the same wall-clock
+budget on one core, minimising the same loss on standardised features. Test accuracy is on the 25%.
+
+A variant is a name from VARIANTS (extra flags for `coordinator run`); `--variants all` runs every one,
+to choose defaults on tuning splits (say 100,101,102) that are then not the splits reported.
+
+Writes real_data.json (every run) and real_data.md (per data set and search: mean, median, min-max
+of test accuracy over the splits) into --out; peers.json-style raw output, written after every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+
+ONE_CORE = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
+for _name, _value in {**ONE_CORE, "RAY_USAGE_STATS_ENABLED": "0"}.items():
+    os.environ.setdefault(_name, _value)  # before numpy is imported: its BLAS reads them once
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from coordinator.files import atomic_write_text  # noqa: E402
+
+DATASETS = ("digits", "wine", "breast_cancer", "iris")
+# Variants of `coordinator run`: extra flags beside the data, the hidden sizes, the budget and the seed.
+VARIANTS = {
+    "default": [],
+    "scaling none": ["--scaling", "none"],
+    "scaling minmax": ["--scaling", "minmax"],
+    "scaling standard": ["--scaling", "standard"],
+    "no validation": ["--validation-fraction", "0"],
+    "validation 0.1": ["--validation-fraction", "0.1"],
+    "validation 0.3": ["--validation-fraction", "0.3"],
+    "patience 20": ["--patience", "20"],
+    "patience none": ["--patience", "none"],
+    "l2 0": ["--l2", "0"],
+    "l2 1e-4": ["--l2", "0.0001"],
+    "l2 1e-3": ["--l2", "0.001"],
+    "l2 1e-2": ["--l2", "0.01"],
+    "l2 1e-1": ["--l2", "0.1"],
+}
+
+
+def split_rows(name: str, split: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(X_train, y_train, X_test, y_test) of a scikit-learn data set, split as `--data-seed split` splits it."""
+    from coordinator.data import sklearn_data
+    from coordinator.prepare import TEST_FRACTION
+    from coordinator.splits import TEST_SALT, stratified_split
+
+    dataset = sklearn_data(name)
+    kept, held = stratified_split(dataset.labels, TEST_FRACTION, split, TEST_SALT)
+    return dataset.X[kept], dataset.labels[kept], dataset.X[held], dataset.labels[held]
+
+
+def write_csv(path: Path, X: np.ndarray, y: np.ndarray) -> None:
+    """Rows of raw features and the integer label last, with a header."""
+    header = ",".join([*(f"x{index}" for index in range(X.shape[1])), "label"])
+    rows = [
+        ",".join([*(repr(float(value)) for value in row), str(int(label))]) for row, label in zip(X, y, strict=True)
+    ]
+    path.write_text("\n".join([header, *rows]) + "\n")
+
+
+def run_project(train: Path, test: Path, hidden: str, budget: float, split: int, flags: list[str]) -> dict:
+    """This project through its command line, as a user runs it; its test figures and result."""
+    with tempfile.TemporaryDirectory(prefix="hillclimb-real-") as scratch:
+        run_dir = Path(scratch) / "run"
+        command = [sys.executable, "-m", "coordinator", "run", "--dataset", str(train), "--hidden", hidden]
+        command += ["--time-budget", str(budget), "--seed", str(split), "--quiet", "--out", str(run_dir), *flags]
+        started = time.monotonic()
+        finished = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
+        seconds = time.monotonic() - started
+        if finished.returncode != 0:
+            return {"status": "failed", "note": finished.stderr.strip().splitlines()[-1:], "seconds": seconds}
+        from coordinator.result import load_result
+        from coordinator.tables import read_table
+
+        result = load_result(run_dir)
+        table = read_table(test, labelled=True)
+        evaluation = result.evaluate(table.X, table.y)
+        return {
+            "status": "ok",
+            "test_accuracy": evaluation.accuracy,
+            "test_loss": evaluation.loss,
+            "training_loss": result.best_loss,
+            "training_accuracy": result.best_accuracy,
+            "validation_accuracy": result.validation_accuracy,
+            "rounds": result.rounds_completed,
+            "selected_round": result.selected_round,
+            "stopped_because": result.stopped_because.value,
+            "evaluations": result.evaluations,
+            "seconds": seconds,
+            "config": result.config.model_dump(mode="json"),
+        }
+
+
+def run_sklearn(kind: str, X, y, X_test, y_test, hidden: tuple[int, ...], split: int) -> dict:
+    """LogisticRegression or MLPClassifier (Adam) on standardised features."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if kind == "logistic":
+        model = LogisticRegression(max_iter=5000)
+    else:
+        model = MLPClassifier(hidden_layer_sizes=hidden, max_iter=2000, random_state=split)
+    started = time.monotonic()
+    pipeline = make_pipeline(StandardScaler(), model).fit(X, y)
+    return {
+        "status": "ok",
+        "test_accuracy": float(pipeline.score(X_test, y_test)),
+        "seconds": time.monotonic() - started,
+    }
+
+
+def run_pgpe(X, y, X_test, y_test, hidden: tuple[int, ...], budget: float, split: int) -> dict:
+    """EvoTorch PGPE (ClipUp, population 200) on the seed's loss over standardised features, one core."""
+    try:
+        import torch
+        from evotorch import Problem
+        from evotorch.algorithms import PGPE
+    except ImportError:
+        return {"status": "skipped", "note": "evotorch/torch not installed (pip install -e '.[bench]')"}
+    from coordinator.scaling import Scaling
+    from workers.network import Layout, evaluate, init_params
+
+    torch.set_num_threads(1)
+    scaling = Scaling.fit("standard", X)
+    X, X_test = scaling.apply(X), scaling.apply(X_test)
+    layout = Layout((X.shape[1], *hidden, int(y.max()) + 1))
+
+    class Loss(Problem):
+        def __init__(self):
+            super().__init__("min", solution_length=layout.num_params, initial_bounds=(-0.1, 0.1), seed=split)
+
+        def _evaluate_batch(self, solutions):
+            params = solutions.values.detach().cpu().numpy().astype(np.float64)
+            losses, _ = evaluate(params, X, y, layout)
+            solutions.set_evals(torch.as_tensor(np.nan_to_num(losses, nan=1e6)))
+
+    problem = Loss()
+    start = init_params(layout, np.random.default_rng(split))
+    searcher = PGPE(
+        problem, popsize=200, center_learning_rate=0.2, stdev_learning_rate=0.1, stdev_init=0.1,
+        optimizer="clipup", center_init=torch.as_tensor(start),
+    )  # fmt: skip
+    started = time.monotonic()
+    while time.monotonic() - started < budget:
+        searcher.step()
+    best = searcher.status["pop_best"].values.detach().cpu().numpy().astype(np.float64)
+    center = searcher.status["center"].detach().cpu().numpy().astype(np.float64)
+    # The point it would hand back: the better on the training rows of its centre and its best sample.
+    params = min((best, center), key=lambda point: float(evaluate(point, X, y, layout)[0]))
+    _, accuracy = evaluate(params, X_test, y_test, layout)
+    return {"status": "ok", "test_accuracy": float(accuracy), "seconds": time.monotonic() - started, "cores": 1}
+
+
+def _per_dataset(text: str, datasets: list[str], cast) -> dict:
+    """'digits=60,iris=20' or '60' -> {dataset: value}."""
+    if "=" not in text:
+        return {name: cast(text) for name in datasets}
+    pairs = dict(part.split("=", 1) for part in text.split(","))
+    return {name: cast(pairs[name]) for name in datasets}
+
+
+def summarise(runs: list[dict]) -> str:
+    """The table: per data set and search, test accuracy's mean, median and range over the splits."""
+    lines = [
+        "| data | search | splits | budget (s) | test accuracy mean | median | min-max |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for run in runs:
+        if run["status"] == "ok":
+            groups.setdefault((run["dataset"], run["search"]), []).append(run)
+    for (dataset, name), members in groups.items():
+        accuracies = np.array([member["test_accuracy"] for member in members])
+        budget = members[0].get("budget", "")
+        lines.append(
+            f"| {dataset} | {name} | {len(members)} | {budget} | {accuracies.mean():.4f} | "
+            f"{np.median(accuracies):.4f} | {accuracies.min():.4f}-{accuracies.max():.4f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every (data set, split, search) and write the table and the raw runs."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--splits", default="0,1,2", help="split seeds (the 75/25 split and the search's --seed)")
+    parser.add_argument("--budget", default="digits=60,wine=20,breast_cancer=20,iris=20", help="seconds per run")
+    parser.add_argument("--hidden", default="digits=32,wine=16,breast_cancer=16,iris=16", help="hidden sizes")
+    parser.add_argument("--variants", default="default", help=f"'all' or some of: {', '.join(VARIANTS)}")
+    parser.add_argument("--baselines", default="logistic,mlp,pgpe", help="logistic, mlp, pgpe (PGPE on digits only)")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--name", default="real_data", help="file name stem of the outputs")
+    args = parser.parse_args(argv)
+    datasets = args.datasets.split(",")
+    splits = [int(split) for split in args.splits.split(",")]
+    budgets = _per_dataset(args.budget, datasets, float)
+    hidden = _per_dataset(args.hidden, datasets, str)
+    variants = list(VARIANTS) if args.variants == "all" else args.variants.split(",")
+    baselines = [name for name in args.baselines.split(",") if name]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    project_seconds = sum(budgets[name] + 8 for name in datasets) * len(splits) * len(variants)
+    pgpe_seconds = budgets.get("digits", 0) * len(splits) * ("pgpe" in baselines and "digits" in datasets)
+    print(f"about {(project_seconds + pgpe_seconds) / 60:.0f} minutes", file=sys.stderr, flush=True)
+
+    runs: list[dict] = []
+    machine = {"cpus": len(os.sched_getaffinity(0)), "python": sys.version.split()[0]}
+    for dataset in datasets:
+        sizes = tuple(int(size) for size in hidden[dataset].split(","))
+        for split in splits:
+            X, y, X_test, y_test = split_rows(dataset, split)
+            with tempfile.TemporaryDirectory(prefix="hillclimb-real-data-") as scratch:
+                train, test = Path(scratch) / "train.csv", Path(scratch) / "test.csv"
+                write_csv(train, X, y)
+                write_csv(test, X_test, y_test)
+                budget = budgets[dataset]
+                cases = [
+                    (f"hillclimb, {variant}", partial(run_project, train, test, hidden[dataset], budget, split,
+                                                      VARIANTS[variant]))
+                    for variant in variants
+                ]  # fmt: skip
+                for name in baselines:
+                    if name in ("logistic", "mlp"):
+                        label = "LogisticRegression (standardised)" if name == "logistic" else "MLPClassifier (Adam)"
+                        cases.append((label, partial(run_sklearn, name, X, y, X_test, y_test, sizes, split)))
+                    elif name == "pgpe" and dataset == "digits":
+                        pgpe = partial(run_pgpe, X, y, X_test, y_test, sizes, budget, split)
+                        cases.append(("EvoTorch PGPE (ClipUp), 1 core", pgpe))
+                for label, run in cases:
+                    record = {"dataset": dataset, "split": split, "search": label, "budget": budgets[dataset]}
+                    record |= run()
+                    runs.append(record)
+                    print(json.dumps({key: record.get(key) for key in ("dataset", "split", "search", "status",
+                          "test_accuracy", "seconds")}), flush=True)  # fmt: skip
+                    atomic_write_text(
+                        out / f"{args.name}.json", json.dumps({"machine": machine, "runs": runs}, indent=1)
+                    )
+    table = summarise(runs)
+    atomic_write_text(out / f"{args.name}.md", table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
