@@ -61,6 +61,12 @@ def _best_from(state: dict, prefix: str, params: np.ndarray, step_sizes: np.ndar
     )
 
 
+def _state(stored: np.ndarray) -> dict:
+    """The JSON part of a checkpoint: UTF-8 bytes, or (as format 1 wrote it) a numpy string."""
+    text = stored.tobytes().decode() if stored.dtype == np.uint8 else str(stored)
+    return json.loads(text)
+
+
 def save_checkpoint(directory: str | Path, checkpoint: Checkpoint) -> None:
     """Write checkpoint.npz: arrays plus the rest as a JSON string (no pickles)."""
     best, selected = checkpoint.best, checkpoint.selected
@@ -87,7 +93,9 @@ def save_checkpoint(directory: str | Path, checkpoint: Checkpoint) -> None:
             "selected_params": selected.best.outcome.params,
             "selected_step_sizes": selected.best.outcome.step_sizes,
         }
-    atomic_save_npz(Path(directory) / CHECKPOINT_FILE, **arrays, state=np.array(json.dumps(state)))
+    # The rest as UTF-8 bytes (a numpy string would take 4 bytes a character, and the history grows).
+    text = np.frombuffer(json.dumps(state).encode(), dtype=np.uint8)
+    atomic_save_npz(Path(directory) / CHECKPOINT_FILE, **arrays, state=text)
 
 
 def load_checkpoint(directory: str | Path) -> Checkpoint:
@@ -98,7 +106,7 @@ def load_checkpoint(directory: str | Path) -> Checkpoint:
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files if name != "state"}
-            state = json.loads(str(archive["state"]))
+            state = _state(archive["state"])
         if state.get("format_version") not in FORMAT_VERSIONS:
             raise ConfigError(f"{path}: checkpoint format {state.get('format_version')!r} is not one this reads")
         config = saved_config(state["config"])
