@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import inspect
 import logging
 import os
 import socket
@@ -267,10 +269,73 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> Iterator
     Ray, or that wants a token this machine lacks is a one-line ClusterError within
     CONNECT_TIMEOUT_S + GREETING_TIMEOUT_S.
     """
-    ray = sys.modules.get("ray")
-    if ray is not None and ray.is_initialized():
-        yield ray_info()  # the caller owns this connection: leave it open
+    if _is_connected():
+        yield ray_info()  # the caller owns this connection (or it is the shared one): leave it open
         return
+    address = _address_to_join(address)
+    if address is None:
+        _start_local_ray(num_cpus)
+        try:
+            yield ray_info()
+        finally:
+            _shutdown()
+        return
+    if address != "auto":
+        split_address(address)
+
+    import ray
+
+    with contextlib.ExitStack() as stack:
+        try:
+            target = _check_is_ray(address)
+            if target is not None and check_authentication(target):
+                stack.enter_context(_token_mode())
+            ray.init(address=address, **RAY_INIT_OPTIONS)
+        except ClusterError:
+            raise
+        except Exception as error:
+            raise ClusterError(f"address: cannot connect to Ray at {address}: {first_line(error)}") from None
+        ray_log_directory_known()  # a quiet command line's Ray notices go among this session's logs
+        try:
+            yield ray_info()
+        finally:
+            ray.shutdown()
+
+
+def shared_local_ray(address: str | None = None, num_cpus: int | None = None) -> RayInfo | None:
+    """Make the searches of this process share one Ray: the one it is connected to, else a private local Ray.
+
+    The private one is started on first use, as `connect(None, num_cpus)` starts one (127.0.0.1,
+    num_cpus CPUs, None: all), and shut down when the process exits; `connect` finds it and leaves
+    it open, so many searches (an estimator fitted again and again) pay Ray's start once. With an
+    address (or RAY_ADDRESS set) nothing is started and None comes back: `connect` joins that cluster.
+    """
+    if _is_connected():
+        return ray_info()
+    if _address_to_join(address) is not None:
+        return None
+    global _shutdown_registered
+    _start_local_ray(num_cpus)
+    if not _shutdown_registered:
+        # Ray registers an exit hook of its own when imported; ours runs before it (atexit runs the
+        # latest first) and waits for the GCS, raylet and workers to end, so none outlives the process.
+        atexit.register(_shutdown, wait=True)
+        _shutdown_registered = True
+    return ray_info()
+
+
+_shutdown_registered = False
+# What every ray.init here says: Ray's logs stay in its files, and Python's logging stays the caller's.
+RAY_INIT_OPTIONS = {"log_to_driver": False, "configure_logging": False}
+
+
+def _is_connected() -> bool:
+    ray = sys.modules.get("ray")
+    return ray is not None and ray.is_initialized()
+
+
+def _address_to_join(address: str | None) -> str | None:
+    """The cluster to join: the address given, else RAY_ADDRESS (a Ray Job's driver); None for a private local Ray."""
     if address is not None and address.startswith(("http://", "https://")):
         raise ClusterError(
             f"address: {address} is a dashboard (Ray Jobs) address, for `python -m cluster submit --address`; "
@@ -278,36 +343,37 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> Iterator
         )
     environment_address = os.environ.get("RAY_ADDRESS", "")
     if address is None and environment_address and not environment_address.startswith(("http://", "https://")):
-        address = environment_address  # a Ray Job's driver: its cluster
-    if address is None:
-        _set_loopback_environment()  # before Ray is imported: a private Ray stays on 127.0.0.1
-    elif address != "auto":
-        split_address(address)
+        return environment_address  # a Ray Job's driver: its cluster
+    return address
 
+
+def _start_local_ray(num_cpus: int | None) -> None:
+    """Start a private local Ray with num_cpus CPUs (None: all), every listener on 127.0.0.1."""
+    _set_loopback_environment()  # before Ray is imported: a private Ray stays on 127.0.0.1
     import ray
 
-    options = {"log_to_driver": False, "configure_logging": False}
-    with contextlib.ExitStack() as stack:
-        try:
-            if address is None:
-                ray.init(
-                    address="local", num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1", **options
-                )
-            else:
-                target = _check_is_ray(address)
-                if target is not None and check_authentication(target):
-                    stack.enter_context(_token_mode())
-                ray.init(address=address, **options)
-        except ClusterError:
-            raise
-        except Exception as error:
-            where = address or "a new local instance"
-            raise ClusterError(f"address: cannot connect to Ray at {where}: {first_line(error)}") from None
-        ray_log_directory_known()  # a quiet command line's Ray notices go among this session's logs
-        try:
-            yield ray_info()
-        finally:
-            ray.shutdown()
+    try:
+        ray.init(
+            address="local",
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            _node_ip_address="127.0.0.1",
+            **RAY_INIT_OPTIONS,
+        )
+    except Exception as error:
+        raise ClusterError(f"address: cannot connect to Ray at a new local instance: {first_line(error)}") from None
+    ray_log_directory_known()  # a quiet command line's Ray notices go among this session's logs
+
+
+def _shutdown(wait: bool = False) -> None:
+    """Disconnect and end the Ray this process started, if it is up; wait: until its processes have exited."""
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return
+    if wait and "wait_for_processes" in inspect.signature(ray.shutdown).parameters:  # not in every Ray we support
+        ray.shutdown(wait_for_processes=True)
+    else:
+        ray.shutdown()
 
 
 def _set_loopback_environment() -> None:

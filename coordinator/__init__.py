@@ -3,6 +3,9 @@
 from coordinator import SearchConfig, search
 result = search(SearchConfig(dataset="spiral", layers=(2, 64, 3), time_budget=30))
 result.save("runs/spiral")
+
+`from coordinator import HillClimbClassifier` (a scikit-learn estimator) imports scikit-learn only
+then: it is an optional extra (pip install 'hillclimb[sklearn]').
 """
 
 from coordinator.config import ConfigError, SearchConfig
@@ -13,6 +16,7 @@ from coordinator.search import search
 __all__ = [
     "ConfigError",
     "Dataset",
+    "HillClimbClassifier",
     "RoundRecord",
     "SearchConfig",
     "SearchResult",
@@ -21,3 +25,12 @@ __all__ = [
     "nnfs_data",
     "search",
 ]
+
+
+def __getattr__(name: str):
+    """HillClimbClassifier on first use, so that `import coordinator` never needs scikit-learn."""
+    if name == "HillClimbClassifier":
+        from coordinator.estimator import HillClimbClassifier
+
+        return HillClimbClassifier
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -36,6 +36,7 @@ class Checkpoint:
     selected: Selected | None = None  # the best on held-out rows, when rows are held out
     data: DataRecord | None = None
     scaling: Scaling | None = None
+    start_sha256: str | None = None  # of the network the run started from, if it was given one
 
 
 def _best_state(best: Best, prefix: str) -> dict:
@@ -80,6 +81,7 @@ def save_checkpoint(directory: str | Path, checkpoint: Checkpoint) -> None:
         "wall_seconds": checkpoint.wall_seconds,
         "data": checkpoint.data.model_dump(mode="json") if checkpoint.data is not None else None,
         "scaling": checkpoint.scaling.model_dump(mode="json") if checkpoint.scaling is not None else None,
+        "start_sha256": checkpoint.start_sha256,
     }
     arrays = {"params": best.outcome.params, "step_sizes": best.outcome.step_sizes}
     if selected is not None:
@@ -130,6 +132,7 @@ def load_checkpoint(directory: str | Path) -> Checkpoint:
             selected,
             DataRecord(**state["data"]) if state.get("data") is not None else None,
             Scaling(**state["scaling"]) if state.get("scaling") is not None else None,
+            state.get("start_sha256"),
         )
     except ConfigError:
         raise

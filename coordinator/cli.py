@@ -1,4 +1,4 @@
-"""`python -m coordinator run|predict|plot`: the command line of the search."""
+"""`python -m coordinator run|predict|evaluate|plot|export`: the command line of the search."""
 
 from __future__ import annotations
 
@@ -21,6 +21,14 @@ EXAMPLES = """examples:
   python -m coordinator predict runs/big --input points.csv --output classes.csv
   python -m coordinator evaluate runs/big --input test.csv  # accuracy, per-class figures, confusion matrix
   python -m coordinator plot runs/big                    # runs/big/decision_regions.png, history.png
+  python -m coordinator export runs/big --onnx model.onnx  # the network as an ONNX graph
+"""
+
+EXPORT_EXAMPLES = """the graph: input X float64 (N, features); the run's scaling, dense layers with ReLU, softmax;
+outputs probabilities (N, classes) float64 and label (N,), the run's class labels. Needs pip install 'hillclimb[onnx]'.
+
+examples:
+  python -m coordinator export runs/big --onnx model.onnx
 """
 
 PREDICT_EXAMPLES = """input: a .csv of feature columns (a header row is allowed), or a .npz with an array X.
@@ -135,6 +143,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plot.add_argument("run_dir", metavar="RUN_DIR", help="a run directory")
     plot.add_argument("--output", metavar="DIR", help="where to write the PNG files (default RUN_DIR)")
+
+    export = commands.add_parser(
+        "export",
+        help="write a finished run's network as an ONNX graph",
+        description="Write a finished run's network, its feature scaling and class labels as a standard ONNX graph.",
+        epilog=EXPORT_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    export.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory")
+    export.add_argument(
+        "--onnx", required=True, metavar="FILE.onnx", help="the ONNX file to write (replaced atomically)"
+    )
     return parser
 
 
@@ -289,12 +309,25 @@ def _command_plot(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _command_export(args: argparse.Namespace) -> int:
+    from coordinator.export import export_run
+
+    print(f"written: {export_run(args.run_dir, args.onnx)}")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (2 for bad input, told in one line)."""
     from cluster.connect import ClusterError
 
     args = build_parser().parse_args(argv)
-    commands = {"run": _command_run, "predict": _command_predict, "evaluate": _command_evaluate, "plot": _command_plot}
+    commands = {
+        "run": _command_run,
+        "predict": _command_predict,
+        "evaluate": _command_evaluate,
+        "plot": _command_plot,
+        "export": _command_export,
+    }
 
     def stopped(why: str) -> str:
         if args.command == "run" and args.out:

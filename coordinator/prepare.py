@@ -7,12 +7,19 @@ resumed, data that changed since the run began. Only when all is well is the run
 The data's path to the network: the whole data set; for scikit-learn's, a quarter held out for
 testing (stratified, from --data-seed); rows held out for validation (stratified, from --seed, or
 a file); feature scaling fitted on the rows that remain, the training rows, and applied to all.
+
+A run may start from a given network (a warm start) instead of each climber's own random one: the
+stepper scores it on this run's training rows before the first round, so it is compared with
+nothing measured on other rows.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+import numpy as np
 
 from coordinator.checkpoint import CHECKPOINT_FILE, Checkpoint, load_checkpoint
 from coordinator.config import (
@@ -31,6 +38,7 @@ from coordinator.scaling import Scaling
 from coordinator.splits import TEST_SALT, VALIDATION_SALT, stratified_split
 from coordinator.stepper import stop_reason
 from coordinator.tables import read_table
+from workers import Layout, Solution
 
 # Settings a resumed run may change: they decide where and how long it runs, never the path.
 RESUMABLE_OVERRIDES = ("rounds", "time_budget", "target_loss", "patience", "workers")
@@ -50,6 +58,14 @@ class PreparedRun:
     data: DataRecord
     run_dir: Path | None
     state: Checkpoint | None  # where a resumed run goes on from
+    start: Solution | None = None  # the network a new run starts from (None: each climber's own)
+
+    @property
+    def start_sha256(self) -> str | None:
+        """The start network's SHA-256 (as a result records it), or the resumed run's, or None."""
+        if self.state is not None:
+            return self.state.start_sha256
+        return start_sha256(self.start) if self.start is not None else None
 
 
 def prepare_run(
@@ -61,14 +77,18 @@ def prepare_run(
     resume: bool = False,
     force: bool = False,
     claim: bool = True,
+    start: Solution | None = None,
 ) -> PreparedRun:
     """Check everything a run needs and claim its directory; a ConfigError names the first problem.
 
-    claim=False checks the directory without touching it (a dry run).
+    claim=False checks the directory without touching it (a dry run). start: a network (its
+    parameters and step sizes) for the first round's climbers to start from, checked against the layers.
     """
     state = None
     if resume and run_dir is None:
         raise ConfigError("resume: needs the run directory to resume")
+    if resume and start is not None:
+        raise ConfigError("start: a resumed run goes on from its checkpoint; give a start network to a new run only")
     if run_dir is not None:
         run_dir = Path(run_dir)
         if run_dir.exists() and not run_dir.is_dir():
@@ -88,9 +108,42 @@ def prepare_run(
         )
     if prepared.config.patience is not None and prepared.validation is None:
         raise ConfigError("patience: needs held-out rows (--validation-fraction above 0, or --validation-data)")
+    if start is not None:
+        start = _checked_start(start, prepared.config.layers)
     if run_dir is not None and not resume:
         _claim_run_dir(run_dir, force, claim)  # only now: bad input must not cost the user an old run
-    return replace(prepared, run_dir=run_dir, state=state)
+    return replace(prepared, run_dir=run_dir, state=state, start=start)
+
+
+def start_sha256(start: Solution) -> str:
+    """The SHA-256 of a start network: its parameters, then its step sizes, as float64 bytes."""
+    digest = hashlib.sha256(np.ascontiguousarray(start.params, dtype=np.float64).tobytes())
+    digest.update(np.ascontiguousarray(start.step_sizes, dtype=np.float64).tobytes())
+    return digest.hexdigest()
+
+
+def _checked_start(start: Solution, layers: tuple[int, ...]) -> Solution:
+    """A private float64 copy of a start network, or a ConfigError saying why it cannot start these layers."""
+    expected = Layout(layers).num_params
+    try:
+        params = np.array(start.params, dtype=np.float64)
+        step_sizes = np.array(start.step_sizes, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ConfigError("start: parameters and step sizes must be arrays of numbers") from None
+    for name, values in (("parameters", params), ("step sizes", step_sizes)):
+        if values.shape != (expected,):
+            raise ConfigError(
+                f"start: {name} of shape {values.shape} do not fit layers {_sizes(layers)} ({expected} parameters)"
+            )
+    if not np.all(np.isfinite(params)):
+        raise ConfigError("start: parameters must be finite numbers")
+    if not np.all(np.isfinite(step_sizes) & (step_sizes > 0)):
+        raise ConfigError("start: step sizes must be positive finite numbers")
+    return Solution(params, step_sizes)
+
+
+def _sizes(layers: tuple[int, ...]) -> str:
+    return "-".join(map(str, layers))
 
 
 def _prepare_data(config: SearchConfig, whole: Dataset, arrays: bool) -> PreparedRun:
@@ -109,6 +162,11 @@ def _prepare_data(config: SearchConfig, whole: Dataset, arrays: bool) -> Prepare
         validation_source = str(Path(config.validation_data).resolve())
     elif fraction > 0:
         kept, held = stratified_split(whole.labels, fraction, config.seed, VALIDATION_SALT)
+        if len(held) == 0:  # every class has a single row: an empty validation set would pick by NaN
+            raise ConfigError(
+                f"validation_fraction: {fraction:g} of {len(whole.X)} rows holds none out (every class has one row); "
+                "give more rows, or 0 to hold none out"
+            )
         whole, validation = whole.take(kept), whole.take(held)
         validation_source = f"{fraction:g} of the data, stratified, seed {config.seed}"
     training = whole

@@ -116,6 +116,7 @@ class SearchResult(BaseModel):
     validation_accuracy: float | None = None
     test_loss: float | None = None  # on the held-out test rows of a scikit-learn data set
     test_accuracy: float | None = None
+    start_sha256: str | None = None  # of the network a warm start began from (None: each climber's own)
 
     @property
     def classes(self) -> list[int | str]:

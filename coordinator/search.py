@@ -4,7 +4,7 @@ The result is a function of the config (and data) alone: climbers' seeds are key
 climber), the best is a pure choice over (loss, climber index), and every climber of a round
 starts from the same broadcast best. Neither the number of workers, nor where they run, nor the
 order results arrive in, nor a worker's death, nor a stop-and-resume can change it. A time budget
-decides only how many rounds run.
+decides only how many rounds run. Given a start network, it is a function of that start too.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from coordinator.executors import Executor, ExecutorKind, open_executor
 from coordinator.prepare import PreparedRun, prepare_run
 from coordinator.result import SearchResult
 from coordinator.stepper import Progress, SearchStepper, SilentProgress
+from workers import Solution
 
 
 def search(
@@ -31,8 +32,11 @@ def search(
     force: bool = False,
     executor: ExecutorKind | Executor = "ray",
     progress: Progress | None = None,
+    start: Solution | None = None,
 ) -> SearchResult:
     """Run a search and return its result; with run_dir, checkpoint every round and save the result.
+
+    start: a network (a previous result's params and step_sizes) for the first round to climb from.
 
     Example (one process, no Ray):
         >>> from coordinator import SearchConfig, search
@@ -41,7 +45,7 @@ def search(
         >>> result.rounds_completed, result.best_loss < 1.0
         (2, True)
     """
-    prepared = prepare_run(config, X, y, run_dir=run_dir, resume=resume, force=force)
+    prepared = prepare_run(config, X, y, run_dir=run_dir, resume=resume, force=force, start=start)
     return run_prepared(prepared, executor, address, progress)
 
 

@@ -20,7 +20,7 @@ from coordinator.data import Dataset
 from coordinator.executors import Executor
 from coordinator.result import RoundRecord, SearchResult, StopReason
 from coordinator.seeds import seed_for
-from workers import ClimbTask, Layout
+from workers import ClimbOutcome, ClimbTask, Layout
 from workers.network import evaluate
 
 if TYPE_CHECKING:
@@ -97,6 +97,20 @@ def score(params, dataset: Dataset, layout: Layout) -> tuple[float, float]:
     return float(loss), float(accuracy)
 
 
+def _start_best(prepared: PreparedRun, layout: Layout) -> Best | None:
+    """A new run's given start as the best before round 0 (round -1, climber -1), scored on its training rows.
+
+    Scored here, on these rows, so that the first round's climbers start from it and beat it only
+    by a loss measured on the same rows; None without a start (each climber draws its own).
+    """
+    start = prepared.start
+    if start is None:
+        return None
+    loss, accuracy = score(start.params, prepared.dataset, layout)
+    outcome = ClimbOutcome(start.params, start.step_sizes, loss, accuracy, evaluations=0)
+    return Best(round_index=-1, climber_index=-1, outcome=outcome)
+
+
 class SearchStepper:
     """A search in progress on an executor, from scratch or from a checkpoint's state."""
 
@@ -118,7 +132,7 @@ class SearchStepper:
         self.executor = executor
         self.progress = progress or SilentProgress()
         self.layout = Layout(config.layers)
-        self.best: Best | None = state.best if state else None
+        self.best: Best | None = state.best if state else _start_best(prepared, self.layout)
         self.selected: Selected | None = state.selected if state else None
         self.history: list[RoundRecord] = list(state.history) if state else []
         self.evaluations = state.evaluations if state else 0
@@ -208,6 +222,7 @@ class SearchStepper:
             self.selected,
             self.prepared.data,
             self.prepared.scaling,
+            self.prepared.start_sha256,
         )
 
     def result(self, stopped_because: StopReason | None = None) -> SearchResult:
@@ -240,4 +255,5 @@ class SearchStepper:
             validation_accuracy=self.selected.validation_accuracy if self.selected is not None else None,
             test_loss=test_loss,
             test_accuracy=test_accuracy,
+            start_sha256=self.prepared.start_sha256,
         )

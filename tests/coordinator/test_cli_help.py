@@ -15,7 +15,7 @@ from coordinator.flags import flag_name, format_value
 from tests.coordinator.cli_runner import assert_one_line_error, run_cli
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["predict"], ["plot"]])
+@pytest.mark.parametrize("command", [[], ["run"], ["predict"], ["plot"], ["export"]])
 def test_help_of_every_command_has_examples(command, tmp_path):
     completed = run_cli(*command, "--help", cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
@@ -29,6 +29,8 @@ def test_help_of_every_command_has_examples(command, tmp_path):
         assert "--input" in text and "(default stdout)" in text and "class,p_0,p_1" in text
     if command == ["plot"]:
         assert "--output" in text and "(default RUN_DIR)" in text
+    if command == ["export"]:
+        assert "--onnx" in text and "hillclimb[onnx]" in text
 
 
 def _run_parser():
