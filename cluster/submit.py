@@ -253,7 +253,9 @@ def checkpoint_rounds(data: bytes | None) -> int | None:
         return None
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-            return int(json.loads(str(archive["state"]))["rounds_completed"])
+            stored = archive["state"]  # UTF-8 bytes, or a numpy string in format 1 (see coordinator/checkpoint.py)
+            text = stored.tobytes().decode() if stored.dtype == np.uint8 else str(stored)
+            return int(json.loads(text)["rounds_completed"])
     except Exception:
         return None
 

@@ -320,3 +320,10 @@ def test_flags_for_the_coordinator_go_after_the_double_dash(capsys):
 def test_excludes_leave_out_secrets():
     for secret in (".env", ".env.*", "*.pem", "*.key", "auth_token", "secrets/"):
         assert secret in EXCLUDES
+
+
+def test_the_rounds_of_a_checkpoint_the_coordinator_wrote_are_read(tmp_path):
+    from tests.coordinator.cli_runner import make_run
+
+    make_run(tmp_path / "run")  # two rounds
+    assert checkpoint_rounds((tmp_path / "run" / "checkpoint.npz").read_bytes()) == 2
