@@ -1,12 +1,20 @@
 """The objective every peer minimises, and the peers themselves (each one process, one core).
 
-The objective is the seed's network and loss (`workers.network.evaluate`: dense layers, ReLU,
-softmax, categorical cross-entropy clipped at 1e-7) as a function of one flat float64 parameter
-vector laid out by `workers.network.Layout`; population methods hand it their whole population
-as one (B, P) batch. It counts every evaluation, keeps the best point evaluated so far with its
-accuracy, and records (seconds, best loss so far) each time the best improves. The clock starts
-when the peer's optimiser is about to be built (after imports and data loading) and every peer
-stops at the first check after the budget has run out.
+The objective is the seed's network and loss (dense layers, ReLU, softmax, categorical
+cross-entropy clipped at 1e-7) on a data set's training rows, as a function of one flat float64
+parameter vector laid out by `workers.network.Layout`. Its data come from the project's own
+`prepare_run`, with no validation rows: the chapter's spiral and vertical as they are (no test
+rows), and scikit-learn's digits split 75/25 (stratified, data seed 0) and scaled (standard,
+fitted on the training rows) exactly as the project splits and scales it.
+
+Two ways to compute it (`kind`): "numpy" (`workers.network.evaluate`; population methods hand it
+their whole population as one (B, P) batch) and "compiled" (the workers package's compiled
+from-scratch loss, see `compiled_loss`, called once per member of a batch). It counts every
+evaluation, keeps the best point evaluated so far, and records (seconds, best loss so far) each
+time the best improves; accuracy and the test figures are computed for the best point after the
+clock stops. The clock starts when the peer's optimiser is about to be built (after imports, data
+loading and the compiled loss's first call) and every peer stops at the first check after the
+budget has run out.
 """
 
 from __future__ import annotations
@@ -18,14 +26,55 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from coordinator.data import nnfs_data
 from workers.network import Layout, evaluate, init_params
 
-# The seed's problems: nnfs data, 100 samples per class, 3 classes, and the seed's layer sizes.
-SAMPLES, CLASSES = 100, 3
-LAYERS = {"spiral": (2, 64, 3), "vertical": (2, 3, 3)}
+# The seed's problems (nnfs data, 100 samples per class, 3 classes) with the seed's layer sizes,
+# and scikit-learn's digits (8x8 images, 10 classes) with one hidden layer of 32.
+LAYERS = {"spiral": (2, 64, 3), "vertical": (2, 3, 3), "digits": (64, 32, 10)}
+OBJECTIVE_KINDS = ("numpy", "compiled")
 # A loss the optimisers can rank in place of NaN (never happens with finite parameters).
 NAN_LOSS = 1e6
+
+
+@dataclass(frozen=True)
+class ProblemData:
+    """The rows a peer learns from and, for a scikit-learn data set, the rows it is tested on (scaled)."""
+
+    features: np.ndarray
+    labels: np.ndarray
+    test_features: np.ndarray | None
+    test_labels: np.ndarray | None
+
+
+def problem_data(dataset: str) -> ProblemData:
+    """The training (and test) rows of a data set, split and scaled by the project's prepare_run."""
+    from coordinator import SearchConfig
+    from coordinator.prepare import prepare_run
+
+    prepared = prepare_run(SearchConfig(dataset=dataset, layers=LAYERS[dataset], validation_fraction=0.0))
+    training, test = prepared.dataset, prepared.test
+
+    def arrays(part):
+        if part is None:
+            return None, None
+        return np.ascontiguousarray(part.X, dtype=np.float64), np.ascontiguousarray(part.labels, dtype=np.int64)
+
+    return ProblemData(*arrays(training), *arrays(test))
+
+
+def compiled_loss(layout: Layout, X: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], float]:
+    """The workers package's compiled from-scratch loss of one network (P,) on (X, y), as a function."""
+    from workers import network
+
+    if hasattr(network, "score"):  # a kernel that offers its compiled scorer as workers.network.score
+        return lambda params: float(network.score(params, X, y, layout)[0])
+    from workers import kernel
+
+    inputs = np.ascontiguousarray(X.T)  # (F, S): the kernel's layout
+    labels = np.ascontiguousarray(y, dtype=np.int64)
+    sizes = np.asarray(layout.sizes, dtype=np.int64)
+    offsets = np.asarray(layout.offsets, dtype=np.int64)
+    return lambda params: float(kernel.network_loss(params, inputs, labels, sizes, offsets))
 
 
 @dataclass
@@ -34,24 +83,27 @@ class Objective:
 
     dataset: str
     budget_s: float
-    X: np.ndarray = field(init=False, repr=False)
-    y: np.ndarray = field(init=False, repr=False)
+    kind: str = "numpy"
+    data: ProblemData = field(init=False, repr=False)
     layout: Layout = field(init=False)
     evaluations: int = 0
     best_loss: float = math.inf
-    best_accuracy: float = math.nan
     best_params: np.ndarray | None = field(default=None, repr=False)
     trace: list[tuple[float, float]] = field(default_factory=list, repr=False)
     started: float | None = None
     stopped: float | None = None
     cpu_started: float | None = None
     cpu_stopped: float | None = None
+    _loss: Callable[[np.ndarray], float] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        X, y = nnfs_data(self.dataset, SAMPLES, CLASSES)
-        self.X = np.ascontiguousarray(X, dtype=np.float64)
-        self.y = np.ascontiguousarray(y, dtype=np.int64)
+        if self.kind not in OBJECTIVE_KINDS:
+            raise ValueError(f"objective: choose from {', '.join(OBJECTIVE_KINDS)}, got {self.kind!r}")
+        self.data = problem_data(self.dataset)
         self.layout = Layout(LAYERS[self.dataset])
+        if self.kind == "compiled":
+            self._loss = compiled_loss(self.layout, self.data.features, self.data.labels)
+            self._loss(self.initial_params(0))  # compiles or loads the cache before any clock starts
 
     @property
     def num_params(self) -> int:
@@ -89,23 +141,30 @@ class Objective:
 
     def __call__(self, params: np.ndarray) -> np.ndarray | float:
         """Loss of one vector (P,) as a float, or of a batch (B, P) as an array (B,)."""
-        params = np.asarray(params, dtype=np.float64)
-        losses, accuracies = evaluate(params, self.X, self.y, self.layout)
+        params = np.ascontiguousarray(params, dtype=np.float64)
+        if self._loss is not None:
+            losses = np.array([self._loss(row) for row in np.atleast_2d(params)])
+        else:
+            losses = np.atleast_1d(evaluate(params, self.data.features, self.data.labels, self.layout)[0])
         losses = np.where(np.isnan(losses), NAN_LOSS, losses)
-        if params.ndim == 1:
-            self.evaluations += 1
-            self._offer(float(losses), float(accuracies), params)
-            return float(losses)
-        self.evaluations += params.shape[0]
+        self.evaluations += losses.size
         index = int(np.argmin(losses))
-        self._offer(float(losses[index]), float(accuracies[index]), params[index])
-        return losses
+        if losses[index] < self.best_loss:
+            self.best_loss = float(losses[index])
+            self.best_params = (params if params.ndim == 1 else params[index]).copy()
+            self.trace.append((self.elapsed(), self.best_loss))
+        return float(losses[0]) if params.ndim == 1 else losses
 
-    def _offer(self, loss: float, accuracy: float, params: np.ndarray) -> None:
-        if loss < self.best_loss:
-            self.best_loss, self.best_accuracy = loss, accuracy
-            self.best_params = params.copy()
-            self.trace.append((self.elapsed(), loss))
+    def figures(self) -> dict:
+        """Training accuracy of the best point, and its test loss and accuracy where there are test rows."""
+        _, accuracy = evaluate(self.best_params, self.data.features, self.data.labels, self.layout)
+        figures = {"accuracy": float(accuracy), "test_loss": None, "test_accuracy": None}
+        if self.data.test_features is not None:
+            test_loss, test_accuracy = evaluate(
+                self.best_params, self.data.test_features, self.data.test_labels, self.layout
+            )
+            figures.update(test_loss=float(test_loss), test_accuracy=float(test_accuracy))
+        return figures
 
 
 # ---------------------------------------------------------------------------------------------

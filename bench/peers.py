@@ -1,28 +1,65 @@
-"""This project's search against gradient-free peers, each given the same wall-clock budget.
+"""This project's search against gradient-free peers, every search given the same data, wall-clock budget and seeds.
 
-Usage: python bench/peers.py [--budgets 10,60] [--datasets spiral,vertical]
-                             [--peers seed,oneplusone,cma,snes,pgpe,project] [--out bench/results]
-                             [--cores N] [--project-executor ray|inprocess]
+Usage: python bench/peers.py [--budgets 10,60] [--budgets-for digits=60,spiral=10/60]
+                             [--datasets spiral,vertical,digits] [--seeds 0,1,2]
+                             [--peers seed,oneplusone,cma,snes,pgpe,project1,project]
+                             [--objective numpy|compiled|numpy,compiled] [--cores N]
+                             [--project-executor ray|inprocess] [--out bench/results]
+                             [--resume] [--estimate] [--replot]
 
-Everyone minimises the seed's loss (workers.network.evaluate: dense layers, ReLU, softmax,
-cross-entropy clipped at 1e-7) on nnfs spiral_data(100, 3) with layers 2-64-3 and vertical_data(100, 3)
-with layers 2-3-3. Each search runs in a process of its own, one after another:
+The final measurement (on a quiet machine; --estimate prints the plan and its duration and exits):
+
+    python bench/peers.py --budgets 10,60 --datasets spiral,vertical,digits --seeds 0,1,2 --out bench/results
+
+is 126 searches (3 data sets x 2 budgets x 3 seeds x 7 searches), about 1 h 27 min on 2 cores. The
+shorter one keeps spiral's two budgets and gives vertical 10 s and digits 60 s (84 searches, about
+58 min):
+
+    python bench/peers.py --budgets-for spiral=10/60,vertical=10,digits=60 --seeds 0,1,2 --out bench/results
+
+Then the same command with `--objective compiled --resume` (same --out) adds the peers' rows on the
+compiled loss (90 more searches after the full command, about 1 h 3 min; 60 after the shorter one,
+about 42 min). Estimates are rough (OVERHEAD_S); --estimate prints one for any command.
+
+The data and the nets: nnfs spiral_data(100, 3) with layers 2-64-3 and vertical_data(100, 3) with
+2-3-3 (300 rows each; no test rows: loss and accuracy are on those rows), and scikit-learn's digits
+with 64-32-10, split 75/25 (stratified, data seed 0) and standard-scaled exactly as
+`prepare_run(SearchConfig(dataset="digits"))` does it (bench/_objective.problem_data calls it). Every
+search learns from the same training rows (1,347 for digits; this project's search holds its
+default validation share, 0.2, of them out to pick its network, and fits its scaling on the rest,
+as its defaults do) and every run records the test accuracy of its final network on the 450 test
+rows (a peer's best point; this project's result).
+
+The searches, each in a process of its own, one after another, for every seed in --seeds (a
+search's optimiser seed and its starting point both come from the seed):
 
 - the peers (seed loop, nevergrad OnePlusOne, pycma CMA-ES, EvoTorch SNES and PGPE) on one core each
-  (OMP/MKL/OpenBLAS/numba/torch threads set to 1), through the numpy objective in bench/_objective.py;
-  population methods hand it the whole population as one (B, P) batch (with glibc's malloc thresholds
-  raised for the peers, see MALLOC_ENVIRONMENT, so that batches do not page-fault on every call);
-- this project's search, `search(SearchConfig(..., time_budget=budget), executor="ray")`, on all
-  local cores (one worker per CPU unless --cores says otherwise).
+  (OMP/MKL/OpenBLAS/numba/torch threads set to 1), minimising the seed's loss through
+  bench/_objective.py. --objective numpy (the default): `workers.network.evaluate`, population methods
+  handing it the whole population as one (B, P) batch (with glibc's malloc thresholds raised, see
+  MALLOC_ENVIRONMENT, so that batches do not page-fault on every call). --objective compiled: the
+  workers package's compiled from-scratch loss, one call per network (population methods call it per
+  member): the peers then pay what a full evaluation costs this project's kernel, which separates
+  the strategy (and the incremental evaluation) from the cost of numpy's. Both may be given
+  (numpy,compiled); the table shows each as its own rows;
+- this project's search, `search(SearchConfig(dataset, layers, seed, time_budget=budget), executor="ray")`
+  with its defaults, twice: on one worker ("project1", like for like with the one-core peers) and on
+  every local core (or --cores; "project"; not run where that is one core).
 
-A peer's clock starts when its optimiser is built (after imports and data loading); this project's
-clock starts when `search` is called, so its time includes Ray's start-up and the workers' warm-up.
-Peers whose packages are missing are skipped with a note (pip install -e '.[bench]').
+A peer's clock starts when its optimiser is built (after imports, data loading and compiling); this
+project's clock starts when `search` is called, so its time includes Ray's start-up and the workers'
+warm-up, and it always finishes the round it is in (on digits one round of 20,000 steps can take
+longer than 10 s). Peers whose packages are missing are skipped with a note (pip install -e '.[bench]').
 
---replot redraws peers.md and peers.png from the peers.json in --out without running anything.
+peers.json is rewritten (atomically) after every search, so an interrupted measurement keeps what it
+measured; --resume reruns only the searches peers.json in --out lacks (or that failed there), and keeps
+its other runs, so two commands with different --objective or --budgets fill one table. --replot redraws
+peers.md and peers.png from peers.json without running anything.
 
-Writes peers.json (every run, its settings and its trace of best loss against time), peers.md (the
-table, also printed) and peers.png (best loss against time) into --out.
+Writes into --out: peers.json (every run: its seed, settings, cores, CPU and wall seconds, figures and
+trace of best loss against time), peers.md (the table, also printed: per cell the median over seeds
+and the spread, min-max) and peers.png (median best loss against time per search, a band for the
+spread).
 """
 
 from __future__ import annotations
@@ -35,6 +72,7 @@ import json
 import math
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,17 +83,30 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-PEER_ORDER = ("seed", "oneplusone", "cma", "snes", "pgpe", "project")
+from bench._objective import LAYERS, OBJECTIVE_KINDS  # noqa: E402
+from coordinator.files import atomic_write_text  # noqa: E402
+
+PEER_ORDER = ("seed", "oneplusone", "cma", "snes", "pgpe", "project1", "project")
+PROJECT_SEARCHES = ("project1", "project")
+DATASETS = tuple(LAYERS)
+OWN = "own kernel"  # the objective column of this project's rows: its own (incremental, compiled) evaluation
 LABELS = {
-    "seed": "seed loop (numpy)",
+    "seed": "seed loop",
     "oneplusone": "nevergrad OnePlusOne",
     "cma": "pycma CMA-ES",
     "snes": "EvoTorch SNES",
     "pgpe": "EvoTorch PGPE (ClipUp)",
-    "project": "hillclimb search",
+    "project1": "hillclimb search, 1 core",
+    "project": "hillclimb search, N cores",
 }
-# Modules a peer needs beyond the project's own dependencies.
-REQUIRES = {"oneplusone": ("nevergrad",), "cma": ("cma",), "snes": ("evotorch", "torch"), "pgpe": ("evotorch", "torch")}
+# Modules a search needs beyond the project's own dependencies.
+REQUIRES = {
+    "oneplusone": ("nevergrad",),
+    "cma": ("cma",),
+    "snes": ("evotorch", "torch"),
+    "pgpe": ("evotorch", "torch"),
+}
+DATASET_REQUIRES = {"digits": ("sklearn",)}
 ONE_CORE_ENVIRONMENT = {
     name: "1"
     for name in (
@@ -72,66 +123,238 @@ ONE_CORE_ENVIRONMENT = {
 # network costs ~80 us per network instead of ~230 us (single networks are unaffected). Peers only.
 MALLOC_ENVIRONMENT = {"MALLOC_MMAP_THRESHOLD_": str(256 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20)}
 TRACE_POINTS = 400  # a trace is thinned to about this many points, evenly in log-time
+PLOT_POINTS = 300  # times at which the seeds' traces are read for the median and the band
 CHILD_SLACK_S = 600  # how long a search may run past its budget (imports, Ray start-up) before it is ended
-PACKAGES = ("numpy", "numba", "ray", "torch", "evotorch", "nevergrad", "cma", "matplotlib")
+PACKAGES = ("numpy", "numba", "ray", "scikit-learn", "torch", "evotorch", "nevergrad", "cma", "matplotlib")
+# Rough seconds a search's process takes beyond its budget (start, imports, data, the overshoot of its
+# last step or round, Ray's shutdown), measured on the 2-core machine; for the estimate only.
+OVERHEAD_S = {"seed": 2.0, "oneplusone": 4.0, "cma": 4.0, "snes": 7.0, "pgpe": 7.0, "project1": 5.0, "project": 5.0}
+DATASET_OVERHEAD_S = {"digits": 2.5}  # importing scikit-learn, and the longer last step
+COMPILED_OVERHEAD_S = 1.0  # importing numba and loading the compiled loss
+# On digits this project's last round (20,000 steps a climber) runs on past the budget: on average
+# about half a round.
+PROJECT_DATASET_OVERHEAD_S = {"digits": 8.0}
+CMA_DATASET_OVERHEAD_S = {"digits": 4.0}  # CMA-ES's eigendecompositions in 2,410 dimensions take seconds
 
 
 # ------------------------------------------------------------------------------------------------
 # Command line
 
 
+def _numbers(text: str, what: str, parser: argparse.ArgumentParser, kind=float, separator: str = ",") -> list:
+    try:
+        values = [kind(part) for part in text.split(separator) if part.strip()]
+    except ValueError:
+        parser.error(f"{what}: expected numbers separated by {separator!r}, got {text!r}")
+    if not values:
+        parser.error(f"{what}: give at least one")
+    return values
+
+
+def _budgets(values: list[float], what: str, parser: argparse.ArgumentParser) -> list[float]:
+    if any(not (math.isfinite(value) and value > 0) for value in values):
+        parser.error(f"{what}: every budget must be a positive number of seconds")
+    return list(dict.fromkeys(values))
+
+
+def _names(text: str, choices: tuple[str, ...], what: str, parser: argparse.ArgumentParser) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in choices]
+    if unknown or not names:
+        parser.error(f"{what}: choose from {', '.join(choices)} (got {', '.join(unknown) or 'none'})")
+    return [name for name in choices if name in names]
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budgets", default="10,60", help="wall-clock budgets in seconds, comma-separated")
-    parser.add_argument("--datasets", default="spiral,vertical", help="spiral and/or vertical, comma-separated")
-    parser.add_argument("--peers", default=",".join(PEER_ORDER), help=f"any of {','.join(PEER_ORDER)}")
+    parser.add_argument(
+        "--budgets-for",
+        default="",
+        help="budgets per data set, overriding --budgets for those named: digits=60,spiral=10/60 ('/' between budgets)",
+    )
+    parser.add_argument("--datasets", default=",".join(DATASETS), help=f"any of {','.join(DATASETS)}")
+    parser.add_argument("--seeds", default="0,1,2", help="seeds, comma-separated: every search runs once per seed")
+    parser.add_argument("--peers", default=",".join(PEER_ORDER), help=f"searches, any of {','.join(PEER_ORDER)}")
+    parser.add_argument(
+        "--objective", default="numpy", help="the peers' loss: numpy (batched), compiled (per network), or both"
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"), help="directory for peers.json/.md/.png")
-    parser.add_argument("--cores", type=int, default=None, help="workers for this project's search (default: all)")
+    parser.add_argument("--cores", type=int, default=None, help="workers of the 'project' search (default: all)")
     parser.add_argument("--project-executor", choices=("ray", "inprocess"), default="ray")
-    parser.add_argument("--seed", type=int, default=0, help="seed of every search")
+    parser.add_argument(
+        "--project-steps",
+        type=int,
+        default=None,
+        help="steps per climber per round of this project's search (default: its default; fewer only for smoke tests)",
+    )
+    parser.add_argument("--resume", action="store_true", help="run only the searches peers.json in --out lacks")
+    parser.add_argument("--estimate", action="store_true", help="print the plan and its estimated duration, then exit")
     parser.add_argument("--replot", action="store_true", help="only redraw peers.md and peers.png from peers.json")
-    parser.add_argument("--child", nargs=4, metavar=("SEARCH", "DATASET", "BUDGET", "RESULT"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child",
+        nargs=6,
+        metavar=("SEARCH", "DATASET", "BUDGET", "SEED", "OBJECTIVE", "RESULT"),
+        help=argparse.SUPPRESS,
+    )
     args = parser.parse_args(argv)
-    try:
-        args.budgets = [float(text) for text in args.budgets.split(",") if text.strip()]
-    except ValueError:
-        parser.error(f"--budgets: expected numbers of seconds, got {args.budgets!r}")
-    if not args.budgets or any(not (math.isfinite(b) and b > 0) for b in args.budgets):
-        parser.error("--budgets: every budget must be a positive number of seconds")
-    args.datasets = [name.strip() for name in args.datasets.split(",") if name.strip()]
-    unknown = [name for name in args.datasets if name not in ("spiral", "vertical")]
-    if unknown or not args.datasets:
-        parser.error(f"--datasets: choose from spiral, vertical (got {', '.join(unknown) or 'none'})")
-    args.peers = [name.strip() for name in args.peers.split(",") if name.strip()]
-    unknown = [name for name in args.peers if name not in PEER_ORDER]
-    if unknown or not args.peers:
-        parser.error(f"--peers: choose from {', '.join(PEER_ORDER)} (got {', '.join(unknown) or 'none'})")
-    args.peers = [name for name in PEER_ORDER if name in args.peers]
+    if args.child:
+        return args
+    args.budgets = _budgets(_numbers(args.budgets, "--budgets", parser), "--budgets", parser)
+    args.datasets = _names(args.datasets, DATASETS, "--datasets", parser)
+    text, args.budgets_for = args.budgets_for, {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        name, equals, values = item.partition("=")
+        if not equals or name.strip() not in DATASETS:
+            parser.error(
+                f"--budgets-for: expected DATASET=SECONDS[/SECONDS...] with a data set of {DATASETS}, got {item!r}"
+            )
+        what = f"--budgets-for {name.strip()}"
+        args.budgets_for[name.strip()] = _budgets(_numbers(values, what, parser, separator="/"), what, parser)
+    args.seeds = list(dict.fromkeys(_numbers(args.seeds, "--seeds", parser, kind=int)))
+    if any(seed < 0 for seed in args.seeds):
+        parser.error("--seeds: seeds are non-negative integers")
+    args.peers = _names(args.peers, PEER_ORDER, "--peers", parser)
+    args.objective = _names(args.objective, OBJECTIVE_KINDS, "--objective", parser)
     if args.cores is not None and args.cores < 1:
         parser.error("--cores: must be at least 1")
+    if args.project_steps is not None and args.project_steps < 1:
+        parser.error("--project-steps: must be at least 1")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child:
-        search_name, dataset, budget, result_path = args.child
-        return run_child(search_name, dataset, float(budget), Path(result_path), args)
+        name, dataset, budget, seed, objective, result_path = args.child
+        return run_child(name, dataset, float(budget), int(seed), objective, Path(result_path), args)
     if args.replot:
         return replot(Path(args.out))
     return run_all(args)
 
 
 # ------------------------------------------------------------------------------------------------
+# The plan: which searches run, and how long that takes.
+
+
+def run_key(run: dict) -> tuple:
+    """What identifies a search: data set, budget, search, seed and objective (older records: seed 0)."""
+    return (run["dataset"], float(run["budget_s"]), run["search"], run.get("seed", 0), objective_of(run))
+
+
+def objective_of(run: dict) -> str:
+    """The loss a run minimised: 'numpy' or 'compiled' for a peer, OWN for this project's search."""
+    return OWN if run["search"] in PROJECT_SEARCHES else run.get("objective", "numpy")
+
+
+def project_cores(args: argparse.Namespace) -> int:
+    """Workers of the 'project' search: --cores, or every CPU this process may run on."""
+    from coordinator.executors import local_cpus
+
+    return args.cores or local_cpus()
+
+
+def plan(args: argparse.Namespace) -> tuple[list[dict], list[str]]:
+    """The searches to run, in order (each seed's full comparison before the next seed), and notes."""
+    notes = []
+    searches = list(args.peers)
+    if "project" in searches and (args.project_executor == "inprocess" or project_cores(args) == 1):
+        searches.remove("project")
+        if "project1" not in searches:
+            searches.append("project1")
+        notes.append("project: on one core here (in-process, or --cores 1, or one CPU), so it runs as project1 only")
+    jobs = []
+    for dataset in args.datasets:
+        for budget in args.budgets_for.get(dataset, args.budgets):
+            for seed in args.seeds:
+                for name in searches:
+                    for objective in [OWN] if name in PROJECT_SEARCHES else args.objective:
+                        jobs.append(
+                            {
+                                "search": name,
+                                "dataset": dataset,
+                                "budget_s": budget,
+                                "seed": seed,
+                                "objective": objective,
+                            }
+                        )
+    return jobs, notes
+
+
+def missing_modules(name: str, dataset: str | None = None) -> list[str]:
+    """The modules a search (on a data set) needs that are not installed."""
+    needed = (*REQUIRES.get(name, ()), *DATASET_REQUIRES.get(dataset, ()))
+    return [module for module in needed if importlib.util.find_spec(module) is None]
+
+
+def estimate_seconds(job: dict) -> float:
+    """A rough wall-clock time of one search's process: its budget plus OVERHEAD_S and the data set's extra."""
+    name, dataset = job["search"], job["dataset"]
+    extra = DATASET_OVERHEAD_S.get(dataset, 0.0)
+    if name in PROJECT_SEARCHES:
+        extra += PROJECT_DATASET_OVERHEAD_S.get(dataset, 0.0)
+    if name == "cma":
+        extra += CMA_DATASET_OVERHEAD_S.get(dataset, 0.0)
+    if job["objective"] == "compiled":
+        extra += COMPILED_OVERHEAD_S
+    return job["budget_s"] + OVERHEAD_S[name] + extra
+
+
+def duration(seconds: float) -> str:
+    """'1 h 22 min', '7 min', '40 s'."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+
+
+def describe_plan(jobs: list[dict]) -> str:
+    """How many searches, what they are made of, and how long they should take."""
+    if not jobs:
+        return "plan: nothing to run"
+    budgets = sum(job["budget_s"] for job in jobs)
+    total = sum(estimate_seconds(job) for job in jobs)
+    parts = {
+        "data sets": len({job["dataset"] for job in jobs}),
+        "budgets": len({job["budget_s"] for job in jobs}),
+        "seeds": len({job["seed"] for job in jobs}),
+        "searches": len({(job["search"], job["objective"]) for job in jobs}),
+    }
+    made_of = " x ".join(f"{count} {what}" for what, count in parts.items())
+    until = time.strftime("%H:%M", time.localtime(time.time() + total))
+    return (
+        f"plan: {len(jobs)} searches (up to {made_of}), budgets adding up to {duration(budgets)}; "
+        f"estimated duration about {duration(total)} with each process's start-up and wind-down "
+        f"(until about {until})"
+    )
+
+
+# ------------------------------------------------------------------------------------------------
 # The parent: run every search in a process of its own, one after another, then report.
-
-
-def missing_modules(name: str) -> list[str]:
-    return [module for module in REQUIRES.get(name, ()) if importlib.util.find_spec(module) is None]
 
 
 def run_all(args: argparse.Namespace) -> int:
     out = Path(args.out)
+    jobs, notes = plan(args)
+    path = out / "peers.json"
+    runs, earlier = [], []
+    if args.resume and path.is_file():
+        previous = json.loads(path.read_text())
+        done = {run_key(run) for run in previous["runs"] if run["status"] == "ok"}
+        planned = {run_key(job) for job in jobs}
+        runs = [run for run in previous["runs"] if run_key(run) in done or run_key(run) not in planned]
+        earlier = [*previous["meta"].pop("earlier", []), previous["meta"]]
+        skipped = len(jobs)
+        jobs = [job for job in jobs if run_key(job) not in done]
+        notes.append(f"resume: {skipped - len(jobs)} of {skipped} planned searches already in {path}")
+    for note in notes:
+        print(note, file=sys.stderr)
+    runnable = [job for job in jobs if not missing_modules(job["search"], job["dataset"])]
+    print(describe_plan(runnable), file=sys.stderr, flush=True)
+    if args.estimate:
+        return 0
     out.mkdir(parents=True, exist_ok=True)
     meta = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
@@ -145,44 +368,57 @@ def run_all(args: argparse.Namespace) -> int:
         },
         "packages": package_versions(),
         "load_average_start": os.getloadavg(),
-        "objective": "workers.network.evaluate on nnfs data, 100 samples x 3 classes (seed 0)",
+        "seeds": args.seeds,
+        "objective": "the seed's loss (dense, ReLU, softmax, cross-entropy clipped at 1e-7) on the training rows; "
+        "numpy: workers.network.evaluate (batched), compiled: bench._objective.compiled_loss (per network)",
+        "data": "spiral, vertical: nnfs, 100 samples x 3 classes (data seed 0), no test rows; digits: scikit-learn's, "
+        "75/25 stratified split (data seed 0), standard scaling fitted on the training rows, as prepare_run does",
+        "layers": {name: list(sizes) for name, sizes in LAYERS.items()},
         "peer_environment": {**ONE_CORE_ENVIRONMENT, **MALLOC_ENVIRONMENT, "torch.set_num_threads": "1"},
+        "estimated_seconds": sum(estimate_seconds(job) for job in runnable),
     }
-    jobs = [(budget, dataset, name) for budget in args.budgets for dataset in args.datasets for name in args.peers]
-    runs = []
+    if earlier:
+        meta["earlier"] = earlier
     failed = 0
     with tempfile.TemporaryDirectory(prefix="peers-") as scratch:
-        for number, (budget, dataset, name) in enumerate(jobs, start=1):
-            where = f"[{number}/{len(jobs)}] {dataset} {budget:g} s {name}"
-            missing = missing_modules(name)
+        for number, job in enumerate(jobs, start=1):
+            where = (
+                f"[{number}/{len(jobs)}] {job['dataset']} {job['budget_s']:g} s seed {job['seed']} {job['search']}"
+                + ("" if job["objective"] == OWN else f" ({job['objective']})")
+            )
+            missing = missing_modules(job["search"], job["dataset"])
             if missing:
                 note = f"skipped: {', '.join(missing)} not installed (pip install -e '.[bench]')"
-                runs.append({"search": name, "dataset": dataset, "budget_s": budget, "status": "skipped", "note": note})
+                run = {**job, "status": "skipped", "note": note}
                 print(f"{where}: {note}", file=sys.stderr, flush=True)
-                continue
-            run = run_one(name, dataset, budget, args, Path(scratch) / f"{number}")
-            runs.append(run)
-            if run["status"] == "ok":
-                print(
-                    f"{where}: loss {run['loss']:.4f}, {run['evaluations']:,} evaluations in {run['seconds']:.1f} s",
-                    file=sys.stderr,
-                    flush=True,
-                )
             else:
-                failed += 1
-                print(f"{where}: FAILED: {run['note']}", file=sys.stderr, flush=True)
-    meta["load_average_end"] = os.getloadavg()
-    meta["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %z")
-    (out / "peers.json").write_text(json.dumps({"meta": meta, "runs": runs}, indent=1) + "\n")
+                run = run_one(job, args, Path(scratch) / f"{number}")
+                if run["status"] == "ok":
+                    test = "" if run.get("test_accuracy") is None else f", test accuracy {run['test_accuracy']:.3f}"
+                    print(
+                        f"{where}: loss {run['loss']:.4f}{test}, {run['evaluations']:,} evaluations "
+                        f"in {run['seconds']:.1f} s",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                else:
+                    failed += 1
+                    print(f"{where}: FAILED: {run['note']}", file=sys.stderr, flush=True)
+            runs = [old for old in runs if run_key(old) != run_key(run)] + [run]
+            meta["load_average_end"] = os.getloadavg()
+            meta["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %z")
+            atomic_write_text(path, json.dumps({"meta": meta, "runs": runs}, indent=1) + "\n")
+    if not path.is_file():  # nothing to run, nothing resumed
+        atomic_write_text(path, json.dumps({"meta": meta, "runs": runs}, indent=1) + "\n")
     report(runs, meta, out)
-    print(f"\nwrote {out / 'peers.json'}, {out / 'peers.md'}, {out / 'peers.png'}", file=sys.stderr)
+    print(f"\nwrote {path}, {out / 'peers.md'}, {out / 'peers.png'}", file=sys.stderr)
     return 1 if failed else 0
 
 
 def report(runs: list[dict], meta: dict, out: Path) -> None:
     """Write peers.md and peers.png, and print the table."""
     table = markdown_table(runs, meta)
-    (out / "peers.md").write_text(table)
+    atomic_write_text(out / "peers.md", table)
     plot(runs, out / "peers.png")
     print(table, end="")
 
@@ -198,20 +434,24 @@ def replot(out: Path) -> int:
     return 0
 
 
-def run_one(name: str, dataset: str, budget: float, args: argparse.Namespace, scratch: Path) -> dict:
+def run_one(job: dict, args: argparse.Namespace, scratch: Path) -> dict:
     """One search in a fresh process; its result dict (status 'failed' with a note if it broke)."""
     scratch.mkdir(parents=True)
     result_path, log_path = scratch / "result.json", scratch / "log.txt"
-    command = [sys.executable, str(Path(__file__).resolve()), "--child", name, dataset, repr(budget), str(result_path)]
-    command += ["--seed", str(args.seed), "--project-executor", args.project_executor]
+    name, budget = job["search"], job["budget_s"]
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", name, job["dataset"], repr(budget)]
+    command += [str(job["seed"]), job["objective"], str(result_path), "--project-executor", args.project_executor]
     if args.cores is not None:
         command += ["--cores", str(args.cores)]
+    if args.project_steps is not None:
+        command += ["--project-steps", str(args.project_steps)]
     environment = dict(os.environ)
     environment.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    if name != "project":
+    if name not in PROJECT_SEARCHES:
         environment.update(ONE_CORE_ENVIRONMENT)
         environment.update(MALLOC_ENVIRONMENT)
-    base = {"search": name, "dataset": dataset, "budget_s": budget, "load_average_before": os.getloadavg()}
+    base = {**job, "load_average_before": os.getloadavg(), "started": time.strftime("%Y-%m-%d %H:%M:%S %z")}
+    began = time.monotonic()
     with log_path.open("w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment, cwd=ROOT)
         try:
@@ -220,6 +460,11 @@ def run_one(name: str, dataset: str, budget: float, args: argparse.Namespace, sc
             process.kill()  # the child this function started, by its handle
             process.wait()
             code = None
+        except BaseException:  # Ctrl-C or a kill of this process: end the search it started too
+            process.kill()
+            process.wait()
+            raise
+    base["process_seconds"] = time.monotonic() - began
     base["load_average_after"] = os.getloadavg()
     if code == 0 and result_path.is_file():
         return {**base, **json.loads(result_path.read_text())}
@@ -232,17 +477,24 @@ def run_one(name: str, dataset: str, budget: float, args: argparse.Namespace, sc
 # The child: one search, its result written as JSON.
 
 
-def run_child(name: str, dataset: str, budget: float, result_path: Path, args: argparse.Namespace) -> int:
-    result = run_project(dataset, budget, args) if name == "project" else run_peer(name, dataset, budget, args.seed)
+def run_child(
+    name: str, dataset: str, budget: float, seed: int, objective: str, result_path: Path, args: argparse.Namespace
+) -> int:
+    if name in PROJECT_SEARCHES:
+        workers = 1 if name == "project1" else args.cores
+        result = run_project(dataset, budget, seed, workers, args.project_executor, args.project_steps)
+    else:
+        result = run_peer(name, dataset, budget, seed, objective)
     result["status"] = "ok"
     result_path.write_text(json.dumps(result))
     return 0
 
 
-def run_peer(name: str, dataset: str, budget: float, seed: int) -> dict:
+def run_peer(name: str, dataset: str, budget: float, seed: int, objective_kind: str = "numpy") -> dict:
+    """One peer on one data set with one seed, through the numpy or the compiled objective."""
     from bench._objective import PEERS, Objective
 
-    objective = Objective(dataset, budget)
+    objective = Objective(dataset, budget, objective_kind)
     settings = PEERS[name](objective, seed)
     seconds = objective.seconds()
     return {
@@ -250,8 +502,10 @@ def run_peer(name: str, dataset: str, budget: float, seed: int) -> dict:
         "layers": list(objective.layout.sizes),
         "cores": 1,
         "settings": settings,
+        "training_rows": len(objective.data.labels),
+        "test_rows": None if objective.data.test_labels is None else len(objective.data.test_labels),
         "loss": objective.best_loss,
-        "accuracy": objective.best_accuracy,
+        **objective.figures(),
         "evaluations": objective.evaluations,
         "seconds": seconds,
         "cpu_seconds": objective.cpu_seconds(),
@@ -284,52 +538,70 @@ class _Recorder:
             self.first_round_done = (time.monotonic() - self.call_time, record.wall_seconds)
 
 
-def run_project(dataset: str, budget: float, args: argparse.Namespace) -> dict:
-    from bench._objective import LAYERS
+def run_project(
+    dataset: str, budget: float, seed: int, workers: int | None, executor: str, steps: int | None = None
+) -> dict:
+    """This project's search with its defaults (workers=None: one per CPU), its clock started at the call."""
     from coordinator import SearchConfig, search
 
+    options = {} if steps is None else {"steps": steps}
     config = SearchConfig(
-        dataset=dataset, layers=LAYERS[dataset], time_budget=budget, rounds=10**9, seed=args.seed, workers=args.cores
+        dataset=dataset,
+        layers=LAYERS[dataset],
+        time_budget=budget,
+        rounds=10**9,
+        seed=seed,
+        workers=workers,
+        **options,
     )
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     recorder = _Recorder(started)
-    result = search(config, executor=args.project_executor, progress=recorder)
+    result = search(config, executor=executor, progress=recorder)
     total = time.monotonic() - started
+    cpu_seconds = time.process_time() - cpu_started
     rounds_seconds = sum(record.wall_seconds for record in result.history)
     startup = None
     if recorder.first_round_done is not None:
         startup = recorder.first_round_done[0] - recorder.first_round_done[1]
     environment = result.environment
     cores = environment.workers if environment.executor == "ray" else 1
-    where = f"Ray, {cores} workers" if environment.executor == "ray" else "in-process"
+    where = "Ray" if environment.executor == "ray" else "in-process"
     trace = recorder.trace
     if not trace or trace[-1][1] > result.best_loss:
         trace.append((total, result.best_loss))
+    data = result.data
     return {
-        "label": f"{LABELS['project']} ({where})",
+        "label": f"hillclimb search, {cores} core{'s' if cores > 1 else ''} ({where})",
         "layers": list(config.layers),
         "cores": cores,
         "settings": config.model_dump(mode="json"),
         "environment": environment.model_dump(mode="json"),
+        "training_rows": data.rows,
+        "validation_rows": None if data.validation is None else data.validation.rows,
+        "test_rows": None if data.test is None else data.test.rows,
         "loss": result.best_loss,
         "accuracy": result.best_accuracy,
+        "validation_accuracy": result.validation_accuracy,
+        "test_loss": result.test_loss,
+        "test_accuracy": result.test_accuracy,
         "evaluations": result.evaluations,
         "seconds": total,
-        "cpu_seconds": None,
+        "cpu_seconds": cpu_seconds if environment.executor == "inprocess" else None,
         "evaluations_per_s": result.evaluations / total,
         "loss_at_budget": loss_at(trace, budget),
         "search_wall_seconds": result.wall_seconds,
         "startup_seconds": startup,
         "rounds_seconds": rounds_seconds,
         "rounds_completed": result.rounds_completed,
-        "stopped_because": result.stopped_because,
+        "selected_round": result.selected_round,
+        "stopped_because": result.stopped_because.value,
         "evaluations_per_s_in_rounds": result.evaluations / rounds_seconds if rounds_seconds > 0 else None,
         "trace": thin(trace),
     }
 
 
 # ------------------------------------------------------------------------------------------------
-# Traces, table, plot
+# Traces
 
 
 def loss_at(trace: list[tuple[float, float]], seconds: float) -> float | None:
@@ -358,54 +630,155 @@ def thin(trace: list[tuple[float, float]], points: int = TRACE_POINTS) -> list[l
     return [[float(t), float(loss)] for t, loss in kept]
 
 
+# ------------------------------------------------------------------------------------------------
+# Cells: the runs of one search on one data set and budget, over seeds
+
+
+def cells(runs: list[dict]) -> list[tuple[tuple, list[dict]]]:
+    """Runs grouped by (data set, budget, search, objective), in the table's order."""
+    groups: dict[tuple, list[dict]] = {}
+    for run in runs:
+        groups.setdefault((run["dataset"], float(run["budget_s"]), run["search"], objective_of(run)), []).append(run)
+
+    def order(key: tuple) -> tuple:
+        dataset, budget, search, objective = key
+        dataset_rank = DATASETS.index(dataset) if dataset in DATASETS else len(DATASETS)
+        search_rank = PEER_ORDER.index(search) if search in PEER_ORDER else len(PEER_ORDER)
+        objective_rank = (*OBJECTIVE_KINDS, OWN).index(objective) if objective in (*OBJECTIVE_KINDS, OWN) else 9
+        return (dataset_rank, dataset, budget, search_rank, objective_rank)
+
+    return [(key, sorted(groups[key], key=lambda run: run.get("seed", 0))) for key in sorted(groups, key=order)]
+
+
+def spread(values: list, digits: int) -> str:
+    """'median (min-max)' of the values there are; 'k of n' added where some runs have none."""
+    present = [value for value in values if value is not None and math.isfinite(value)]
+    if not present:
+        return "—"
+    text = f"{statistics.median(present):.{digits}f}"
+    if len(present) > 1:
+        text += f" ({min(present):.{digits}f}-{max(present):.{digits}f})"
+    if len(present) < len(values):
+        text += f", {len(present)} of {len(values)}"
+    return text
+
+
+def _median(values: list):
+    present = [value for value in values if value is not None]
+    return statistics.median(present) if present else None
+
+
 def _number(value, digits: int) -> str:
     return "—" if value is None or (isinstance(value, float) and not math.isfinite(value)) else f"{value:,.{digits}f}"
 
 
 def markdown_table(runs: list[dict], meta: dict | None = None) -> str:
-    """The results as a markdown table, with notes on this project's runs, failures and the machine."""
+    """The results as a markdown table (median and min-max over seeds), with notes on the runs and the machine."""
     lines = [
-        "| dataset | budget (s) | search | cores | CPU/wall | loss | loss at budget | accuracy | evaluations "
-        "| evals/s | seconds |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| dataset | budget (s) | search | objective | cores | seeds | CPU/wall | loss at budget | accuracy "
+        "| test accuracy | evaluations | evals/s | seconds |",
+        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     notes = []
-    for run in runs:
-        label = run.get("label", LABELS[run["search"]])
-        head = f"| {run['dataset']} | {run['budget_s']:g} | {label} |"
-        if run["status"] != "ok":
-            lines.append(f"{head} — | — | {run['status']}: see note | | | | | |")
-            notes.append(f"- {run['dataset']}, {run['budget_s']:g} s, {label}: {run['note']}")
+    for (dataset, budget, search, objective), group in cells(runs):
+        ok = [run for run in group if run["status"] == "ok"]
+        label = (ok or group)[0].get("label", LABELS.get(search, search))
+        head = f"| {dataset} | {budget:g} | {label} | {objective} |"
+        for run in group:
+            if run["status"] != "ok":
+                notes.append(f"- {dataset}, {budget:g} s, {label}, seed {run.get('seed', 0)}: {run['note']}")
+        if not ok:
+            status = "/".join(sorted({run["status"] for run in group}))
+            lines.append(f"{head} — | {len(group)} | {status}: see notes | | | | | | |")
             continue
+        cores = "/".join(str(core) for core in sorted({run["cores"] for run in ok}))
+        shares = [_cpu_share(run) for run in ok]
+        share = "—" if all(value is None for value in shares) else spread(shares, 2)
         lines.append(
-            f"{head} {run['cores']} | {_cpu_share(run)} | {run['loss']:.4f} | {_number(run['loss_at_budget'], 4)} | "
-            f"{run['accuracy']:.3f} | {run['evaluations']:,} | {run['evaluations_per_s']:,.0f} | {run['seconds']:.1f} |"
+            f"{head} {cores} | {len(ok)} | {share} | {spread([run['loss_at_budget'] for run in ok], 4)} | "
+            f"{spread([run['accuracy'] for run in ok], 3)} | {spread([run.get('test_accuracy') for run in ok], 3)} | "
+            f"{_number(_median([run['evaluations'] for run in ok]), 0)} | "
+            f"{_number(_median([run['evaluations_per_s'] for run in ok]), 0)} | "
+            f"{_number(_median([run['seconds'] for run in ok]), 1)} |"
         )
-        if run["search"] == "project":
+        if search in PROJECT_SEARCHES:
+            stops = ", ".join(sorted({str(run["stopped_because"]) for run in ok}))
             notes.append(
-                f"- {run['dataset']}, {run['budget_s']:g} s, {label}: {run['seconds']:.1f} s from the call to `search` "
-                f"to its return; the result's wall_seconds {run['search_wall_seconds']:.1f} s; "
-                f"start-up before the first round {_number(run['startup_seconds'], 1)} s; "
-                f"{run['rounds_completed']} round(s) took {run['rounds_seconds']:.1f} s "
-                f"({_number(run['evaluations_per_s_in_rounds'], 0)} evals/s within rounds); "
-                f"stopped by {run['stopped_because']}."
+                f"- {dataset}, {budget:g} s, {label} (medians over {len(ok)} seed(s)): "
+                f"{_number(_median([run['seconds'] for run in ok]), 1)} s from the call to `search` to its return; "
+                f"start-up before the first round {_number(_median([run['startup_seconds'] for run in ok]), 1)} s; "
+                f"{_number(_median([run['rounds_completed'] for run in ok]), 0)} round(s) took "
+                f"{_number(_median([run['rounds_seconds'] for run in ok]), 1)} s "
+                f"({_number(_median([run['evaluations_per_s_in_rounds'] for run in ok]), 0)} evals/s within rounds); "
+                f"stopped by {stops}."
             )
+    text = "\n".join(lines) + "\n"
+    head = _preamble(runs, meta)
     loads = [run["load_average_before"][0] for run in runs if "load_average_before" in run]
     if meta and loads:
         notes.append(
             f"- Machine: {meta['machine']['cpus']} CPUs; 1-minute load average before each search "
-            f"{min(loads):.1f} to {max(loads):.1f}. CPU/wall: CPU seconds of the peer's process over its wall "
-            "seconds (below 1: other processes took the core)."
+            f"{min(loads):.1f} to {max(loads):.1f}."
         )
-    text = "\n".join(lines) + "\n"
     if notes:
         text += "\n" + "\n".join(notes) + "\n"
-    return text
+    return head + text
 
 
-def _cpu_share(run: dict) -> str:
+def _preamble(runs: list[dict], meta: dict | None) -> str:
+    """What every figure in the table is: the data, the nets, the seeds, the cores, the statistics."""
+    ok = [run for run in runs if run["status"] == "ok"]
+    seeds = sorted({run.get("seed", 0) for run in ok})
+    lines = [
+        'Per cell: the median over seeds, and in brackets the spread (min-max); "k of n": only k of the n '
+        "seeds had a figure (loss at budget: nothing evaluated by the budget).",
+        f"Seeds: {', '.join(map(str, seeds)) or 'none'}. Budgets are wall-clock seconds per search.",
+    ]
+    for dataset in dict.fromkeys(run["dataset"] for run in ok):
+        here = [run for run in ok if run["dataset"] == dataset]
+        peer = next((run for run in here if run["search"] not in PROJECT_SEARCHES), None)
+        own = next((run for run in here if run["search"] in PROJECT_SEARCHES), None)
+        layers, test_rows = here[0].get("layers"), here[0].get("test_rows")
+        shape = "-".join(map(str, layers)) if layers else "?"
+        if test_rows is None:
+            where = (
+                f"{here[0].get('training_rows', '?')} rows, no test rows: loss and accuracy are on the rows searched"
+            )
+        else:
+            where = "loss and accuracy on the training rows searched ("
+            where += f"peers: {peer.get('training_rows')}" if peer else ""
+            if own:
+                where += "; " if peer else ""
+                where += f"this project's search: {own.get('training_rows')}"
+                where += (
+                    f", {own['validation_rows']} more held out for validation" if own.get("validation_rows") else ""
+                )
+            where += f"), test accuracy on {test_rows} test rows"
+        lines.append(f"{dataset}: net {shape}; {where}.")
+    lines.append(
+        "Peers run on one core each; objective numpy: batched numpy loss, compiled: the workers package's compiled "
+        "from-scratch loss per network; this project's rows use its own kernel (incremental evaluation). "
+        "CPU/wall: CPU seconds of the search's process over its wall seconds (peers; in-process search)."
+    )
+    return "\n".join(lines) + "\n\n"
+
+
+def _cpu_share(run: dict) -> float | None:
     cpu = run.get("cpu_seconds")
-    return "—" if cpu is None or not run.get("seconds") else f"{cpu / run['seconds']:.2f}"
+    return None if cpu is None or not run.get("seconds") else cpu / run["seconds"]
+
+
+# ------------------------------------------------------------------------------------------------
+# The plot
+
+
+def trace_values(run: dict, times) -> list[float]:
+    """A run's best loss at each time: NaN before its first evaluation and after it ended."""
+    values = []
+    for at in times:
+        value = loss_at(run["trace"], at) if at <= run["seconds"] else None
+        values.append(math.nan if value is None else value)
+    return values
 
 
 def plot(runs: list[dict], path: Path) -> None:
@@ -413,9 +786,12 @@ def plot(runs: list[dict], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
 
-    datasets = list(dict.fromkeys(run["dataset"] for run in runs))
-    budgets = list(dict.fromkeys(run["budget_s"] for run in runs))
+    groups = [(key, [run for run in group if run["status"] == "ok" and run["trace"]]) for key, group in cells(runs)]
+    groups = [(key, group) for key, group in groups if group]
+    datasets = list(dict.fromkeys(key[0] for key, _ in groups)) or ["none"]
+    budgets = sorted({key[1] for key, _ in groups}) or [0.0]
     figure, axes = plt.subplots(
         len(datasets), len(budgets), figsize=(5.5 * len(budgets), 4 * len(datasets)), squeeze=False
     )
@@ -423,24 +799,40 @@ def plot(runs: list[dict], path: Path) -> None:
     for row, dataset in enumerate(datasets):
         for column, budget in enumerate(budgets):
             axis = axes[row][column]
-            for run in runs:
-                if run["dataset"] != dataset or run["budget_s"] != budget or run["status"] != "ok" or not run["trace"]:
+            here = [(key, group) for key, group in groups if key[0] == dataset and key[1] == budget]
+            if not here:
+                axis.set_visible(False)
+                continue
+            end = max(run["seconds"] for _, group in here for run in group)
+            times = np.geomspace(0.01, max(end, 0.02), PLOT_POINTS)
+            for (_, _, search, objective), group in here:
+                values = np.array([trace_values(run, times) for run in group])
+                complete = ~np.isnan(values).any(axis=0)  # drawn where every seed has a network
+                if not complete.any():
                     continue
-                times = [t for t, _ in run["trace"]] + [run["seconds"]]
-                losses = [loss for _, loss in run["trace"]] + [run["loss"]]
-                axis.step(times, losses, where="post", color=colours[run["search"]], label=run["label"])
+                median = np.where(complete, np.median(values, axis=0), np.nan)
+                label = group[0]["label"] + ("" if objective in (OWN, "numpy") else f" ({objective})")
+                label += f", median of {len(group)}" if len(group) > 1 else ""
+                style = "--" if objective == "compiled" else "-"
+                colour = colours.get(search, "k")
+                axis.plot(times, median, style, color=colour, label=label, linewidth=1.3)
+                if len(group) > 1:
+                    low = np.where(complete, values.min(axis=0), np.nan)
+                    high = np.where(complete, values.max(axis=0), np.nan)
+                    axis.fill_between(times, low, high, color=colour, alpha=0.15, linewidth=0)
             axis.axvline(budget, color="grey", linestyle=":", linewidth=1)
-            layers = next((run["layers"] for run in runs if run["dataset"] == dataset and "layers" in run), None)
+            layers = here[0][1][0].get("layers")
             shape = "-".join(map(str, layers)) if layers else ""
             axis.set_title(f"{dataset} {shape}, budget {budget:g} s")
             axis.set_xscale("log")
             axis.set_xlim(left=0.01)
             axis.set_yscale("log")
             axis.set_xlabel("seconds since the search began (log scale)")
-            axis.set_ylabel("best loss so far")
+            axis.set_ylabel("best training loss so far")
             axis.grid(True, which="both", alpha=0.3)
             if axis.get_legend_handles_labels()[0]:
-                axis.legend(fontsize=7)
+                axis.legend(fontsize=6)
+    figure.suptitle("Median over seeds of the best loss so far; bands: min-max over seeds", fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
