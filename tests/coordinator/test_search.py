@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -70,7 +71,12 @@ def test_the_search_improves_round_after_round(in_process_result):
 
 @pytest.mark.parametrize("workers", [1, 2, 3])
 def test_ray_gives_the_same_bits_for_any_number_of_workers(ray_local, in_process_result, workers):
-    result = search(SMALL.model_copy(update={"workers": workers}))
+    cpus = int(ray_local.cluster_resources()["CPU"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = search(SMALL.model_copy(update={"workers": workers}))
+    shared = [warning for warning in caught if "workers share the" in str(warning.message)]
+    assert len(shared) == (1 if workers > cpus else 0)  # more workers than CPUs are pointed out
     _same_bits(result, in_process_result)
     assert result.environment.executor == "ray"
     assert result.environment.workers == workers
