@@ -18,6 +18,7 @@ logits changed.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import time
@@ -76,7 +77,7 @@ def seed_loop(X, y, sizes, iterations, randn):
     As in bench/seed_reference.seed_experiment: every weight and bias moves by 0.05 * randn, then
     forward, loss and accuracy; keep or revert. Its first hidden layer of 2-n-3 is the seed's.
     """
-    layers = [Layer_Dense(n_in, n_out, randn) for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)]
+    layers = [Layer_Dense(n_in, n_out, randn) for n_in, n_out in itertools.pairwise(sizes)]
     relu, softmax, loss_function = Activation_ReLU(), Activation_Softmax(), Loss_CategoricalCrossentropy()
     lowest_loss = 9999999
     best = [(layer.weights.copy(), layer.biases.copy()) for layer in layers]
@@ -133,7 +134,7 @@ def time_climb(X, y, sizes, rule, seconds):
 
 def full_pass_work(samples, sizes):
     """(multiply-adds, exps) of one full forward pass and loss."""
-    return samples * sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True)), samples * sizes[-1]
+    return samples * sum(a * b for a, b in itertools.pairwise(sizes)), samples * sizes[-1]
 
 
 def _activations(params, X, layout):
