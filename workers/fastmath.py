@@ -18,6 +18,12 @@ _LN2_LOW = 1.90821492927058770002e-10
 _EXP_MAX = 709.0  # exp(709) ~ 8.2e307: still finite, and every loss it feeds is clipped anyway
 _EXP_MIN = -745.0
 _SQRT2 = 1.4142135623730951
+# Adding 1.5 * 2 ** 52 to a float of magnitude below 2 ** 51 rounds it to an integer (to nearest, ties to
+# even), which then sits in the low bits of the sum's mantissa: a float-to-integer conversion made of an
+# addition and a subtraction of bits, both of which AVX2 has for 4 doubles at once (vcvttpd2qq is
+# AVX-512 only, and without it LLVM leaves the whole exp scalar).
+_SHIFTER = 6755399441055744.0
+_SHIFTER_BITS = 0x4338000000000000
 
 
 @intrinsic
@@ -50,7 +56,8 @@ def exp(x):
     if x < _EXP_MIN:
         x = _EXP_MIN
     finite = x if x == x else 0.0  # NaN stays in r below, and so in the result
-    k = float(int(finite * _LOG2E + (0.5 if finite >= 0 else -0.5)))
+    shifted = finite * _LOG2E + _SHIFTER  # k = round(x / ln 2) in its low bits
+    k = shifted - _SHIFTER
     r = x - k * _LN2_HIGH - k * _LN2_LOW  # |r| <= ln(2) / 2
     # Taylor series to degree 12: the remainder is below 1e-15 relative for |r| <= 0.347.
     p = 1.0 / 479001600.0
@@ -67,9 +74,11 @@ def exp(x):
     p = p * r + 1.0
     p = p * r + 1.0
     # 2 ** k in two halves, so that k down to -1075 (subnormal results) stays representable.
-    half = int(k) >> 1
+    halved = k * 0.5 + _SHIFTER  # round(k / 2) in its low bits
+    whole = _float_to_bits(shifted) - _SHIFTER_BITS
+    half = _float_to_bits(halved) - _SHIFTER_BITS
     scale_a = _bits_to_float((half + 1023) << 52)
-    scale_b = _bits_to_float((int(k) - half + 1023) << 52)
+    scale_b = _bits_to_float((whole - half + 1023) << 52)
     return p * scale_a * scale_b
 
 

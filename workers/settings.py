@@ -33,6 +33,9 @@ class ClimbSettings:
     # Random-search steps a climber makes from its own initialisation before it adjusts.
     random_steps: int = 0
     engine: Engine = "numba"
+    # L2 penalty: the objective adds l2 / (2 * samples) * the sum of squared weights (biases excluded),
+    # scikit-learn MLPClassifier's `alpha` term, so its values transfer. 0: none.
+    l2: float = 0.0
 
     def __post_init__(self) -> None:
         if self.steps < 0 or self.random_steps < 0:
@@ -43,6 +46,8 @@ class ClimbSettings:
             raise ValueError(f"mutation_rate must lie in (0, 1], got {self.mutation_rate!r}")
         if not (math.isfinite(self.step_growth) and self.step_growth > 1):
             raise ValueError(f"step_growth must be a finite number above 1, got {self.step_growth!r}")
+        if not (math.isfinite(self.l2) and self.l2 >= 0):
+            raise ValueError(f"l2 must be a finite number >= 0, got {self.l2!r}")
 
     @property
     def step_shrink(self) -> float:
