@@ -2,8 +2,10 @@
 
 Usage: python bench/throughput.py [--seconds 3] [--cases spiral-2-64-3,digits-64-32-10]
 
-Each search runs on the same data for about --seconds; the figures are measured in one run, so
-their ratios hold even on a noisy machine. One evaluation = one candidate's loss over all samples.
+Each search runs on the same data for about --seconds of CPU time; the figures are measured in one
+run, so their ratios hold even on a noisy machine, and as CPU time of this (single-threaded)
+process, so other jobs on a shared machine do not count against either side.
+One evaluation = one candidate's loss over all samples.
 
 Beside each rate, the work one evaluation needs at the least ("floor"): multiply-adds and exps.
 The seed's loop and the seed's rule (every parameter moves) need a full forward pass: samples x
@@ -110,9 +112,9 @@ def time_seed_loop(X, y, sizes, seconds):
     generator = np.random.default_rng(0)
     iterations = 50
     while True:
-        started = time.perf_counter()
+        started = time.process_time()
         seed_loop(X, y, sizes, iterations, lambda *shape: generator.standard_normal(shape))
-        elapsed = time.perf_counter() - started
+        elapsed = time.process_time() - started
         if elapsed >= seconds / 4:
             return iterations / elapsed
         iterations *= 4
@@ -124,9 +126,9 @@ def time_climb(X, y, sizes, rule, seconds):
     climb(None, 0, X, y, layout, ClimbSettings(10, **rule))  # compile or load the cache first
     steps = 1000
     while True:
-        started = time.perf_counter()
+        started = time.process_time()
         outcome = climb(None, 1, X, y, layout, ClimbSettings(steps, **rule))
-        elapsed = time.perf_counter() - started
+        elapsed = time.process_time() - started
         if elapsed >= seconds / 4:
             return outcome.evaluations / elapsed, outcome
         steps *= 4
