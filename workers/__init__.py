@@ -2,7 +2,7 @@
 
 from workers.climb import ClimbOutcome, Solution, climb, climb_batch
 from workers.messages import ClimbReport, ClimbTask
-from workers.network import Layout, evaluate, init_params, logits, softmax
+from workers.network import Layout, evaluate, init_params, logits, score, softmax
 from workers.settings import ClimbSettings
 from workers.worker import ClimbWorker
 
@@ -19,5 +19,6 @@ __all__ = [
     "evaluate",
     "init_params",
     "logits",
+    "score",
     "softmax",
 ]
