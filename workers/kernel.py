@@ -7,20 +7,21 @@ the IEEE one the source says: results do not depend on the CPU's vector width or
 (`workers/fastmath.py` gives exp and log the same property; no BLAS anywhere). Cached on disk by
 the sources' content (`workers/jitcache.py`).
 
-State arrays are unit-major, (units, S): every layer's units stacked in one array (row
-`unit_start[m] + j` is unit j of weight layer m; the logits are the last rows), so the innermost
-loops run over samples and vectorise. One loss implementation serves everything: per-sample
-terms (`sample_losses`), summed in a fixed order (`mean_of`), plus the L2 term (`with_penalty`).
+State arrays are unit-major, (units, S): every layer's units stacked (row `unit_start[m] + j` is
+unit j of weight layer m; the logits are the last rows), so the innermost loops run over samples
+and vectorise. One loss implementation serves everything: per-sample terms (`sample_losses`),
+summed in a fixed order (`mean_of`), plus the L2 term (`with_penalty`); `forward` is the one
+pass from scratch, for `score`, the seed's rule, random search and the refresh below.
 
-A sparse step (`adjust_sparse`) is evaluated incrementally at any depth: a weight change adds
-input * change to its unit's pre-activations (on a first-layer feature's nonzero samples only,
-when it is sparse), a bias change adds the change; a hidden unit whose activation changed passes
-the difference on to the next layer as a rank-one update, over the samples where it changed;
-per-sample loss terms are recomputed from the candidate logits. Candidate values live in
-`*_next` arrays that equal the current ones except in the rows a step touched, so accepting or
-reverting copies only those rows. Drift is bounded by a refresh: the cached state is rebuilt
-from scratch whenever the kernel is entered, i.e. at every block of `workers.climb.BLOCK_STEPS`
-steps, fixed step counts that never depend on timing.
+A sparse step (`adjust_sparse`) is evaluated incrementally at any depth (`_candidate`): a touched
+unit's candidate is its current pre-activations plus its own weights' changes times their inputs
+(a first-layer feature's nonzero samples only, when it is sparse) and its bias's change; a hidden
+unit whose activation changed passes the difference on to every unit of the next layer as a
+rank-one update (four units at a time); the per-sample loss terms are recomputed from the
+candidate logits. Candidates live in the second of two planes of the state, so accepting or
+reverting a step copies nothing. Drift is bounded by a refresh: the cached state is rebuilt from
+scratch whenever the kernel is entered, i.e. at every block of `workers.climb.BLOCK_STEPS` steps,
+fixed step counts that never depend on timing.
 """
 
 from __future__ import annotations
@@ -483,164 +484,169 @@ def _spread(net, work):
                 _touch(dirty, touched, unit_start[later] + q, later, q)
 
 
-@_jit
-def _copy(target, source, low, high):
-    """target[s] = source[s] for s in [low, high)."""
-    into, values = target[low:high], source[low:high]
-    for t in range(into.shape[0]):
-        into[t] = values[t]
+# The helpers below index the state array directly, state[plane, row, s], rather than through row
+# views (each of which numba reference-counts, atomically). Each loops over all samples: SIMD.
 
 
 @_jit
-def _add_constant(target, value, low, high):
-    """target[s] += value for s in [low, high): a bias's change."""
-    into = target[low:high]
-    for t in range(into.shape[0]):
-        into[t] += value
+def _copy_row(state, into, row, source):
+    """state[into, row] = state[source, row]: a touched unit's candidate starts from its current values."""
+    for s in range(state.shape[2]):
+        state[into, row, s] = state[source, row, s]
 
 
 @_jit
-def _add_activation_scaled(target, pre, factor, low, high):
-    """target[s] += ReLU(pre[s]) * factor for s in [low, high): a hidden unit's output times a weight's change."""
-    into, values = target[low:high], pre[low:high]
-    for t in range(into.shape[0]):
-        into[t] += max(values[t], 0.0) * factor
+def _add_constant_row(state, plane, row, value):
+    """state[plane, row] += value: a bias's change."""
+    for s in range(state.shape[2]):
+        state[plane, row, s] += value
 
 
 @_jit
-def _add_nonzeros(target, start, samples, values, feature, change, span):
-    """target[s] += input feature at s * change, on the feature's nonzero samples s in span = (low, high)."""
-    listed = samples[start[feature] : start[feature + 1]]  # ascending
-    first = start[feature] + np.searchsorted(listed, span[0])
-    last = start[feature] + np.searchsorted(listed, span[1])
-    for t in range(first, last):
-        target[samples[t]] += values[t] * change
+def _add_input_row(state, plane, row, inputs, feature, change):
+    """state[plane, row] += inputs[feature] * change: a first-layer weight's change."""
+    for s in range(state.shape[2]):
+        state[plane, row, s] += inputs[feature, s] * change
 
 
 @_jit
-def _activation_change(current, candidate, delta, span):
-    """The change of a unit's activation, ReLU(candidate) - ReLU(current), into delta on span = (low, high).
+def _add_hidden_row(state, plane, row, source_plane, source, change):
+    """state[plane, row] += ReLU(state[source_plane, source]) * change: a deeper weight's change."""
+    for s in range(state.shape[2]):
+        state[plane, row, s] += max(state[source_plane, source, s], 0.0) * change
 
-    Returns whether it changed on any of those samples.
-    """
-    low, high = span
-    before, after, into = current[low:high], candidate[low:high], delta[low:high]
+
+@_jit
+def _add_nonzeros(state, plane, row, problem, feature, change):
+    """state[plane, row] += input feature * change, on the feature's nonzero samples only."""
+    start, samples, values = problem.nonzero_start, problem.nonzero_samples, problem.nonzero_values
+    for t in range(start[feature], start[feature + 1]):
+        state[plane, row, samples[t]] += values[t] * change
+
+
+@_jit
+def _activation_change(state, side, row, deltas, slot):
+    """deltas[slot] = ReLU(candidate) - ReLU(current) of state row `row`; whether it is nonzero anywhere."""
+    current, candidate = side[row], 1 - side[row]
     moved = False
-    for t in range(into.shape[0]):
-        into[t] = max(after[t], 0.0) - max(before[t], 0.0)
-        moved |= into[t] != 0.0
+    for s in range(state.shape[2]):
+        change = max(state[candidate, row, s], 0.0) - max(state[current, row, s], 0.0)
+        deltas[slot, s] = change
+        moved |= change != 0.0
     return moved
 
 
 @_jit
-def _add_four(target, deltas, u, outgoing, q, span):
-    """target += the changes of units u..u+3 times their weights to q, on samples span = (low, high).
-
-    Four rank-one terms per pass over the target, added in a fixed order: (a + b) + (c + d).
-    """
-    low, high = span
-    a, b, c, d = deltas[u, low:high], deltas[u + 1, low:high], deltas[u + 2, low:high], deltas[u + 3, low:high]
-    wa, wb, wc, wd = outgoing[u, q], outgoing[u + 1, q], outgoing[u + 2, q], outgoing[u + 3, q]
-    into = target[low:high]
-    for s in range(into.shape[0]):
-        into[s] += (a[s] * wa + b[s] * wb) + (c[s] * wc + d[s] * wd)
+def _add_four(state, plane, row, deltas, u, weights):
+    """state[plane, row] += deltas[u..u+3] times weights[0..3], added in a fixed order: (a + b) + (c + d)."""
+    wa, wb, wc, wd = weights[0], weights[1], weights[2], weights[3]
+    for s in range(state.shape[2]):
+        state[plane, row, s] += (deltas[u, s] * wa + deltas[u + 1, s] * wb) + (
+            deltas[u + 2, s] * wc + deltas[u + 3, s] * wd
+        )
 
 
 @_jit
-def _add_four_twice(target, other, deltas, u, outgoing, q, span):
-    """_add_four for targets q (target) and q + 1 (other) in one pass: each change loaded once for both."""
-    low, high = span
-    a, b, c, d = deltas[u, low:high], deltas[u + 1, low:high], deltas[u + 2, low:high], deltas[u + 3, low:high]
+def _add_four_twice(state, planes, row, deltas, outgoing, uq):
+    """_add_four into rows row and row + 1 (in planes[0] and planes[1]) with weights outgoing[u..u+3, q..q+1],
+    (u, q) = uq: each change loaded once for both rows."""
+    one, two = planes
+    u, q = uq
     wa, wb, wc, wd = outgoing[u, q], outgoing[u + 1, q], outgoing[u + 2, q], outgoing[u + 3, q]
     va, vb, vc, vd = outgoing[u, q + 1], outgoing[u + 1, q + 1], outgoing[u + 2, q + 1], outgoing[u + 3, q + 1]
-    into, also = target[low:high], other[low:high]
-    for s in range(into.shape[0]):
-        into[s] += (a[s] * wa + b[s] * wb) + (c[s] * wc + d[s] * wd)
-        also[s] += (a[s] * va + b[s] * vb) + (c[s] * vc + d[s] * vd)
+    for s in range(state.shape[2]):
+        a, b, c, d = deltas[u, s], deltas[u + 1, s], deltas[u + 2, s], deltas[u + 3, s]
+        state[one, row, s] += (a * wa + b * wb) + (c * wc + d * wd)
+        state[two, row + 1, s] += (a * va + b * vb) + (c * vc + d * vd)
 
 
 @_jit
-def _add_rank_ones(state, side, first, deltas, outgoing, moved, span):
-    """Candidate rows first + q += sum over u < moved of deltas[u] * outgoing[u, q], on samples span = (low, high).
+def _add_rank_ones(state, side, first, deltas, outgoing, moved):
+    """Candidate rows first + q += sum over u < moved of deltas[u] * outgoing[u, q] (the layer's units q).
 
-    Units go four at a time and targets two at a time: 16 multiply-adds per 8 loads and 2 stores of
-    4 samples, where one pass per unit and target makes 2 loads and a store per multiply-add. The last
+    Units go four at a time and rows two at a time: 16 multiply-adds per 8 loads and 2 stores of
+    4 samples, where one pass per unit and row makes 2 loads and a store per multiply-add. The last
     group of units is padded with zero changes and weights (adding 0.0 * 0.0 changes no value).
     """
-    low, high = span
     targets = outgoing.shape[1]
     padded = -(-moved // 4) * 4
-    for u in range(moved, padded):
-        deltas[u, low:high] = 0.0
-        outgoing[u, :] = 0.0
-    for q in range(0, targets, 2):
+    deltas[moved:padded] = 0.0
+    outgoing[moved:padded] = 0.0
+    for q in range(0, targets - 1, 2):
         row = first + q
-        target = state[1 - side[row], row]  # (S,)
-        if q + 1 < targets:
-            other = state[1 - side[row + 1], row + 1]
-            for u in range(0, padded, 4):
-                _add_four_twice(target, other, deltas, u, outgoing, q, span)
-        else:
-            for u in range(0, padded, 4):
-                _add_four(target, deltas, u, outgoing, q, span)
+        planes = (1 - side[row], 1 - side[row + 1])
+        for u in range(0, padded, 4):
+            _add_four_twice(state, planes, row, deltas, outgoing, (u, q))
+    if targets % 2:
+        row = first + targets - 1
+        for u in range(0, padded, 4):
+            _add_four(state, 1 - side[row], row, deltas, u, outgoing[u : u + 4, targets - 1])
 
 
 @_jit
-def _candidate_block(params, problem, net, work, current, span):
-    """The step's candidate on samples span = (low, high): its touched units layer after layer, then the loss.
+def _start_candidates(m, problem, net, work):
+    """Candidate rows of weight layer m's touched units: their current values plus their own changes.
+
+    A weight (i, j) adds input i times the change to unit j: the current inputs, not the candidate
+    ones, whose changes arrive later through the moved weights (_add_rank_ones).
+    """
+    unit_start, state, side, touched = net.unit_start, work.state, work.side, work.touched
+    changes, links, ends = work.changes, work.links, work.ends
+    inputs, sparse = problem.inputs, problem.sparse
+    first_below = unit_start[m - 1] if m > 0 else 0
+    for d in range(1, touched[m, 0] + 1):
+        row = unit_start[m] + touched[m, d]
+        plane = 1 - side[row]
+        _copy_row(state, plane, row, side[row])
+        t = ends[0, row]
+        while t >= 0:  # this unit's parameters that moved, in step order
+            source, change = links[0, t], changes[t]
+            if source < 0:
+                _add_constant_row(state, plane, row, change)
+            elif m > 0:
+                below = first_below + source
+                _add_hidden_row(state, plane, row, side[below], below, change)
+            elif sparse[source]:
+                _add_nonzeros(state, plane, row, problem, source, change)
+            else:
+                _add_input_row(state, plane, row, inputs, source, change)
+            t = links[1, t]
+
+
+@_jit
+def _note_mover(params, start, outgoing, slot):
+    """A unit whose activation changed: its outgoing weights params[start:start + n] into outgoing[slot, :n]."""
+    for q in range(outgoing.shape[1]):
+        outgoing[slot, q] = params[start + q]
+
+
+@_jit
+def _candidate(params, problem, net, work, current):
+    """The step's candidate: its touched units layer after layer, then its per-sample loss terms.
 
     A touched unit starts from its current values and adds its own parameters' changes, times the
     current inputs; then the changes of activation of the layer below arrive through the (moved)
     weights; its own change of activation is passed on in turn. Per-sample loss terms of the candidate
     logits go to work.terms[1 - current].
     """
-    low, high = span
     sizes, offsets, unit_start = net.sizes, net.offsets, net.unit_start
-    state, side, touched = work.state, work.side, work.touched
-    changes, links, ends = work.changes, work.links, work.ends
-    deltas, outgoing = work.deltas, work.outgoing
-    inputs, sparse = problem.inputs, problem.sparse
-    nonzero_start, nonzero_samples, nonzero_values = (
-        problem.nonzero_start,
-        problem.nonzero_samples,
-        problem.nonzero_values,
-    )
+    state, side, touched, deltas, outgoing = work.state, work.side, work.touched, work.deltas, work.outgoing
     layers = offsets.shape[0]
-    moved = 0  # units of the layer below whose activation changed on this block
+    moved = 0  # units of the layer below whose activation changed
     for m in range(layers):
-        for d in range(1, touched[m, 0] + 1):
-            row = unit_start[m] + touched[m, d]
-            candidate = state[1 - side[row], row]  # (S,)
-            _copy(candidate, state[side[row], row], low, high)
-            t = ends[0, row]
-            while t >= 0:  # this unit's parameters that moved
-                source = links[0, t]
-                if source < 0:
-                    _add_constant(candidate, changes[t], low, high)
-                elif m > 0:
-                    below = unit_start[m - 1] + source
-                    _add_activation_scaled(candidate, state[side[below], below], changes[t], low, high)
-                elif sparse[source]:
-                    _add_nonzeros(candidate, nonzero_start, nonzero_samples, nonzero_values, source, changes[t], span)
-                else:
-                    _add_scaled(candidate, inputs[source], changes[t], low, high)
-                t = links[1, t]
+        _start_candidates(m, problem, net, work)
         if moved > 0:  # every unit of this layer is touched then (_spread)
-            _add_rank_ones(state, side, unit_start[m], deltas, outgoing[:, : sizes[m + 1]], moved, span)
+            _add_rank_ones(state, side, unit_start[m], deltas, outgoing[:, : sizes[m + 1]], moved)
         if m == layers - 1:
             break
-        moved = 0
-        n_next = sizes[m + 2]
+        moved, n_next = 0, sizes[m + 2]
         for d in range(1, touched[m, 0] + 1):
             j = touched[m, d]
-            row = unit_start[m] + j
-            if _activation_change(state[side[row], row], state[1 - side[row], row], deltas[moved], span):
-                weights = offsets[m + 1, 0] + j * n_next
-                for q in range(n_next):
-                    outgoing[moved, q] = params[weights + q]
+            if _activation_change(state, side, unit_start[m] + j, deltas, moved):
+                _note_mover(params, offsets[m + 1, 0] + j * n_next, outgoing[:, :n_next], moved)
                 moved += 1
     first = unit_start[-1] - sizes[-1]
-    terms = work.terms[1 - current]
+    terms, span = work.terms[1 - current], (0, state.shape[2])
     sample_losses(state[1 - side[first]], first, problem.labels, problem.label_start, terms, work.scratch, span)
 
 
@@ -651,7 +657,7 @@ def _candidate_mean(params, problem, net, work, current):
     (Computing it block of samples by block, every layer for one block before the next, so that a
     block stays in the cache, was measured slower: 72 against 56 us a step on 2-64-64-3.)
     """
-    _candidate_block(params, problem, net, work, current, (0, problem.labels.shape[0]))
+    _candidate(params, problem, net, work, current)
     return mean_of(work.terms[1 - current])
 
 

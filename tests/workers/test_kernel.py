@@ -183,17 +183,23 @@ def test_no_fused_multiply_add_anywhere_in_the_arithmetic():
     """numba leaves a * b + c as two roundings (no FMA contraction): the bits a CPU without FMA gets.
 
     Checked on fresh compilations (cached code cannot be inspected) of the functions that multiply
-    and add: the loss with its polynomial exp and log, the forward pass and the incremental updates.
+    and add: the loss with its polynomial exp and log, the L2 sum, the forward pass's and the
+    incremental updates' multiply-adds.
     """
     rows = np.random.default_rng(0).standard_normal((6, 40))
+    state = np.random.default_rng(1).standard_normal((2, 6, 40))
+    side = np.zeros(6, dtype=np.int64)
     labels = np.arange(40) % 3
     calls = {
         kernel.sample_losses: (rows, 3, labels, np.zeros(4, dtype=np.int64), np.empty(40), np.empty((2, 40)), (0, 40)),
         kernel.mean_of: (rows[0],),
+        kernel.squared_weights: (rows[0], Layout((2, 3, 4)).arrays),
         kernel._add_scaled: (rows[0], rows[1], 0.5, 0, 40),
-        kernel._add_activation_scaled: (rows[0], rows[1], 0.5, 0, 40),
-        kernel._add_four: (rows[0], rows, 1, rows[:5, :2].copy(), 1, (0, 40)),
-        kernel._add_four_twice: (rows[0], rows[5], rows, 1, rows[:5, :2].copy(), 0, (0, 40)),
+        kernel._add_input_row: (state, 1, 2, rows, 3, 0.5),
+        kernel._add_hidden_row: (state, 1, 2, 0, 3, 0.5),
+        kernel._activation_change: (state, side, 2, rows, 1),
+        kernel._add_four: (state, 1, 2, rows, 1, rows[0, :4].copy()),
+        kernel._add_four_twice: (state, (1, 1), 2, rows, rows[:5, :3].copy(), (1, 0)),
         kernel._accuracy: (rows, 3, labels),
     }
     for function, arguments in calls.items():
