@@ -20,7 +20,7 @@ from pathlib import Path
 
 from numba.core import caching, config
 
-# numba renamed _CacheImpl to CacheImpl (0.61); the locator base kept its name.
+# Newer numba calls it CacheImpl, older _CacheImpl; the locator base is _CacheLocator in both.
 _CacheImpl = getattr(caching, "CacheImpl", None) or caching._CacheImpl
 
 
@@ -57,7 +57,10 @@ def install(sources: list[str], cached_files: list[str]) -> bool:
     Must run before the @njit(cache=...) decorators of cached_files do: numba picks a function's
     cache locator when the function is decorated.
     """
-    content = sources_hash(sources)
+    try:
+        content = sources_hash(sources)
+    except OSError:  # sources not on a file system (a zip, say): numba could not key them either
+        return False
     directory = cache_root() / content[:20]
     if not writable(directory):
         return False

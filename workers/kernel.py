@@ -199,10 +199,11 @@ def sample_losses(pre, first, labels, label_start, terms, scratch, span):
 
 @_jit
 def mean_of(terms):
-    """The mean of terms (S,), summed in a fixed order: four interleaved partial sums, then pairs.
+    """The mean of per-sample loss terms (S,), summed in a fixed order: four interleaved partial sums, then pairs.
 
     The order is written out, so it is the same on every CPU whatever the vector width; four chains
-    keep the adder busy where one chain would wait on each addition.
+    keep the adder busy where one chain would wait on each addition. The rounding of a sum can leave
+    the mean of terms that all sit on a clip bound an ulp beyond it: it is kept within the bounds.
     """
     samples = terms.shape[0]
     a = b = c = d = 0.0
@@ -214,7 +215,10 @@ def mean_of(terms):
         d += terms[s + 3]
     for s in range(full, samples):
         a += terms[s]
-    return ((a + b) + (c + d)) / samples
+    mean = ((a + b) + (c + d)) / samples
+    if mean != mean:  # a NaN term: a NaN loss (min and max below would drop it)
+        return mean
+    return min(max(mean, _LOSS_LOW), _LOSS_HIGH)
 
 
 @_jit(inline="always")
