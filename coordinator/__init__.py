@@ -4,33 +4,37 @@ from coordinator import SearchConfig, search
 result = search(SearchConfig(dataset="spiral", layers=(2, 64, 3), time_budget=30))
 result.save("runs/spiral")
 
-`from coordinator import HillClimbClassifier` (a scikit-learn estimator) imports scikit-learn only
+The names below load on first use: `import coordinator` needs neither Ray nor the compiled kernel
+until a search runs, and `HillClimbClassifier` (a scikit-learn estimator) imports scikit-learn only
 then: it is an optional extra (pip install 'hillclimb[sklearn]').
 """
 
-from coordinator.config import ConfigError, SearchConfig
-from coordinator.data import Dataset, load_dataset, nnfs_data
-from coordinator.result import RoundRecord, SearchResult, load_result
-from coordinator.search import search
+from importlib import import_module
 
-__all__ = [
-    "ConfigError",
-    "Dataset",
-    "HillClimbClassifier",
-    "RoundRecord",
-    "SearchConfig",
-    "SearchResult",
-    "load_dataset",
-    "load_result",
-    "nnfs_data",
-    "search",
-]
+_HOMES = {
+    "ConfigError": "coordinator.config",
+    "SearchConfig": "coordinator.config",
+    "Dataset": "coordinator.data",
+    "load_dataset": "coordinator.data",
+    "nnfs_data": "coordinator.data",
+    "HillClimbClassifier": "coordinator.estimator",
+    "RoundRecord": "coordinator.result",
+    "SearchResult": "coordinator.result",
+    "load_result": "coordinator.result",
+    "search": "coordinator.search",
+}
+
+__all__ = sorted(_HOMES)
 
 
 def __getattr__(name: str):
-    """HillClimbClassifier on first use, so that `import coordinator` never needs scikit-learn."""
-    if name == "HillClimbClassifier":
-        from coordinator.estimator import HillClimbClassifier
+    """Load `name` from its module on first use."""
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_HOMES[name]), name)
+    globals()[name] = value
+    return value
 
-        return HillClimbClassifier
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return __all__

@@ -63,6 +63,7 @@ SEARCH_SETTINGS = (
     "time_budget",
     "mutation_rate",
     "step_size",
+    "l2",
     "scaling",
     "validation_fraction",
 )
@@ -72,6 +73,7 @@ EXECUTORS = ("ray", "inprocess")
 # SearchConfig's own defaults, where the estimator keeps them (declared once, there).
 MUTATION_RATE = SearchConfig.model_fields["mutation_rate"].default
 STEP_SIZE = SearchConfig.model_fields["step_size"].default
+L2 = SearchConfig.model_fields["l2"].default
 
 
 class HillClimbClassifier(ClassifierMixin, BaseEstimator):
@@ -85,6 +87,7 @@ class HillClimbClassifier(ClassifierMixin, BaseEstimator):
     executor: "inprocess" (every climb in this process: no Ray to start, a fit of iris in under a
     second) or "ray" (climbers on Ray actors: a local Ray shared by every fit of the process, or
     the cluster at `address`; worth its start-up when rounds are long). Both give the same result.
+    l2: the L2 penalty on the weights, as MLPClassifier's alpha (the same term, so the same values).
     warm_start: a refit starts from the previous fit's network and step sizes. verbose: 1 prints a
     progress line per round on stderr.
     """
@@ -100,6 +103,7 @@ class HillClimbClassifier(ClassifierMixin, BaseEstimator):
         time_budget=None,
         mutation_rate=MUTATION_RATE,
         step_size=STEP_SIZE,
+        l2=L2,
         scaling=DEFAULT_SCALING,
         validation_fraction=DEFAULT_VALIDATION_FRACTION,
         random_state=None,
@@ -116,6 +120,7 @@ class HillClimbClassifier(ClassifierMixin, BaseEstimator):
         self.time_budget = time_budget
         self.mutation_rate = mutation_rate
         self.step_size = step_size
+        self.l2 = l2
         self.scaling = scaling
         self.validation_fraction = validation_fraction
         self.random_state = random_state

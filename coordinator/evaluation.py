@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from coordinator.config import ConfigError
-from workers.network import accuracy, cross_entropy
 
 
 @dataclass(frozen=True)
@@ -89,16 +88,15 @@ def _whole(value) -> int | None:
     return int(value) if float(value).is_integer() else None
 
 
-def evaluate_probabilities(probabilities: np.ndarray, labels: np.ndarray, classes: list[int | str]) -> Evaluation:
-    """The Evaluation of predicted probabilities (S, C) against class indices (S,)."""
+def evaluation_of(predicted: np.ndarray, labels: np.ndarray, classes: list[int | str], loss: float) -> Evaluation:
+    """The Evaluation of predicted class indices (S,) against the true ones (S,), with the network's loss."""
     count = len(classes)
-    predicted = np.argmax(probabilities, axis=1)
     confusion = np.zeros((count, count), dtype=np.int64)
     np.add.at(confusion, (labels, predicted), 1)
     return Evaluation(
         rows=len(labels),
-        loss=float(cross_entropy(probabilities, labels)),
-        accuracy=float(accuracy(probabilities, labels)),
+        loss=float(loss),
+        accuracy=float(np.trace(confusion) / max(len(labels), 1)),
         classes=list(classes),
         confusion=confusion,
     )

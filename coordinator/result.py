@@ -12,10 +12,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from coordinator.config import ConfigError, SearchConfig, current_names
-from coordinator.evaluation import Evaluation, class_indices, evaluate_probabilities
+from coordinator.evaluation import Evaluation, class_indices, evaluation_of
 from coordinator.files import atomic_save_npz, atomic_write_text
 from coordinator.scaling import Scaling
-from workers.network import Layout, logits, softmax
+from workers.network import Layout, logits, score, softmax
 
 RESULT_FILE = "result.json"
 WEIGHTS_FILE = "weights.npz"
@@ -135,12 +135,16 @@ class SearchResult(BaseModel):
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities (S, C) for features X (S, F), columns in the order of `classes`."""
+        return softmax(logits(self.params, self.scaling.apply(self._features(X)), self.layout))
+
+    def _features(self, X) -> np.ndarray:
+        """X as (samples, features) float64, or a ConfigError if it does not fit the network."""
         X = np.asarray(X, dtype=np.float64)
         if X.ndim == 1 and self.layout.num_inputs == 1:
             X = X[:, None]
         if X.ndim != 2 or X.shape[1] != self.layout.num_inputs:
             raise ConfigError(f"input: expected (samples, {self.layout.num_inputs}) features, got shape {X.shape}")
-        return softmax(logits(self.params, self.scaling.apply(X), self.layout))
+        return X
 
     def predict(self, X) -> np.ndarray:
         """The most probable class's label (S,) for features X (S, F)."""
@@ -152,7 +156,11 @@ class SearchResult(BaseModel):
 
     def evaluate(self, X, y) -> Evaluation:
         """Loss, accuracy, per-class precision and recall, and the confusion matrix on labelled rows."""
-        return evaluate_probabilities(self.predict_proba(X), class_indices(self.classes, y), self.classes)
+        labels = class_indices(self.classes, y)
+        X = self._features(X)
+        # The loss from the compiled scorer (the same bits on every CPU); the classes from the probabilities.
+        loss, _ = score(self.params, self.scaling.apply(X), labels, self.layout)
+        return evaluation_of(np.argmax(self.predict_proba(X), axis=1), labels, self.classes, loss)
 
     def summary(self) -> dict:
         """The JSON-ready part of the result (everything but the arrays)."""

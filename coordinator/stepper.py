@@ -21,7 +21,7 @@ from coordinator.executors import Executor
 from coordinator.result import RoundRecord, SearchResult, StopReason
 from coordinator.seeds import seed_for
 from workers import ClimbOutcome, ClimbTask, Layout
-from workers.network import evaluate
+from workers.network import score as workers_score
 
 if TYPE_CHECKING:
     from coordinator.prepare import PreparedRun
@@ -91,9 +91,12 @@ def stop_reason(
     return None
 
 
-def score(params, dataset: Dataset, layout: Layout) -> tuple[float, float]:
-    """(loss, accuracy) of one network on a data set's rows."""
-    loss, accuracy = evaluate(params, dataset.X, dataset.labels, layout)
+def score(params, dataset: Dataset, layout: Layout, l2: float = 0.0) -> tuple[float, float]:
+    """(loss, accuracy) of one network on a data set's rows: the compiled scorer, the same bits on every CPU.
+
+    l2 adds the penalty, as the climbs' objective does; held-out and test rows are scored without it.
+    """
+    loss, accuracy = workers_score(params, dataset.X, dataset.labels, layout, l2)
     return float(loss), float(accuracy)
 
 
@@ -106,7 +109,7 @@ def _start_best(prepared: PreparedRun, layout: Layout) -> Best | None:
     start = prepared.start
     if start is None:
         return None
-    loss, accuracy = score(start.params, prepared.dataset, layout)
+    loss, accuracy = score(start.params, prepared.dataset, layout, prepared.config.l2)  # the climbs' objective
     outcome = ClimbOutcome(start.params, start.step_sizes, loss, accuracy, evaluations=0)
     return Best(round_index=-1, climber_index=-1, outcome=outcome)
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from workers.climb import ClimbOutcome
+from workers.climbs import ClimbOutcome
 
 
 @dataclass(frozen=True)

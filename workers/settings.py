@@ -53,6 +53,11 @@ class ClimbSettings(BaseModel):
     step_growth: float = setting(2.0, "step factor after a success; a failure applies growth ** -0.25", "climb")
     random_steps: int = setting(0, "random-search steps each climber makes before its first adjust step", "climb", ge=0)
     engine: Engine = setting("numba", "'numba' (the compiled kernel) or 'numpy' (the plain reference)", "climb")
+    # The objective adds l2 / (2 * samples) * the sum of squared weights (biases excluded): scikit-learn
+    # MLPClassifier's `alpha` term, so its values transfer.
+    l2: float = setting(
+        0.0, "L2 penalty on the weights, as scikit-learn's MLPClassifier alpha (loss + l2 / 2n * sum w^2)", "climb"
+    )
 
     @field_validator("step_size")
     @classmethod
@@ -73,6 +78,13 @@ class ClimbSettings(BaseModel):
     def _growth(cls, value: float) -> float:
         if not (math.isfinite(value) and value > 1):
             raise ValueError(f"must be a finite number above 1, got {value!r}")
+        return value
+
+    @field_validator("l2")
+    @classmethod
+    def _penalty(cls, value: float) -> float:
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"must be a finite number >= 0, got {value!r}")
         return value
 
     @property

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from workers.climb import Solution, climb_batch
+from workers.climbs import Solution, climb_batch
 from workers.messages import ClimbReport, ClimbTask
 from workers.network import Layout
 from workers.settings import ClimbSettings

@@ -9,7 +9,9 @@ import pytest
 
 from coordinator.data import nnfs_data
 from workers import ClimbSettings, Layout, Solution, climb, climb_batch, evaluate, kernel
-from workers.climb import BLOCK_STEPS
+from workers.climbs import BLOCK_STEPS
+from workers.network import score
+from workers.settings import MAX_STEP_SIZE, MIN_STEP_SIZE
 
 SPIRAL = nnfs_data("spiral", 100, 3)
 
@@ -83,24 +85,77 @@ def test_loss_never_rises_round_after_round(variant):
     assert losses[-1] < losses[0] or settings.strategy == "random"
 
 
-def test_incremental_evaluation_does_not_drift():
-    """After 20,000 sparse steps the kernel's cached loss equals a fresh forward pass."""
+def _sparse_inputs(samples=240, features=24, classes=4, seed=0):
+    """A data set whose features are mostly zero (most in 90% of the samples, a few always), as digits' are."""
+    rng = np.random.default_rng(seed)
+    density = np.concatenate([np.full(features - 4, 0.1), [0.5, 0.7, 1.0, 0.0]])
+    X = rng.uniform(0.0, 16.0, (samples, features)) * (rng.random((samples, features)) < density)
+    y = (X[:, :4].sum(axis=1) * 7).astype(np.int64) % classes
+    return X, y
+
+
+SPARSE = _sparse_inputs()
+
+
+@pytest.mark.parametrize("sizes", [(2, 16, 3), (2, 12, 10, 3), (2, 8, 8, 8, 3)], ids=["depth 1", "depth 2", "depth 3"])
+@pytest.mark.parametrize("l2", [0.0, 0.05])
+def test_engines_walk_the_same_path_at_every_depth(sizes, l2):
     X, y = SPIRAL
-    layout = Layout((2, 64, 3))
+    layout = Layout(sizes)
+    params = 0.5 * np.random.default_rng(3).standard_normal(layout.num_params)
+    start = Solution(params, np.full(layout.num_params, 0.05))
+    variant = dict(mutation_rate=0.05, adaptive=True, step_scope="parameter", l2=l2)
+    compiled, reference = (
+        climb(start, 5, X, y, layout, ClimbSettings(steps=1500, engine=engine, **variant))
+        for engine in ("numba", "numpy")
+    )
+    assert compiled.loss < 0.9 * evaluate(params, X, y, layout, l2)[0]
+    np.testing.assert_allclose(compiled.params, reference.params, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(compiled.step_sizes, reference.step_sizes, rtol=1e-9)
+    assert abs(compiled.loss - reference.loss) <= 1e-9
+
+
+@pytest.mark.parametrize("sizes", [(24, 12, 4), (24, 10, 8, 4)])
+@pytest.mark.parametrize(
+    "variant", ["sparse, step per parameter", "one parameter per step", "random steps, then adjust"]
+)
+def test_engines_walk_the_same_path_on_inputs_with_many_zeros(sizes, variant):
+    """First-layer changes walk the nonzero samples of sparse features: the same path as numpy's full pass."""
+    X, y = SPARSE
+    layout = Layout(sizes)
+    compiled, reference = (
+        climb(None, 2, X, y, layout, ClimbSettings(steps=1500, engine=engine, **VARIANTS[variant]))
+        for engine in ("numba", "numpy")
+    )
+    assert compiled.loss < evaluate(np.zeros(layout.num_params), X, y, layout)[0]
+    np.testing.assert_allclose(compiled.params, reference.params, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(compiled.step_sizes, reference.step_sizes, rtol=1e-9)
+    assert abs(compiled.loss - reference.loss) <= 1e-9
+
+
+@pytest.mark.parametrize(
+    "data, sizes",
+    [("spiral", (2, 64, 3)), ("spiral", (2, 16, 16, 3)), ("spiral", (2, 12, 12, 12, 3)), ("sparse", (24, 16, 4))],
+)
+@pytest.mark.parametrize("l2", [0.0, 0.01])
+def test_incremental_evaluation_does_not_drift(data, sizes, l2):
+    """After 60,000 sparse steps in one kernel call (no refresh), the running objective is a fresh one's."""
+    X, y = SPIRAL if data == "spiral" else SPARSE
+    layout = Layout(sizes)
     rng = np.random.default_rng(0)
-    params = 0.01 * rng.standard_normal(layout.num_params)
+    params = 0.3 * rng.standard_normal(layout.num_params)
     step_sizes = np.full(layout.num_params, 0.05)
-    steps, mutated = 20_000, 4
+    steps, mutated = 60_000, ClimbSettings(steps=1, mutation_rate=0.02).mutated_count(layout.num_params)
     indices = rng.integers(0, layout.num_params, size=(steps, mutated))
     noise = rng.standard_normal((steps, mutated))
-    inputs = np.ascontiguousarray(X.T, dtype=np.float64)
-    cached_loss = kernel.adjust_sparse(
-        params, step_sizes, inputs, y.astype(np.int64), np.asarray(layout.sizes), indices, noise,
-        True, 2.0, 2.0**-0.25, True, 1e-9, 1e3,
-    )  # fmt: skip
-    fresh_loss = evaluate(params, X, y, layout)[0]
-    assert cached_loss < 0.8
-    assert abs(cached_loss - fresh_loss) <= 1e-9
+    start = score(params, X, y, layout, l2)[0]
+    rule = kernel.StepRule(True, 2.0, 2.0**-0.25, True, MIN_STEP_SIZE, MAX_STEP_SIZE)
+    running = kernel.adjust_sparse(
+        params, step_sizes, indices, noise, rule, kernel.make_problem(X, y, l2), layout.arrays
+    )
+    fresh = score(params, X, y, layout, l2)[0]
+    assert running < 0.7 * start  # it went somewhere: thousands of accepted steps
+    assert abs(running - fresh) <= 1e-12 * fresh
 
 
 def test_adaptive_steps_grow_and_shrink():

@@ -25,7 +25,7 @@ from coordinator.best import Best, better_of
 from coordinator.data import nnfs_data
 from coordinator.result import Environment
 from workers import ClimbOutcome, ClimbReport, ClimbSettings, Layout, Solution, climb, evaluate, fastmath, kernel
-from workers.network import CLIP, cross_entropy, logits, softmax
+from workers.network import CLIP, cross_entropy, logits, score, softmax
 
 LOSS_LOW, LOSS_HIGH = -math.log(1 - CLIP), -math.log(CLIP)
 # Rounding of a forward pass, relative to the same pass over absolute values (n * epsilon, n <= 8).
@@ -39,7 +39,7 @@ PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 def _kernel_loss_of_logits(values: np.ndarray, labels: np.ndarray) -> float:
     """The kernel's loss of logits (S, C)."""
     columns = np.ascontiguousarray(values.T, dtype=np.float64)
-    return kernel.loss_from_logits(columns, labels.astype(np.int64), np.empty((2, values.shape[0])))
+    return kernel.loss_from_logits(columns, labels.astype(np.int64))
 
 
 def _numpy_loss_of_logits(values: np.ndarray, labels: np.ndarray) -> float:
@@ -144,9 +144,7 @@ def _network(data, exponent_range):
 
 
 def _kernel_network_loss(params, X, labels, layout):
-    sizes = np.asarray(layout.sizes, dtype=np.int64)
-    offsets = np.asarray(layout.offsets, dtype=np.int64)
-    return kernel.network_loss(params, np.ascontiguousarray(X.T), labels.astype(np.int64), sizes, offsets)
+    return score(params, X, labels, layout)[0]
 
 
 def _forward_rounding(params, X, layout):

@@ -14,7 +14,7 @@ from bench.seed_reference import Activation_ReLU, Activation_Softmax, Layer_Dens
 from coordinator.data import nnfs_data
 from coordinator.reference import SEED_FIGURES as REFERENCE
 from workers import ClimbSettings, Layout, climb, evaluate
-from workers.network import sparse_labels
+from workers.network import score, sparse_labels
 from workers.settings import SEED_RULE
 
 SEED_FIGURES = {figure.name: (figure.loss, figure.accuracy) for figure in REFERENCE}
@@ -83,8 +83,6 @@ def test_network_matches_the_seeds_classes(sizes, one_hot):
 
 
 def test_kernel_loss_matches_the_seeds_classes():
-    from workers import kernel
-
     X, y = nnfs_data("spiral", 100, 3)
     for sizes in [(2, 3, 3), (2, 64, 3), (2, 8, 5, 3)]:
         layout = Layout(sizes)
@@ -92,13 +90,7 @@ def test_kernel_loss_matches_the_seeds_classes():
         for scale in (0.01, 1.0, 30.0):
             params = scale * rng.standard_normal(layout.num_params)
             seed_loss, _ = _seed_network_figures(layout.unpack(params), X.astype(np.float64), y)
-            loss = kernel.network_loss(
-                params,
-                np.ascontiguousarray(X.T, dtype=np.float64),
-                y.astype(np.int64),
-                np.asarray(sizes),
-                np.asarray(layout.offsets),
-            )
+            loss, _ = score(params, X, y, layout)
             assert abs(loss - seed_loss) <= 1e-6 * max(1.0, seed_loss)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from workers import kernel
-from workers.network import Layout, evaluate, init_params
+from workers.network import Layout, evaluate, init_params, score
 from workers.settings import MAX_STEP_SIZE, MIN_STEP_SIZE, ClimbSettings
 
 # Steps whose noise is drawn at once. Fixed, so that the stream a climber consumes never depends
@@ -102,7 +102,9 @@ def climb_batch(
         random_steps,
         adjust_steps,
     )
-    losses, accuracies = evaluate(params, X, labels, layout)
+    # What a climber reports comes from the compiled scorer, whichever engine climbed: the same
+    # bits on every CPU (numpy's evaluate leans on BLAS and CPU-dispatched exp and log).
+    losses, accuracies = score(params, X, labels, layout, settings.l2)
     evaluations = 1 + random_steps + adjust_steps
     return [
         ClimbOutcome(
@@ -136,67 +138,31 @@ def _climb_numba(
     adjust_steps,
 ):
     """Compiled engine: each climber runs alone, block after block."""
-    inputs = np.ascontiguousarray(X.T)  # (F, S): the kernel's loops run over samples
-    sizes = np.asarray(layout.sizes, dtype=np.int64)
-    offsets = np.asarray(layout.offsets, dtype=np.int64)
+    problem = kernel.make_problem(X, labels, settings.l2)
+    net = layout.arrays
     num_params = layout.num_params
     mutated = settings.mutated_count(num_params)
-    per_parameter = settings.step_scope == "parameter"
-    growth, shrink = settings.step_growth, settings.step_shrink
+    rule = kernel.StepRule(
+        settings.adaptive,
+        settings.step_growth,
+        settings.step_shrink,
+        settings.step_scope == "parameter",
+        MIN_STEP_SIZE,
+        MAX_STEP_SIZE,
+    )
+    start_losses = kernel.score(params, problem, net)[0]  # (B,) each climber's start
     for b, generator in enumerate(generators):
-        current, sigma = (
-            params[b],
-            step_sizes[b],
-        )  # views: the kernel updates them in place
-        loss = float(evaluate(current, X, labels, layout)[0])
+        current, sigma = params[b], step_sizes[b]  # views: the kernel updates them in place
+        loss = start_losses[b]
         for block in _blocks(random_steps):
             _, noise = _draw(generator, block, num_params, num_params)
-            loss = kernel.random_search(current, loss, inputs, labels, sizes, offsets, settings.step_size, noise)
+            loss = kernel.random_search(current, loss, noise, settings.step_size, problem, net)
         for block in _blocks(adjust_steps):
             indices, noise = _draw(generator, block, num_params, mutated)
-            arguments = (settings.adaptive, growth, shrink)
-            bounds = (MIN_STEP_SIZE, MAX_STEP_SIZE)
             if indices is None:
-                loss = kernel.adjust_dense(
-                    current,
-                    sigma,
-                    loss,
-                    inputs,
-                    labels,
-                    sizes,
-                    offsets,
-                    noise,
-                    *arguments,
-                    *bounds,
-                )
-            elif len(layout.sizes) == 3:
-                loss = kernel.adjust_sparse(
-                    current,
-                    sigma,
-                    inputs,
-                    labels,
-                    sizes,
-                    indices,
-                    noise,
-                    *arguments,
-                    per_parameter,
-                    *bounds,
-                )
+                loss = kernel.adjust_dense(current, sigma, loss, noise, rule, problem, net)
             else:
-                loss = kernel.adjust_sparse_full(
-                    current,
-                    sigma,
-                    loss,
-                    inputs,
-                    labels,
-                    sizes,
-                    offsets,
-                    indices,
-                    noise,
-                    *arguments,
-                    per_parameter,
-                    *bounds,
-                )
+                loss = kernel.adjust_sparse(current, sigma, indices, noise, rule, problem, net)
 
 
 def _climb_numpy(
@@ -214,7 +180,8 @@ def _climb_numpy(
     num_params = layout.num_params
     mutated = settings.mutated_count(num_params)
     rows = np.arange(len(generators))
-    losses = evaluate(params, X, labels, layout)[0]  # (B,)
+    l2 = settings.l2
+    losses = evaluate(params, X, labels, layout, l2)[0]  # (B,)
 
     def keep(candidates, candidate_losses):
         # Strictly lower; a NaN candidate never wins, and any number beats a NaN incumbent.
@@ -227,7 +194,7 @@ def _climb_numpy(
         noise = np.stack([_draw(generator, block, num_params, num_params)[1] for generator in generators])
         for step in range(block):
             candidates = settings.step_size * noise[:, step]
-            keep(candidates, evaluate(candidates, X, labels, layout)[0])
+            keep(candidates, evaluate(candidates, X, labels, layout, l2)[0])
 
     for block in _blocks(adjust_steps):
         draws = [_draw(generator, block, num_params, mutated) for generator in generators]
@@ -241,7 +208,7 @@ def _climb_numpy(
                 for t in range(mutated):  # in order, as the kernel does, so repeated indices agree
                     column = indices[:, step, t]
                     candidates[rows, column] += step_sizes[rows, column] * noise[:, step, t]
-            better = keep(candidates, evaluate(candidates, X, labels, layout)[0])
+            better = keep(candidates, evaluate(candidates, X, labels, layout, l2)[0])
             if settings.adaptive:
                 factor = np.where(better, settings.step_growth, settings.step_shrink)  # (B,)
                 if indices is None or settings.step_scope == "global":
