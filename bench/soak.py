@@ -117,6 +117,7 @@ def main() -> int:
     )
     started = time.monotonic()
     executor = RayExecutor(dataset, config)
+    executor.wait_until_ready()  # memory of the actors from round 0 on
     try:
         log = MemoryLog(executor, args.every)
         log.sample("before round 0")

@@ -329,6 +329,11 @@ _shutdown_registered = False
 RAY_INIT_OPTIONS = {"log_to_driver": False, "configure_logging": False}
 
 
+def starts_private_ray(address: str | None) -> bool:
+    """Whether `connect(address)` would start a private local Ray (not joining one that is up or a cluster)."""
+    return not _is_connected() and _address_to_join(address) is None
+
+
 def _is_connected() -> bool:
     ray = sys.modules.get("ray")
     return ray is not None and ray.is_initialized()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 import time
 from pathlib import Path
@@ -194,8 +193,9 @@ def _command_run(args: argparse.Namespace) -> int:
         shown.append(LineProgress(budget, notice=f"searching {_describe(prepared)}; results go to {run_dir}/"))
     # On Ray, the run's figures go to Ray's metrics too (dashboard, Prometheus), tagged with its directory.
     progress = ProgressGroup(*shown, *([] if args.inprocess else [RayMetrics(str(run_dir))]))
-    # Quiet and JSON output mean nothing of Ray's on the terminal: its notices go to its log files.
-    ray_notices = ray_logs_to_file() if args.quiet or args.log_json else contextlib.nullcontext()
+    # Ray's own notices (its token notice, a thread's missing SIGTERM handler) go to its log files: the
+    # terminal shows this run's progress, and problems come as our own one-line errors.
+    ray_notices = ray_logs_to_file()
     try:
         with ray_notices:
             result = run_prepared(prepared, "inprocess" if args.inprocess else "ray", args.address, progress)
@@ -256,10 +256,12 @@ def _print_summary(result, run_dir: Path, stream, plots: list[Path] | None = Non
     climbing_seconds = sum(record.wall_seconds for record in result.history)
     climbing_evaluations = sum(record.evaluations for record in result.history)
     climbing = f", {climbing_evaluations / climbing_seconds:,.0f}/s while climbing" if climbing_seconds > 0 else ""
+    starting = sum(1 for record in result.history if record.workers == 0)
+    while_starting = f"; {starting} round(s) climbed here while Ray started" if starting else ""
     lines.append(
         f"{result.evaluations:,} evaluations in {result.wall_seconds:.1f} s ({rate:,.0f}/s overall{climbing}) "
         f"on {result.environment.workers} worker(s), {result.environment.cpus} CPU(s), "
-        f"{result.environment.nodes} node(s)"
+        f"{result.environment.nodes} node(s){while_starting}"
     )
     written = [run_dir / "result.json", run_dir / "weights.npz", *(plots or [])]
     lines.append(f"written: {', '.join(str(path) for path in written)}")

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import warnings
 from collections.abc import Iterator
 from typing import Literal, Protocol
 
-from cluster import WorkerPool, connect, ray_info
+from cluster import RayInfo, WorkerPool, connect, ray_info
+from cluster.connect import starts_private_ray
 from coordinator.config import ConfigError, SearchConfig
 from coordinator.data import Dataset
 from coordinator.result import Environment
@@ -74,47 +76,110 @@ def local_cpus() -> int:
 
 
 class RayExecutor:
-    """Runs climbs on long-lived Ray actors, one CPU each; lost actors' climbs run again elsewhere."""
+    """Runs climbs on long-lived Ray actors, one CPU each; lost actors' climbs run again elsewhere.
+
+    While Ray and its workers start, this process climbs: a round's tasks run here, one at a time,
+    until every actor is warm, then on the actors. Whoever runs a task, its report is the same, so
+    the result does not change; only less of a short run goes to waiting. A private local Ray is
+    started by a thread of its own, which holds it until close() (Ray ends the processes it starts
+    when the thread that started them ends); a cluster is joined here, at once, so that an
+    unreachable address is told before anything else.
+    """
 
     def __init__(self, dataset: Dataset, config: SearchConfig, address: str | None = None):
         self._stack = contextlib.ExitStack()
+        self._ready = threading.Event()  # every actor is warm (or the start failed)
+        self._stop = threading.Event()
+        self._failure: BaseException | None = None
+        self.pool: WorkerPool | None = None
+        self.info: RayInfo | None = None
+        self._init_args = (dataset.X, dataset.labels, config.layers, config.climb_settings())
+        self._private = starts_private_ray(address)
         try:
-            # A private Ray gets the CPUs there are (fewer if fewer workers are asked for), never more.
-            cpus = min(config.workers, local_cpus()) if config.workers else None
-            info = self._stack.enter_context(connect(address, num_cpus=cpus))
-            self.workers = config.workers or max(1, info.cpus)
-            if info.cpus and self.workers > info.cpus:
-                warnings.warn(
-                    f"workers: {self.workers} workers share the {info.cpus} CPU(s) Ray has: each holds the data and "
-                    f"a process of its own, and none runs faster (give --workers {info.cpus} or fewer)",
-                    UserWarning,
-                    stacklevel=2,
-                )
-            # More workers than CPUs share them, rather than wait for CPUs that never come.
-            cpus_per_worker = min(1.0, info.cpus / self.workers) if info.cpus else 1.0
-            self.pool = WorkerPool(
-                ClimbWorker,
-                (dataset.X, dataset.labels, config.layers, config.climb_settings()),
-                self.workers,
-                actor_options={"num_cpus": cpus_per_worker},
-            ).start()
-            self._stack.callback(self.pool.close)
-            self.pool.wait_until_ready()
+            if self._private:
+                # A private Ray gets the CPUs there are (fewer if fewer workers are asked for), never more.
+                cpus = min(config.workers or local_cpus(), local_cpus())
+                self.workers = config.workers or cpus
+                _warn_if_shared(self.workers, cpus)
+                self._starter = threading.Thread(target=self._hold_private_ray, args=(cpus,), daemon=True)
+            else:
+                self.info = self._stack.enter_context(connect(address))
+                self.workers = config.workers or max(1, self.info.cpus)
+                _warn_if_shared(self.workers, self.info.cpus)
+                self._start_pool()
+                self._stack.callback(self.pool.close)
+                self._starter = threading.Thread(target=self._wait_for_pool, daemon=True)
+            self._starter.start()
+            self.local = ClimbWorker(*self._init_args)  # climbs here until the actors are warm
+            self.local.warm_up()
         except BaseException:
-            self._stack.close()
+            self.close()
             raise
+
+    def _start_pool(self) -> None:
+        """Create the actors; they warm up in the background."""
+        cpus = self.info.cpus
+        # More workers than CPUs share them, rather than wait for CPUs that never come.
+        cpus_per_worker = min(1.0, cpus / self.workers) if cpus else 1.0
+        options = {"num_cpus": cpus_per_worker}
+        self.pool = WorkerPool(ClimbWorker, self._init_args, self.workers, actor_options=options).start()
+
+    def _hold_private_ray(self, cpus: int) -> None:
+        """The starter thread of a private Ray: start it and the actors, hold them until close(), end them."""
+        try:
+            with connect(None, num_cpus=cpus) as self.info:
+                try:
+                    self._start_pool()
+                    self.pool.wait_until_ready()
+                    self._ready.set()
+                    self._stop.wait()
+                finally:
+                    if self.pool is not None:
+                        self.pool.close()
+        except BaseException as error:  # told in the main thread, at its next look
+            self._failure = error
+        finally:
+            self._ready.set()
+
+    def _wait_for_pool(self) -> None:
+        """The starter thread on a Ray that is up already: wait for the actors to warm."""
+        try:
+            self.pool.wait_until_ready()
+        except BaseException as error:
+            self._failure = error
+        finally:
+            self._ready.set()
+
+    def _actors_ready(self) -> bool:
+        """Whether every actor is warm; what went wrong in the starter thread is raised here."""
+        if not self._ready.is_set():
+            return False
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
+        return True
+
+    def wait_until_ready(self) -> None:
+        """Block until every actor is warm (for callers that want every climb on an actor)."""
+        self._ready.wait()
+        self._actors_ready()
 
     def run_round(self, start: Solution | None, tasks: list[ClimbTask]) -> Iterator[ClimbReport]:
         """Reports of the round's tasks as they arrive; reports of other rounds are dropped."""
         round_index = tasks[0].round_index
-        yield from self.pool.run("run", start, tasks, accept=lambda report: report.round_index == round_index)
+        queue = list(tasks)
+        while queue and not self._actors_ready():
+            yield from self.local.run(start, [queue.pop(0)])
+        if queue:
+            yield from self.pool.run("run", start, queue, accept=lambda report: report.round_index == round_index)
 
     def workers_alive(self) -> int:
-        """Actors up and running now."""
-        return len(self.pool.worker_info)
+        """Actors up and running now (0 while they start and this process climbs)."""
+        return len(self.pool.worker_info) if self._ready.is_set() and self.pool is not None else 0
 
     def environment(self) -> Environment:
-        """Where it ran."""
+        """Where it ran (a run that ended before Ray was up waits for it here)."""
+        self.wait_until_ready()
         info = ray_info()
         return Environment(
             executor="ray", ray_version=info.version, nodes=info.nodes, cpus=info.cpus, workers=self.workers
@@ -122,7 +187,24 @@ class RayExecutor:
 
     def close(self) -> None:
         """End the actors and, if this executor started Ray, Ray itself."""
-        self._stack.close()
+        self._stop.set()
+        try:
+            self._stack.close()  # a joined cluster's actors end here; the starter thread ends with them
+        finally:
+            starter = getattr(self, "_starter", None)
+            if starter is not None and starter.is_alive():
+                starter.join()  # a private Ray ends in its own thread
+
+
+def _warn_if_shared(workers: int, cpus: int) -> None:
+    """Point out more workers than CPUs: they only share them."""
+    if cpus and workers > cpus:
+        warnings.warn(
+            f"workers: {workers} workers share the {cpus} CPU(s) Ray has: each holds the data and "
+            f"a process of its own, and none runs faster (give --workers {cpus} or fewer)",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 @contextlib.contextmanager

@@ -85,9 +85,16 @@ class RayMetrics:
         return bool(self._gauges)
 
     def started(self) -> None:
-        """Create the gauges, once; without a Ray connection (in-process runs, ray:// clients) do nothing."""
-        ray = sys.modules.get("ray")  # never imported here: connecting sets its environment first
-        if self._gauges or ray is None or not ray.is_initialized() or ray.util.client.ray.is_connected():
+        """Create the gauges if this process is connected to Ray already (else at the first round Ray is up)."""
+        self._make_gauges()
+
+    def _make_gauges(self) -> None:
+        """The gauges, once; without a Ray connection (in-process runs, ray:// clients, Ray still starting) none."""
+        if self._gauges or "ray" not in sys.modules:  # never imported first here: connecting sets its environment
+            return
+        import ray  # if another thread is importing it (a private Ray starting), this waits for that import
+
+        if not ray.is_initialized() or ray.util.client.ray.is_connected():
             return
         from ray.util.metrics import Gauge
 
@@ -107,6 +114,7 @@ class RayMetrics:
 
     def round_done(self, record: RoundRecord, elapsed_s: float) -> None:
         """Set every gauge to the round's figure (microseconds each; Ray's agent exports them later)."""
+        self._make_gauges()  # a private Ray comes up while the first rounds run in this process
         if not self._gauges:
             return
         figures = {name: value for name, value in round_figures(record, elapsed_s).items() if value is not None}

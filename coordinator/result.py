@@ -49,7 +49,7 @@ class RoundRecord(BaseModel):
     evaluations_per_second: float
     winning_climber: int | None  # None: no climber beat the best of the rounds before
     session: int = 0  # 0 for the first run, 1 after the first resume, ...
-    workers: int | None = None  # workers alive at the end of the round
+    workers: int | None = None  # workers alive at the end of the round (0: Ray was starting; the driver climbed)
     validation_loss: float | None = None  # of the best so far, on held-out rows (None: none held out)
     validation_accuracy: float | None = None
 

@@ -38,7 +38,8 @@ from workers.network import CLIP
 
 # Registered before the decorators below run: they pick their cache locator when they are applied.
 CACHE = jitcache.install([__file__, fastmath.__file__, network.__file__], [__file__])
-_jit = functools.partial(numba.njit, cache=CACHE, error_model="numpy")
+# nogil: a climb in a thread of the driver lets the driver's other threads run (Ray's start, for one).
+_jit = functools.partial(numba.njit, cache=CACHE, error_model="numpy", nogil=True)
 
 _LOSS_LOW = -math.log(1 - CLIP)  # the loss of a confidence clipped at 1 - 1e-7
 _LOSS_HIGH = -math.log(CLIP)  # the loss of a confidence clipped at 1e-7

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from coordinator import SearchConfig, search
+from coordinator.executors import RayExecutor
+from coordinator.prepare import prepare_run
 from coordinator.stepper import SilentProgress
 from tests.cluster.head import OBJECT_STORE_BYTES, free_port
 from tests.cluster.processes import descendants, not_on_loopback
@@ -102,7 +104,13 @@ class RemoveANodeMidRound(SilentProgress):
 def test_actors_spread_over_both_nodes_and_losing_one_mid_round_keeps_the_result(three_nodes):
     cluster, nodes = three_nodes
     progress = RemoveANodeMidRound(cluster, nodes)
-    result = search(CONFIG, progress=progress)
+    prepared = prepare_run(CONFIG)
+    executor = RayExecutor(prepared.dataset, prepared.config)
+    executor.wait_until_ready()  # every climb on an actor: removing a node must hit some in flight
+    try:
+        result = search(CONFIG, executor=executor, progress=progress)
+    finally:
+        executor.close()
 
     assert progress.workers_per_node is not None
     assert [len(workers) for workers in progress.workers_per_node] == [1, 1]  # one actor on each node

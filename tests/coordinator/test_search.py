@@ -100,6 +100,7 @@ class _KillOneWorker(SilentProgress):
 def test_a_worker_killed_mid_round_changes_nothing(ray_local, in_process_result):
     config = SMALL.model_copy(update={"workers": 2})
     executor = RayExecutor(load_dataset(config), config)
+    executor.wait_until_ready()  # every climb of the run on an actor, so that killing one matters
     try:
         killer = _KillOneWorker(executor)
         result = search(config, executor=executor, progress=killer)
