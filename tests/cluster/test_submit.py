@@ -146,8 +146,11 @@ def test_status_logs_and_stop_of_a_job_in_flight_and_nothing_listens_beyond_loop
     # Nothing is on this machine yet: the log must not say the run directory's files were written here.
     assert_head_paths_are_marked(log, run_dir)
 
-    # The job's driver and its worker actor are up: every listener of the head's processes,
-    # theirs included, is on 127.0.0.1.
+    # Once the job's driver and its worker actor are up (the driver climbs while the actor warms),
+    # every listener of the head's processes, theirs included, is on 127.0.0.1.
+    deadline = time.monotonic() + 90  # a hang guard
+    while not any("ClimbWorker" in _command_line(pid) for pid in ray_head.pids()) and time.monotonic() < deadline:
+        time.sleep(0.5)
     pids = ray_head.pids()
     assert any("ClimbWorker" in _command_line(pid) for pid in pids)
     assert len(listeners(pids)) >= 5

@@ -100,7 +100,7 @@ def test_searches_publish_their_last_round_and_best_loss_each_under_its_run_name
             ("best_loss", "first"): one.best_loss,
             ("best_accuracy", "first"): one.best_accuracy,
             ("evaluations_per_second", "first"): last.evaluations_per_second,
-            ("workers_alive", "first"): 2,
+            ("workers_alive", "first"): last.workers,  # 0 if the driver climbed while the actors warmed
             ("round", "second"): 0,
             ("best_loss", "second"): two.best_loss,
         }
