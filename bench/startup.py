@@ -58,9 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     one_run(2.0)  # the kernel's compile cache, as "a machine that has run it before" has it
     runs = [one_run(args.budget) for _ in range(args.repeats)]
-    print(
-        "| run | first round done (s) | inside rounds (s) | share of the budget | rounds (by the driver) | process (s) |"
-    )
+    print("| run | first round done (s) | inside rounds (s) | share of budget | rounds (by the driver) | process (s) |")
     print("|---:|---:|---:|---:|---:|---:|")
     for index, run in enumerate(runs):
         print(
