@@ -64,6 +64,16 @@ VARIANTS = {
     "l2 1e-3": ["--l2", "0.001"],
     "l2 1e-2": ["--l2", "0.01"],
     "l2 1e-1": ["--l2", "0.1"],
+    "l2 1e-3, no validation": ["--l2", "0.001", "--validation-fraction", "0"],
+    "l2 1e-2, no validation": ["--l2", "0.01", "--validation-fraction", "0"],
+    "l2 1e-2, minmax": ["--l2", "0.01", "--scaling", "minmax"],
+    "l2 1e-2, minmax, no validation": ["--l2", "0.01", "--scaling", "minmax", "--validation-fraction", "0"],
+    "l2 1e-2, validation 0.1": ["--l2", "0.01", "--validation-fraction", "0.1"],
+    "l2 3e-4": ["--l2", "0.0003"],
+    "l2 3e-3": ["--l2", "0.003"],
+    "l2 1e-3, validation 0.1": ["--l2", "0.001", "--validation-fraction", "0.1"],
+    "l2 1e-3, minmax": ["--l2", "0.001", "--scaling", "minmax"],
+    "l2 1e-3, scaling none": ["--l2", "0.001", "--scaling", "none"],
 }
 
 

@@ -1,0 +1,68 @@
+"""The README's examples run as written, from a copy of the example files it names.
+
+Every `run` line is checked with --dry-run (its flags, files and data, as written); the runs the
+other lines need are then made from the README's own lines, made short (a few flags appended: the
+last of a flag given twice wins); every other line runs as written.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.coordinator.cli_runner import run_cli
+
+ROOT = Path(__file__).resolve().parents[1]
+SHORT = ["--inprocess", "--steps", "300", "--rounds", "2", "--time-budget", "none", "--quiet"]
+
+
+def readme_commands() -> list[list[str]]:
+    """The `python -m coordinator ...` lines of the README's "Use it" block, as argument lists."""
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"## Use it\n\n```bash\n(.*?)```", text, re.S).group(1)
+    commands = []
+    for line in block.splitlines():
+        words = shlex.split(line, comments=True)
+        if words[:3] == ["python", "-m", "coordinator"]:
+            commands.append(words[3:])
+    return commands
+
+
+@pytest.fixture(scope="module")
+def project_copy(tmp_path_factory):
+    """A directory holding the example files where the README says they are."""
+    directory = tmp_path_factory.mktemp("readme")
+    shutil.copytree(ROOT / "docs" / "examples", directory / "docs" / "examples")
+    return directory
+
+
+def test_the_readme_has_the_examples_a_user_needs():
+    verbs = [command[0] for command in readme_commands()]
+    assert verbs.count("run") >= 4 and {"evaluate", "predict", "plot", "export"} <= set(verbs)
+
+
+def test_every_example_runs_as_written(project_copy):
+    commands = readme_commands()
+    runs = [command for command in commands if command[0] == "run" and "--resume" not in command]
+    for command in runs:
+        completed = run_cli(*command, "--dry-run", cwd=project_copy)
+        assert completed.returncode == 0 and completed.stdout.startswith("would run: "), (command, completed.stderr)
+    for command in runs:  # the runs later lines read: those with --out
+        if "--out" in command:
+            completed = run_cli(*command, *SHORT, cwd=project_copy)
+            assert completed.returncode == 0, (command, completed.stderr)
+    for command in commands:
+        if command[0] == "run" and "--resume" in command:
+            completed = run_cli(*command, "--inprocess", "--rounds", "3", "--quiet", cwd=project_copy)
+        elif command[0] != "run":
+            completed = run_cli(*command, cwd=project_copy)
+        else:
+            continue
+        assert completed.returncode == 0, (command, completed.stderr)
+    assert (project_copy / "classes.csv").read_text().startswith("class,p_lower,p_upper\n")
+    assert (project_copy / "points.onnx").stat().st_size > 0
+    assert (project_copy / "runs" / "spiral" / "history.png").is_file()
