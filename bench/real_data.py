@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--splits", default="0,1,2", help="split seeds (the 75/25 split and the search's --seed)")
     parser.add_argument("--budget", default="digits=60,wine=20,breast_cancer=20,iris=20", help="seconds per run")
     parser.add_argument("--hidden", default="digits=32,wine=16,breast_cancer=16,iris=16", help="hidden sizes")
-    parser.add_argument("--variants", default="default", help=f"'all' or some of: {', '.join(VARIANTS)}")
+    parser.add_argument("--variants", default="default", help=f"'all' or some of, separated by ';': {'; '.join(VARIANTS)}")
     parser.add_argument("--baselines", default="logistic,mlp,pgpe", help="logistic, mlp, pgpe (PGPE on digits only)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     parser.add_argument("--name", default="real_data", help="file name stem of the outputs")
@@ -236,7 +236,10 @@ def main(argv: list[str] | None = None) -> int:
     splits = [int(split) for split in args.splits.split(",")]
     budgets = _per_dataset(args.budget, datasets, float)
     hidden = _per_dataset(args.hidden, datasets, str)
-    variants = list(VARIANTS) if args.variants == "all" else args.variants.split(",")
+    variants = list(VARIANTS) if args.variants == "all" else [name.strip() for name in args.variants.split(";")]
+    unknown = [name for name in variants if name not in VARIANTS]
+    if unknown:
+        parser.error(f"--variants: unknown {unknown}; known: {'; '.join(VARIANTS)}")
     baselines = [name for name in args.baselines.split(",") if name]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

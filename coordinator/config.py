@@ -23,6 +23,7 @@ ScalingChoice = Literal["auto", "standard", "minmax", "none"]
 # The defaults "auto" stands for on data that is not the chapter's (the chapter's data is never changed).
 DEFAULT_SCALING = "standard"
 DEFAULT_VALIDATION_FRACTION = 0.2
+DEFAULT_L2 = 1e-3
 
 # Help sections in the order `run --help` shows them; each setting names its own (workers.settings.setting).
 SECTIONS = {
@@ -104,6 +105,14 @@ class SearchConfig(ClimbSettings):
     )
 
     workers: PositiveInt | None = setting(None, "worker actors; none = one per CPU", "where")
+
+    # The climbers' l2, declared again only to give it an automatic default (resolved by prepare_run).
+    l2: float | None = setting(
+        None,
+        f"L2 penalty on the weights, as scikit-learn's MLPClassifier alpha (loss + l2 / 2n * sum w^2); "
+        f"none = 0 on the chapter's data, {DEFAULT_L2:g} on any other",
+        "climb",
+    )
 
     @field_validator("target_loss")
     @classmethod

@@ -41,6 +41,7 @@ except ImportError:  # scikit-learn before 1.6 validates through the estimator's
 
 
 from coordinator.config import (
+    DEFAULT_L2,
     DEFAULT_SCALING,
     DEFAULT_VALIDATION_FRACTION,
     ConfigError,
@@ -73,7 +74,6 @@ EXECUTORS = ("ray", "inprocess")
 # SearchConfig's own defaults, where the estimator keeps them (declared once, there).
 MUTATION_RATE = SearchConfig.model_fields["mutation_rate"].default
 STEP_SIZE = SearchConfig.model_fields["step_size"].default
-L2 = SearchConfig.model_fields["l2"].default
 
 
 class HillClimbClassifier(ClassifierMixin, BaseEstimator):
@@ -103,7 +103,7 @@ class HillClimbClassifier(ClassifierMixin, BaseEstimator):
         time_budget=None,
         mutation_rate=MUTATION_RATE,
         step_size=STEP_SIZE,
-        l2=L2,
+        l2=DEFAULT_L2,
         scaling=DEFAULT_SCALING,
         validation_fraction=DEFAULT_VALIDATION_FRACTION,
         random_state=None,

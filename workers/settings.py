@@ -82,8 +82,9 @@ class ClimbSettings(BaseModel):
 
     @field_validator("l2")
     @classmethod
-    def _penalty(cls, value: float) -> float:
-        if not (math.isfinite(value) and value >= 0):
+    def _penalty(cls, value: float | None) -> float | None:
+        # None only where a subclass allows it (the coordinator resolves it before any climb).
+        if value is not None and not (math.isfinite(value) and value >= 0):
             raise ValueError(f"must be a finite number >= 0, got {value!r}")
         return value
 

@@ -98,7 +98,7 @@ def test_the_fit_is_the_search_of_the_mapped_config(iris):
     X, y = iris
     model = HillClimbClassifier(**SMALL, hidden_layer_sizes=[6], random_state=3, mutation_rate=0.1).fit(X, y)
     config = SearchConfig(hidden=(6,), seed=3, mutation_rate=0.1, climbers=4, rounds=2, steps=200, time_budget=None)
-    config = config.model_copy(update={"patience": 10, "scaling": "standard", "validation_fraction": 0.2})
+    config = config.model_copy(update={"patience": 10, "scaling": "standard", "validation_fraction": 0.2, "l2": 1e-3})
     direct = search(config, X, np.searchsorted(np.unique(y), y), executor="inprocess")
     assert model.result_.params.tobytes() == direct.params.tobytes()
     assert search_config(model.get_params()) == config

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from coordinator import ConfigError, SearchConfig, load_result, search
+from coordinator.config import DEFAULT_L2
 from coordinator.checkpoint import load_checkpoint
 from coordinator.prepare import prepare_run
 from coordinator.result import StopReason
@@ -85,6 +86,7 @@ def test_scaling_is_fitted_on_the_training_rows_saved_and_applied_by_predict(tmp
     X, y = _blobs()
     result = search(SearchConfig(hidden=(8,), **TINY), X, y, executor="inprocess", run_dir=tmp_path)
     assert result.config.scaling == "standard" and result.scaling.kind == "standard"
+    assert result.config.l2 == DEFAULT_L2  # the measured default on data that is not the chapter's
     prepared = prepare_run(SearchConfig(hidden=(8,), **TINY), X, y)
     np.testing.assert_allclose(prepared.dataset.X.mean(axis=0), 0, atol=1e-12)
     np.testing.assert_allclose(prepared.dataset.X.std(axis=0), 1, atol=1e-12)
@@ -98,6 +100,7 @@ def test_scaling_is_fitted_on_the_training_rows_saved_and_applied_by_predict(tmp
 def test_the_chapter_data_keeps_its_exact_semantics():
     prepared = prepare_run(SearchConfig(dataset="spiral"))
     assert prepared.config.scaling == "none" and prepared.config.validation_fraction == 0.0
+    assert prepared.config.l2 == 0.0 and prepare_run(SearchConfig(dataset="spiral", l2=0.5)).config.l2 == 0.5
     assert prepared.validation is None and len(prepared.dataset.X) == 300
 
 
