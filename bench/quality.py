@@ -81,8 +81,8 @@ def summarise(paths: list[str]) -> None:
             test = f"{np.median(tests):.3f}" if tests else "—"
             evaluations = f"{np.median([run['evaluations'] for run in chosen]):,.0f}"
             print(
-                f"| {chosen[0].get('commit', Path(path).stem)} | {case} | {len(chosen)} | {np.median(losses):.4f} "
-                f"| {min(losses):.4f}-{max(losses):.4f} | {test} | {evaluations} |"
+                f"| {chosen[0].get('commit', Path(path).stem)} | {case} | {len(chosen)} | {np.median(losses):.4g} "
+                f"| {min(losses):.4g} to {max(losses):.4g} | {test} | {evaluations} |"
             )
 
 

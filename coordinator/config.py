@@ -210,6 +210,18 @@ class SearchConfig(ClimbSettings):
                 )
         return self
 
+    def climb_settings(self) -> ClimbSettings:
+        """What a climber is told; an l2 not yet resolved (None) takes the default for this data set's name."""
+        if self.l2 is None:  # prepare_run resolves it from the data itself; this is for executors built by hand
+            resolved = self.model_copy(update={"l2": default_l2(chapter=self.dataset in DATASET_NAMES)})
+            return resolved.climb_settings()
+        return super().climb_settings()
+
+
+def default_l2(chapter: bool) -> float:
+    """The L2 penalty a run gets when none is given: none on the chapter's data, DEFAULT_L2 on any other."""
+    return 0.0 if chapter else DEFAULT_L2
+
 
 def _sizes(sizes: tuple[int, ...]) -> str:
     return ",".join(map(str, sizes))

@@ -295,6 +295,8 @@ def _history_figure(run: RunView, seed: SeedFigure | None):
         [accuracies, validation_accuracies[np.isfinite(validation_accuracies)], [seed.accuracy] if seed else []]
     )
     accuracy_axes.set_ylim(*accuracy_limits(shown))
+    # Ticks at whole percents (1, 2 or 5 points apart), so that a label never rounds its tick.
+    accuracy_axes.yaxis.set_major_locator(MaxNLocator(steps=[1, 2, 5, 10]))
     accuracy_axes.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     accuracy_axes.set_xlabel("round")
     accuracy_axes.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -25,12 +25,12 @@ from coordinator.checkpoint import CHECKPOINT_FILE, Checkpoint, load_checkpoint
 from coordinator.config import (
     ARRAYS,
     DATASET_NAMES,
-    DEFAULT_L2,
     DEFAULT_SCALING,
     DEFAULT_VALIDATION_FRACTION,
     SKLEARN_DATASETS,
     ConfigError,
     SearchConfig,
+    default_l2,
 )
 from coordinator.data import Dataset, check_layers, load_dataset
 from coordinator.evaluation import class_indices
@@ -182,7 +182,7 @@ def _prepare_data(config: SearchConfig, whole: Dataset, arrays: bool) -> Prepare
             "hidden": tuple(layers[1:-1]),
             "scaling": kind,
             "validation_fraction": fraction,
-            "l2": config.l2 if config.l2 is not None else (0.0 if chapter else DEFAULT_L2),
+            "l2": config.l2 if config.l2 is not None else default_l2(chapter),
         }
     )
     record = DataRecord(

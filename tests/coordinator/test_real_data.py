@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from coordinator import ConfigError, SearchConfig, load_result, search
-from coordinator.config import DEFAULT_L2
 from coordinator.checkpoint import load_checkpoint
+from coordinator.config import DEFAULT_L2
 from coordinator.prepare import prepare_run
 from coordinator.result import StopReason
 from coordinator.splits import VALIDATION_SALT, stratified_split
@@ -101,6 +101,9 @@ def test_the_chapter_data_keeps_its_exact_semantics():
     prepared = prepare_run(SearchConfig(dataset="spiral"))
     assert prepared.config.scaling == "none" and prepared.config.validation_fraction == 0.0
     assert prepared.config.l2 == 0.0 and prepare_run(SearchConfig(dataset="spiral", l2=0.5)).config.l2 == 0.5
+    # An executor built by hand from a config not yet prepared tells its climbers the same default.
+    assert SearchConfig().climb_settings().l2 == 0.0 and SearchConfig(l2=0.5).climb_settings().l2 == 0.5
+    assert SearchConfig(dataset="digits").climb_settings().l2 == DEFAULT_L2
     assert prepared.validation is None and len(prepared.dataset.X) == 300
 
 
