@@ -123,6 +123,7 @@ def test_searches_publish_their_last_round_and_best_loss_each_under_its_run_name
 def test_the_command_line_publishes_a_run_on_ray_under_its_run_directory(metrics_port, tmp_path):
     run_dir = tmp_path / "run"
     flags = ["--dataset", "vertical", "--layers", "2,3,3", "--climbers", "2", "--steps", "200", "--rounds", "2"]
+    flags += ["--time-budget", "none"]  # two rounds, however loaded the machine
     assert main(["run", *flags, "--workers", "2", "--quiet", "--out", str(run_dir)]) == 0
     result = load_result(run_dir)
     # The command line has stopped its refresher: the values come from its last round's export.
