@@ -31,6 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from coordinator import SearchConfig, search  # noqa: E402
 from coordinator.data import load_dataset  # noqa: E402
+from coordinator.executors import RayExecutor  # noqa: E402
+from coordinator.prepare import prepare_run  # noqa: E402
 from coordinator.stepper import round_tasks  # noqa: E402
 from workers import ClimbWorker  # noqa: E402
 
@@ -69,7 +71,7 @@ def _warm_plain(_index: int) -> None:
 
 
 def _run_plain(task) -> int:
-    return _PLAIN_WORKER.run(None, [task])[0].evaluations
+    return _PLAIN_WORKER.run(None, [task])[0].outcome.evaluations
 
 
 def main() -> None:
@@ -88,7 +90,9 @@ def main() -> None:
     import ray
 
     ray.init(num_cpus=max(counts), include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
-    base = SearchConfig(climbers=args.climbers, steps=args.steps, rounds=args.rounds, time_budget=None)
+    # Resolved as a run resolves it (layers from the data, the data's defaults), so plain workers get the same.
+    base = prepare_run(SearchConfig(climbers=args.climbers, steps=args.steps, rounds=args.rounds, time_budget=None))
+    base = base.config
     kernel_rate = _in_process_rate(base, max(1, args.rounds - 1))
     print(f"climbers {args.climbers}, steps {args.steps}, {args.rounds - 1} timed rounds, {cpus} CPUs")
     print(f"one core, no Ray: {kernel_rate:,.0f} evaluations/s")
@@ -97,7 +101,14 @@ def main() -> None:
     one_worker_rate = None
     losses = set()
     for workers in counts:
-        result = search(base.model_copy(update={"workers": workers}))
+        config = base.model_copy(update={"workers": workers})
+        # Every round on warm actors: without this the driver climbs the first rounds while they start.
+        executor = RayExecutor(load_dataset(config), config)
+        executor.wait_until_ready()
+        try:
+            result = search(config, executor=executor)
+        finally:
+            executor.close()
         losses.add(result.best_loss)
         timed = result.history[1:]
         evaluations = sum(record.evaluations for record in timed)
