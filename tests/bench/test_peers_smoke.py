@@ -148,7 +148,12 @@ def test_the_compiled_objective_gets_rows_of_its_own(tmp_path):
 def test_an_interrupted_measurement_keeps_its_runs_and_resumes(tmp_path):
     command = [sys.executable, str(ROOT / "bench" / "peers.py"), "--budgets", "0.3", "--datasets", "vertical"]
     command += ["--seeds", "0,1,2", "--peers", "seed", "--out", str(tmp_path)]
-    process = subprocess.Popen(command, env=ENVIRONMENT, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command, env=ENVIRONMENT, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        # Ctrl-C as a terminal delivers it, even where this suite runs in the background (which ignores SIGINT,
+        # and a Python started with SIGINT ignored never turns it into KeyboardInterrupt).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
     try:
         deadline = time.monotonic() + HANG_GUARD_S
         while not (tmp_path / "peers.json").is_file() and process.poll() is None and time.monotonic() < deadline:
