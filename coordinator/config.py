@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from workers.settings import ClimbSettings, setting
+from workers.settings import ClimbSettings, finite_non_negative, setting
 
 # The chapter's data sets (nnfs), drawn exactly as the chapter draws them.
 DATASET_NAMES = ("spiral", "vertical")
@@ -117,9 +117,7 @@ class SearchConfig(ClimbSettings):
     @field_validator("target_loss")
     @classmethod
     def _target(cls, value: float | None) -> float | None:
-        if value is not None and not (math.isfinite(value) and value >= 0):
-            raise ValueError(f"must be a finite number >= 0, got {value!r}")
-        return value
+        return finite_non_negative(value)
 
     @field_validator("time_budget")
     @classmethod

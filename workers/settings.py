@@ -31,6 +31,13 @@ def setting(default: Any, description: str, section: str, **constraints: Any) ->
     return Field(default, description=description, json_schema_extra={"section": section}, **constraints)
 
 
+def finite_non_negative(value: float | None) -> float | None:
+    """The value if it is None or a finite number >= 0; otherwise a ValueError that quotes it."""
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"must be a finite number >= 0, got {value!r}")
+    return value
+
+
 class ClimbSettings(BaseModel):
     """How a climber moves: strategy, steps, step size and its adaptation, engine."""
 
@@ -84,9 +91,7 @@ class ClimbSettings(BaseModel):
     @classmethod
     def _penalty(cls, value: float | None) -> float | None:
         # None only where a subclass allows it (the coordinator resolves it before any climb).
-        if value is not None and not (math.isfinite(value) and value >= 0):
-            raise ValueError(f"must be a finite number >= 0, got {value!r}")
-        return value
+        return finite_non_negative(value)
 
     @property
     def step_shrink(self) -> float:
