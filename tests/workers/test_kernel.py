@@ -168,7 +168,9 @@ def test_a_fresh_copy_of_the_package_loads_the_kernel_from_the_cache(tmp_path):
     there = _run_climb_script(_fresh_copy(tmp_path, "unpacked"), environment)
     assert there["cache"] and there["misses"] == 0 and there["hits"] >= 2
     assert there["params"] == here.params.tobytes().hex() and there["loss"] == here.loss
-    digest = jitcache.sources_hash([str(PACKAGE / name) for name in ("kernel.py", "fastmath.py", "network.py")])
+    names = ("kernel.py", "fastmath.py", "objective.py", "network.py")
+    assert [Path(source).name for source in kernel.SOURCES] == list(names)
+    digest = jitcache.sources_hash([str(PACKAGE / name) for name in names])
     assert list((jitcache.cache_root() / digest[:20]).glob("kernel.adjust_sparse-*.nbi"))
 
 
@@ -195,6 +197,7 @@ def test_no_fused_multiply_add_anywhere_in_the_arithmetic():
     state = np.random.default_rng(1).standard_normal((2, 6, 40))
     side = np.zeros(6, dtype=np.int64)
     labels = np.arange(40) % 3
+    problem = kernel.make_problem(*_mostly_zero_inputs(samples=40))
     calls = {
         kernel.sample_losses: (rows, 3, labels, np.zeros(4, dtype=np.int64), np.empty(40), np.empty((2, 40)), (0, 40)),
         kernel.mean_of: (rows[0],),
@@ -203,8 +206,10 @@ def test_no_fused_multiply_add_anywhere_in_the_arithmetic():
         kernel._add_input_row: (state, 1, 2, rows, 3, 0.5),
         kernel._add_hidden_row: (state, 1, 2, 0, 3, 0.5),
         kernel._activation_change: (state, side, 2, rows, 1),
-        kernel._add_four: (state, 1, 2, rows, 1, rows[0, :4].copy()),
-        kernel._add_four_twice: (state, (1, 1), 2, rows, rows[:5, :3].copy(), (1, 0)),
+        kernel._add_four: (state, 1, 2, rows, 1, rows[0, :4].copy(), 40),
+        kernel._add_four_twice: (state, (1, 1), 2, rows, rows[:5, :3].copy(), (1, 0), 40),
+        kernel._add_listed: (rows[0], problem, 1, 0.5),
+        kernel._add_nonzeros: (state, 1, 2, problem, 1, 0.5),
         kernel._accuracy: (rows, 3, labels),
     }
     for function, arguments in calls.items():
