@@ -28,6 +28,8 @@ from coordinator.config import (
     DEFAULT_SCALING,
     DEFAULT_VALIDATION_FRACTION,
     SKLEARN_DATASETS,
+    SPARSE_DATA,
+    SPARSE_SCALING,
     ConfigError,
     SearchConfig,
     default_l2,
@@ -171,7 +173,7 @@ def _prepare_data(config: SearchConfig, whole: Dataset, arrays: bool) -> Prepare
         whole, validation = whole.take(kept), whole.take(held)
         validation_source = f"{fraction:g} of the data, stratified, seed {config.seed}"
     training = whole
-    kind = config.scaling if config.scaling != "auto" else ("none" if chapter else DEFAULT_SCALING)
+    kind = config.scaling if config.scaling != "auto" else _auto_scaling(chapter, training.X)
     scaling = Scaling.fit(kind, training.X)
     layers = config.layers or (training.num_features, *config.hidden, training.num_classes)
     check_layers(layers, training)
@@ -199,6 +201,13 @@ def _prepare_data(config: SearchConfig, whole: Dataset, arrays: bool) -> Prepare
     )
     scaled = [None if part is None else replace(part, X=scaling.apply(part.X)) for part in (training, validation, test)]
     return PreparedRun(resolved, scaled[0], scaled[1], scaled[2], scaling, record, None, None)
+
+
+def _auto_scaling(chapter: bool, X: np.ndarray) -> str:
+    """What scaling "auto" means for these training rows: none on the chapter's data, zeros kept on mostly-zero data."""
+    if chapter:
+        return "none"
+    return SPARSE_SCALING if X.size and np.count_nonzero(X) <= (1 - SPARSE_DATA) * X.size else DEFAULT_SCALING
 
 
 def _validation_file(config: SearchConfig, training: Dataset) -> Dataset:

@@ -112,7 +112,7 @@ def test_the_fit_is_the_search_of_the_mapped_config(iris):
         ({"hidden_layer_sizes": (8, 0)}, r"^hidden_layer_sizes.1: Input should be greater than or equal to 1, got 0$"),
         ({"steps": 0}, r"^steps: Input should be greater than or equal to 1, got 0$"),
         ({"time_budget": -2}, r"^time_budget: must be a positive number of seconds, got -2.0$"),
-        ({"scaling": "log"}, r"^scaling: Input should be 'auto', 'standard', 'minmax' or 'none', got 'log'$"),
+        ({"scaling": "log"}, r"^scaling: Input should be 'auto', 'standard', 'minmax', 'maxabs' or 'none', got 'log'$"),
         ({"validation_fraction": 0.0}, r"^patience: counts rounds without a lower loss on held-out rows"),
         ({"executor": "threads"}, r"^executor: must be 'ray' or 'inprocess', got 'threads'$"),
         ({"address": "127.0.0.1:6379"}, r"^address: a Ray address \(text\) for executor='ray' only"),
