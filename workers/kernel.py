@@ -110,6 +110,7 @@ class Work(NamedTuple):
     lists: np.ndarray  # (COMPACT_UNITS, S) int32: a listed unit's changed samples (a compact step)
     list_values: np.ndarray  # (COMPACT_UNITS, S) its candidate pre-activations there
     list_length: np.ndarray  # (COMPACT_UNITS,) int64: how many; -1: the candidate is a whole row
+    unit_mover: np.ndarray  # (COMPACT_UNITS,) int64: each unit's row of deltas, -1 if it did not move
     marks: np.ndarray  # (3, S) int64: a sample's stamp in a unit's list, its slot there, its stamp in A
     affected: np.ndarray  # (2, S) int64: the samples A a compact step changes, and each sample's place in A
     compact_labels: np.ndarray  # (S,) int64: the labels of A
@@ -391,6 +392,7 @@ def _workspace(problem, net, compact):
         np.empty((COMPACT_UNITS, extra), dtype=np.int32),
         np.empty((COMPACT_UNITS, extra)),
         np.zeros(COMPACT_UNITS, dtype=np.int64),
+        np.zeros(COMPACT_UNITS, dtype=np.int64),
         np.zeros((3, extra), dtype=np.int64),
         np.empty((2, extra), dtype=np.int64),
         np.empty(extra, dtype=np.int64),
@@ -637,52 +639,55 @@ def _activation_change(state, side, row, deltas, slot):
 
 
 @_jit
-def _add_four(state, plane, row, deltas, u, weights, samples):
-    """state[plane, row, :samples] += deltas[u..u+3] times weights[0..3], added in a fixed order: (a + b) + (c + d)."""
+def _add_four(state, plane, row, deltas, u, weights, span):
+    """state[plane, row, low:high] += deltas[u..u+3] times weights[0..3], in a fixed order: (a + b) + (c + d)."""
     wa, wb, wc, wd = weights[0], weights[1], weights[2], weights[3]
-    for s in range(samples):
+    low, high = span
+    for s in range(low, high):
         state[plane, row, s] += (deltas[u, s] * wa + deltas[u + 1, s] * wb) + (
             deltas[u + 2, s] * wc + deltas[u + 3, s] * wd
         )
 
 
 @_jit
-def _add_four_twice(state, planes, row, deltas, outgoing, uq, samples):
+def _add_four_twice(state, planes, row, deltas, outgoing, uq, span):
     """_add_four into rows row and row + 1 (in planes[0] and planes[1]) with weights outgoing[u..u+3, q..q+1],
     (u, q) = uq: each change loaded once for both rows."""
     one, two = planes
     u, q = uq
+    low, high = span
     wa, wb, wc, wd = outgoing[u, q], outgoing[u + 1, q], outgoing[u + 2, q], outgoing[u + 3, q]
     va, vb, vc, vd = outgoing[u, q + 1], outgoing[u + 1, q + 1], outgoing[u + 2, q + 1], outgoing[u + 3, q + 1]
-    for s in range(samples):
+    for s in range(low, high):
         a, b, c, d = deltas[u, s], deltas[u + 1, s], deltas[u + 2, s], deltas[u + 3, s]
         state[one, row, s] += (a * wa + b * wb) + (c * wc + d * wd)
         state[two, row + 1, s] += (a * va + b * vb) + (c * vc + d * vd)
 
 
 @_jit
-def _add_rank_ones(state, side, first, deltas, outgoing, moved, samples, compact):
+def _add_rank_ones(state, side, first, deltas, outgoing, moved, span, compact):
     """Candidate rows first + q += sum over u < moved of deltas[u] * outgoing[u, q] (the layer's units q).
 
-    On the first `samples` columns: of the candidate plane (1 - side), or of plane 2 when compact.
+    On columns span = (low, high): of the candidate plane (1 - side), or of plane 2 when compact.
     Units go four at a time and rows two at a time: 16 multiply-adds per 8 loads and 2 stores of
     4 samples, where one pass per unit and row makes 2 loads and a store per multiply-add. The last
     group of units is padded with zero changes and weights (adding 0.0 * 0.0 changes no value).
     """
     targets = outgoing.shape[1]
     padded = -(-moved // 4) * 4
-    deltas[moved:padded, :samples] = 0.0
+    low, high = span
+    deltas[moved:padded, low:high] = 0.0
     outgoing[moved:padded] = 0.0
     for q in range(0, targets - 1, 2):
         row = first + q
         planes = (2, 2) if compact else (1 - side[row], 1 - side[row + 1])
         for u in range(0, padded, 4):
-            _add_four_twice(state, planes, row, deltas, outgoing, (u, q), samples)
+            _add_four_twice(state, planes, row, deltas, outgoing, (u, q), span)
     if targets % 2:
         row = first + targets - 1
         plane = 2 if compact else 1 - side[row]
         for u in range(0, padded, 4):
-            _add_four(state, plane, row, deltas, u, outgoing[u : u + 4, targets - 1], samples)
+            _add_four(state, plane, row, deltas, u, outgoing[u : u + 4, targets - 1], span)
 
 
 @_jit
@@ -745,7 +750,7 @@ def _candidate(params, problem, net, work, current):
     for m in range(layers):
         _start_candidates(m, problem, net, work)
         if moved > 0:  # every unit of this layer is touched then (_spread)
-            _add_rank_ones(state, side, unit_start[m], deltas, outgoing[:, : sizes[m + 1]], moved, samples, False)
+            _add_rank_ones(state, side, unit_start[m], deltas, outgoing[:, : sizes[m + 1]], moved, (0, samples), False)
         if m == layers - 1:
             break
         moved, n_next = 0, sizes[m + 2]
@@ -863,13 +868,18 @@ def _list_candidate(row, u, problem, work):
 
 
 @_jit
-def _compact_changes(state, now, row, whole, samples, candidates, length, marks, affected, deltas, mover, n, stamp):
+def _compact_changes(
+    state, now, row, whole, samples, candidates, length, marks, affected, deltas, mover, n, stamp, part
+):  # noqa: E501
     """Unit `row`'s changes of activation into column affected[1, s] of deltas[mover]; (size of A, whether any).
 
     Its candidate is the whole row state[1 - now, row] (whole) or candidates[:length] at samples[:length].
-    A sample that joins A takes column n, the earlier movers' changes there zero. deltas[mover, :n]
-    must be zero on entry. One call per unit, the loop inside: no call, and no reference count, per sample.
+    A sample that joins A takes column n, rows 0..zero_rows-1 of deltas zero there; deltas[mover, :n]
+    must be zero on entry. part = (stride, which, zero_rows): only the samples s with s % stride == 0
+    (which 0) or != 0 (which 1) join A, (1, 0, .) all of them; whether the unit moved counts every
+    sample. One call per unit, the loop inside: no call, and no reference count, per sample.
     """
+    stride, which, zero_rows = part
     moved = False
     count = state.shape[2] if whole else length
     for i in range(count):
@@ -880,11 +890,13 @@ def _compact_changes(state, now, row, whole, samples, candidates, length, marks,
         change = max(candidate, 0.0) - max(state[now, row, s], 0.0)
         if change != 0.0:
             moved = True
+            if (s % stride != 0) != (which == 1):
+                continue
             if marks[2, s] != stamp:
                 marks[2, s] = stamp
                 affected[0, n] = s
                 affected[1, s] = n
-                for v in range(mover):
+                for v in range(zero_rows):
                     deltas[v, n] = 0.0
                 n += 1
             deltas[mover, affected[1, s]] = change
@@ -892,17 +904,43 @@ def _compact_changes(state, now, row, whole, samples, candidates, length, marks,
 
 
 @_jit
-def _compact_candidate(params, problem, net, work, current, m):
+def _compact_output(problem, net, work, movers, span):
+    """The logits and loss terms of A's columns span = (low, high): current values there plus the rank-one
+    updates of the last hidden layer's movers (deltas), into plane 2 and work.compact_terms."""
+    sizes, unit_start, state, side = net.sizes, net.unit_start, work.state, work.side
+    columns = work.affected[0]
+    low, high = span
+    first, width = unit_start[-1] - sizes[-1], sizes[-1]
+    for q in range(width):
+        row = first + q
+        now = side[row]
+        for p in range(low, high):
+            state[2, row, p] = state[now, row, columns[p]]
+    if movers > 0:
+        _add_rank_ones(state, side, first, work.deltas, work.outgoing[:, :width], movers, span, True)
+    labels, compact_labels = problem.labels, work.compact_labels
+    for p in range(low, high):
+        compact_labels[p] = labels[columns[p]]
+    # No runs of labels here (A is in no particular order): every class's exp is taken, exp(0) = 1 exactly.
+    sample_losses(state[2], first, compact_labels, work.counters[:0], work.compact_terms, work.scratch, span)
+
+
+@_jit
+def _compact_candidate(params, problem, net, work, current, m, screen, penalty_change):
     """The mean loss of a step that moved units of hidden layer m only, computed on the samples it changes.
 
     The candidate's terms on A go into work.terms[1 - current] (which, between steps, equals the
-    current row), so the mean is taken over every sample in the usual order.
+    current row), so the mean is taken over every sample in the usual order. With screen > 1 the
+    rows s % screen == 0 come first: if on them the mean loss (plus penalty_change) does not fall,
+    the rest is not computed and the step is refused (inf).
     """
     sizes, offsets, unit_start = net.sizes, net.offsets, net.unit_start
     state, side, touched, deltas, outgoing = work.state, work.side, work.touched, work.deltas, work.outgoing
     lists, list_values, list_length = work.lists, work.list_values, work.list_length
     marks, affected, counters, links, ends = work.marks, work.affected, work.counters, work.links, work.ends
+    unit_mover = work.unit_mover
     layers = offsets.shape[0]
+    samples = state.shape[2]
     counters[0] += 1
     stamp = counters[0]
     n = movers = 0
@@ -919,26 +957,27 @@ def _compact_candidate(params, problem, net, work, current, m):
             list_length[u] = _list_candidate(row, u, problem, work)
         deltas[movers, :n] = 0.0  # this unit's row of changes, should it move
         n, moved = _compact_changes(
-            state,
-            side[row],
-            row,
-            whole,
-            lists[u],
-            list_values[u],
-            list_length[u],
-            marks,
-            affected,
-            deltas,
-            movers,
-            n,
-            stamp,
-        )
+            state, side[row], row, whole, lists[u], list_values[u], list_length[u], marks, affected, deltas,
+            movers, n, stamp, (screen, 0, movers),
+        )  # fmt: skip
+        unit_mover[u] = -1
         if moved:
             _note_mover(params, offsets[m + 1, 0] + j * n_next, outgoing[:, :n_next], movers)
+            unit_mover[u] = movers
             movers += 1
+    front = n  # A's screening rows come first: columns [0, front) (all of A without screening)
+    if screen > 1:
+        for d in range(1, touched[m, 0] + 1):  # then the other rows join A
+            u = d - 1
+            if unit_mover[u] >= 0:
+                row = unit_start[m] + touched[m, d]
+                n, _ = _compact_changes(
+                    state, side[row], row, list_length[u] < 0, lists[u], list_values[u], list_length[u], marks,
+                    affected, deltas, unit_mover[u], n, stamp, (screen, 1, movers),
+                )  # fmt: skip
     counters[1] = n
     columns = affected[0]
-    for layer in range(m + 1, layers):
+    for layer in range(m + 1, layers - 1):  # hidden layers after m, on every sample of A
         first, width = unit_start[layer], sizes[layer + 1]
         for q in range(width):  # the layer's units at A, from their current values
             row = first + q
@@ -946,9 +985,7 @@ def _compact_candidate(params, problem, net, work, current, m):
             for p in range(n):
                 state[2, row, p] = state[now, row, columns[p]]
         if movers > 0:
-            _add_rank_ones(state, side, first, deltas, outgoing[:, :width], movers, n, True)
-        if layer == layers - 1:
-            break
+            _add_rank_ones(state, side, first, deltas, outgoing[:, :width], movers, (0, n), True)
         n_next, movers = sizes[layer + 2], 0
         for q in range(width):
             row = first + q
@@ -961,16 +998,38 @@ def _compact_candidate(params, problem, net, work, current, m):
             if moved:
                 _note_mover(params, offsets[layer + 1, 0] + q * n_next, outgoing[:, :n_next], movers)
                 movers += 1
-    first = unit_start[-1] - sizes[-1]
-    labels, compact_labels, compact_terms = problem.labels, work.compact_labels, work.compact_terms
-    for p in range(n):
-        compact_labels[p] = labels[columns[p]]
-    # No runs of labels here (A is in no particular order): every class's exp is taken, exp(0) = 1 exactly.
-    sample_losses(state[2], first, compact_labels, counters[:0], compact_terms, work.scratch, (0, n))
-    candidate = work.terms[1 - current]
+    compact_terms, current_terms = work.compact_terms, work.terms[current]
+    _compact_output(problem, net, work, movers, (0, front))
+    if screen > 1:
+        change = 0.0
+        for p in range(front):
+            change += compact_terms[p] - current_terms[columns[p]]
+        rows = (samples + screen - 1) // screen
+        if change / rows + penalty_change >= 0.0:  # NaN goes on to the full comparison
+            counters[1] = 0  # nothing written to the candidate's terms: nothing to restore
+            return np.inf
+        _compact_output(problem, net, work, movers, (front, n))
+    _place_terms(work, current, n)
+    return mean_of(work.terms[1 - current])
+
+
+@_jit
+def _place_terms(work, current, n):
+    """The candidate's terms on A's first n columns into work.terms[1 - current]."""
+    candidate, columns, compact_terms = work.terms[1 - current], work.affected[0], work.compact_terms
     for p in range(n):
         candidate[columns[p]] = compact_terms[p]
-    return mean_of(candidate)
+
+
+@_jit
+def _screened_out(terms, current, screen, penalty_change):
+    """Whether a whole-row candidate's terms (terms[1 - current]) fail the screening rows s % screen == 0."""
+    change = 0.0
+    samples = terms.shape[1]
+    for s in range(0, samples, screen):
+        change += terms[1 - current, s] - terms[current, s]
+    rows = (samples + screen - 1) // screen
+    return change / rows + penalty_change >= 0.0
 
 
 @_jit
@@ -1020,7 +1079,7 @@ def _refresh(params, problem, net, work):
 
 
 @_jit
-def adjust_sparse(params, step_sizes, indices, noise, rule, problem, net, work, fresh):
+def adjust_sparse(params, step_sizes, indices, noise, rule, problem, net, work, fresh, screen):
     """Adjust-and-revert moving a few parameters per step, each step evaluated incrementally.
 
     indices and noise are (steps, k): which parameters move, by how many of their steps. params and
@@ -1028,7 +1087,9 @@ def adjust_sparse(params, step_sizes, indices, noise, rule, problem, net, work, 
     carries the cached state from one call to the next; fresh rebuilds it from scratch first (a new
     climber, or a refresh that bounds the drift of incremental updates). If the state holds an
     infinity or a NaN (an incumbent from an extreme start), incremental updates would meet inf - inf,
-    so every step is then evaluated from scratch (and the next call starts fresh).
+    so every step is then evaluated from scratch (and the next call starts fresh). screen > 1: a step
+    must first lower the mean loss (plus the penalty's change) on the rows s % screen == 0, of the
+    samples in the kernel's order, then the whole objective (workers.climbs.screen_every).
     """
     carry = work.carry
     if fresh or carry[3] == 0.0:
@@ -1048,12 +1109,17 @@ def adjust_sparse(params, step_sizes, indices, noise, rule, problem, net, work, 
             candidate_squares = squares + _move(
                 params, step_sizes, step_indices, noise[step], old_values, problem, net, work
             )
+            penalty_change = problem.l2_scale * (candidate_squares - squares) if problem.l2_scale > 0.0 else 0.0
             compact = _compact_layer(work.touched, layers)
             if compact >= 0:
-                candidate_mean = _compact_candidate(params, problem, net, work, current, compact)
+                candidate_mean = _compact_candidate(
+                    params, problem, net, work, current, compact, screen, penalty_change
+                )
             else:
                 _spread(net, work)
                 candidate_mean = _candidate_mean(params, problem, net, work, current)
+                if screen > 1 and _screened_out(work.terms, current, screen, penalty_change):
+                    candidate_mean = np.inf
             candidate_loss = with_penalty(candidate_mean, candidate_squares, problem.l2_scale)
         else:
             for t in range(step_indices.shape[0]):

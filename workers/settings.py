@@ -57,6 +57,13 @@ class ClimbSettings(BaseModel):
         5, "most parameters changed per step below a mutation_rate of 1 (caps the share on a wide network)",
         "climb", ge=1,
     )  # fmt: skip
+    # Screening: most steps fail, and a step that does not lower the loss on a share of the rows rarely lowers
+    # it on all of them; such a step is refused after that share only. What is compared and kept is always the
+    # whole objective: screening decides only which steps are looked at in full.
+    screen_every: int = setting(
+        1, "first evaluate a step on 1 training row in N; only if the loss falls there, on all of them (1: off)",
+        "climb", ge=1,
+    )  # fmt: skip
     adaptive: bool = setting(
         True, "adapt step sizes by the one-fifth success rule; off keeps the chapter's fixed step", "climb"
     )
