@@ -42,6 +42,7 @@ from coordinator.splits import TEST_SALT, VALIDATION_SALT, stratified_split
 from coordinator.stepper import stop_reason
 from coordinator.tables import read_table
 from workers import Layout, Solution
+from workers.settings import auto_max_mutations
 
 # Settings a resumed run may change: they decide where and how long it runs, never the path.
 RESUMABLE_OVERRIDES = ("rounds", "time_budget", "target_loss", "patience", "workers")
@@ -185,6 +186,7 @@ def _prepare_data(config: SearchConfig, whole: Dataset, arrays: bool) -> Prepare
             "scaling": kind,
             "validation_fraction": fraction,
             "l2": config.l2 if config.l2 is not None else default_l2(chapter),
+            "max_mutations": config.max_mutations or auto_max_mutations(Layout(tuple(layers)).num_params),
         }
     )
     record = DataRecord(

@@ -16,7 +16,7 @@ import numpy as np
 
 from workers import kernel
 from workers.kernel import Problem
-from workers.network import Layout, evaluate, init_params, l2_penalty, sample_losses
+from workers.network import Layout, evaluate, init_params
 from workers.settings import MAX_STEP_SIZE, MIN_STEP_SIZE, ClimbSettings
 
 # Steps whose noise is drawn at once. Fixed, so that the stream a climber consumes never depends
@@ -191,9 +191,7 @@ def _climb_numba(params, step_sizes, generators, problem, layout, settings, rand
             else:
                 work = work if work is not None else kernel.workspace(problem, net)
                 fresh = number % REFRESH_BLOCKS == 0
-                loss = kernel.adjust_sparse(
-                    current, sigma, indices, noise, rule, problem, net, work, fresh, settings.screen_every
-                )
+                loss = kernel.adjust_sparse(current, sigma, indices, noise, rule, problem, net, work, fresh)
 
 
 def _climb_numpy(params, step_sizes, generators, problem, layout, settings, random_steps, adjust_steps):
@@ -202,8 +200,6 @@ def _climb_numpy(params, step_sizes, generators, problem, layout, settings, rand
     rows = np.arange(len(generators))
     l2 = settings.l2
     losses = evaluate(params, X, labels, layout, l2)[0]  # (B,)
-    screen = settings.screen_every
-    screening = np.arange(0, len(labels), screen)  # the rows a step must first do better on
 
     def keep(candidates, candidate_losses):
         # Strictly lower; a NaN candidate never wins, and any number beats a NaN incumbent.
@@ -231,17 +227,7 @@ def _climb_numpy(params, step_sizes, generators, problem, layout, settings, rand
                 for t in range(mutated):  # in order, as the kernel does, so repeated indices agree
                     column = indices[:, step, t]
                     candidates[rows, column] += step_sizes[rows, column] * noise[:, step, t]
-            candidate_losses = evaluate(candidates, X, labels, layout, l2)[0]
-            if screen > 1 and indices is not None:
-                # (B,) the change of the mean loss on the screening rows, plus the penalty's change
-                change = np.sum(sample_losses(candidates, X, labels, layout)[:, screening], axis=1)
-                change -= np.sum(sample_losses(params, X, labels, layout)[:, screening], axis=1)
-                change = change / len(screening)
-                if l2 > 0:  # (never 0 * an infinite sum)
-                    samples = len(labels)
-                    change += l2_penalty(candidates, layout, l2, samples) - l2_penalty(params, layout, l2, samples)
-                candidate_losses = np.where(change >= 0, np.inf, candidate_losses)  # NaN: on to the full test
-            better = keep(candidates, candidate_losses)
+            better = keep(candidates, evaluate(candidates, X, labels, layout, l2)[0])
             if settings.adaptive:
                 factor = np.where(better, settings.step_growth, settings.step_shrink)  # (B,)
                 if indices is None or settings.step_scope == "global":

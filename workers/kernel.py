@@ -110,7 +110,6 @@ class Work(NamedTuple):
     lists: np.ndarray  # (COMPACT_UNITS, S) int32: a listed unit's changed samples (a compact step)
     list_values: np.ndarray  # (COMPACT_UNITS, S) its candidate pre-activations there
     list_length: np.ndarray  # (COMPACT_UNITS,) int64: how many; -1: the candidate is a whole row
-    unit_mover: np.ndarray  # (COMPACT_UNITS,) int64: each unit's row of deltas, -1 if it did not move
     marks: np.ndarray  # (3, S) int64: a sample's stamp in a unit's list, its slot there, its stamp in A
     affected: np.ndarray  # (2, S) int64: the samples A a compact step changes, and each sample's place in A
     compact_labels: np.ndarray  # (S,) int64: the labels of A
@@ -391,7 +390,6 @@ def _workspace(problem, net, compact):
         np.full((2, units), -1, dtype=np.int64),
         np.empty((COMPACT_UNITS, extra), dtype=np.int32),
         np.empty((COMPACT_UNITS, extra)),
-        np.zeros(COMPACT_UNITS, dtype=np.int64),
         np.zeros(COMPACT_UNITS, dtype=np.int64),
         np.zeros((3, extra), dtype=np.int64),
         np.empty((2, extra), dtype=np.int64),
@@ -868,18 +866,13 @@ def _list_candidate(row, u, problem, work):
 
 
 @_jit
-def _compact_changes(
-    state, now, row, whole, samples, candidates, length, marks, affected, deltas, mover, n, stamp, part
-):  # noqa: E501
+def _compact_changes(state, now, row, whole, samples, candidates, length, marks, affected, deltas, mover, n, stamp):
     """Unit `row`'s changes of activation into column affected[1, s] of deltas[mover]; (size of A, whether any).
 
     Its candidate is the whole row state[1 - now, row] (whole) or candidates[:length] at samples[:length].
-    A sample that joins A takes column n, rows 0..zero_rows-1 of deltas zero there; deltas[mover, :n]
-    must be zero on entry. part = (stride, which, zero_rows): only the samples s with s % stride == 0
-    (which 0) or != 0 (which 1) join A, (1, 0, .) all of them; whether the unit moved counts every
-    sample. One call per unit, the loop inside: no call, and no reference count, per sample.
+    A sample that joins A takes column n, the earlier movers' changes there zero; deltas[mover, :n]
+    must be zero on entry. One call per unit, the loop inside: no call, and no reference count, per sample.
     """
-    stride, which, zero_rows = part
     moved = False
     count = state.shape[2] if whole else length
     for i in range(count):
@@ -890,13 +883,11 @@ def _compact_changes(
         change = max(candidate, 0.0) - max(state[now, row, s], 0.0)
         if change != 0.0:
             moved = True
-            if (s % stride != 0) != (which == 1):
-                continue
             if marks[2, s] != stamp:
                 marks[2, s] = stamp
                 affected[0, n] = s
                 affected[1, s] = n
-                for v in range(zero_rows):
+                for v in range(mover):
                     deltas[v, n] = 0.0
                 n += 1
             deltas[mover, affected[1, s]] = change
@@ -926,21 +917,17 @@ def _compact_output(problem, net, work, movers, span):
 
 
 @_jit
-def _compact_candidate(params, problem, net, work, current, m, screen, penalty_change):
+def _compact_candidate(params, problem, net, work, current, m):
     """The mean loss of a step that moved units of hidden layer m only, computed on the samples it changes.
 
     The candidate's terms on A go into work.terms[1 - current] (which, between steps, equals the
-    current row), so the mean is taken over every sample in the usual order. With screen > 1 the
-    rows s % screen == 0 come first: if on them the mean loss (plus penalty_change) does not fall,
-    the rest is not computed and the step is refused (inf).
+    current row), so the mean is taken over every sample in the usual order.
     """
     sizes, offsets, unit_start = net.sizes, net.offsets, net.unit_start
     state, side, touched, deltas, outgoing = work.state, work.side, work.touched, work.deltas, work.outgoing
     lists, list_values, list_length = work.lists, work.list_values, work.list_length
     marks, affected, counters, links, ends = work.marks, work.affected, work.counters, work.links, work.ends
-    unit_mover = work.unit_mover
     layers = offsets.shape[0]
-    samples = state.shape[2]
     counters[0] += 1
     stamp = counters[0]
     n = movers = 0
@@ -957,27 +944,15 @@ def _compact_candidate(params, problem, net, work, current, m, screen, penalty_c
             list_length[u] = _list_candidate(row, u, problem, work)
         deltas[movers, :n] = 0.0  # this unit's row of changes, should it move
         n, moved = _compact_changes(
-            state, side[row], row, whole, lists[u], list_values[u], list_length[u], marks, affected, deltas,
-            movers, n, stamp, (screen, 0, movers),
+            state, side[row], row, whole, lists[u], list_values[u], list_length[u], marks, affected, deltas, movers, n,
+            stamp,
         )  # fmt: skip
-        unit_mover[u] = -1
         if moved:
             _note_mover(params, offsets[m + 1, 0] + j * n_next, outgoing[:, :n_next], movers)
-            unit_mover[u] = movers
             movers += 1
-    front = n  # A's screening rows come first: columns [0, front) (all of A without screening)
-    if screen > 1:
-        for d in range(1, touched[m, 0] + 1):  # then the other rows join A
-            u = d - 1
-            if unit_mover[u] >= 0:
-                row = unit_start[m] + touched[m, d]
-                n, _ = _compact_changes(
-                    state, side[row], row, list_length[u] < 0, lists[u], list_values[u], list_length[u], marks,
-                    affected, deltas, unit_mover[u], n, stamp, (screen, 1, movers),
-                )  # fmt: skip
     counters[1] = n
     columns = affected[0]
-    for layer in range(m + 1, layers - 1):  # hidden layers after m, on every sample of A
+    for layer in range(m + 1, layers - 1):  # hidden layers after m, on the samples of A
         first, width = unit_start[layer], sizes[layer + 1]
         for q in range(width):  # the layer's units at A, from their current values
             row = first + q
@@ -998,38 +973,11 @@ def _compact_candidate(params, problem, net, work, current, m, screen, penalty_c
             if moved:
                 _note_mover(params, offsets[layer + 1, 0] + q * n_next, outgoing[:, :n_next], movers)
                 movers += 1
-    compact_terms, current_terms = work.compact_terms, work.terms[current]
-    _compact_output(problem, net, work, movers, (0, front))
-    if screen > 1:
-        change = 0.0
-        for p in range(front):
-            change += compact_terms[p] - current_terms[columns[p]]
-        rows = (samples + screen - 1) // screen
-        if change / rows + penalty_change >= 0.0:  # NaN goes on to the full comparison
-            counters[1] = 0  # nothing written to the candidate's terms: nothing to restore
-            return np.inf
-        _compact_output(problem, net, work, movers, (front, n))
-    _place_terms(work, current, n)
-    return mean_of(work.terms[1 - current])
-
-
-@_jit
-def _place_terms(work, current, n):
-    """The candidate's terms on A's first n columns into work.terms[1 - current]."""
-    candidate, columns, compact_terms = work.terms[1 - current], work.affected[0], work.compact_terms
+    _compact_output(problem, net, work, movers, (0, n))
+    candidate, compact_terms = work.terms[1 - current], work.compact_terms
     for p in range(n):
         candidate[columns[p]] = compact_terms[p]
-
-
-@_jit
-def _screened_out(terms, current, screen, penalty_change):
-    """Whether a whole-row candidate's terms (terms[1 - current]) fail the screening rows s % screen == 0."""
-    change = 0.0
-    samples = terms.shape[1]
-    for s in range(0, samples, screen):
-        change += terms[1 - current, s] - terms[current, s]
-    rows = (samples + screen - 1) // screen
-    return change / rows + penalty_change >= 0.0
+    return mean_of(candidate)
 
 
 @_jit
@@ -1079,7 +1027,7 @@ def _refresh(params, problem, net, work):
 
 
 @_jit
-def adjust_sparse(params, step_sizes, indices, noise, rule, problem, net, work, fresh, screen):
+def adjust_sparse(params, step_sizes, indices, noise, rule, problem, net, work, fresh):
     """Adjust-and-revert moving a few parameters per step, each step evaluated incrementally.
 
     indices and noise are (steps, k): which parameters move, by how many of their steps. params and
@@ -1087,9 +1035,7 @@ def adjust_sparse(params, step_sizes, indices, noise, rule, problem, net, work, 
     carries the cached state from one call to the next; fresh rebuilds it from scratch first (a new
     climber, or a refresh that bounds the drift of incremental updates). If the state holds an
     infinity or a NaN (an incumbent from an extreme start), incremental updates would meet inf - inf,
-    so every step is then evaluated from scratch (and the next call starts fresh). screen > 1: a step
-    must first lower the mean loss (plus the penalty's change) on the rows s % screen == 0, of the
-    samples in the kernel's order, then the whole objective (workers.climbs.screen_every).
+    so every step is then evaluated from scratch (and the next call starts fresh).
     """
     carry = work.carry
     if fresh or carry[3] == 0.0:
@@ -1109,17 +1055,12 @@ def adjust_sparse(params, step_sizes, indices, noise, rule, problem, net, work, 
             candidate_squares = squares + _move(
                 params, step_sizes, step_indices, noise[step], old_values, problem, net, work
             )
-            penalty_change = problem.l2_scale * (candidate_squares - squares) if problem.l2_scale > 0.0 else 0.0
             compact = _compact_layer(work.touched, layers)
             if compact >= 0:
-                candidate_mean = _compact_candidate(
-                    params, problem, net, work, current, compact, screen, penalty_change
-                )
+                candidate_mean = _compact_candidate(params, problem, net, work, current, compact)
             else:
                 _spread(net, work)
                 candidate_mean = _candidate_mean(params, problem, net, work, current)
-                if screen > 1 and _screened_out(work.terms, current, screen, penalty_change):
-                    candidate_mean = np.inf
             candidate_loss = with_penalty(candidate_mean, candidate_squares, problem.l2_scale)
         else:
             for t in range(step_indices.shape[0]):

@@ -153,14 +153,6 @@ def cross_entropy(probabilities: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.mean(-np.log(confidences), axis=-1)
 
 
-def sample_losses(params: np.ndarray, X: np.ndarray, y: np.ndarray, layout: Layout) -> np.ndarray:
-    """Each sample's clipped cross-entropy, (S,) for params (P,), (B, S) for a batch (B, P); NaN where it overflows."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        clipped = np.clip(softmax(logits(params, X, layout)), CLIP, 1 - CLIP)
-        index = np.broadcast_to(sparse_labels(y)[:, None], (*clipped.shape[:-1], 1))
-        return -np.log(np.take_along_axis(clipped, index, axis=-1)[..., 0])
-
-
 def accuracy(probabilities: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Fraction of samples whose arg-max class is the label; batch axes are kept."""
     correct = np.argmax(probabilities, axis=-1) == sparse_labels(y)

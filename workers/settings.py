@@ -26,6 +26,17 @@ MAX_STEP_SIZE = 1e3
 SEED_RULE: dict[str, Any] = {"mutation_rate": 1.0, "adaptive": False, "step_scope": "global"}
 
 
+# The automatic cap on the parameters a step moves is AUTO_CAP / sqrt(parameters), fitted to the step rules
+# measured side by side (bench/step_rules.py): 8 keeps 2-64-3's 2% (387 parameters), and 784-32-10 climbs
+# fastest, and generalises best, with one a step.
+AUTO_CAP = 160.0
+
+
+def auto_max_mutations(num_params: int) -> int:
+    """The most parameters a step moves when max_mutations is None: round(AUTO_CAP / sqrt(num_params)), at least 1."""
+    return max(1, round(AUTO_CAP / math.sqrt(num_params)))
+
+
 def setting(default: Any, description: str, section: str, **constraints: Any) -> Any:
     """A pydantic Field that also names the help section it belongs to (for flags and docs)."""
     return Field(default, description=description, json_schema_extra={"section": section}, **constraints)
@@ -51,17 +62,13 @@ class ClimbSettings(BaseModel):
     mutation_rate: float = setting(
         0.02, "fraction of the parameters changed per step; 1.0 moves all of them (the chapter)", "climb"
     )
-    # A step's cost grows with the parameters it moves (each is evaluated on the samples it reaches), and on
-    # a wide network a few per step climb fastest: 2% of 784-32-10's 25,450 would be 509 of them.
-    max_mutations: int = setting(
-        5, "most parameters changed per step below a mutation_rate of 1 (caps the share on a wide network)",
-        "climb", ge=1,
-    )  # fmt: skip
-    # Screening: most steps fail, and a step that does not lower the loss on a share of the rows rarely lowers
-    # it on all of them; such a step is refused after that share only. What is compared and kept is always the
-    # whole objective: screening decides only which steps are looked at in full.
-    screen_every: int = setting(
-        1, "first evaluate a step on 1 training row in N; only if the loss falls there, on all of them (1: off)",
+    # A step's cost grows with the parameters it moves (each is evaluated on the samples it reaches), and on a
+    # wide network a few per step climb fastest (2% of 784-32-10's 25,450 would be 509 a step); on the chapter's
+    # small ones 2% is best. The automatic cap follows both (bench/step_rules.py, BENCHMARKS.md).
+    max_mutations: int | None = setting(
+        None,
+        f"most parameters changed per step below a mutation_rate of 1; none = round({AUTO_CAP:g} / sqrt(parameters)): "
+        "8 on 2-64-3, 3 on 64-32-10, 1 on 784-32-10",
         "climb", ge=1,
     )  # fmt: skip
     adaptive: bool = setting(
@@ -112,11 +119,12 @@ class ClimbSettings(BaseModel):
         return self.step_growth**-0.25
 
     def mutated_count(self, num_params: int) -> int:
-        """Parameters changed per adjust step: mutation_rate of them, at least 1 and at most max_mutations;
-        all of them (`num_params`) at a rate of 1."""
+        """Parameters changed per adjust step: mutation_rate of them, at least 1 and at most max_mutations
+        (`auto_max_mutations` when it is None); all of them (`num_params`) at a rate of 1."""
         if self.mutation_rate >= 1.0:
             return num_params
-        return max(1, min(num_params, self.max_mutations, round(self.mutation_rate * num_params)))
+        cap = self.max_mutations if self.max_mutations is not None else auto_max_mutations(num_params)
+        return max(1, min(num_params, cap, round(self.mutation_rate * num_params)))
 
     def climb_settings(self) -> ClimbSettings:
         """Only the climb settings (a subclass, such as the search's config, carries more)."""

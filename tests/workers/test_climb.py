@@ -164,7 +164,7 @@ def test_incremental_evaluation_does_not_drift(data, sizes, l2, per_step):
     work = kernel.workspace(problem, layout.arrays)
     for part, fresh in ((slice(0, steps // 2), True), (slice(steps // 2, steps), False)):
         running = kernel.adjust_sparse(
-            params, step_sizes, indices[part], noise[part], rule, problem, layout.arrays, work, fresh, 1
+            params, step_sizes, indices[part], noise[part], rule, problem, layout.arrays, work, fresh
         )
     fresh = score(params, X, y, layout, l2)[0]
     assert running < 0.7 * start  # it went somewhere: thousands of accepted steps
@@ -244,7 +244,7 @@ def test_a_compact_step_is_the_whole_row_step_bit_for_bit(sizes, per_step):
         kernel._move(params, step_sizes, indices, rng.standard_normal(per_step), old, problem, net, work)
         compact_layer = kernel._compact_layer(work.touched, layers)
         if compact_layer >= 0:
-            compact = kernel._compact_candidate(params, problem, net, work, 0, compact_layer, 1, 0.0)
+            compact = kernel._compact_candidate(params, problem, net, work, 0, compact_layer)
             n = work.counters[1]
             columns, terms = work.affected[0, :n].copy(), work.terms[1].copy()
             planes = work.state[2, :, :n].copy()
@@ -286,8 +286,12 @@ def test_moves_are_drawn_from_the_candidates_only():
 
 
 def test_a_step_moves_at_most_max_mutations_parameters():
+    """By default 2% of the parameters, at most round(160 / sqrt(parameters)): the chapter's 2-64-3 keeps its 8."""
     settings = ClimbSettings()
-    assert [settings.mutated_count(size) for size in (21, 100, 259, 2410, 25450)] == [1, 2, 5, 5, 5]
+    sizes = [
+        Layout(layers).num_params for layers in ((2, 3, 3), (2, 64, 3), (64, 32, 10), (2, 64, 64, 3), (784, 32, 10))
+    ]
+    assert [settings.mutated_count(size) for size in sizes] == [1, 8, 3, 2, 1]
     assert ClimbSettings(max_mutations=100).mutated_count(25450) == 100
     assert ClimbSettings(max_mutations=3, mutation_rate=1.0).mutated_count(25450) == 25450  # the chapter's rule
     with pytest.raises(ValueError, match="max_mutations"):
