@@ -112,13 +112,13 @@ def test_mostly_zero_data_is_scaled_keeping_its_zeros():
 
 
 def test_the_step_rule_is_resolved_for_the_network_and_saved(tmp_path):
-    """max_mutations none means round(160 / sqrt(parameters)): the chapter's 2-64-3 keeps its 8 a step."""
+    """max_mutations none means round(3000 / parameters): the chapter's 2-64-3 keeps its 8 a step."""
     assert prepare_run(SearchConfig(dataset="spiral")).config.max_mutations == 8
     assert prepare_run(SearchConfig(dataset="spiral", max_mutations=3)).config.max_mutations == 3
     X, y = _blobs()
     result = search(SearchConfig(hidden=(200,), **TINY), X, y, executor="inprocess", run_dir=tmp_path)
-    assert result.config.max_mutations == 4  # 3-200-3: 1,403 parameters
-    assert load_result(tmp_path).config.max_mutations == 4
+    assert result.config.max_mutations == 2  # 3-200-3: 1,403 parameters
+    assert load_result(tmp_path).config.max_mutations == 2
 
 
 def test_the_chapter_data_keeps_its_exact_semantics():
