@@ -97,7 +97,7 @@ def run(case: str, rule: dict, seed: int, seconds: float, prepared) -> dict:
     sizes, _ = CASES[case]
     rows, X_test, y_test, l2 = prepared
     layout = Layout(sizes)
-    settings = ClimbSettings(steps=ROUND_STEPS, l2=l2, **rule)
+    settings = ClimbSettings(**{"steps": ROUND_STEPS, "l2": l2, **rule})  # a rule may set l2 too
     start, used, rounds, trace = None, 0.0, 0, []
     outcome = None
     while used < seconds:

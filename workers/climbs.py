@@ -189,9 +189,9 @@ def _climb_numba(params, step_sizes, generators, problem, layout, settings, rand
             if indices is None:
                 loss = kernel.adjust_dense(current, sigma, loss, noise, rule, problem, net)
             else:
-                work = work if work is not None else kernel.workspace(problem, net)
+                work = work if work is not None else kernel.workspace(problem, net)  # (Work, Compact)
                 fresh = number % REFRESH_BLOCKS == 0
-                loss = kernel.adjust_sparse(current, sigma, indices, noise, rule, problem, net, work, fresh)
+                loss = kernel.adjust_sparse(current, sigma, indices, noise, rule, problem, net, *work, fresh)
 
 
 def _climb_numpy(params, step_sizes, generators, problem, layout, settings, random_steps, adjust_steps):

@@ -58,6 +58,8 @@ SPARSE_FEATURE = 0.3
 # A step that moves parameters of at most this many units of one hidden layer, and nothing else, is
 # evaluated on the samples it changes only (`_compact_candidate`).
 COMPACT_UNITS = 8
+# ... and, on the first weight layer, has at least this many later units times samples to gain from it.
+COMPACT_MIN_WORK = 2048
 _FEATURE_CHUNK = 64  # features transposed at a time by make_problem
 
 
@@ -107,6 +109,13 @@ class Work(NamedTuple):
     changes: np.ndarray  # (P,) the step's changes of parameter values, in step order
     links: np.ndarray  # (2, P) int64 per change: its input unit (-1: a bias), the next change of its unit
     ends: np.ndarray  # (2, units) int64 per unit: its first and last change of the step (-1: none)
+
+
+class Compact(NamedTuple):
+    """A climber's arrays for compact steps and for carrying its state from one block to the next. Apart
+    from Work: numba copies a tuple passed to a function and counts a reference to each array in it, so
+    the whole-row path's many calls take the smaller Work only."""
+
     lists: np.ndarray  # (COMPACT_UNITS, S) int32: a listed unit's changed samples (a compact step)
     list_values: np.ndarray  # (COMPACT_UNITS, S) its candidate pre-activations there
     list_length: np.ndarray  # (COMPACT_UNITS,) int64: how many; -1: the candidate is a whole row
@@ -114,6 +123,7 @@ class Work(NamedTuple):
     affected: np.ndarray  # (2, S) int64: the samples A a compact step changes, and each sample's place in A
     compact_labels: np.ndarray  # (S,) int64: the labels of A
     compact_terms: np.ndarray  # (S,) the candidate's loss terms on A
+    label_runs: np.ndarray  # (max label + 2,) int64: where each label's columns of A start, when A is in order
     counters: np.ndarray  # (2,) int64: the last stamp used, and the size of A
     carry: np.ndarray  # (5,) float64 between blocks: loss, mean, squares, incremental (0/1), current terms row
 
@@ -369,12 +379,11 @@ def forward(params, problem, net, pre, post):
 
 @_jit
 def _workspace(problem, net, compact):
-    """Working arrays for one climber on problem; compact: with the buffers of compact steps."""
+    """Working arrays for one climber on problem; compact: with plane 2 of the state, for compact steps."""
     units = net.unit_start[-1]
     samples = problem.labels.shape[0]
     layers = net.offsets.shape[0]
     widest = net.sizes[1:].max()
-    extra = samples if compact else 0
     return Work(
         np.zeros((3 if compact else 2, units, samples)),
         np.zeros(units, dtype=np.int64),
@@ -388,21 +397,30 @@ def _workspace(problem, net, compact):
         np.empty(net.where.shape[0]),
         np.empty((2, net.where.shape[0]), dtype=np.int64),
         np.full((2, units), -1, dtype=np.int64),
-        np.empty((COMPACT_UNITS, extra), dtype=np.int32),
-        np.empty((COMPACT_UNITS, extra)),
+    )
+
+
+@_jit
+def _compact_workspace(problem):
+    """The arrays of compact steps, and the carry between blocks, for one climber on problem."""
+    samples = problem.labels.shape[0]
+    return Compact(
+        np.empty((COMPACT_UNITS, samples), dtype=np.int32),
+        np.empty((COMPACT_UNITS, samples)),
         np.zeros(COMPACT_UNITS, dtype=np.int64),
-        np.zeros((3, extra), dtype=np.int64),
-        np.empty((2, extra), dtype=np.int64),
-        np.empty(extra, dtype=np.int64),
-        np.empty(extra),
+        np.zeros((3, samples), dtype=np.int64),
+        np.empty((2, samples), dtype=np.int64),
+        np.empty(samples, dtype=np.int64),
+        np.empty(samples),
+        np.zeros(problem.label_start.shape[0], dtype=np.int64),
         np.zeros(2, dtype=np.int64),
         np.zeros(5),
     )
 
 
-def workspace(problem: Problem, net) -> Work:
-    """A climber's working arrays for adjust_sparse; one serves climber after climber."""
-    return _workspace(problem, net, True)
+def workspace(problem: Problem, net) -> tuple[Work, Compact]:
+    """A climber's working arrays for adjust_sparse: (Work, Compact); one pair serves climber after climber."""
+    return _workspace(problem, net, True), _compact_workspace(problem)
 
 
 @_jit
@@ -689,39 +707,37 @@ def _add_rank_ones(state, side, first, deltas, outgoing, moved, span, compact):
 
 
 @_jit
-def _start_candidate_row(m, row, problem, net, work):
-    """State row `row` (a unit of weight layer m) as a whole candidate row: its current values plus its own changes.
+def _start_candidates(m, problem, net, work, only):
+    """Candidate rows of weight layer m's touched units (only state row `only`, if it is >= 0): their current
+    values plus their own changes, whole rows in the other plane.
 
     A weight (i, j) adds input i times the change to unit j: the current inputs, not the candidate
-    ones, whose changes arrive later through the moved weights (_add_rank_ones).
+    ones, whose changes arrive later through the moved weights (_add_rank_ones). One loop over the
+    units, its arrays taken out once: a function per unit cost 15% of a step on 2-64-3 (reference counts).
     """
-    unit_start, state, side = net.unit_start, work.state, work.side
+    unit_start, state, side, touched = net.unit_start, work.state, work.side, work.touched
     changes, links, ends = work.changes, work.links, work.ends
     dense, dense_row = problem.dense, problem.dense_row
     first_below = unit_start[m - 1] if m > 0 else 0
-    plane = 1 - side[row]
-    _copy_row(state, plane, row, side[row])
-    t = ends[0, row]
-    while t >= 0:  # this unit's parameters that moved, in step order
-        source, change = links[0, t], changes[t]
-        if source < 0:
-            _add_constant_row(state, plane, row, change)
-        elif m > 0:
-            below = first_below + source
-            _add_hidden_row(state, plane, row, side[below], below, change)
-        elif dense_row[source] < 0:
-            _add_nonzeros(state, plane, row, problem, source, change)
-        else:
-            _add_input_row(state, plane, row, dense, dense_row[source], change)
-        t = links[1, t]
-
-
-@_jit
-def _start_candidates(m, problem, net, work):
-    """Candidate rows of weight layer m's touched units: their current values plus their own changes."""
-    unit_start, touched = net.unit_start, work.touched
     for d in range(1, touched[m, 0] + 1):
-        _start_candidate_row(m, unit_start[m] + touched[m, d], problem, net, work)
+        row = unit_start[m] + touched[m, d]
+        if only >= 0 and row != only:
+            continue
+        plane = 1 - side[row]
+        _copy_row(state, plane, row, side[row])
+        t = ends[0, row]
+        while t >= 0:  # this unit's parameters that moved, in step order
+            source, change = links[0, t], changes[t]
+            if source < 0:
+                _add_constant_row(state, plane, row, change)
+            elif m > 0:
+                below = first_below + source
+                _add_hidden_row(state, plane, row, side[below], below, change)
+            elif dense_row[source] < 0:
+                _add_nonzeros(state, plane, row, problem, source, change)
+            else:
+                _add_input_row(state, plane, row, dense, dense_row[source], change)
+            t = links[1, t]
 
 
 @_jit
@@ -746,7 +762,7 @@ def _candidate(params, problem, net, work, current):
     samples = state.shape[2]
     moved = 0  # units of the layer below whose activation changed
     for m in range(layers):
-        _start_candidates(m, problem, net, work)
+        _start_candidates(m, problem, net, work, -1)
         if moved > 0:  # every unit of this layer is touched then (_spread)
             _add_rank_ones(state, side, unit_start[m], deltas, outgoing[:, : sizes[m + 1]], moved, (0, samples), False)
         if m == layers - 1:
@@ -788,7 +804,7 @@ def _settle(work, net, accept):
         touched[m, 0] = 0
 
 
-@_jit
+@_jit(inline="always")
 def _copy_terms(terms, current):
     """terms[1 - current] = terms[current]: between steps both rows hold the current per-sample terms."""
     for s in range(terms.shape[1]):
@@ -808,9 +824,13 @@ def _copy_terms(terms, current):
 # by the samples the step changes rather than by all of them.
 
 
-@_jit
-def _compact_layer(touched, layers):
-    """The one hidden weight layer whose units a step moved (at most COMPACT_UNITS, none elsewhere), or -1."""
+@_jit(inline="always")
+def _compact_layer(touched, layers, samples, unit_start):
+    """The one hidden weight layer whose units a step moved (at most COMPACT_UNITS, none elsewhere), or -1.
+
+    Not the first layer of a network whose later units times samples are fewer than COMPACT_MIN_WORK
+    (2-3-3 or 2-64-3 on 300 rows: there the whole-row path, a few short vector loops, is faster).
+    """
     found = -1
     for m in range(layers):
         if touched[m, 0] > 0:
@@ -818,6 +838,8 @@ def _compact_layer(touched, layers):
                 return -1
             found = m
     if found < 0 or found == layers - 1 or touched[found, 0] > COMPACT_UNITS:
+        return -1
+    if found == 0 and samples * (unit_start[-1] - unit_start[1]) < COMPACT_MIN_WORK:
         return -1
     return found
 
@@ -836,14 +858,14 @@ def _listed_unit(row, problem, links, ends):
 
 
 @_jit
-def _list_candidate(row, u, problem, work):
+def _list_candidate(row, u, problem, work, compact):
     """Unit `row`'s candidate on the samples its changes reach, into lists[u] and list_values[u]; how many.
 
     Each change adds input times change on its feature's nonzero samples, in step order: per sample,
     the operations the whole-row candidate makes.
     """
     state, side, changes, links, ends = work.state, work.side, work.changes, work.links, work.ends
-    lists, list_values, marks, counters = work.lists, work.list_values, work.marks, work.counters
+    lists, list_values, marks, counters = compact.lists, compact.list_values, compact.marks, compact.counters
     start, samples, values = problem.nonzero_start, problem.nonzero_samples, problem.nonzero_values
     counters[0] += 1
     stamp = counters[0]
@@ -895,11 +917,11 @@ def _compact_changes(state, now, row, whole, samples, candidates, length, marks,
 
 
 @_jit
-def _compact_output(problem, net, work, movers, span):
+def _compact_output(problem, net, work, compact, movers, span):
     """The logits and loss terms of A's columns span = (low, high): current values there plus the rank-one
-    updates of the last hidden layer's movers (deltas), into plane 2 and work.compact_terms."""
+    updates of the last hidden layer's movers (deltas), into plane 2 and compact.compact_terms."""
     sizes, unit_start, state, side = net.sizes, net.unit_start, work.state, work.side
-    columns = work.affected[0]
+    columns = compact.affected[0]
     low, high = span
     first, width = unit_start[-1] - sizes[-1], sizes[-1]
     for q in range(width):
@@ -909,15 +931,25 @@ def _compact_output(problem, net, work, movers, span):
             state[2, row, p] = state[now, row, columns[p]]
     if movers > 0:
         _add_rank_ones(state, side, first, work.deltas, work.outgoing[:, :width], movers, span, True)
-    labels, compact_labels = problem.labels, work.compact_labels
+    labels, compact_labels, runs = problem.labels, compact.compact_labels, compact.label_runs
+    ordered = True
     for p in range(low, high):
         compact_labels[p] = labels[columns[p]]
-    # No runs of labels here (A is in no particular order): every class's exp is taken, exp(0) = 1 exactly.
-    sample_losses(state[2], first, compact_labels, work.counters[:0], work.compact_terms, work.scratch, span)
+        ordered &= p == low or compact_labels[p] >= compact_labels[p - 1]
+    if ordered:  # A in the samples' order (one unit's changes): its runs of labels, whose true class needs no exp
+        runs[:] = 0
+        for p in range(low, high):
+            runs[compact_labels[p] + 1] += 1
+        runs[0] = low
+        for c in range(1, runs.shape[0]):
+            runs[c] += runs[c - 1]
+    else:  # every class's exp is taken, exp(0) = 1 exactly: the same terms
+        runs = runs[:0]
+    sample_losses(state[2], first, compact_labels, runs, compact.compact_terms, work.scratch, span)
 
 
 @_jit
-def _compact_candidate(params, problem, net, work, current, m):
+def _compact_candidate(params, problem, net, work, compact, current, m):
     """The mean loss of a step that moved units of hidden layer m only, computed on the samples it changes.
 
     The candidate's terms on A go into work.terms[1 - current] (which, between steps, equals the
@@ -925,8 +957,8 @@ def _compact_candidate(params, problem, net, work, current, m):
     """
     sizes, offsets, unit_start = net.sizes, net.offsets, net.unit_start
     state, side, touched, deltas, outgoing = work.state, work.side, work.touched, work.deltas, work.outgoing
-    lists, list_values, list_length = work.lists, work.list_values, work.list_length
-    marks, affected, counters, links, ends = work.marks, work.affected, work.counters, work.links, work.ends
+    lists, list_values, list_length = compact.lists, compact.list_values, compact.list_length
+    marks, affected, counters, links, ends = compact.marks, compact.affected, compact.counters, work.links, work.ends
     layers = offsets.shape[0]
     counters[0] += 1
     stamp = counters[0]
@@ -939,9 +971,9 @@ def _compact_candidate(params, problem, net, work, current, m):
         whole = not (m == 0 and _listed_unit(row, problem, links, ends))
         if whole:
             list_length[u] = -1
-            _start_candidate_row(m, row, problem, net, work)
+            _start_candidates(m, problem, net, work, row)
         else:
-            list_length[u] = _list_candidate(row, u, problem, work)
+            list_length[u] = _list_candidate(row, u, problem, work, compact)
         deltas[movers, :n] = 0.0  # this unit's row of changes, should it move
         n, moved = _compact_changes(
             state, side[row], row, whole, lists[u], list_values[u], list_length[u], marks, affected, deltas, movers, n,
@@ -973,23 +1005,23 @@ def _compact_candidate(params, problem, net, work, current, m):
             if moved:
                 _note_mover(params, offsets[layer + 1, 0] + q * n_next, outgoing[:, :n_next], movers)
                 movers += 1
-    _compact_output(problem, net, work, movers, (0, n))
-    candidate, compact_terms = work.terms[1 - current], work.compact_terms
+    _compact_output(problem, net, work, compact, movers, (0, n))
+    candidate, compact_terms = work.terms[1 - current], compact.compact_terms
     for p in range(n):
         candidate[columns[p]] = compact_terms[p]
     return mean_of(candidate)
 
 
 @_jit
-def _settle_compact(work, net, m, accept, current):
+def _settle_compact(work, compact, net, m, accept, current):
     """End a compact step: an accepted one's candidates become current; terms[1 - current] = terms[current] on A.
 
     current: the row of terms that holds the current terms after the step.
     """
     unit_start = net.unit_start
     state, side, dirty, touched, ends, terms = work.state, work.side, work.dirty, work.touched, work.ends, work.terms
-    lists, list_values, list_length, affected = work.lists, work.list_values, work.list_length, work.affected
-    n = work.counters[1]
+    lists, list_values, list_length = compact.lists, compact.list_values, compact.list_length
+    affected, n = compact.affected, compact.counters[1]
     for d in range(1, touched[m, 0] + 1):
         row = unit_start[m] + touched[m, d]
         u = d - 1
@@ -1027,17 +1059,17 @@ def _refresh(params, problem, net, work):
 
 
 @_jit
-def adjust_sparse(params, step_sizes, indices, noise, rule, problem, net, work, fresh):
+def adjust_sparse(params, step_sizes, indices, noise, rule, problem, net, work, compact, fresh):
     """Adjust-and-revert moving a few parameters per step, each step evaluated incrementally.
 
     indices and noise are (steps, k): which parameters move, by how many of their steps. params and
-    step_sizes are updated in place to the climber's best; returns its objective. work (`workspace`)
-    carries the cached state from one call to the next; fresh rebuilds it from scratch first (a new
+    step_sizes are updated in place to the climber's best; returns its objective. work and compact
+    (`workspace`) carry the cached state from one call to the next; fresh rebuilds it from scratch first (a new
     climber, or a refresh that bounds the drift of incremental updates). If the state holds an
     infinity or a NaN (an incumbent from an extreme start), incremental updates would meet inf - inf,
     so every step is then evaluated from scratch (and the next call starts fresh).
     """
-    carry = work.carry
+    carry = compact.carry
     if fresh or carry[3] == 0.0:
         mean, squares, finite = _refresh(params, problem, net, work)
         carry[0] = with_penalty(mean, squares, problem.l2_scale)
@@ -1050,14 +1082,14 @@ def adjust_sparse(params, step_sizes, indices, noise, rule, problem, net, work, 
     candidate_mean, candidate_squares = mean, squares
     for step in range(indices.shape[0]):
         step_indices = indices[step]
-        compact = -1
+        layer = -1  # the one hidden layer of a compact step
         if incremental:
             candidate_squares = squares + _move(
                 params, step_sizes, step_indices, noise[step], old_values, problem, net, work
             )
-            compact = _compact_layer(work.touched, layers)
-            if compact >= 0:
-                candidate_mean = _compact_candidate(params, problem, net, work, current, compact)
+            layer = _compact_layer(work.touched, layers, work.state.shape[2], net.unit_start)
+            if layer >= 0:
+                candidate_mean = _compact_candidate(params, problem, net, work, compact, current, layer)
             else:
                 _spread(net, work)
                 candidate_mean = _candidate_mean(params, problem, net, work, current)
@@ -1075,8 +1107,8 @@ def adjust_sparse(params, step_sizes, indices, noise, rule, problem, net, work, 
         else:
             for t in range(step_indices.shape[0] - 1, -1, -1):
                 params[step_indices[t]] = old_values[t]
-        if compact >= 0:
-            _settle_compact(work, net, compact, success, current)
+        if layer >= 0:
+            _settle_compact(work, compact, net, layer, success, current)
         elif incremental:
             _settle(work, net, success)
             _copy_terms(work.terms, current)

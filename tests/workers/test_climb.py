@@ -96,6 +96,8 @@ def _sparse_inputs(samples=240, features=24, classes=4, seed=0):
 
 
 SPARSE = _sparse_inputs()
+# Enough rows times later units for first-layer steps to take the compact path (kernel.COMPACT_MIN_WORK).
+WIDE_SPARSE = _sparse_inputs(samples=600, features=40, classes=6, seed=1)
 
 
 @pytest.mark.parametrize("sizes", [(2, 16, 3), (2, 12, 10, 3), (2, 8, 8, 8, 3)], ids=["depth 1", "depth 2", "depth 3"])
@@ -116,7 +118,7 @@ def test_engines_walk_the_same_path_at_every_depth(sizes, l2):
     assert abs(compiled.loss - reference.loss) <= 1e-9
 
 
-@pytest.mark.parametrize("sizes", [(24, 12, 4), (24, 10, 8, 4)])
+@pytest.mark.parametrize("sizes", [(40, 12, 6), (40, 10, 8, 6)])
 @pytest.mark.parametrize(
     "variant",
     [
@@ -128,7 +130,8 @@ def test_engines_walk_the_same_path_at_every_depth(sizes, l2):
 )
 def test_engines_walk_the_same_path_on_inputs_with_many_zeros(sizes, variant):
     """First-layer changes walk the nonzero samples of sparse features: the same path as numpy's full pass."""
-    X, y = SPARSE
+    X, y = WIDE_SPARSE
+    assert X.shape[0] * sizes[-1] >= kernel.COMPACT_MIN_WORK
     layout = Layout(sizes)
     compiled, reference = (
         climb(None, 2, X, y, layout, ClimbSettings(steps=1500, engine=engine, **VARIANTS[variant]))
@@ -161,10 +164,10 @@ def test_incremental_evaluation_does_not_drift(data, sizes, l2, per_step):
     start = score(params, X, y, layout, l2)[0]
     rule = kernel.StepRule(True, 2.0, 2.0**-0.25, True, MIN_STEP_SIZE, MAX_STEP_SIZE)
     problem = kernel.make_problem(X, y, l2)
-    work = kernel.workspace(problem, layout.arrays)
+    work, compact = kernel.workspace(problem, layout.arrays)
     for part, fresh in ((slice(0, steps // 2), True), (slice(steps // 2, steps), False)):
         running = kernel.adjust_sparse(
-            params, step_sizes, indices[part], noise[part], rule, problem, layout.arrays, work, fresh
+            params, step_sizes, indices[part], noise[part], rule, problem, layout.arrays, work, compact, fresh
         )
     fresh = score(params, X, y, layout, l2)[0]
     assert running < 0.7 * start  # it went somewhere: thousands of accepted steps
@@ -233,7 +236,7 @@ def test_a_compact_step_is_the_whole_row_step_bit_for_bit(sizes, per_step):
     problem = kernel.make_problem(X, y, 0.01)
     params = 0.3 * rng.standard_normal(layout.num_params)
     step_sizes = np.full(layout.num_params, 0.2)
-    work = kernel.workspace(problem, net)
+    work, compact_work = kernel.workspace(problem, net)
     kernel._refresh(params, problem, net, work)
     kinds, steps = set(), 0
     while steps < 300:
@@ -242,13 +245,14 @@ def test_a_compact_step_is_the_whole_row_step_bit_for_bit(sizes, per_step):
         indices = rng.integers(low, high, per_step)
         old = np.empty(per_step)
         kernel._move(params, step_sizes, indices, rng.standard_normal(per_step), old, problem, net, work)
-        compact_layer = kernel._compact_layer(work.touched, layers)
+        compact_layer = layer if work.touched[layer, 0] <= kernel.COMPACT_UNITS else -1  # whatever the gate says
         if compact_layer >= 0:
-            compact = kernel._compact_candidate(params, problem, net, work, 0, compact_layer)
-            n = work.counters[1]
-            columns, terms = work.affected[0, :n].copy(), work.terms[1].copy()
+            compact = kernel._compact_candidate(params, problem, net, work, compact_work, 0, compact_layer)
+            n = compact_work.counters[1]
+            columns, terms = compact_work.affected[0, :n].copy(), work.terms[1].copy()
             planes = work.state[2, :, :n].copy()
-            kinds.add((compact_layer, bool(np.any(work.list_length[: work.touched[compact_layer, 0]] >= 0))))
+            listed = compact_work.list_length[: work.touched[compact_layer, 0]] >= 0
+            kinds.add((compact_layer, bool(np.any(listed))))
         kernel._spread(net, work)
         whole = kernel._candidate_mean(params, problem, net, work, 0)
         if compact_layer >= 0:
