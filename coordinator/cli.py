@@ -231,6 +231,23 @@ def _given_fields(args: argparse.Namespace) -> bool:
     return bool(args.config) or bool(given_settings(args))
 
 
+def _rounds_line(result) -> str:
+    """What the climbers bought: who won the rounds, and the losses computed one after another."""
+    history = result.history
+    config = result.config
+    combined = sum(record.combined for record in history)
+    single = sum(record.winning_climber is not None for record in history)
+    critical = [record.critical_evaluations for record in history if record.critical_evaluations is not None]
+    coordinator = sum(record.coordinator_evaluations for record in history)
+    text = (
+        f"rounds of {config.climbers} climber(s) x {config.steps:,} steps: {single} won by one climber, "
+        f"{combined} by a recombination of several climbers' changes, {len(history) - single - combined} by none"
+    )
+    if critical:
+        text += f"; {sum(critical):,} evaluations one after another ({coordinator:,} of them the coordinator's)"
+    return text
+
+
 def _print_summary(result, run_dir: Path, stream, plots: list[Path] | None = None) -> None:
     config = result.config
     lines = [
@@ -263,6 +280,7 @@ def _print_summary(result, run_dir: Path, stream, plots: list[Path] | None = Non
         f"on {result.environment.workers} worker(s), {result.environment.cpus} CPU(s), "
         f"{result.environment.nodes} node(s){while_starting}"
     )
+    lines.append(_rounds_line(result))
     written = [run_dir / "result.json", run_dir / "weights.npz", *(plots or [])]
     lines.append(f"written: {', '.join(str(path) for path in written)}")
     print("\n".join(lines), file=stream)

@@ -44,14 +44,25 @@ class RoundRecord(BaseModel):
     round: int
     best_loss: float
     best_accuracy: float
-    evaluations: int
+    evaluations: int  # losses the climbers computed (the coordinator's: coordinator_evaluations)
     wall_seconds: float
     evaluations_per_second: float
-    winning_climber: int | None  # None: no climber beat the best of the rounds before
+    winning_climber: int | None  # None: no single climber's network is the round's best
     session: int = 0  # 0 for the first run, 1 after the first resume, ...
     workers: int | None = None  # workers alive at the end of the round (0: Ray was starting; the driver climbed)
     validation_loss: float | None = None  # of the best so far, on held-out rows (None: none held out)
     validation_accuracy: float | None = None
+    steps: int | None = None  # steps each climber made in the round (None: saved before rounds recorded it)
+    climber_evaluations: int | None = None  # the most losses any one climber computed in the round
+    coordinator_evaluations: int = 0  # losses the coordinator computed itself (scoring recombinations)
+    combined: bool = False  # the round's best is a recombination of the climbers' changes
+
+    @property
+    def critical_evaluations(self) -> int | None:
+        """Losses computed one after another in the round: one climber's, then the coordinator's."""
+        if self.climber_evaluations is None:
+            return None
+        return self.climber_evaluations + self.coordinator_evaluations
 
 
 class Rows(BaseModel):
