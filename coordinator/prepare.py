@@ -15,8 +15,7 @@ nothing measured on other rows.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +33,7 @@ from coordinator.config import (
 )
 from coordinator.data import Dataset, check_layers, load_dataset
 from coordinator.evaluation import class_indices
+from coordinator.prepared import PreparedRun
 from coordinator.result import RESULT_FILE, WEIGHTS_FILE, DataRecord, Rows, StopReason
 from coordinator.scaling import Scaling
 from coordinator.splits import TEST_SALT, VALIDATION_SALT, stratified_split
@@ -45,28 +45,6 @@ from workers import Layout, Solution
 RESUMABLE_OVERRIDES = ("rounds", "time_budget", "target_loss", "patience", "workers")
 RUN_FILES = (CHECKPOINT_FILE, RESULT_FILE, WEIGHTS_FILE)
 TEST_FRACTION = 0.25  # of a scikit-learn data set, held out for testing
-
-
-@dataclass(frozen=True)
-class PreparedRun:
-    """A run ready to start: settings resolved, the rows it learns from, holds out and tests on, scaled."""
-
-    config: SearchConfig  # every "auto" and "from the data" resolved, as the result records it
-    dataset: Dataset  # the training rows, scaled
-    validation: Dataset | None  # held-out rows that pick the network, scaled
-    test: Dataset | None  # a scikit-learn data set's test rows, scaled; never seen by the search
-    scaling: Scaling
-    data: DataRecord
-    run_dir: Path | None
-    state: Checkpoint | None  # where a resumed run goes on from
-    start: Solution | None = None  # the network a new run starts from (None: each climber's own)
-
-    @property
-    def start_sha256(self) -> str | None:
-        """The start network's SHA-256 (as a result records it), or the resumed run's, or None."""
-        if self.state is not None:
-            return self.state.start_sha256
-        return start_sha256(self.start) if self.start is not None else None
 
 
 def prepare_run(
@@ -114,13 +92,6 @@ def prepare_run(
     if run_dir is not None and not resume:
         _claim_run_dir(run_dir, force, claim)  # only now: bad input must not cost the user an old run
     return replace(prepared, run_dir=run_dir, state=state, start=start)
-
-
-def start_sha256(start: Solution) -> str:
-    """The SHA-256 of a start network: its parameters, then its step sizes, as float64 bytes."""
-    digest = hashlib.sha256(np.ascontiguousarray(start.params, dtype=np.float64).tobytes())
-    digest.update(np.ascontiguousarray(start.step_sizes, dtype=np.float64).tobytes())
-    return digest.hexdigest()
 
 
 def _checked_start(start: Solution, layers: tuple[int, ...]) -> Solution:

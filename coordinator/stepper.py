@@ -24,7 +24,7 @@ from workers import ClimbOutcome, ClimbTask, Layout
 from workers.network import score as workers_score
 
 if TYPE_CHECKING:
-    from coordinator.prepare import PreparedRun
+    from coordinator.prepared import PreparedRun
 
 
 class Progress(Protocol):

@@ -21,7 +21,7 @@ from sklearn.utils.estimator_checks import check_estimator
 
 from coordinator import ConfigError, HillClimbClassifier, SearchConfig, search
 from coordinator.estimator import search_config
-from coordinator.prepare import start_sha256
+from coordinator.prepared import start_sha256
 from tests.cluster.processes import is_alive, start_time_of
 from tests.coordinator.cli_runner import REPOSITORY
 from workers import Solution
