@@ -16,6 +16,11 @@ from coordinator.config import ARRAYS, DATASET_NAMES, SKLEARN_DATASETS, ConfigEr
 from coordinator.tables import Table, read_table
 
 ClassLabel = int | str
+# Numbers in a file's label column look like a quantity (a price, a count), not classes, when there are
+# more than MANY_CLASSES of them with fewer than FEW_ROWS_PER_CLASS rows each on average, or spread over
+# a range more than twice their number: refused, unless --layers ends in that many classes.
+MANY_CLASSES = 20
+FEW_ROWS_PER_CLASS = 5
 
 
 @dataclass(frozen=True)
@@ -183,10 +188,36 @@ def load_dataset(config: SearchConfig, X=None, y=None) -> Dataset:
     elif config.dataset in SKLEARN_DATASETS:
         dataset = sklearn_data(config.dataset)
     else:
-        dataset = read_dataset_file(config.dataset, config.label_column)
+        table = read_table(config.dataset, labelled=True, label_column=config.label_column)
+        if config.layers is None or not _declares_classes(config.layers, table.y):
+            _refuse_quantities(table, label_given=config.label_column is not None)
+        dataset = from_table(table)
     if config.layers is not None:
         check_layers(config.layers, dataset)
     return dataset
+
+
+def _declares_classes(layers: tuple[int, ...], y: np.ndarray) -> bool:
+    """Whether the layers end in as many outputs as y has different labels (the user counted them as classes)."""
+    return layers[-1] == len(np.unique(y))
+
+
+def _refuse_quantities(table: Table, label_given: bool) -> None:
+    """A ConfigError, with what to do, if a file's label column looks like a quantity rather than classes."""
+    if table.y is None or table.y.ndim != 1 or table.y.dtype.kind != "f":
+        return
+    values = np.unique(table.y)
+    rows_each = len(table.y) / len(values)
+    spread = values[-1] - values[0] + 1 > 2 * len(values)
+    if len(values) <= MANY_CLASSES or not (rows_each < FEW_ROWS_PER_CLASS or spread):
+        return
+    other = "" if label_given else "if the label is another column, give --label-column; "
+    raise ConfigError(
+        f"{table.source}: the label column {table.label_name} holds {len(values)} different numbers "
+        f"({values[0]:g} to {values[-1]:g}, {rows_each:.1f} rows each on average): it looks like a quantity to "
+        f"predict, not classes (this tool classifies); {other}if they are {len(values)} classes, say so with "
+        f"--layers ending in {len(values)}"
+    )
 
 
 def check_layers(layers: tuple[int, ...], dataset: Dataset) -> None:
