@@ -139,7 +139,9 @@ def _prepare_data(config: SearchConfig, whole: Dataset, arrays: bool) -> Prepare
                 f"validation_fraction: {fraction:g} of {len(whole.X)} rows holds none out (every class has one row); "
                 "give more rows, or 0 to hold none out"
             )
+        split_notes = _split_notes(whole, held, fraction)
         whole, validation = whole.take(kept), whole.take(held)
+        whole = replace(whole, notes=(*whole.notes, *split_notes))
         validation_source = f"{fraction:g} of the data, stratified, seed {config.seed}"
     training = whole
     kind = config.scaling if config.scaling != "auto" else ("none" if chapter else DEFAULT_SCALING)
@@ -170,6 +172,20 @@ def _prepare_data(config: SearchConfig, whole: Dataset, arrays: bool) -> Prepare
     )
     scaled = [None if part is None else replace(part, X=scaling.apply(part.X)) for part in (training, validation, test)]
     return PreparedRun(resolved, scaled[0], scaled[1], scaled[2], scaling, record, None, None)
+
+
+def _split_notes(whole: Dataset, held: np.ndarray, fraction: float) -> tuple[str, ...]:
+    """A note when the held-out rows leave classes out: one row from each would be far more than the fraction."""
+    sizes = np.bincount(whole.labels, minlength=whole.num_classes)
+    given = np.bincount(whole.labels[held], minlength=whole.num_classes)
+    missing = int(np.count_nonzero((given == 0) & (sizes > 1)))
+    if not missing:
+        return ()
+    return (
+        f"validation_fraction: {fraction:g} of {len(whole.X)} rows holds out {len(held)}, too few for one from each "
+        f"of the {whole.num_classes} classes: {missing} classes have none held out (give a larger fraction for "
+        "one from each)",
+    )
 
 
 def _validation_file(config: SearchConfig, training: Dataset) -> Dataset:

@@ -47,6 +47,24 @@ def test_a_stratified_split_is_a_function_of_labels_and_seed():
     assert not np.array_equal(held, stratified_split(labels, 0.2, 8, VALIDATION_SALT)[1])
 
 
+@pytest.mark.parametrize("fraction", [0.1, 0.2])
+def test_many_small_classes_hold_out_the_fraction_asked_and_say_so(fraction):
+    labels = np.repeat(np.arange(100), 3)  # one row from each class would be a third of the rows
+    _kept, held = stratified_split(labels, fraction, 0, VALIDATION_SALT)
+    assert len(held) == round(fraction * 300) and len(np.unique(labels[held])) == len(held)
+    X = np.random.default_rng(0).standard_normal((300, 2))
+    prepared = prepare_run(SearchConfig(validation_fraction=fraction, **TINY), X, labels)
+    assert prepared.data.validation.rows == round(fraction * 300)
+    note = f"validation_fraction: {fraction:g} of 300 rows holds out {round(fraction * 300)}, too few for one from each"
+    assert [text for text in prepared.data.notes if text.startswith(note)]
+
+
+def test_one_row_from_each_class_is_held_out_when_that_is_near_the_fraction():
+    labels = np.repeat([0, 1, 2, 3], [40, 40, 40, 2])  # the small class gives one: 25 held out, not 24
+    _kept, held = stratified_split(labels, 0.2, 0, VALIDATION_SALT)
+    assert [int(np.sum(labels[held] == c)) for c in range(4)] == [8, 8, 8, 1]
+
+
 def test_a_result_on_arrays_saves_loads_predicts_and_plots_from_anywhere(tmp_path):
     X, y = _blobs()
     X = X[:, :2]  # two features: the plot would draw decision regions, if it had the data

@@ -1,0 +1,251 @@
+"""Which network to keep, and how to use small data: rules compared on the same climbs, by test accuracy.
+
+Usage: python bench/selection.py [--cases spiral5,spiral3,digits,wine,breast_cancer,iris] [--seeds 0,1,2]
+                                 [--folds 5] [--out bench/results] [--name selection]
+
+One climb per (case, seed, way of holding rows out), run in this process for a fixed number of
+rounds (2 climbers, the default settings otherwise: a round is what a 2-worker run climbs), so
+the comparison is of rules, not of machine speed. After every round, the best network so far is
+scored on the training rows, on the held-out rows and on test rows the search never sees; every
+rule then picks its round from the same record, and its test accuracy is that round's.
+
+Cases: `spiral5` and `spiral3` are the chapter's spiral (100 points a class, 5 or 3 classes) as
+a user's data file (the real-data defaults: standard scaling, L2 0.001), test rows a fresh
+spiral drawn with another data seed; `digits`, `wine`, `breast_cancer`, `iris` are split 75/25
+as `--dataset NAME --data-seed S` splits them (the test rows are the 25%).
+
+Ways of holding rows out, on the training rows:
+- `holdout 0.2`, `holdout 0.1`: the product's stratified split (seed S); rules pick a round by
+  the held-out figures: `loss` (lowest held-out loss), `accuracy, then loss` (highest held-out
+  accuracy, ties to the lower held-out loss), `accuracy, earliest` (scikit-learn's early stopping),
+  `accuracy, latest`, and `last round`.
+- `all rows` (nothing held out): the last round; and `refit`: the round a rule picked on the
+  `holdout 0.2` climb, taken from this climb (a search of the same seed on all rows: the refit).
+- `cv` (small sets only): `--folds` stratified folds, each climbed for the same rounds; the round
+  with the highest mean held-out accuracy (ties: the lower mean loss, then the earlier), taken
+  from the `all rows` climb.
+
+Writes NAME.json (every round of every climb) and NAME.md (test accuracy per case and rule: mean
+and median over the seeds, and the mean training accuracy of the kept network).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ONE_CORE = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
+for _name, _value in {**ONE_CORE, "RAY_USAGE_STATS_ENABLED": "0"}.items():
+    os.environ.setdefault(_name, _value)
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from coordinator.files import atomic_write_text  # noqa: E402
+
+# (hidden sizes, rounds): the rounds a 2-core run of the budget climbs (digits 60 s: about 22;
+# wine, breast cancer, iris 20 s: about 80, 40, 100; the spirals 60 s: about 250, 0.2 s a round).
+CASES = {
+    "spiral5": ("64", 250),
+    "spiral3": ("64", 250),
+    "digits": ("32", 22),
+    "wine": ("16", 80),
+    "breast_cancer": ("16", 40),
+    "iris": ("16", 100),
+}
+SMALL = ("wine", "breast_cancer", "iris")
+
+
+def case_rows(case: str, seed: int):
+    """(X_train, y_train, X_test, y_test) of a case and seed."""
+    from coordinator.data import nnfs_data, sklearn_data
+    from coordinator.prepare import TEST_FRACTION
+    from coordinator.splits import TEST_SALT, stratified_split
+
+    if case.startswith("spiral"):
+        classes = int(case.removeprefix("spiral"))
+        X, y = nnfs_data("spiral", 100, classes, seed)
+        X_test, y_test = nnfs_data("spiral", 100, classes, 1000 + seed)
+        return X.astype(np.float64), y.astype(np.int64), X_test.astype(np.float64), y_test.astype(np.int64)
+    dataset = sklearn_data(case)
+    kept, held = stratified_split(dataset.labels, TEST_FRACTION, seed, TEST_SALT)
+    return dataset.X[kept], dataset.labels[kept], dataset.X[held], dataset.labels[held]
+
+
+def climb(X, y, X_test, y_test, held_rows, hidden: str, rounds: int, seed: int, fraction: float) -> list[dict]:
+    """Per round: the best so far on training, held-out (held_rows, or the product's split) and test rows."""
+    from coordinator.config import SearchConfig
+    from coordinator.executors import open_executor
+    from coordinator.prepare import prepare_run
+    from coordinator.stepper import SearchStepper
+    from workers.network import Layout, score
+
+    if held_rows is not None:
+        kept = np.setdiff1d(np.arange(len(y)), held_rows)
+        X_fit, y_fit, X_held, y_held = X[kept], y[kept], X[held_rows], y[held_rows]
+        fraction = 0.0
+    else:
+        X_fit, y_fit, X_held, y_held = X, y, None, None
+    config = SearchConfig(
+        hidden=tuple(int(size) for size in hidden.split(",")),
+        climbers=2,
+        rounds=rounds,
+        time_budget=None,
+        seed=seed,
+        validation_fraction=fraction,
+    )
+    prepared = prepare_run(config, X_fit, y_fit)
+    layout = Layout(prepared.config.layers)
+    test_X = prepared.scaling.apply(X_test)
+    if X_held is not None:
+        held = (prepared.scaling.apply(X_held), y_held)
+    elif prepared.validation is not None:
+        held = (prepared.validation.X, prepared.validation.labels)
+    else:
+        held = None
+    records = []
+    with open_executor("inprocess", prepared.dataset, prepared.config) as executor:
+        stepper = SearchStepper(prepared, executor)
+        for _round in range(rounds):
+            record = stepper.step()
+            params = stepper.best.outcome.params
+            row = {"train_loss": record.best_loss, "train_accuracy": record.best_accuracy}
+            if held is not None:
+                loss, accuracy = score(params, held[0], held[1], layout)
+                row |= {"held_loss": float(loss), "held_accuracy": float(accuracy)}
+            loss, accuracy = score(params, test_X, y_test, layout)
+            row |= {"test_loss": float(loss), "test_accuracy": float(accuracy)}
+            records.append(row)
+    return records
+
+
+def folds(y: np.ndarray, count: int, seed: int) -> list[np.ndarray]:
+    """Stratified folds of the rows (held-out rows of each), from the seed."""
+    generator = np.random.default_rng([seed, 0x63760000])
+    assigned = np.empty(len(y), dtype=np.int64)
+    for label in np.unique(y):
+        rows = generator.permutation(np.flatnonzero(y == label))
+        assigned[rows] = np.arange(len(rows)) % count
+    return [np.flatnonzero(assigned == fold) for fold in range(count)]
+
+
+def pick(rows: list[dict], rule: str) -> int:
+    """The round a rule keeps, from a climb's per-round held-out figures."""
+    indices = range(len(rows))
+    if rule == "last round":
+        return len(rows) - 1
+    if rule == "loss":
+        return min(indices, key=lambda r: (rows[r]["held_loss"], r))
+    if rule == "accuracy, then loss":
+        return min(indices, key=lambda r: (-rows[r]["held_accuracy"], rows[r]["held_loss"], r))
+    if rule == "accuracy, earliest":
+        return min(indices, key=lambda r: (-rows[r]["held_accuracy"], r))
+    if rule == "accuracy, latest":
+        return min(indices, key=lambda r: (-rows[r]["held_accuracy"], -r))
+    raise ValueError(rule)
+
+
+RULES = ("loss", "accuracy, then loss", "accuracy, earliest", "accuracy, latest", "last round")
+
+
+def outcomes(climbs: dict) -> list[dict]:
+    """Every (way, rule) of one case and seed: the round kept and its figures."""
+    picked = []
+
+    def add(way: str, rule: str, rows: list[dict], index: int) -> None:
+        picked.append({"way": way, "rule": rule, "round": index, **rows[index]})
+
+    for way in ("holdout 0.2", "holdout 0.1"):
+        if way in climbs:
+            for rule in RULES:
+                add(way, rule, climbs[way], pick(climbs[way], rule))
+    if "all rows" in climbs:
+        add("all rows", "last round", climbs["all rows"], len(climbs["all rows"]) - 1)
+        for rule in RULES[:4]:
+            add("refit", rule, climbs["all rows"], pick(climbs["holdout 0.2"], rule))
+    fold_climbs = [climbs[key] for key in sorted(climbs) if key.startswith("fold ")]
+    if fold_climbs and "all rows" in climbs:
+        mean = [
+            {
+                "held_accuracy": float(np.mean([fold[r]["held_accuracy"] for fold in fold_climbs])),
+                "held_loss": float(np.mean([fold[r]["held_loss"] for fold in fold_climbs])),
+            }
+            for r in range(len(fold_climbs[0]))
+        ]
+        add("cv", "accuracy, then loss", climbs["all rows"], pick(mean, "accuracy, then loss"))
+        add("cv", "accuracy, latest", climbs["all rows"], pick(mean, "accuracy, latest"))
+    return picked
+
+
+def summarise(results: list[dict]) -> str:
+    """Test accuracy per case and (way, rule): mean and median over the seeds; kept network's training accuracy."""
+    lines = [
+        "| case | held out | rule | seeds | test accuracy mean | median | min-max | training accuracy mean "
+        "| round mean |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    groups: dict[tuple, list[dict]] = {}
+    for result in results:
+        for row in result["picked"]:
+            groups.setdefault((result["case"], row["way"], row["rule"]), []).append(row)
+    for (case, way, rule), rows in groups.items():
+        test = np.array([row["test_accuracy"] for row in rows])
+        lines.append(
+            f"| {case} | {way} | {rule} | {len(rows)} | {test.mean():.4f} | {np.median(test):.4f} | "
+            f"{test.min():.4f}-{test.max():.4f} | {np.mean([row['train_accuracy'] for row in rows]):.3f} | "
+            f"{np.mean([row['round'] for row in rows]):.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Climb every case, seed and way; write the per-round record and the table."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--rounds", default="", help="override rounds per case: 'iris=50,wine=40'")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--name", default="selection")
+    args = parser.parse_args(argv)
+    rounds_override = dict(part.split("=") for part in args.rounds.split(",") if part)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    started = time.monotonic()
+    for case in args.cases.split(","):
+        hidden, rounds = CASES[case]
+        rounds = int(rounds_override.get(case, rounds))
+        for seed in (int(seed) for seed in args.seeds.split(",")):
+            X, y, X_test, y_test = case_rows(case, seed)
+            ways: dict[str, tuple] = {"holdout 0.2": (None, 0.2), "all rows": (None, 0.0)}
+            if case in SMALL:
+                ways["holdout 0.1"] = (None, 0.1)
+                for index, held in enumerate(folds(y, args.folds, seed)):
+                    ways[f"fold {index}"] = (held, 0.0)
+            climbs = {}
+            for way, (held, fraction) in ways.items():
+                climbs[way] = climb(X, y, X_test, y_test, held, hidden, rounds, seed, fraction)
+                print(
+                    json.dumps({"case": case, "seed": seed, "way": way, "last": climbs[way][-1],
+                                "elapsed_s": round(time.monotonic() - started, 1)}),
+                    flush=True,
+                )  # fmt: skip
+            results.append({"case": case, "seed": seed, "rounds": rounds, "climbs": climbs,
+                            "picked": outcomes(climbs)})  # fmt: skip
+            atomic_write_text(out / f"{args.name}.json", json.dumps(results, indent=1))
+    table = summarise(results)
+    atomic_write_text(out / f"{args.name}.md", table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
