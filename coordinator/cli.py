@@ -276,6 +276,9 @@ def _command_predict(args: argparse.Namespace) -> int:
 
 
 def _command_evaluate(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from coordinator.columns import match_columns
     from coordinator.plot import plot_confusion
     from coordinator.result import load_result
     from coordinator.tables import read_table
@@ -283,6 +286,10 @@ def _command_evaluate(args: argparse.Namespace) -> int:
     result = load_result(args.run_dir)
     label_column = args.label_column if args.label_column is not None else result.config.label_column
     table = read_table(args.input, labelled=True, label_column=label_column, kind="input file")
+    for note in table.notes:
+        print(f"note: {note}", file=sys.stderr)
+    names = result.data.feature_names if result.data is not None else None
+    table = replace(table, X=match_columns(table.X, table.feature_names, names, args.input))
     if table.X.shape[1] != result.layout.num_inputs:
         raise ConfigError(
             f"{args.input}: rows have {table.X.shape[1]} features; the network takes {result.layout.num_inputs}"

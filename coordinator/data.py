@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from coordinator.columns import column_names
 from coordinator.config import ARRAYS, DATASET_NAMES, SKLEARN_DATASETS, ConfigError, SearchConfig
 from coordinator.tables import Table, read_table
 
@@ -179,7 +180,7 @@ def load_dataset(config: SearchConfig, X=None, y=None) -> Dataset:
     if X is not None or y is not None:
         if X is None or y is None:
             raise ConfigError("arrays: pass both X and y")
-        dataset = from_arrays(X, y)
+        dataset = from_arrays(X, y, feature_names=column_names(X))
     elif config.dataset == ARRAYS:
         raise ConfigError("dataset: 'arrays' stands for arrays given to search(config, X, y); pass them")
     elif config.dataset in DATASET_NAMES:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from coordinator.checkpoint import CHECKPOINT_FILE, Checkpoint, load_checkpoint
+from coordinator.columns import match_columns
 from coordinator.config import (
     ARRAYS,
     DATASET_NAMES,
@@ -191,6 +192,7 @@ def _split_notes(whole: Dataset, held: np.ndarray, fraction: float) -> tuple[str
 def _validation_file(config: SearchConfig, training: Dataset) -> Dataset:
     """The held-out rows of --validation-data, their labels mapped onto the training data's classes."""
     table = read_table(config.validation_data, labelled=True, label_column=config.label_column)
+    table = replace(table, X=match_columns(table.X, table.feature_names, training.feature_names, table.source))
     if table.X.shape[1] != training.num_features:
         raise ConfigError(
             f"{table.source}: rows have {table.X.shape[1]} features; the training data has {training.num_features}"

@@ -58,7 +58,7 @@ def test_the_graph_gives_the_runs_probabilities_and_labels(tmp_path, settings, l
 def test_the_estimator_exports_its_own_labels(tmp_path):
     X, y = _data()
     labels = np.array([-1.0, 2.0, 5.0])[y]  # labels a run's result cannot hold; the estimator's classes_ can
-    model = HillClimbClassifier(executor="inprocess", rounds=2, steps=300).fit(X, labels)
+    model = HillClimbClassifier(executor="inprocess", max_iter=2, steps=300).fit(X, labels)
     model.to_onnx(tmp_path / "model.onnx")
     probabilities, predicted = _session(tmp_path / "model.onnx").run(None, {"X": X})
     assert np.abs(probabilities - model.predict_proba(X)).max() < 1e-5
