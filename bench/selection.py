@@ -79,7 +79,9 @@ def case_rows(case: str, seed: int):
     return dataset.X[kept], dataset.labels[kept], dataset.X[held], dataset.labels[held]
 
 
-def climb(X, y, X_test, y_test, held_rows, hidden: str, rounds: int, seed: int, fraction: float) -> list[dict]:
+def climb(
+    X, y, X_test, y_test, held_rows, hidden: str, rounds: int, seed: int, fraction: float, l2: float | None = None
+) -> list[dict]:
     """Per round: the best so far on training, held-out (held_rows, or the product's split) and test rows."""
     from coordinator.config import SearchConfig
     from coordinator.executors import open_executor
@@ -100,6 +102,7 @@ def climb(X, y, X_test, y_test, held_rows, hidden: str, rounds: int, seed: int, 
         time_budget=None,
         seed=seed,
         validation_fraction=fraction,
+        l2=l2,
     )
     prepared = prepare_run(config, X_fit, y_fit)
     layout = Layout(prepared.config.layers)
@@ -168,6 +171,7 @@ def outcomes(climbs: dict) -> list[dict]:
                 add(way, rule, climbs[way], pick(climbs[way], rule))
     if "all rows" in climbs:
         add("all rows", "last round", climbs["all rows"], len(climbs["all rows"]) - 1)
+    if "all rows" in climbs and "holdout 0.2" in climbs:
         for rule in RULES[:4]:
             add("refit", rule, climbs["all rows"], pick(climbs["holdout 0.2"], rule))
     fold_climbs = [climbs[key] for key in sorted(climbs) if key.startswith("fold ")]
@@ -212,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--rounds", default="", help="override rounds per case: 'iris=50,wine=40'")
+    parser.add_argument("--l2", type=float, default=None, help="the L2 penalty of every climb (default: the default)")
+    parser.add_argument("--ways", default="", help="only these ways, e.g. 'holdout 0.2,all rows,cv' (default: all)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     parser.add_argument("--name", default="selection")
     args = parser.parse_args(argv)
@@ -230,15 +236,18 @@ def main(argv: list[str] | None = None) -> int:
                 ways["holdout 0.1"] = (None, 0.1)
                 for index, held in enumerate(folds(y, args.folds, seed)):
                     ways[f"fold {index}"] = (held, 0.0)
+            if args.ways:  # 'cv' stands for every fold
+                wanted = set(args.ways.split(","))
+                ways = {way: ways[way] for way in ways if way in wanted or (way.startswith("fold ") and "cv" in wanted)}
             climbs = {}
             for way, (held, fraction) in ways.items():
-                climbs[way] = climb(X, y, X_test, y_test, held, hidden, rounds, seed, fraction)
+                climbs[way] = climb(X, y, X_test, y_test, held, hidden, rounds, seed, fraction, args.l2)
                 print(
                     json.dumps({"case": case, "seed": seed, "way": way, "last": climbs[way][-1],
                                 "elapsed_s": round(time.monotonic() - started, 1)}),
                     flush=True,
                 )  # fmt: skip
-            results.append({"case": case, "seed": seed, "rounds": rounds, "climbs": climbs,
+            results.append({"case": case, "seed": seed, "rounds": rounds, "l2": args.l2, "climbs": climbs,
                             "picked": outcomes(climbs)})  # fmt: skip
             atomic_write_text(out / f"{args.name}.json", json.dumps(results, indent=1))
     table = summarise(results)

@@ -39,6 +39,10 @@ def start_of(best: Best | None) -> Solution | None:
     return None if best is None else Solution(best.outcome.params, best.outcome.step_sizes)
 
 
+# How the network kept for held-out rows is chosen, in words (the summary says it).
+SELECTION_RULE = "the lowest held-out loss"
+
+
 @dataclass(frozen=True)
 class Selected:
     """The network kept for held-out rows: the best after round `round_index`, with its validation figures."""
