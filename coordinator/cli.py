@@ -210,9 +210,10 @@ def _command_run(args: argparse.Namespace) -> int:
         progress.close()  # end a live line before the summary, an error or "interrupted"
     session_seconds = time.monotonic() - started
     plots = []
-    if args.plot:
-        from coordinator.plot import plot_run
+    from coordinator.plot import PICTURES, plot_run
 
+    # A resumed run's pictures are drawn again, asked or not: pictures of an earlier round would mislead.
+    if args.plot or (args.resume and any((run_dir / name).exists() for name in PICTURES)):
         plots = plot_run(run_dir)
     if not args.quiet:
         _print_summary(result, run_dir, sys.stderr if args.log_json else sys.stdout, plots, session_seconds)

@@ -145,8 +145,10 @@ class HillClimbClassifier(ClassifierMixin, BaseEstimator):
         prepared = prepare_run(config, X, indices.reshape(-1), start=start)
         if self.executor == "ray":
             from cluster.connect import shared_local_ray
+            from cluster.quiet import ray_logs_to_file
 
-            shared_local_ray(self.address)  # every fit of this process uses one Ray, started once
+            with ray_logs_to_file():  # Ray's notices go to its log files, as the search's own do
+                shared_local_ray(self.address)  # every fit of this process uses one Ray, started once
         progress = None
         if self.verbose:
             from coordinator.progress import LineProgress

@@ -34,6 +34,7 @@ from coordinator.config import (
 )
 from coordinator.data import Dataset, check_layers, load_dataset
 from coordinator.evaluation import class_indices
+from coordinator.plot import PICTURES
 from coordinator.prepared import PreparedRun
 from coordinator.result import RESULT_FILE, WEIGHTS_FILE, DataRecord, Rows, StopReason
 from coordinator.scaling import Scaling
@@ -220,7 +221,8 @@ def _claim_run_dir(run_dir: Path, force: bool, claim: bool) -> None:
     existing = [name for name in RUN_FILES if (run_dir / name).exists()]
     if existing and not force:
         raise ConfigError(f"{run_dir}: already holds a run ({', '.join(existing)}); use --resume or --force")
-    for name in existing if claim else ():
+    # The old run's pictures go with it: they would show a network that is no longer there.
+    for name in (*existing, *(name for name in PICTURES if (run_dir / name).exists())) if claim else ():
         (run_dir / name).unlink()
 
 
