@@ -23,11 +23,13 @@ EXAMPLES = """examples:
   {prog} export runs/big --onnx model.onnx  # the network as an ONNX graph
 """
 
-EXPORT_EXAMPLES = """the graph: input X float64 (N, features); the run's scaling, dense layers with ReLU, softmax;
-outputs probabilities (N, classes) float64 and label (N,), the run's class labels. Needs pip install 'hillclimb[onnx]'.
+EXPORT_EXAMPLES = """the graph: input X (N, features), float32 or float64 (--dtype); inside, in float64, the run's
+scaling, dense layers with ReLU, softmax; outputs probabilities (N, classes), of X's type, and label (N,), the run's
+class labels. It does not check its input: a row with NaN gets NaN probabilities. Needs pip install 'hillclimb[onnx]'.
 
 examples:
-  {prog} export runs/big --onnx model.onnx
+  {prog} export runs/big --onnx model.onnx                    # X float32, as deployments and skl2onnx feed it
+  {prog} export runs/big --onnx model.onnx --dtype float64    # X float64: probabilities as predict_proba's
 """
 
 PREDICT_EXAMPLES = """input: a .csv of feature columns (a header row is allowed), or a .npz with an array X.
@@ -159,6 +161,12 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     export.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory")
     export.add_argument(
         "--onnx", required=True, metavar="FILE.onnx", help="the ONNX file to write (replaced atomically)"
+    )
+    export.add_argument(
+        "--dtype",
+        choices=("float32", "float64"),
+        default="float32",
+        help="the type of the input X and of the probabilities (default: float32); the graph computes in float64",
     )
     return parser
 
@@ -361,7 +369,7 @@ def _command_plot(args: argparse.Namespace) -> int:
 def _command_export(args: argparse.Namespace) -> int:
     from coordinator.export import export_run
 
-    print(f"written: {export_run(args.run_dir, args.onnx)}")
+    print(f"written: {export_run(args.run_dir, args.onnx, args.dtype)}")
     return EXIT_OK
 
 

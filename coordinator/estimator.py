@@ -182,12 +182,12 @@ class HillClimbClassifier(ClassifierMixin, BaseEstimator):
         probabilities = self.predict_proba(X)  # first: it says "not fitted" before classes_ is wanted
         return self.classes_[np.argmax(probabilities, axis=1)]
 
-    def to_onnx(self, path: str | Path) -> Path:
-        """Write the fitted network as an ONNX graph (see coordinator.export), labels as `classes_`."""
+    def to_onnx(self, path: str | Path, dtype: str = "float32") -> Path:
+        """Write the fitted network as an ONNX graph (see coordinator.export), labels as `classes_`; X of dtype."""
         check_is_fitted(self)
         from coordinator.export import export_onnx
 
-        return export_onnx(self.result_, path, classes=self.classes_)
+        return export_onnx(self.result_, path, classes=self.classes_, dtype=dtype)
 
     def _check_running_options(self) -> None:
         """The parameters that are not search settings, each in one line naming it."""
