@@ -158,6 +158,18 @@ def test_validation_data_from_a_file_maps_its_labels_onto_the_training_classes(t
         prepare_run(SearchConfig(dataset=str(train), validation_data=str(tmp_path / "other.csv")))
 
 
+def test_validation_data_is_matched_to_the_training_columns_by_name(tmp_path):
+    X, y = _blobs()
+    train = _write_csv(tmp_path / "train.csv", X, y)
+    held = _write_csv(tmp_path / "held.csv", X[::5][:, [2, 0, 1]], y[::5], header=("c", "a", "b", "label"))
+    prepared = prepare_run(SearchConfig(dataset=str(train), validation_data=str(held), hidden=(4,)))
+    assert np.array_equal(prepared.validation.X, prepared.scaling.apply(X[::5]))  # a, b, c again
+    _write_csv(tmp_path / "renamed.csv", X[::5], y[::5], header=("a", "b", "d", "label"))
+    with pytest.raises(ConfigError, match=r"renamed\.csv: the columns are not the features the network learnt "
+                       r"\(missing c; not learnt from d\)"):  # fmt: skip
+        prepare_run(SearchConfig(dataset=str(train), validation_data=str(tmp_path / "renamed.csv")))
+
+
 def test_resuming_on_data_that_changed_is_refused(tmp_path):
     X, y = _blobs()
     data = _write_csv(tmp_path / "data.csv", X, y)
