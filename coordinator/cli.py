@@ -193,12 +193,12 @@ def _command_run(args: argparse.Namespace) -> int:
     prepared = prepare_run(
         _run_config(args, config), run_dir=run_dir, resume=bool(args.resume), force=args.force, claim=not args.dry_run
     )
+    if not args.quiet:  # before the run (or instead of it): what the data holds, and what was done to it
+        for note in prepared.data.notes:
+            print(f"note: {note}", file=sys.stderr)
     if args.dry_run:
         print(f"would run: {_describe(prepared)}; results into {run_dir}/")
         return EXIT_OK
-    if not args.quiet:
-        for note in prepared.data.notes:
-            print(f"note: {note}", file=sys.stderr)
     shown = []
     budget = prepared.config.time_budget
     if args.log_json:

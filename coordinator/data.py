@@ -18,10 +18,10 @@ from coordinator.tables import Table, read_table
 
 ClassLabel = int | str
 # Numbers in a file's label column look like a quantity (a price, a count), not classes, when there are
-# more than MANY_CLASSES of them with fewer than FEW_ROWS_PER_CLASS rows each on average, or spread over
-# a range more than twice their number: refused, unless --layers ends in that many classes.
+# more than MANY_CLASSES of them and a third or more occur in one row only, or they are spread over a
+# range more than twice their number: refused, unless --layers ends in that many classes. (Class codes
+# come with rows enough to hold one out, and 0..C-1 or 1..C have no gaps.)
 MANY_CLASSES = 20
-FEW_ROWS_PER_CLASS = 5
 
 
 @dataclass(frozen=True)
@@ -207,17 +207,17 @@ def _refuse_quantities(table: Table, label_given: bool) -> None:
     """A ConfigError, with what to do, if a file's label column looks like a quantity rather than classes."""
     if table.y is None or table.y.ndim != 1 or table.y.dtype.kind != "f":
         return
-    values = np.unique(table.y)
-    rows_each = len(table.y) / len(values)
+    values, counts = np.unique(table.y, return_counts=True)
+    single = int(np.count_nonzero(counts == 1))
     spread = values[-1] - values[0] + 1 > 2 * len(values)
-    if len(values) <= MANY_CLASSES or not (rows_each < FEW_ROWS_PER_CLASS or spread):
+    if len(values) <= MANY_CLASSES or not (3 * single >= len(values) or spread):
         return
     other = "" if label_given else "if the label is another column, give --label-column; "
     raise ConfigError(
-        f"{table.source}: the label column {table.label_name} holds {len(values)} different numbers "
-        f"({values[0]:g} to {values[-1]:g}, {rows_each:.1f} rows each on average): it looks like a quantity to "
-        f"predict, not classes (this tool classifies); {other}if they are {len(values)} classes, say so with "
-        f"--layers ending in {len(values)}"
+        f"{table.source}: the label column {table.label_name} holds {len(values)} different numbers from "
+        f"{values[0]:g} to {values[-1]:g}, {single} of them in one row only: it looks like a quantity to predict, "
+        f"not classes (this tool classifies); {other}if they are {len(values)} classes, say so with --layers "
+        f"ending in {len(values)}"
     )
 
 

@@ -336,9 +336,10 @@ def test_a_label_column_that_looks_like_a_quantity_is_refused_with_a_hint(tmp_pa
     assert load_dataset(SearchConfig(dataset=str(path), layers=(1, 8, classes))).num_classes == classes
 
 
-def test_many_classes_with_rows_enough_each_are_classes(tmp_path):
-    rows = "".join(f"{row / 7:.3f},{row % 50}\n" for row in range(500))  # 50 classes, 10 rows each
-    assert load_dataset(SearchConfig(dataset=str(_csv(tmp_path, rows)))).num_classes == 50
+@pytest.mark.parametrize(("classes", "rows_each"), [(50, 10), (100, 3), (1000, 2)])
+def test_many_classes_of_a_few_rows_each_are_classes(tmp_path, classes, rows_each):
+    rows = "".join(f"{row / 7:.3f},{row % classes}\n" for row in range(classes * rows_each))
+    assert load_dataset(SearchConfig(dataset=str(_csv(tmp_path, rows)))).num_classes == classes
 
 
 @pytest.mark.parametrize("column", ["species", "0", "-3"])

@@ -59,6 +59,15 @@ def test_many_small_classes_hold_out_the_fraction_asked_and_say_so(fraction):
     assert [text for text in prepared.data.notes if text.startswith(note)]
 
 
+def test_the_held_out_rows_and_the_notes_are_told_before_the_run(tmp_path):
+    X = np.random.default_rng(0).standard_normal((300, 2))
+    _write_csv(tmp_path / "many.csv", X, np.repeat(np.arange(100), 3), header=("a", "b", "label"))
+    completed = run_cli("run", "--dataset", "many.csv", "--validation-fraction", "0.1", "--dry-run", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stderr.startswith("note: validation_fraction: 0.1 of 300 rows holds out 30, too few for one")
+    assert completed.stdout.startswith("would run: many.csv (270 rows, 2 features, 100 classes, 30 held out)")
+
+
 def test_one_row_from_each_class_is_held_out_when_that_is_near_the_fraction():
     labels = np.repeat([0, 1, 2, 3], [40, 40, 40, 2])  # the small class gives one: 25 held out, not 24
     _kept, held = stratified_split(labels, 0.2, 0, VALIDATION_SALT)
