@@ -28,7 +28,7 @@ class StopReason(str, Enum):
     ROUNDS = "rounds"
     TARGET_LOSS = "target_loss"
     TIME_BUDGET = "time_budget"
-    PATIENCE = "patience"  # rounds without a lower validation loss
+    PATIENCE = "patience"  # rounds without a better held-out score
     CALLER = "caller"  # the caller stopped stepping
 
     @property
@@ -112,7 +112,7 @@ class SearchResult(BaseModel):
     step_sizes: np.ndarray  # (P,)
     data: DataRecord | None = None  # None in results saved before runs recorded their data
     scaling: Scaling = Scaling(kind="none")
-    selected_round: int | None = None  # the round whose best was kept for its validation loss
+    selected_round: int | None = None  # the round whose best was kept for its held-out score
     validation_loss: float | None = None
     validation_accuracy: float | None = None
     test_loss: float | None = None  # on the held-out test rows of a scikit-learn data set

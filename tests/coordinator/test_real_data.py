@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 
 import numpy as np
 import pytest
 
 from coordinator import ConfigError, SearchConfig, load_result, search
+from coordinator.best import Best, Selected, selection_of
 from coordinator.checkpoint import load_checkpoint
 from coordinator.config import DEFAULT_L2
 from coordinator.prepare import prepare_run
 from coordinator.result import StopReason
 from coordinator.splits import VALIDATION_SALT, stratified_split
 from tests.coordinator.cli_runner import assert_one_line_error, run_cli
+from workers import ClimbOutcome
 
 TINY = {"climbers": 2, "steps": 200, "rounds": 3, "time_budget": None}
 
@@ -138,10 +141,10 @@ def test_held_out_rows_pick_the_network_and_patience_stops_the_run():
     X, y = _blobs(rows_per_class=30)
     config = SearchConfig(hidden=(8,), climbers=2, steps=300, rounds=40, time_budget=None, patience=3)
     result = search(config, X, y, executor="inprocess")
-    losses = [record.validation_loss for record in result.history]
-    assert all(loss is not None for loss in losses)
-    assert result.validation_loss == min(losses)
-    assert result.selected_round == losses.index(min(losses))  # the first round that reached it
+    scores = [(record.validation_accuracy, -record.validation_loss) for record in result.history]
+    assert all(score[0] is not None for score in scores)
+    assert (result.validation_accuracy, -result.validation_loss) == max(scores)
+    assert result.selected_round == scores.index(max(scores))  # the first round that reached it
     assert result.stopped_because is StopReason.PATIENCE
     assert result.rounds_completed == result.selected_round + 1 + 3
     kept = result.history[result.selected_round]
@@ -151,6 +154,22 @@ def test_held_out_rows_pick_the_network_and_patience_stops_the_run():
 def test_patience_without_held_out_rows_is_refused():
     with pytest.raises(ConfigError, match=r"^patience: needs held-out rows"):
         prepare_run(SearchConfig(dataset="vertical", patience=3))
+
+
+def _kept(round_index, loss, accuracy):
+    outcome = ClimbOutcome(np.zeros(1), np.ones(1), 0.5, 0.9, 0)
+    return Selected(Best(round_index, 0, outcome), round_index, loss, accuracy)
+
+
+def test_the_kept_network_is_the_best_held_out_accuracy_then_loss_then_the_earliest():
+    # The case of a 5-class spiral: held-out loss rose while held-out accuracy rose too.
+    early, later = _kept(0, 1.02, 0.34), _kept(40, 1.35, 0.59)
+    assert selection_of(early, later) is later and selection_of(later, early) is later
+    assert selection_of(_kept(3, 0.40, 0.90), _kept(4, 0.35, 0.90)).round_index == 4  # equal accuracy: lower loss
+    assert selection_of(_kept(3, 0.40, 0.90), _kept(4, 0.40, 0.90)).round_index == 3  # a full tie: the earlier
+    assert selection_of(_kept(3, 0.40, 0.90), _kept(4, math.nan, 0.90)).round_index == 3  # NaN never wins
+    assert selection_of(_kept(3, math.nan, 0.0), _kept(4, 16.1, 0.0)).round_index == 4
+    assert selection_of(None, early) is early
 
 
 def test_validation_data_from_a_file_maps_its_labels_onto_the_training_classes(tmp_path):
