@@ -26,7 +26,8 @@ Ways of holding rows out, on the training rows:
   from the `all rows` climb.
 
 Writes NAME.json (every round of every climb) and NAME.md (test accuracy per case and rule: mean
-and median over the seeds, and the mean training accuracy of the kept network).
+and median over the seeds, and the mean training accuracy of the kept network). `--l2 X` runs every
+climb with that penalty; `--penalty-table` puts the runs of several penalties side by side.
 """
 
 from __future__ import annotations
@@ -209,6 +210,40 @@ def summarise(results: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def penalty_table(named: dict[float, list[str]], out: Path) -> str:
+    """Test accuracy of the `holdout 0.2` climbs' kept network (accuracy, then loss) per L2 penalty, and of a
+    held-out choice among the penalties (the highest held-out accuracy, then the lower held-out loss, then the
+    lower penalty), from the NAME.json files each penalty's runs wrote."""
+    kept = {}
+    for l2, names in named.items():
+        for name in names:
+            for result in json.loads((out / f"{name}.json").read_text()):
+                for row in result["picked"]:
+                    if row["way"] == "holdout 0.2" and row["rule"] == "accuracy, then loss":
+                        kept[(result["case"], result["seed"], l2)] = row
+    penalties = list(named)
+    lines = [
+        "| data | " + " | ".join(f"L2 {l2:g}" for l2 in penalties) + " | held-out choice (chosen per seed) |",
+        "|---|" + "---:|" * len(penalties) + "---|",
+    ]
+    for case in CASES:
+        seeds = sorted({seed for (name, seed, _l2) in kept if name == case})
+        if not seeds:
+            continue
+        cells = []
+        for l2 in penalties:
+            rows = [kept.get((case, seed, l2)) for seed in seeds]
+            cells.append(f"{np.mean([row['test_accuracy'] for row in rows]):.4f}" if all(rows) else "-")
+        chosen = []
+        for seed in seeds:
+            candidates = {l2: kept[(case, seed, l2)] for l2 in penalties if (case, seed, l2) in kept}
+            best = max(candidates, key=lambda l2: (candidates[l2]["held_accuracy"], -candidates[l2]["held_loss"], -l2))
+            chosen.append((best, candidates[best]["test_accuracy"]))
+        choice = f"{np.mean([accuracy for _l2, accuracy in chosen]):.4f} ({', '.join(f'{l2:g}' for l2, _ in chosen)})"
+        lines.append(f"| {case} | " + " | ".join(cells) + f" | {choice} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Climb every case, seed and way; write the per-round record and the table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -220,7 +255,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ways", default="", help="only these ways, e.g. 'holdout 0.2,all rows,cv' (default: all)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     parser.add_argument("--name", default="selection")
+    parser.add_argument(
+        "--penalty-table",
+        metavar="L2=NAME+NAME,...",
+        help="only write NAME.md from earlier runs: the kept network's test accuracy per L2 penalty and a held-out "
+        "choice among them, e.g. '0.001=selection,0.01=selection_small_l2_0.01+selection_digits_l2_0.01'",
+    )
     args = parser.parse_args(argv)
+    if args.penalty_table:
+        pairs = (part.split("=") for part in args.penalty_table.split(","))
+        named = {float(l2): names.split("+") for l2, names in pairs}
+        table = penalty_table(named, Path(args.out))
+        atomic_write_text(Path(args.out) / f"{args.name}.md", table)
+        print(table)
+        return 0
     rounds_override = dict(part.split("=") for part in args.rounds.split(",") if part)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
