@@ -6,6 +6,8 @@ Usage: python bench/real_data.py [--datasets digits,wine,breast_cancer,iris] [--
 
 For each scikit-learn data set and each split seed S, the rows are split 75/25, stratified, exactly as
 `--dataset NAME --data-seed S` splits them (coordinator.splits.stratified_split with its test salt).
+`spiral5` and `spiral3` are the chapter's spiral (100 points a class, 5 or 3 classes, data seed S) as
+a user's file, tested on a fresh spiral of data seed 1000 + S.
 The training rows are written to train.csv and the test rows to test.csv, raw features and integer
 labels, and this project is run as a new user runs it, one process per run, on every local core:
 
@@ -48,6 +50,7 @@ import numpy as np  # noqa: E402
 from coordinator.files import atomic_write_text  # noqa: E402
 
 DATASETS = ("digits", "wine", "breast_cancer", "iris")
+SPIRALS = ("spiral5", "spiral3")  # the chapter's spiral as a user's file (not run unless named)
 # Variants of `coordinator run`: extra flags beside the data, the hidden sizes, the budget and the seed.
 VARIANTS = {
     "default": [],
@@ -79,10 +82,15 @@ VARIANTS = {
 
 def split_rows(name: str, split: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(X_train, y_train, X_test, y_test) of a scikit-learn data set, split as `--data-seed split` splits it."""
-    from coordinator.data import sklearn_data
+    from coordinator.data import nnfs_data, sklearn_data
     from coordinator.prepare import TEST_FRACTION
     from coordinator.splits import TEST_SALT, stratified_split
 
+    if name in SPIRALS:
+        classes = int(name.removeprefix("spiral"))
+        X, y = nnfs_data("spiral", 100, classes, split)
+        X_test, y_test = nnfs_data("spiral", 100, classes, 1000 + split)
+        return X.astype(np.float64), y.astype(np.int64), X_test.astype(np.float64), y_test.astype(np.int64)
     dataset = sklearn_data(name)
     kept, held = stratified_split(dataset.labels, TEST_FRACTION, split, TEST_SALT)
     return dataset.X[kept], dataset.labels[kept], dataset.X[held], dataset.labels[held]
@@ -121,6 +129,8 @@ def run_project(train: Path, test: Path, hidden: str, budget: float, split: int,
             "training_loss": result.best_loss,
             "training_accuracy": result.best_accuracy,
             "validation_accuracy": result.validation_accuracy,
+            "last_training_accuracy": result.history[-1].best_accuracy,
+            "last_validation_accuracy": result.history[-1].validation_accuracy,
             "rounds": result.rounds_completed,
             "selected_round": result.selected_round,
             "stopped_because": result.stopped_because.value,
@@ -201,21 +211,33 @@ def _per_dataset(text: str, datasets: list[str], cast) -> dict:
 
 
 def summarise(runs: list[dict]) -> str:
-    """The table: per data set and search, test accuracy's mean, median and range over the splits."""
+    """The table: per data set and search, test accuracy's mean, median and range over the splits.
+
+    For this project also the kept network's training accuracy, and its held-out accuracy beside the
+    last round's (means over the splits).
+    """
     lines = [
-        "| data | search | splits | budget (s) | test accuracy mean | median | min-max |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| data | search | splits | budget (s) | test accuracy mean | median | min-max | kept: training accuracy "
+        "| kept: held-out accuracy | last round: held-out accuracy |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     groups: dict[tuple[str, str], list[dict]] = {}
     for run in runs:
         if run["status"] == "ok":
             groups.setdefault((run["dataset"], run["search"]), []).append(run)
+
+    def mean(members: list[dict], key: str) -> str:
+        values = [member[key] for member in members if member.get(key) is not None]
+        return f"{np.mean(values):.4f}" if len(values) == len(members) else "-"
+
     for (dataset, name), members in groups.items():
         accuracies = np.array([member["test_accuracy"] for member in members])
         budget = members[0].get("budget") or "-"
         lines.append(
             f"| {dataset} | {name} | {len(members)} | {budget} | {accuracies.mean():.4f} | "
-            f"{np.median(accuracies):.4f} | {accuracies.min():.4f}-{accuracies.max():.4f} |"
+            f"{np.median(accuracies):.4f} | {accuracies.min():.4f}-{accuracies.max():.4f} | "
+            f"{mean(members, 'training_accuracy')} | {mean(members, 'validation_accuracy')} | "
+            f"{mean(members, 'last_validation_accuracy')} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -225,8 +247,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--splits", default="0,1,2", help="split seeds (the 75/25 split and the search's --seed)")
-    parser.add_argument("--budget", default="digits=60,wine=20,breast_cancer=20,iris=20", help="seconds per run")
-    parser.add_argument("--hidden", default="digits=32,wine=16,breast_cancer=16,iris=16", help="hidden sizes")
+    parser.add_argument(
+        "--budget", default="digits=60,wine=20,breast_cancer=20,iris=20,spiral5=60,spiral3=60", help="seconds per run"
+    )
+    parser.add_argument(
+        "--hidden", default="digits=32,wine=16,breast_cancer=16,iris=16,spiral5=64,spiral3=64", help="hidden sizes"
+    )
     known = "; ".join(VARIANTS)
     parser.add_argument("--variants", default="default", help=f"'all' or some of, separated by ';': {known}")
     parser.add_argument("--baselines", default="logistic,mlp,pgpe", help="logistic, mlp, pgpe (PGPE on digits only)")

@@ -118,7 +118,7 @@ class SearchConfig(ClimbSettings):
         60.0, "stop after this many seconds of this session (checked between rounds); none = no limit", "rounds"
     )
     patience: PositiveInt | None = setting(
-        None, "stop after this many rounds without a lower validation loss; none = never", "rounds"
+        None, "stop after this many rounds without a better held-out score; none = never", "rounds"
     )
 
     workers: PositiveInt | None = setting(None, "worker actors; none = one per CPU", "where")

@@ -4,7 +4,7 @@ In the spirit of the ask/tell interfaces of nevergrad and pycma and of EvoTorch'
 caller owns the loop (and may stop, checkpoint or inspect between rounds); the stepper owns the
 round: it hands every climber its seed, gathers their reports, keeps the global best and counts
 the work. With rows held out, it also scores the best on them after every round and keeps the
-network with the lowest validation loss seen: that one is the result. `coordinator.search.search`
+network that scores best on them (coordinator.best.selection_of): that one is the result. `coordinator.search.search`
 is the one-call loop on top.
 """
 
@@ -28,7 +28,7 @@ from workers import ClimbOutcome, ClimbTask, Layout
 from workers.network import score as workers_score
 
 if TYPE_CHECKING:
-    from coordinator.prepare import PreparedRun
+    from coordinator.prepared import PreparedRun
 
 
 class Progress(Protocol):
@@ -183,7 +183,7 @@ class SearchStepper:
 
     @property
     def rounds_without_gain(self) -> int:
-        """Rounds since the validation loss last fell (0 without held-out rows)."""
+        """Rounds since the held-out score last improved (0 without held-out rows)."""
         if self.selected is None:
             return 0
         return self.rounds_completed - 1 - self.selected.round_index
