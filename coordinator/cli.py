@@ -257,7 +257,7 @@ def _rounds_line(result) -> str:
     critical = [record.critical_evaluations for record in history if record.critical_evaluations is not None]
     coordinator = sum(record.coordinator_evaluations for record in history)
     text = (
-        f"rounds of {config.climbers} climber(s) x {config.steps:,} steps: {single} won by one climber, "
+        f"rounds of {config.climbers} climber(s) x {config.steps:,} steps: {single} won by a single climber, "
         f"{combined} by a recombination of several climbers' changes, {len(history) - single - combined} by none"
     )
     if critical:

@@ -53,11 +53,11 @@ def test_recombination_is_the_formula_and_never_worse_than_the_best_climber(prob
     assert len(improvers) >= 2, "the fixture must have several improving climbers"
     assert kept.coordinator_evaluations == len(LENGTHS)
     assert kept.best.loss <= single.loss <= previous.loss
-    # The plain formula: start + fraction * mu * sum_i w_i (x_i - start), the lowest of the lengths tried.
+    # The plain formula: start + length * sum_i w_i (x_i - start), the lowest of the lengths tried.
     start = previous.outcome.params
     weights = recombination_weights(len(improvers))
     direction = sum(w * (report.outcome.params - start) for w, report in zip(weights, improvers, strict=True))
-    candidates = [start + fraction * len(improvers) * direction for fraction in LENGTHS]
+    candidates = [start + length * direction for length in LENGTHS]
     losses = [scorer(candidate)[0] for candidate in candidates]
     assert min(losses) < single.loss, "the fixture must have a recombination that beats every climber"
     assert kept.combined and kept.best.climber_index == COMBINED
