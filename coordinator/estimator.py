@@ -64,12 +64,22 @@ SKLEARN_NAMES = {
     "n_iter_no_change": "patience",
 }
 # Estimator parameters that are SearchConfig fields under the same names.
-SEARCH_SETTINGS = ("steps", "climbers", "time_budget", "mutation_rate", "step_size", "scaling", "validation_fraction")
+SEARCH_SETTINGS = (
+    "steps",
+    "climbers",
+    "combine",
+    "time_budget",
+    "mutation_rate",
+    "step_size",
+    "scaling",
+    "validation_fraction",
+)
 EXECUTORS = ("ray", "inprocess")
 
 
 # SearchConfig's own defaults, where the estimator keeps them (declared once, there).
 MUTATION_RATE = SearchConfig.model_fields["mutation_rate"].default
+COMBINE = SearchConfig.model_fields["combine"].default
 STEP_SIZE = SearchConfig.model_fields["step_size"].default
 
 
@@ -85,6 +95,8 @@ class HillClimbClassifier(ClassifierMixin, BaseEstimator):
     executor: "inprocess" (every climb in this process: no Ray to start, a fit of iris in under a
     second) or "ray" (climbers on Ray actors: a local Ray shared by every fit of the process, or
     the cluster at `address`; worth its start-up when rounds are long). Both give the same result.
+    combine: what a round keeps, "recombine" (the best climber or a recombination of the climbers'
+    changes that scores lower) or "best" (the best climber).
     alpha: the L2 penalty on the weights, MLPClassifier's alpha (the same term, so the same values).
     early_stopping: hold validation_fraction of the rows out (stratified) and keep the network that
     scores best on them; False learns from every row and keeps the last network.
@@ -98,6 +110,7 @@ class HillClimbClassifier(ClassifierMixin, BaseEstimator):
         *,
         steps=1000,
         climbers=4,
+        combine=COMBINE,
         max_iter=100,
         early_stopping=True,
         n_iter_no_change=10,
@@ -116,6 +129,7 @@ class HillClimbClassifier(ClassifierMixin, BaseEstimator):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.steps = steps
         self.climbers = climbers
+        self.combine = combine
         self.max_iter = max_iter
         self.early_stopping = early_stopping
         self.n_iter_no_change = n_iter_no_change

@@ -94,6 +94,14 @@ def test_the_result_names_classes_by_their_labels_where_it_can(iris):
     assert model.n_features_in_ == 4 and model.n_iter_ == 2 and model.loss_ == model.result_.best_loss
 
 
+def test_combine_reaches_the_rounds(iris):
+    X, y = iris
+    single = HillClimbClassifier(**SMALL, combine="best").fit(X, y)
+    assert single.result_.config.combine == "best"
+    assert not any(record.combined or record.coordinator_evaluations for record in single.result_.history)
+    assert HillClimbClassifier(**SMALL).fit(X, y).result_.config.combine == "recombine"
+
+
 def test_the_fit_is_the_search_of_the_mapped_config(iris):
     X, y = iris
     model = HillClimbClassifier(**SMALL, hidden_layer_sizes=[6], random_state=3, mutation_rate=0.1).fit(X, y)
