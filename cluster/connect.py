@@ -14,16 +14,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
+from cluster.auth import find_token
+from cluster.errors import ClusterError
 from cluster.quiet import ray_log_directory_known
 
 # The checks before Ray is asked to connect wait at most this long for a TCP connection, then for
 # the answer to a gRPC greeting: an unreachable or silent address is told within their sum (15 s).
 CONNECT_TIMEOUT_S = 10.0
 GREETING_TIMEOUT_S = 5.0
-
-
-class ClusterError(RuntimeError):
-    """Ray could not be reached or used; told in one line."""
 
 
 # Without this Ray listens on every interface even when told 127.0.0.1 (measured with `ss -ltn`
@@ -198,8 +196,6 @@ def check_authentication(address: str) -> bool:
     ClusterError, in one line, if it wants one and none is found (where Ray looks: RAY_AUTH_TOKEN,
     RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token), or if it refuses the one found.
     """
-    from cluster.auth import find_token
-
     if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true") or not _is_refused(address, None):
         return False
     token = find_token()

@@ -80,6 +80,9 @@ def ray_logs_to_file() -> Iterator[RayLogFile]:
     Our own errors are printed, not logged, so they still reach the terminal.
     """
     global _active
+    if _active is not None:  # a block within a block (the CLI's around the search's): the outer one holds
+        yield _active
+        return
     handler = RayLogFile()
     previous, _active = logging.lastResort, handler
     logging.lastResort = handler

@@ -9,6 +9,7 @@ until a search runs, and `HillClimbClassifier` (a scikit-learn estimator) import
 then: it is an optional extra (pip install 'hillclimb[sklearn]').
 """
 
+import sys
 from importlib import import_module
 
 _HOMES = {
@@ -33,6 +34,10 @@ def __getattr__(name: str):
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(import_module(_HOMES[name]), name)
     globals()[name] = value
+    # Importing a module of the package sets its name here: `coordinator.search` the module would then
+    # shadow `search` the function for a later `from coordinator import search`. The function wins.
+    if "coordinator.search" in sys.modules:
+        globals()["search"] = sys.modules["coordinator.search"].search
     return value
 
 

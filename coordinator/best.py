@@ -39,6 +39,10 @@ def start_of(best: Best | None) -> Solution | None:
     return None if best is None else Solution(best.outcome.params, best.outcome.step_sizes)
 
 
+# How the network kept for held-out rows is chosen, in words (the summary says it).
+SELECTION_RULE = "the best held-out accuracy, ties to the lower held-out loss"
+
+
 @dataclass(frozen=True)
 class Selected:
     """The network kept for held-out rows: the best after round `round_index`, with its validation figures."""
@@ -49,12 +53,20 @@ class Selected:
     validation_accuracy: float
 
 
+def _selection_key(selected: Selected) -> tuple[float, float]:
+    """Larger is better: held-out accuracy, then the held-out loss negated (a NaN loss is the worst)."""
+    loss = selected.validation_loss
+    return selected.validation_accuracy, -math.inf if math.isnan(loss) else -loss
+
+
 def selection_of(current: Selected | None, candidate: Selected) -> Selected:
-    """The lower validation loss wins; on a tie (or a NaN) the earlier round stays."""
+    """The higher held-out accuracy wins; at equal accuracy the lower held-out loss; on a full tie the earlier round.
+
+    Accuracy first, as scikit-learn's early stopping scores a classifier: cross-entropy on held-out
+    rows can rise while accuracy rises too (a few rows wrong with more confidence), and a rule on
+    loss alone would then keep an early network that gets fewer rows right (measured in
+    BENCHMARKS.md, "Which network a run keeps").
+    """
     if current is None:
         return candidate
-    if candidate.validation_loss < current.validation_loss or (
-        math.isnan(current.validation_loss) and not math.isnan(candidate.validation_loss)
-    ):
-        return candidate
-    return current
+    return candidate if _selection_key(candidate) > _selection_key(current) else current

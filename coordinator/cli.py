@@ -13,36 +13,38 @@ from coordinator.flags import add_setting_flags, given_settings
 from coordinator.reference import seed_figure
 
 EXAMPLES = """examples:
-  python -m coordinator run                              # spiral data, 2-64-3, all CPUs, about a minute
-  python -m coordinator run --dataset vertical --layers 2,3,3 --time-budget 10
-  python -m coordinator run --config search.yaml --climbers 32 --out runs/big
-  python -m coordinator run --resume runs/big            # go on after a stop or a crash
-  python -m coordinator predict runs/big --input points.csv --output classes.csv
-  python -m coordinator evaluate runs/big --input test.csv  # accuracy, per-class figures, confusion matrix
-  python -m coordinator plot runs/big                    # runs/big/decision_regions.png, history.png
-  python -m coordinator export runs/big --onnx model.onnx  # the network as an ONNX graph
+  {prog} run                              # spiral data, 2-64-3, all CPUs, about a minute
+  {prog} run --dataset vertical --layers 2,3,3 --time-budget 10
+  {prog} run --config search.yaml --climbers 32 --out runs/big
+  {prog} run --resume runs/big            # go on after a stop or a crash
+  {prog} predict runs/big --input points.csv --output classes.csv
+  {prog} evaluate runs/big --input test.csv  # accuracy, per-class figures, confusion matrix
+  {prog} plot runs/big                    # runs/big/decision_regions.png, history.png
+  {prog} export runs/big --onnx model.onnx  # the network as an ONNX graph
 """
 
-EXPORT_EXAMPLES = """the graph: input X float64 (N, features); the run's scaling, dense layers with ReLU, softmax;
-outputs probabilities (N, classes) float64 and label (N,), the run's class labels. Needs pip install 'hillclimb[onnx]'.
+EXPORT_EXAMPLES = """the graph: input X (N, features), float32 or float64 (--dtype); inside, in float64, the run's
+scaling, dense layers with ReLU, softmax; outputs probabilities (N, classes), of X's type, and label (N,), the run's
+class labels. It does not check its input: a row with NaN gets NaN probabilities. Needs pip install 'hillclimb[onnx]'.
 
 examples:
-  python -m coordinator export runs/big --onnx model.onnx
+  {prog} export runs/big --onnx model.onnx                    # X float32, as deployments and skl2onnx feed it
+  {prog} export runs/big --onnx model.onnx --dtype float64    # X float64: probabilities as predict_proba's
 """
 
 PREDICT_EXAMPLES = """input: a .csv of feature columns (a header row is allowed), or a .npz with an array X.
 output: a header row class,p_0,p_1,... then, for each input row, its predicted class and each class's probability.
 
 examples:
-  python -m coordinator predict runs/big --input points.csv                 # print to the terminal
-  python -m coordinator predict runs/big --input points.npz --output classes.csv
+  {prog} predict runs/big --input points.csv                 # print to the terminal
+  {prog} predict runs/big --input points.npz --output classes.csv
 """
 
 EVALUATE_EXAMPLES = """prints the figures as text and draws the confusion matrix as a PNG.
 
 examples:
-  python -m coordinator evaluate runs/big --input test.csv
-  python -m coordinator evaluate runs/big --input test.csv --label-column species --output confusion.png
+  {prog} evaluate runs/big --input test.csv
+  {prog} evaluate runs/big --input test.csv --label-column species --output confusion.png
 """
 
 PLOT_EXAMPLES = """writes decision_regions.png (data with 2 features only) and history.png; a run still going is drawn
@@ -50,17 +52,23 @@ as of its last finished round. A run on a data file needs that file at the same 
 run was started).
 
 examples:
-  python -m coordinator plot runs/big                    # PNGs into runs/big/
-  python -m coordinator plot runs/big --output pictures/
+  {prog} plot runs/big                    # PNGs into runs/big/
+  {prog} plot runs/big --output pictures/
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser of every subcommand."""
+def program_name() -> str:
+    """How this command was called: `hillclimb` (the installed script) or `python -m coordinator`."""
+    return "hillclimb" if Path(sys.argv[0]).name == "hillclimb" else "python -m coordinator"
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every subcommand; prog: the command's name as help and errors show it (default: as called)."""
+    prog = prog or program_name()
     parser = OneLineParser(
-        prog="python -m coordinator",
+        prog=prog,
         description="Train a small neural network without gradients: many hill climbs, the best broadcast.",
-        epilog=EXAMPLES,
+        epilog=EXAMPLES.format(prog=prog),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -69,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="run a search",
         description="Run a search. Settings come from --config YAML, then flags override them.",
-        epilog=EXAMPLES,
+        epilog=EXAMPLES.format(prog=prog),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,  # `--ou` must not pass for `--out`: `cluster submit` reads --out and --resume
     )
@@ -107,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         "predict",
         help="classify points with a finished run's network",
         description="Classify each row of a .csv (features only, optional header) or .npz (array X) file.",
-        epilog=PREDICT_EXAMPLES,
+        epilog=PREDICT_EXAMPLES.format(prog=prog),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     predict.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory")
@@ -119,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="score a finished run's network on labelled rows it never saw",
         description="Loss, accuracy, per-class precision and recall and the confusion matrix of a finished run's "
         "network on a labelled .csv or .npz file (labels as the run saw them).",
-        epilog=EVALUATE_EXAMPLES,
+        epilog=EVALUATE_EXAMPLES.format(prog=prog),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     evaluate.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory")
@@ -137,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         "plot",
         help="draw a run's decision regions and loss curve",
         description="Draw the data with the best network's decision regions, and loss and accuracy per round.",
-        epilog=PLOT_EXAMPLES,
+        epilog=PLOT_EXAMPLES.format(prog=prog),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     plot.add_argument("run_dir", metavar="RUN_DIR", help="a run directory")
@@ -147,12 +155,18 @@ def build_parser() -> argparse.ArgumentParser:
         "export",
         help="write a finished run's network as an ONNX graph",
         description="Write a finished run's network, its feature scaling and class labels as a standard ONNX graph.",
-        epilog=EXPORT_EXAMPLES,
+        epilog=EXPORT_EXAMPLES.format(prog=prog),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     export.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory")
     export.add_argument(
         "--onnx", required=True, metavar="FILE.onnx", help="the ONNX file to write (replaced atomically)"
+    )
+    export.add_argument(
+        "--dtype",
+        choices=("float32", "float64"),
+        default="float32",
+        help="the type of the input X and of the probabilities (default: float32); the graph computes in float64",
     )
     return parser
 
@@ -179,12 +193,12 @@ def _command_run(args: argparse.Namespace) -> int:
     prepared = prepare_run(
         _run_config(args, config), run_dir=run_dir, resume=bool(args.resume), force=args.force, claim=not args.dry_run
     )
+    if not args.quiet:  # before the run (or instead of it): what the data holds, and what was done to it
+        for note in prepared.data.notes:
+            print(f"note: {note}", file=sys.stderr)
     if args.dry_run:
         print(f"would run: {_describe(prepared)}; results into {run_dir}/")
         return EXIT_OK
-    if not args.quiet:
-        for note in prepared.data.notes:
-            print(f"note: {note}", file=sys.stderr)
     shown = []
     budget = prepared.config.time_budget
     if args.log_json:
@@ -196,18 +210,21 @@ def _command_run(args: argparse.Namespace) -> int:
     # Ray's own notices (its token notice, a thread's missing SIGTERM handler) go to its log files: the
     # terminal shows this run's progress, and problems come as our own one-line errors.
     ray_notices = ray_logs_to_file()
+    started = time.monotonic()
     try:
         with ray_notices:
             result = run_prepared(prepared, "inprocess" if args.inprocess else "ray", args.address, progress)
     finally:
         progress.close()  # end a live line before the summary, an error or "interrupted"
+    session_seconds = time.monotonic() - started
     plots = []
-    if args.plot:
-        from coordinator.plot import plot_run
+    from coordinator.plot import PICTURES, plot_run
 
+    # A resumed run's pictures are drawn again, asked or not: pictures of an earlier round would mislead.
+    if args.plot or (args.resume and any((run_dir / name).exists() for name in PICTURES)):
         plots = plot_run(run_dir)
     if not args.quiet:
-        _print_summary(result, run_dir, sys.stderr if args.log_json else sys.stdout, plots)
+        _print_summary(result, run_dir, sys.stderr if args.log_json else sys.stdout, plots, session_seconds)
     return EXIT_OK
 
 
@@ -231,19 +248,32 @@ def _given_fields(args: argparse.Namespace) -> bool:
     return bool(args.config) or bool(given_settings(args))
 
 
-def _print_summary(result, run_dir: Path, stream, plots: list[Path] | None = None) -> None:
+def _rounds_line(result) -> str:
+    """What the climbers bought: who won the rounds, and the losses computed one after another."""
+    history = result.history
+    config = result.config
+    combined = sum(record.combined for record in history)
+    single = sum(record.winning_climber is not None for record in history)
+    critical = [record.critical_evaluations for record in history if record.critical_evaluations is not None]
+    coordinator = sum(record.coordinator_evaluations for record in history)
+    text = (
+        f"rounds of {config.climbers} climber(s) x {config.steps:,} steps: {single} won by a single climber, "
+        f"{combined} by a recombination of several climbers' changes, {len(history) - single - combined} by none"
+    )
+    if critical:
+        text += f"; {sum(critical):,} evaluations one after another ({coordinator:,} of them the coordinator's)"
+    return text
+
+
+def _print_summary(result, run_dir: Path, stream, plots: list[Path] | None = None, session_seconds=None) -> None:
+    """What a run found and what it cost, in plain words; session_seconds: this session's time (the budget's)."""
     config = result.config
     lines = [
         f"best loss {result.best_loss:.5f}, accuracy {result.best_accuracy:.3f} "
         f"after {result.rounds_completed} rounds ({result.stopped_because.text} reached)",
     ]
     if result.validation_loss is not None:
-        lines[0] = (
-            f"kept the network of round {result.selected_round}: held-out loss {result.validation_loss:.5f}, "
-            f"accuracy {result.validation_accuracy:.3f} ({result.data.validation.rows} rows); training loss "
-            f"{result.best_loss:.5f}, accuracy {result.best_accuracy:.3f}; {result.rounds_completed} rounds "
-            f"({result.stopped_because.text} reached)"
-        )
+        lines = _kept_lines(result)
     if result.test_accuracy is not None:
         lines.append(
             f"test rows never seen by the search ({result.data.test.rows}): loss {result.test_loss:.5f}, "
@@ -252,20 +282,56 @@ def _print_summary(result, run_dir: Path, stream, plots: list[Path] | None = Non
     figure = seed_figure(config)
     if figure is not None:
         lines.append(figure.describe())
-    rate = result.evaluations / result.wall_seconds if result.wall_seconds > 0 else 0.0
-    climbing_seconds = sum(record.wall_seconds for record in result.history)
-    climbing_evaluations = sum(record.evaluations for record in result.history)
-    climbing = f", {climbing_evaluations / climbing_seconds:,.0f}/s while climbing" if climbing_seconds > 0 else ""
-    starting = sum(1 for record in result.history if record.workers == 0)
-    while_starting = f"; {starting} round(s) climbed here while Ray started" if starting else ""
-    lines.append(
-        f"{result.evaluations:,} evaluations in {result.wall_seconds:.1f} s ({rate:,.0f}/s overall{climbing}) "
-        f"on {result.environment.workers} worker(s), {result.environment.cpus} CPU(s), "
-        f"{result.environment.nodes} node(s){while_starting}"
-    )
+    lines.append(_cost_line(result, session_seconds))
+    lines.append(_rounds_line(result))
     written = [run_dir / "result.json", run_dir / "weights.npz", *(plots or [])]
     lines.append(f"written: {', '.join(str(path) for path in written)}")
     print("\n".join(lines), file=stream)
+
+
+def _kept_lines(result) -> list[str]:
+    """The network kept for its held-out figures, and the last round's beside it when that is another."""
+    from coordinator.best import SELECTION_RULE
+
+    last = result.history[-1]
+    held = result.data.validation.rows
+    lines = [
+        f"kept the network of round {result.selected_round} of {result.rounds_completed} ({SELECTION_RULE}): "
+        f"on the {held} held-out rows accuracy {result.validation_accuracy:.3f}, loss {result.validation_loss:.5f}; "
+        f"on the training rows accuracy {result.best_accuracy:.3f}, loss {result.best_loss:.5f} "
+        f"({result.stopped_because.text} reached)"
+    ]
+    if result.selected_round != last.round and last.validation_accuracy is not None:
+        lines.append(
+            f"the last round's network: held-out accuracy {last.validation_accuracy:.3f}, loss "
+            f"{last.validation_loss:.5f}; training accuracy {last.best_accuracy:.3f}, loss {last.best_loss:.5f}"
+        )
+    return lines
+
+
+def _cost_line(result, session_seconds: float | None) -> str:
+    """Evaluations, time and rates of this session (a resumed run's earlier sessions said apart), and where."""
+    session = result.history[-1].session
+    records = [record for record in result.history if record.session == session]
+    evaluations = sum(record.evaluations for record in records)
+    climbing_seconds = sum(record.wall_seconds for record in records)
+    if session_seconds is None:
+        session_seconds = result.wall_seconds if session == 0 else climbing_seconds
+    rate = evaluations / session_seconds if session_seconds > 0 else 0.0
+    climbing = f", {evaluations / climbing_seconds:,.0f}/s while climbing" if climbing_seconds > 0 else ""
+    starting = sum(1 for record in records if record.workers == 0)
+    while_starting = f"; {starting} round(s) climbed here while Ray started" if starting else ""
+    text = (
+        f"{evaluations:,} evaluations in {session_seconds:.1f} s ({rate:,.0f}/s overall{climbing}) "
+        f"on {result.environment.workers} worker(s), {result.environment.cpus} CPU(s), "
+        f"{result.environment.nodes} node(s){while_starting}"
+    )
+    if session == 0:
+        return text
+    return (
+        f"this session (resumed after round {records[0].round - 1}): {len(records)} rounds, {text}; the whole run: "
+        f"{session + 1} sessions, {result.evaluations:,} evaluations in {result.wall_seconds:.1f} s"
+    )
 
 
 def _command_predict(args: argparse.Namespace) -> int:
@@ -276,6 +342,9 @@ def _command_predict(args: argparse.Namespace) -> int:
 
 
 def _command_evaluate(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from coordinator.columns import match_columns
     from coordinator.plot import plot_confusion
     from coordinator.result import load_result
     from coordinator.tables import read_table
@@ -283,6 +352,10 @@ def _command_evaluate(args: argparse.Namespace) -> int:
     result = load_result(args.run_dir)
     label_column = args.label_column if args.label_column is not None else result.config.label_column
     table = read_table(args.input, labelled=True, label_column=label_column, kind="input file")
+    for note in table.notes:
+        print(f"note: {note}", file=sys.stderr)
+    names = result.data.feature_names if result.data is not None else None
+    table = replace(table, X=match_columns(table.X, table.feature_names, names, args.input))
     if table.X.shape[1] != result.layout.num_inputs:
         raise ConfigError(
             f"{args.input}: rows have {table.X.shape[1]} features; the network takes {result.layout.num_inputs}"
@@ -314,7 +387,7 @@ def _command_plot(args: argparse.Namespace) -> int:
 def _command_export(args: argparse.Namespace) -> int:
     from coordinator.export import export_run
 
-    print(f"written: {export_run(args.run_dir, args.onnx)}")
+    print(f"written: {export_run(args.run_dir, args.onnx, args.dtype)}")
     return EXIT_OK
 
 

@@ -13,6 +13,10 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator, model_
 
 from workers.settings import ClimbSettings, finite_non_negative, setting
 
+# A round of one climber, in steps; more climbers make shorter rounds (coordinator/rounds.py).
+ONE_CLIMBER_STEPS = 20_000
+Combine = Literal["best", "recombine"]
+
 # The chapter's data sets (nnfs), drawn exactly as the chapter draws them.
 DATASET_NAMES = ("spiral", "vertical")
 # scikit-learn's small real data sets, by name where scikit-learn is installed; a quarter is held out for testing.
@@ -93,6 +97,19 @@ class SearchConfig(ClimbSettings):
         None, "every layer size, inputs first, classes last, checked against the data; none = from --hidden", "network"
     )
 
+    # The climbers' steps, declared again only to give it an automatic default (resolved by the stepper).
+    steps: PositiveInt | None = setting(
+        None,
+        f"steps each climber makes per round; none = {ONE_CLIMBER_STEPS:,} divided by the number of climbers, "
+        "fewer where a step is slow (see docs/usage.md)",
+        "climb",
+    )
+    combine: Combine = setting(
+        "recombine",
+        "what a round keeps: 'recombine' (the best climber, or a weighted mean of the climbers' improvements that "
+        "scores lower still) or 'best' (the best climber)",
+        "rounds",
+    )
     climbers: PositiveInt | None = setting(
         None,
         "independent climbs per round; none = one per worker (set it for a result that is the same on any machine)",
@@ -105,7 +122,7 @@ class SearchConfig(ClimbSettings):
         60.0, "stop after this many seconds of this session (checked between rounds); none = no limit", "rounds"
     )
     patience: PositiveInt | None = setting(
-        None, "stop after this many rounds without a lower validation loss; none = never", "rounds"
+        None, "stop after this many rounds without a better held-out score; none = never", "rounds"
     )
 
     workers: PositiveInt | None = setting(None, "worker actors; none = one per CPU", "where")
@@ -213,10 +230,17 @@ class SearchConfig(ClimbSettings):
         return self
 
     def climb_settings(self) -> ClimbSettings:
-        """What a climber is told; an l2 not yet resolved (None) takes the default for this data set's name."""
+        """What a climber is told; an l2 not yet resolved (None) takes the default for this data set's name.
+
+        Steps not yet resolved (None) stand as ONE_CLIMBER_STEPS: every task says its round's length anyway.
+        """
+        unresolved = {}
         if self.l2 is None:  # prepare_run resolves it from the data itself; this is for executors built by hand
-            resolved = self.model_copy(update={"l2": default_l2(chapter=self.dataset in DATASET_NAMES)})
-            return resolved.climb_settings()
+            unresolved["l2"] = default_l2(chapter=self.dataset in DATASET_NAMES)
+        if self.steps is None:
+            unresolved["steps"] = ONE_CLIMBER_STEPS
+        if unresolved:
+            return self.model_copy(update=unresolved).climb_settings()
         return super().climb_settings()
 
 

@@ -12,10 +12,16 @@ from pathlib import Path
 
 import numpy as np
 
+from coordinator.columns import column_names
 from coordinator.config import ARRAYS, DATASET_NAMES, SKLEARN_DATASETS, ConfigError, SearchConfig
 from coordinator.tables import Table, read_table
 
 ClassLabel = int | str
+# Numbers in a file's label column look like a quantity (a price, a count), not classes, when there are
+# more than MANY_CLASSES of them and a third or more occur in one row only, or they are spread over a
+# range more than twice their number: refused, unless --layers ends in that many classes. (Class codes
+# come with rows enough to hold one out, and 0..C-1 or 1..C have no gaps.)
+MANY_CLASSES = 20
 
 
 @dataclass(frozen=True)
@@ -174,7 +180,7 @@ def load_dataset(config: SearchConfig, X=None, y=None) -> Dataset:
     if X is not None or y is not None:
         if X is None or y is None:
             raise ConfigError("arrays: pass both X and y")
-        dataset = from_arrays(X, y)
+        dataset = from_arrays(X, y, feature_names=column_names(X))
     elif config.dataset == ARRAYS:
         raise ConfigError("dataset: 'arrays' stands for arrays given to search(config, X, y); pass them")
     elif config.dataset in DATASET_NAMES:
@@ -183,10 +189,36 @@ def load_dataset(config: SearchConfig, X=None, y=None) -> Dataset:
     elif config.dataset in SKLEARN_DATASETS:
         dataset = sklearn_data(config.dataset)
     else:
-        dataset = read_dataset_file(config.dataset, config.label_column)
+        table = read_table(config.dataset, labelled=True, label_column=config.label_column)
+        if config.layers is None or not _declares_classes(config.layers, table.y):
+            _refuse_quantities(table, label_given=config.label_column is not None)
+        dataset = from_table(table)
     if config.layers is not None:
         check_layers(config.layers, dataset)
     return dataset
+
+
+def _declares_classes(layers: tuple[int, ...], y: np.ndarray) -> bool:
+    """Whether the layers end in as many outputs as y has different labels (the user counted them as classes)."""
+    return layers[-1] == len(np.unique(y))
+
+
+def _refuse_quantities(table: Table, label_given: bool) -> None:
+    """A ConfigError, with what to do, if a file's label column looks like a quantity rather than classes."""
+    if table.y is None or table.y.ndim != 1 or table.y.dtype.kind != "f":
+        return
+    values, counts = np.unique(table.y, return_counts=True)
+    single = int(np.count_nonzero(counts == 1))
+    spread = values[-1] - values[0] + 1 > 2 * len(values)
+    if len(values) <= MANY_CLASSES or not (3 * single >= len(values) or spread):
+        return
+    other = "" if label_given else "if the label is another column, give --label-column; "
+    raise ConfigError(
+        f"{table.source}: the label column {table.label_name} holds {len(values)} different numbers from "
+        f"{values[0]:g} to {values[-1]:g}, {single} of them in one row only: it looks like a quantity to predict, "
+        f"not classes (this tool classifies); {other}if they are {len(values)} classes, say so with --layers "
+        f"ending in {len(values)}"
+    )
 
 
 def check_layers(layers: tuple[int, ...], dataset: Dataset) -> None:

@@ -2,13 +2,15 @@
 
 It works in a Pipeline, in cross_val_score and in GridSearchCV; labels of any kind round-trip
 exactly (the search learns class indices; `classes_` maps them back). The estimator's parameters
-are SearchConfig's settings under their own names, except scikit-learn's `hidden_layer_sizes`
-and `random_state`; `search_config` is the one place that maps them, and SearchConfig checks them.
+are SearchConfig's settings, under scikit-learn's names where the meaning is scikit-learn's
+(`hidden_layer_sizes`, `random_state`, `alpha`, `max_iter`, `n_iter_no_change`, `early_stopping`,
+`validation_fraction`) and under their own otherwise; `search_config` is the one place that maps
+them, and SearchConfig checks them.
 
     >>> from sklearn.datasets import load_iris
     >>> from coordinator import HillClimbClassifier
     >>> X, y = load_iris(return_X_y=True)
-    >>> model = HillClimbClassifier(rounds=3, steps=300).fit(X, y)
+    >>> model = HillClimbClassifier(max_iter=3, steps=300).fit(X, y)
     >>> model.n_iter_, model.predict(X[:2]).tolist(), model.score(X, y) > 0.8
     (3, [0, 0], True)
 """
@@ -53,18 +55,22 @@ from coordinator.result import SearchResult
 from coordinator.search import run_prepared
 from workers import Solution
 
-# Estimator parameters that are SearchConfig fields under scikit-learn's names.
-SKLEARN_NAMES = {"hidden_layer_sizes": "hidden", "random_state": "seed"}
+# Estimator parameters that are SearchConfig fields under scikit-learn's names (MLPClassifier's, same meaning).
+SKLEARN_NAMES = {
+    "hidden_layer_sizes": "hidden",
+    "random_state": "seed",
+    "alpha": "l2",
+    "max_iter": "rounds",
+    "n_iter_no_change": "patience",
+}
 # Estimator parameters that are SearchConfig fields under the same names.
 SEARCH_SETTINGS = (
     "steps",
     "climbers",
-    "rounds",
-    "patience",
+    "combine",
     "time_budget",
     "mutation_rate",
     "step_size",
-    "l2",
     "scaling",
     "validation_fraction",
 )
@@ -73,21 +79,27 @@ EXECUTORS = ("ray", "inprocess")
 
 # SearchConfig's own defaults, where the estimator keeps them (declared once, there).
 MUTATION_RATE = SearchConfig.model_fields["mutation_rate"].default
+COMBINE = SearchConfig.model_fields["combine"].default
 STEP_SIZE = SearchConfig.model_fields["step_size"].default
 
 
 class HillClimbClassifier(ClassifierMixin, BaseEstimator):
     """A small neural network (dense, ReLU, softmax) trained by many hill climbs, as a scikit-learn classifier.
 
-    The defaults suit scikit-learn's use: a fixed amount of work (at most `rounds` rounds of
-    `climbers` x `steps` steps, stopping after `patience` rounds without a lower loss on the 20% of
-    rows held out), so a fit is a function of the data and `random_state` alone, on any machine.
-    time_budget (seconds) caps a fit's time instead, at the price of a result that depends on speed.
+    The defaults suit scikit-learn's use: a fixed amount of work (at most `max_iter` rounds of
+    `climbers` x `steps` steps; with `early_stopping`, stopping after `n_iter_no_change` rounds
+    without a better score on the `validation_fraction` of rows held out), so a fit is a function
+    of the data and `random_state` alone, on any machine. time_budget (seconds) caps a fit's time
+    instead, at the price of a result that depends on speed.
     random_state: an int seed; None means 0; a numpy RandomState gives one draw from itself.
     executor: "inprocess" (every climb in this process: no Ray to start, a fit of iris in under a
     second) or "ray" (climbers on Ray actors: a local Ray shared by every fit of the process, or
     the cluster at `address`; worth its start-up when rounds are long). Both give the same result.
-    l2: the L2 penalty on the weights, as MLPClassifier's alpha (the same term, so the same values).
+    combine: what a round keeps, "recombine" (the best climber or a recombination of the climbers'
+    changes that scores lower) or "best" (the best climber).
+    alpha: the L2 penalty on the weights, MLPClassifier's alpha (the same term, so the same values).
+    early_stopping: hold validation_fraction of the rows out (stratified) and keep the network that
+    scores best on them; False learns from every row and keeps the last network.
     warm_start: a refit starts from the previous fit's network and step sizes. verbose: 1 prints a
     progress line per round on stderr.
     """
@@ -98,14 +110,16 @@ class HillClimbClassifier(ClassifierMixin, BaseEstimator):
         *,
         steps=1000,
         climbers=4,
-        rounds=100,
-        patience=10,
+        combine=COMBINE,
+        max_iter=100,
+        early_stopping=True,
+        n_iter_no_change=10,
+        validation_fraction=DEFAULT_VALIDATION_FRACTION,
         time_budget=None,
         mutation_rate=MUTATION_RATE,
         step_size=STEP_SIZE,
-        l2=DEFAULT_L2,
+        alpha=DEFAULT_L2,
         scaling=DEFAULT_SCALING,
-        validation_fraction=DEFAULT_VALIDATION_FRACTION,
         random_state=None,
         executor="inprocess",
         address=None,
@@ -115,14 +129,16 @@ class HillClimbClassifier(ClassifierMixin, BaseEstimator):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.steps = steps
         self.climbers = climbers
-        self.rounds = rounds
-        self.patience = patience
+        self.combine = combine
+        self.max_iter = max_iter
+        self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
+        self.validation_fraction = validation_fraction
         self.time_budget = time_budget
         self.mutation_rate = mutation_rate
         self.step_size = step_size
-        self.l2 = l2
+        self.alpha = alpha
         self.scaling = scaling
-        self.validation_fraction = validation_fraction
         self.random_state = random_state
         self.executor = executor
         self.address = address
@@ -143,8 +159,10 @@ class HillClimbClassifier(ClassifierMixin, BaseEstimator):
         prepared = prepare_run(config, X, indices.reshape(-1), start=start)
         if self.executor == "ray":
             from cluster.connect import shared_local_ray
+            from cluster.quiet import ray_logs_to_file
 
-            shared_local_ray(self.address)  # every fit of this process uses one Ray, started once
+            with ray_logs_to_file():  # Ray's notices go to its log files, as the search's own do
+                shared_local_ray(self.address)  # every fit of this process uses one Ray, started once
         progress = None
         if self.verbose:
             from coordinator.progress import LineProgress
@@ -156,7 +174,7 @@ class HillClimbClassifier(ClassifierMixin, BaseEstimator):
             if progress is not None:
                 progress.close()  # end a live line before whatever is printed next
         self.classes_ = classes
-        self.result_ = _with_labels(result, classes)
+        self.result_ = _with_labels(result, classes, getattr(self, "feature_names_in_", None))
         self.loss_ = result.best_loss
         self.n_iter_ = result.rounds_completed
         return self
@@ -167,17 +185,23 @@ class HillClimbClassifier(ClassifierMixin, BaseEstimator):
         X = validate_data(self, X, dtype=np.float64, reset=False)
         return self.result_.predict_proba(X)
 
+    def predict_log_proba(self, X) -> np.ndarray:
+        """The logarithm of the class probabilities (samples, classes), columns in the order of `classes_`."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return self.result_.predict_log_proba(X)
+
     def predict(self, X) -> np.ndarray:
         """The most probable class's label for each row of X."""
         probabilities = self.predict_proba(X)  # first: it says "not fitted" before classes_ is wanted
         return self.classes_[np.argmax(probabilities, axis=1)]
 
-    def to_onnx(self, path: str | Path) -> Path:
-        """Write the fitted network as an ONNX graph (see coordinator.export), labels as `classes_`."""
+    def to_onnx(self, path: str | Path, dtype: str = "float32") -> Path:
+        """Write the fitted network as an ONNX graph (see coordinator.export), labels as `classes_`; X of dtype."""
         check_is_fitted(self)
         from coordinator.export import export_onnx
 
-        return export_onnx(self.result_, path, classes=self.classes_)
+        return export_onnx(self.result_, path, classes=self.classes_, dtype=dtype)
 
     def _check_running_options(self) -> None:
         """The parameters that are not search settings, each in one line naming it."""
@@ -212,16 +236,23 @@ class HillClimbClassifier(ClassifierMixin, BaseEstimator):
 def search_config(params: dict[str, Any]) -> SearchConfig:
     """The SearchConfig an estimator's parameters stand for; a ValueError in one line names the bad parameter."""
     values = {name: _plain(params[name]) for name in SEARCH_SETTINGS}
+    for parameter in ("alpha", "max_iter", "n_iter_no_change"):
+        values[SKLEARN_NAMES[parameter]] = _plain(params[parameter])
     values[SKLEARN_NAMES["hidden_layer_sizes"]] = _hidden_sizes(params["hidden_layer_sizes"])
     values[SKLEARN_NAMES["random_state"]] = _seed(params["random_state"])
+    early_stopping = params["early_stopping"]
+    if not isinstance(early_stopping, (bool, np.bool_)):
+        raise ConfigError(f"early_stopping: must be True or False, got {early_stopping!r}")
+    if not early_stopping:  # as MLPClassifier: no rows held out, validation_fraction and patience unused
+        values |= {"validation_fraction": 0.0, "patience": None}
     try:
         config = make_config(values)
     except ConfigError as error:
         raise ConfigError(_estimator_names(str(error))) from None
-    if config.patience is not None and config.validation_fraction == 0:
+    if early_stopping and config.validation_fraction == 0:
         raise ConfigError(
-            "patience: counts rounds without a lower loss on held-out rows; with validation_fraction=0 "
-            "none are held out, so set patience=None too"
+            "validation_fraction: early_stopping holds rows out to score the network on; give a fraction above 0, "
+            "or early_stopping=False to learn from every row"
         )
     return config
 
@@ -258,20 +289,20 @@ def _seed(random_state: Any) -> Any:
     raise ConfigError(f"random_state: must be an int >= 0, None or a numpy RandomState, got {random_state!r}")
 
 
-def _with_labels(result: SearchResult, classes: np.ndarray) -> SearchResult:
+def _with_labels(result: SearchResult, classes: np.ndarray, feature_names=None) -> SearchResult:
     """The result with its classes named by the labels where a result can hold them (whole numbers or text).
 
     Other labels (floats, booleans, mixed objects) stay class indices into `classes_` in the result.
+    feature_names (a data frame's columns, `feature_names_in_`) are recorded, so the saved run matches columns.
     """
+    update = {} if feature_names is None else {"feature_names": [str(name) for name in feature_names]}
     if classes.dtype.kind in "iu" or all(
         isinstance(label, numbers.Integral) and not isinstance(label, (bool, np.bool_)) for label in classes
     ):
-        labels = [int(label) for label in classes]
+        update["class_labels"] = [int(label) for label in classes]
     elif all(isinstance(label, str) for label in classes):
-        labels = [str(label) for label in classes]
-    else:
-        return result
-    return result.model_copy(update={"data": result.data.model_copy(update={"class_labels": labels})})
+        update["class_labels"] = [str(label) for label in classes]
+    return result.model_copy(update={"data": result.data.model_copy(update=update)})
 
 
 def _sizes(layers) -> str:

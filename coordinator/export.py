@@ -1,13 +1,19 @@
 """A finished run's network as a standard ONNX graph: `python -m coordinator export RUN --onnx model.onnx`.
 
 The graph computes what `SearchResult.predict_proba` and `predict` do, in the same float64
-arithmetic: input `X` (N, features) float64; the run's feature scaling (Sub, Div); each dense layer
-(MatMul, Add) with ReLU between; Softmax. Outputs `probabilities` (N, classes) float64 and `label`
-(N,): the run's class labels (int64 or string; a Gather on a constant by the ArgMax).
+arithmetic: input `X` (N, features), float32 by default (what deployments and skl2onnx's graphs
+feed) or float64 on request, cast to float64 first; the run's feature scaling (Sub, Div); each
+dense layer (MatMul, Add) with ReLU between; Softmax. Outputs `probabilities` (N, classes), of the
+input's type, and `label` (N,): the run's class labels (int64 or string; a Gather on a constant by
+the ArgMax of the float64 probabilities, so a float32 input gets the label predict gives that row).
 
-float64 rather than float32: the network was trained and is scored in float64, so the graph agrees
-with predict_proba to about 1e-15 rather than 1e-7, and a probability near a tie picks the same
-label. onnxruntime's CPU kernels take double for every op used here.
+Inside, the graph stays in float64: the network was trained and is scored in float64, so a
+probability near a tie picks the same label as predict; a float32 graph's probabilities are the
+float64 ones rounded to float32 (about 1e-7), a float64 graph's agree to about 1e-15.
+onnxruntime's CPU kernels take double for every op used here.
+
+The graph does not check its input (ONNX has no way to refuse a row): a row holding NaN gets NaN
+probabilities and the first class as its label. predict, evaluate and the estimator refuse such rows.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ OPSET = 17
 IR_VERSION = 8
 INPUT = "X"
 OUTPUTS = ("probabilities", "label")
+# The input types a graph can take, by name: float32 (the default), float64.
+DTYPES = ("float32", "float64")
 
 
 def _onnx():
@@ -36,8 +44,13 @@ def _onnx():
     return onnx
 
 
-def onnx_model(result: SearchResult, classes=None):
-    """The ONNX ModelProto of a result's network; classes: labels for the `label` output (default the run's)."""
+def onnx_model(result: SearchResult, classes=None, dtype: str = "float32"):
+    """The ONNX ModelProto of a result's network; classes: labels for the `label` output (default the run's).
+
+    dtype: the type of the input X and of the probabilities, "float32" or "float64"; inside, float64.
+    """
+    if dtype not in DTYPES:
+        raise ConfigError(f"dtype: must be float32 or float64, got {dtype!r}")
     onnx = _onnx()
     from onnx import TensorProto, helper, numpy_helper
 
@@ -51,7 +64,11 @@ def onnx_model(result: SearchResult, classes=None):
         constants.append(numpy_helper.from_array(np.asarray(values), name))
         return name
 
+    outside = TensorProto.FLOAT if dtype == "float32" else TensorProto.DOUBLE
     current = INPUT
+    if dtype == "float32":
+        nodes.append(helper.make_node("Cast", [INPUT], ["X_float64"], to=TensorProto.DOUBLE))
+        current = "X_float64"
     if result.scaling.kind != "none":
         offset = constant("scaling_offset", np.asarray(result.scaling.offset, dtype=np.float64))
         scale = constant("scaling_scale", np.asarray(result.scaling.scale, dtype=np.float64))
@@ -73,19 +90,22 @@ def onnx_model(result: SearchResult, classes=None):
             nodes.append(helper.make_node("Relu", [current], [f"hidden_{index}"]))
             current = f"hidden_{index}"
     probabilities, label = OUTPUTS
+    softmax = probabilities if dtype == "float64" else "probabilities_float64"
+    nodes.append(helper.make_node("Softmax", [current], [softmax], axis=1))
+    if dtype == "float32":
+        nodes.append(helper.make_node("Cast", [softmax], [probabilities], to=TensorProto.FLOAT))
     nodes += [
-        helper.make_node("Softmax", [current], [probabilities], axis=1),
         # The first of equal probabilities wins, as numpy's argmax picks it in predict.
-        helper.make_node("ArgMax", [probabilities], ["class_index"], axis=1, keepdims=0, select_last_index=0),
+        helper.make_node("ArgMax", [softmax], ["class_index"], axis=1, keepdims=0, select_last_index=0),
         helper.make_node("Gather", [constant("class_labels", labels), "class_index"], [label], axis=0),
     ]
     label_type = TensorProto.STRING if labels.dtype.kind in "OU" else helper.np_dtype_to_tensor_dtype(labels.dtype)
     graph = helper.make_graph(
         nodes,
         "hillclimb",
-        [helper.make_tensor_value_info(INPUT, TensorProto.DOUBLE, ["N", features])],
+        [helper.make_tensor_value_info(INPUT, outside, ["N", features])],
         [
-            helper.make_tensor_value_info(probabilities, TensorProto.DOUBLE, ["N", result.layout.num_classes]),
+            helper.make_tensor_value_info(probabilities, outside, ["N", result.layout.num_classes]),
             helper.make_tensor_value_info(label, label_type, ["N"]),
         ],
         initializer=constants,
@@ -96,7 +116,7 @@ def onnx_model(result: SearchResult, classes=None):
         ir_version=IR_VERSION,
         producer_name="hillclimb",
         doc_string=f"network {'-'.join(map(str, result.layout.sizes))}, scaling {result.scaling.kind}; "
-        "input X float64 (N, features)",
+        f"input X {dtype} (N, features), computed in float64",
     )
     onnx.checker.check_model(model, full_check=True)
     return model
@@ -120,12 +140,12 @@ def _label_tensor(classes) -> np.ndarray:
     raise ConfigError(f"classes: ONNX holds labels that are numbers, booleans or text, not {labels.dtype} values")
 
 
-def export_onnx(result: SearchResult, path: str | Path, classes=None) -> Path:
+def export_onnx(result: SearchResult, path: str | Path, classes=None, dtype: str = "float32") -> Path:
     """Write the result's network as an ONNX file, atomically; a ConfigError in one line names what is wrong."""
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"{path}: is a directory; --onnx takes a file name such as model.onnx")
-    data = onnx_model(result, classes).SerializeToString()
+    data = onnx_model(result, classes, dtype).SerializeToString()
     try:
         return atomic_write_bytes(path, data)
     except OSError as error:
@@ -135,6 +155,6 @@ def export_onnx(result: SearchResult, path: str | Path, classes=None) -> Path:
         raise ConfigError(f"{path}: cannot write ({reason})") from None
 
 
-def export_run(run_dir: str | Path, path: str | Path) -> Path:
-    """Write a finished run's network (from its run directory) as an ONNX file."""
-    return export_onnx(load_result(run_dir), path)
+def export_run(run_dir: str | Path, path: str | Path, dtype: str = "float32") -> Path:
+    """Write a finished run's network (from its run directory) as an ONNX file taking dtype input."""
+    return export_onnx(load_result(run_dir), path, dtype=dtype)

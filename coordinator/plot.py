@@ -24,6 +24,7 @@ from workers.network import Layout, logits, softmax
 
 REGIONS_FILE = "decision_regions.png"
 HISTORY_FILE = "history.png"
+PICTURES = (REGIONS_FILE, HISTORY_FILE)  # what `plot` and `run --plot` draw into a run directory
 COLOR_MAP = "brg"  # the seed's colour map
 DPI = 100
 GRID_POINTS = 300  # per side of the decision-region grid

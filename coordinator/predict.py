@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from coordinator.columns import match_columns
 from coordinator.config import ConfigError
 from coordinator.files import atomic_write_text
 from coordinator.result import load_result
@@ -47,7 +48,10 @@ def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str |
         >>> shutil.rmtree(folder)
     """
     result = load_result(run_dir)
-    X = read_features(input_path)
+    table = read_table(input_path, labelled=False, kind="input file")
+    for note in table.notes:
+        print(f"note: {note}", file=sys.stderr)
+    X = match_columns(table.X, table.feature_names, result.data.feature_names if result.data else None, input_path)
     expected = result.layout.num_inputs
     if X.shape[1] != expected:
         hint = " (is the last column a label? leave it out)" if X.shape[1] == expected + 1 else ""

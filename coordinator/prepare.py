@@ -15,13 +15,13 @@ nothing measured on other rows.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from coordinator.checkpoint import CHECKPOINT_FILE, Checkpoint, load_checkpoint
+from coordinator.columns import match_columns
 from coordinator.config import (
     ARRAYS,
     DATASET_NAMES,
@@ -36,6 +36,8 @@ from coordinator.config import (
 )
 from coordinator.data import Dataset, check_layers, load_dataset
 from coordinator.evaluation import class_indices
+from coordinator.plot import PICTURES
+from coordinator.prepared import PreparedRun
 from coordinator.result import RESULT_FILE, WEIGHTS_FILE, DataRecord, Rows, StopReason
 from coordinator.scaling import Scaling
 from coordinator.splits import TEST_SALT, VALIDATION_SALT, stratified_split
@@ -48,28 +50,6 @@ from workers.settings import auto_max_mutations
 RESUMABLE_OVERRIDES = ("rounds", "time_budget", "target_loss", "patience", "workers")
 RUN_FILES = (CHECKPOINT_FILE, RESULT_FILE, WEIGHTS_FILE)
 TEST_FRACTION = 0.25  # of a scikit-learn data set, held out for testing
-
-
-@dataclass(frozen=True)
-class PreparedRun:
-    """A run ready to start: settings resolved, the rows it learns from, holds out and tests on, scaled."""
-
-    config: SearchConfig  # every "auto" and "from the data" resolved, as the result records it
-    dataset: Dataset  # the training rows, scaled
-    validation: Dataset | None  # held-out rows that pick the network, scaled
-    test: Dataset | None  # a scikit-learn data set's test rows, scaled; never seen by the search
-    scaling: Scaling
-    data: DataRecord
-    run_dir: Path | None
-    state: Checkpoint | None  # where a resumed run goes on from
-    start: Solution | None = None  # the network a new run starts from (None: each climber's own)
-
-    @property
-    def start_sha256(self) -> str | None:
-        """The start network's SHA-256 (as a result records it), or the resumed run's, or None."""
-        if self.state is not None:
-            return self.state.start_sha256
-        return start_sha256(self.start) if self.start is not None else None
 
 
 def prepare_run(
@@ -119,13 +99,6 @@ def prepare_run(
     return replace(prepared, run_dir=run_dir, state=state, start=start)
 
 
-def start_sha256(start: Solution) -> str:
-    """The SHA-256 of a start network: its parameters, then its step sizes, as float64 bytes."""
-    digest = hashlib.sha256(np.ascontiguousarray(start.params, dtype=np.float64).tobytes())
-    digest.update(np.ascontiguousarray(start.step_sizes, dtype=np.float64).tobytes())
-    return digest.hexdigest()
-
-
 def _checked_start(start: Solution, layers: tuple[int, ...]) -> Solution:
     """A private float64 copy of a start network, or a ConfigError saying why it cannot start these layers."""
     expected = Layout(layers).num_params
@@ -171,7 +144,9 @@ def _prepare_data(config: SearchConfig, whole: Dataset, arrays: bool) -> Prepare
                 f"validation_fraction: {fraction:g} of {len(whole.X)} rows holds none out (every class has one row); "
                 "give more rows, or 0 to hold none out"
             )
+        split_notes = _split_notes(whole, held, fraction)
         whole, validation = whole.take(kept), whole.take(held)
+        whole = replace(whole, notes=(*whole.notes, *split_notes))
         validation_source = f"{fraction:g} of the data, stratified, seed {config.seed}"
     training = whole
     kind = config.scaling if config.scaling != "auto" else _auto_scaling(chapter, training.X)
@@ -212,9 +187,24 @@ def _auto_scaling(chapter: bool, X: np.ndarray) -> str:
     return SPARSE_SCALING if X.size and np.count_nonzero(X) <= (1 - SPARSE_DATA) * X.size else DEFAULT_SCALING
 
 
+def _split_notes(whole: Dataset, held: np.ndarray, fraction: float) -> tuple[str, ...]:
+    """A note when the held-out rows leave classes out: one row from each would be far more than the fraction."""
+    sizes = np.bincount(whole.labels, minlength=whole.num_classes)
+    given = np.bincount(whole.labels[held], minlength=whole.num_classes)
+    missing = int(np.count_nonzero((given == 0) & (sizes > 1)))
+    if not missing:
+        return ()
+    return (
+        f"validation_fraction: {fraction:g} of {len(whole.X)} rows holds out {len(held)}, too few for one from each "
+        f"of the {whole.num_classes} classes: {missing} classes have none held out (give a larger fraction for "
+        "one from each)",
+    )
+
+
 def _validation_file(config: SearchConfig, training: Dataset) -> Dataset:
     """The held-out rows of --validation-data, their labels mapped onto the training data's classes."""
     table = read_table(config.validation_data, labelled=True, label_column=config.label_column)
+    table = replace(table, X=match_columns(table.X, table.feature_names, training.feature_names, table.source))
     if table.X.shape[1] != training.num_features:
         raise ConfigError(
             f"{table.source}: rows have {table.X.shape[1]} features; the training data has {training.num_features}"
@@ -242,7 +232,8 @@ def _claim_run_dir(run_dir: Path, force: bool, claim: bool) -> None:
     existing = [name for name in RUN_FILES if (run_dir / name).exists()]
     if existing and not force:
         raise ConfigError(f"{run_dir}: already holds a run ({', '.join(existing)}); use --resume or --force")
-    for name in existing if claim else ():
+    # The old run's pictures go with it: they would show a network that is no longer there.
+    for name in (*existing, *(name for name in PICTURES if (run_dir / name).exists())) if claim else ():
         (run_dir / name).unlink()
 
 

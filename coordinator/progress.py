@@ -98,9 +98,12 @@ class LineProgress:
         """Show the round's line: printed in a log, drawn (and kept about every second) on a terminal."""
         now = time.monotonic()
         self._clock, self._elapsed = now, elapsed_s
+        held_out = ""
+        if record.validation_loss is not None:  # rows are held out: how the best does on them
+            held_out = f"held-out loss {record.validation_loss:.5f}  accuracy {record.validation_accuracy:.3f}  "
         line = (
             f"round {record.round:>5}  best loss {record.best_loss:.5f}  accuracy {record.best_accuracy:.3f}  "
-            f"{_rate(record.evaluations_per_second)} evals/s  {self._timing(elapsed_s)}"
+            f"{held_out}{_rate(record.evaluations_per_second)} evals/s  {self._timing(elapsed_s)}"
         )
         if not self.live:
             self.stream.write(line + "\n")

@@ -11,6 +11,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from coordinator.columns import column_names, match_columns
 from coordinator.config import ConfigError, SearchConfig, current_names
 from coordinator.evaluation import Evaluation, class_indices, evaluation_of
 from coordinator.files import atomic_save_npz, atomic_write_text
@@ -27,7 +28,7 @@ class StopReason(str, Enum):
     ROUNDS = "rounds"
     TARGET_LOSS = "target_loss"
     TIME_BUDGET = "time_budget"
-    PATIENCE = "patience"  # rounds without a lower validation loss
+    PATIENCE = "patience"  # rounds without a better held-out score
     CALLER = "caller"  # the caller stopped stepping
 
     @property
@@ -44,14 +45,25 @@ class RoundRecord(BaseModel):
     round: int
     best_loss: float
     best_accuracy: float
-    evaluations: int
+    evaluations: int  # losses the climbers computed (the coordinator's: coordinator_evaluations)
     wall_seconds: float
     evaluations_per_second: float
-    winning_climber: int | None  # None: no climber beat the best of the rounds before
+    winning_climber: int | None  # None: no single climber's network is the round's best
     session: int = 0  # 0 for the first run, 1 after the first resume, ...
     workers: int | None = None  # workers alive at the end of the round (0: Ray was starting; the driver climbed)
     validation_loss: float | None = None  # of the best so far, on held-out rows (None: none held out)
     validation_accuracy: float | None = None
+    steps: int | None = None  # steps each climber made in the round (None: saved before rounds recorded it)
+    climber_evaluations: int | None = None  # the most losses any one climber computed in the round
+    coordinator_evaluations: int = 0  # losses the coordinator computed itself (scoring recombinations)
+    combined: bool = False  # the round's best is a recombination of the climbers' changes
+
+    @property
+    def critical_evaluations(self) -> int | None:
+        """Losses computed one after another in the round: one climber's, then the coordinator's."""
+        if self.climber_evaluations is None:
+            return None
+        return self.climber_evaluations + self.coordinator_evaluations
 
 
 class Rows(BaseModel):
@@ -111,7 +123,7 @@ class SearchResult(BaseModel):
     step_sizes: np.ndarray  # (P,)
     data: DataRecord | None = None  # None in results saved before runs recorded their data
     scaling: Scaling = Scaling(kind="none")
-    selected_round: int | None = None  # the round whose best was kept for its validation loss
+    selected_round: int | None = None  # the round whose best was kept for its held-out score
     validation_loss: float | None = None
     validation_accuracy: float | None = None
     test_loss: float | None = None  # on the held-out test rows of a scikit-learn data set
@@ -134,16 +146,37 @@ class SearchResult(BaseModel):
         return self.layout.unpack(self.params)
 
     def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities (S, C) for features X (S, F), columns in the order of `classes`."""
+        """Class probabilities (S, C) for features X (S, F), columns in the order of `classes`.
+
+        A data frame's columns are matched to the run's feature names, when it recorded them; a row
+        that is not all finite numbers is refused (a ConfigError naming it), never answered.
+        """
         return softmax(logits(self.params, self.scaling.apply(self._features(X)), self.layout))
 
+    def predict_log_proba(self, X) -> np.ndarray:
+        """The logarithm of predict_proba (S, C), computed without underflow to -inf where it can be."""
+        values = logits(self.params, self.scaling.apply(self._features(X)), self.layout)
+        shifted = values - values.max(axis=1, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
     def _features(self, X) -> np.ndarray:
-        """X as (samples, features) float64, or a ConfigError if it does not fit the network."""
-        X = np.asarray(X, dtype=np.float64)
+        """X as (samples, features) float64, columns matched by name; a ConfigError if it does not fit the network."""
+        names = column_names(X)
+        try:
+            X = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ConfigError("input: X must be a rectangular array of numbers") from None
         if X.ndim == 1 and self.layout.num_inputs == 1:
             X = X[:, None]
+        if X.ndim == 2 and self.data is not None:
+            X = match_columns(X, names, self.data.feature_names, "input")
         if X.ndim != 2 or X.shape[1] != self.layout.num_inputs:
             raise ConfigError(f"input: expected (samples, {self.layout.num_inputs}) features, got shape {X.shape}")
+        if not np.all(np.isfinite(X)):
+            row, column = (int(index) for index in np.argwhere(~np.isfinite(X))[0])
+            raise ConfigError(
+                f"input: row {row}, column {column} is {X[row, column]}; the network answers finite numbers only"
+            )
         return X
 
     def predict(self, X) -> np.ndarray:

@@ -9,9 +9,11 @@ decides only how many rounds run. Given a start network, it is a function of tha
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
+from cluster.quiet import ray_logs_to_file
 from coordinator.checkpoint_writer import CheckpointWriter
 from coordinator.config import SearchConfig
 from coordinator.executors import Executor, ExecutorKind, open_executor
@@ -58,7 +60,9 @@ def run_prepared(
     """Run a prepared search to its end: step round by round, checkpoint each round, save the result."""
     progress = progress or SilentProgress()
     session_started = time.monotonic()  # the time budget counts starting Ray and the workers too
-    with open_executor(executor, prepared.dataset, prepared.config, address) as runner:
+    # On Ray, Ray's own notices (its token notice, ...) go to its log files, from every caller, as the CLI's do.
+    quiet = ray_logs_to_file() if executor == "ray" else contextlib.nullcontext()
+    with quiet, open_executor(executor, prepared.dataset, prepared.config, address) as runner:
         stepper = SearchStepper(prepared, runner, progress, session_started)
         progress.started()  # after every check and the connection: an error stays one line
         with CheckpointWriter.optional(prepared.run_dir) as writer:

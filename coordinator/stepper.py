@@ -4,7 +4,7 @@ In the spirit of the ask/tell interfaces of nevergrad and pycma and of EvoTorch'
 caller owns the loop (and may stop, checkpoint or inspect between rounds); the stepper owns the
 round: it hands every climber its seed, gathers their reports, keeps the global best and counts
 the work. With rows held out, it also scores the best on them after every round and keeps the
-network with the lowest validation loss seen: that one is the result. `coordinator.search.search`
+network that scores best on them (coordinator.best.selection_of): that one is the result. `coordinator.search.search`
 is the one-call loop on top.
 """
 
@@ -13,18 +13,22 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Protocol
 
+import numpy as np
+
 from coordinator.best import Best, Selected, better_of, selection_of, start_of
 from coordinator.checkpoint import Checkpoint
+from coordinator.combine import round_best
 from coordinator.config import SearchConfig
 from coordinator.data import Dataset
 from coordinator.executors import Executor
 from coordinator.result import RoundRecord, SearchResult, StopReason
+from coordinator.rounds import round_steps
 from coordinator.seeds import seed_for
 from workers import ClimbOutcome, ClimbTask, Layout
 from workers.network import score as workers_score
 
 if TYPE_CHECKING:
-    from coordinator.prepare import PreparedRun
+    from coordinator.prepared import PreparedRun
 
 
 class Progress(Protocol):
@@ -60,9 +64,14 @@ class SilentProgress:
 
 
 def round_tasks(config: SearchConfig, round_index: int) -> list[ClimbTask]:
-    """The climbers of one round, each with its own seed."""
+    """The climbers of one round (config resolved: climbers and steps set), each with its own seed."""
     return [
-        ClimbTask(round_index=round_index, climber_index=climber, seed=seed_for(config.seed, round_index, climber))
+        ClimbTask(
+            round_index=round_index,
+            climber_index=climber,
+            seed=seed_for(config.seed, round_index, climber),
+            steps=config.steps,
+        )
         for climber in range(config.climbers)
     ]
 
@@ -100,6 +109,20 @@ def score(params, dataset: Dataset, layout: Layout, l2: float = 0.0) -> tuple[fl
     return float(loss), float(accuracy)
 
 
+def training_scorer(dataset: Dataset, layout: Layout, l2: float):
+    """score() on the training rows, with the climbs' objective, the rows prepared for the kernel once."""
+    from workers import kernel  # here: reading a config or checking input loads no kernel
+
+    problem = kernel.make_problem(dataset.X, dataset.labels, l2)
+    net = layout.arrays
+
+    def scored(params) -> tuple[float, float]:
+        losses, accuracies = kernel.score(np.ascontiguousarray(params, dtype=np.float64)[None, :], problem, net)
+        return float(losses[0]), float(accuracies[0])
+
+    return scored
+
+
 def _start_best(prepared: PreparedRun, layout: Layout) -> Best | None:
     """A new run's given start as the best before round 0 (round -1, climber -1), scored on its training rows.
 
@@ -130,11 +153,14 @@ class SearchStepper:
             # One climber per worker: the deepest climbs per second. Recorded in the result's
             # config (and checkpoint), so the run can be repeated anywhere.
             config = config.model_copy(update={"climbers": executor.workers})
+        if config.steps is None:  # sized from the climbers and the data; recorded likewise
+            config = config.model_copy(update={"steps": round_steps(config, config.climbers, len(prepared.dataset.X))})
         self.config = config
         self.prepared = prepared
         self.executor = executor
         self.progress = progress or SilentProgress()
         self.layout = Layout(config.layers)
+        self._training_score = training_scorer(prepared.dataset, self.layout, config.climb_settings().l2)
         self.best: Best | None = state.best if state else _start_best(prepared, self.layout)
         self.selected: Selected | None = state.selected if state else None
         self.history: list[RoundRecord] = list(state.history) if state else []
@@ -157,7 +183,7 @@ class SearchStepper:
 
     @property
     def rounds_without_gain(self) -> int:
-        """Rounds since the validation loss last fell (0 without held-out rows)."""
+        """Rounds since the held-out score last improved (0 without held-out rows)."""
         if self.selected is None:
             return 0
         return self.rounds_completed - 1 - self.selected.round_index
@@ -179,14 +205,17 @@ class SearchStepper:
         round_index = self.rounds_completed
         started = time.monotonic()
         tasks = round_tasks(self.config, round_index)
-        best, evaluations, done = self.best, 0, 0
+        best, reports = self.best, []
         for report in self.executor.run_round(start_of(self.best), tasks):
             best = better_of(best, report)
-            evaluations += report.outcome.evaluations
-            done += 1
-            self.progress.climber_done(round_index, done, len(tasks), best)
-        if done != len(tasks):  # a pool never loses a task; this guards the one-answer promise
-            raise RuntimeError(f"round {round_index}: {done} of {len(tasks)} climbers reported")
+            reports.append(report)
+            self.progress.climber_done(round_index, len(reports), len(tasks), best)
+        if len(reports) != len(tasks):  # a pool never loses a task; this guards the one-answer promise
+            raise RuntimeError(f"round {round_index}: {len(reports)} of {len(tasks)} climbers reported")
+        kept = round_best(self.best, reports, self.config.combine, self._training_score, round_index)
+        best = kept.best
+        climber_evaluations = max(report.outcome.evaluations for report in reports)
+        evaluations = sum(report.outcome.evaluations for report in reports)  # the climbers'; the coordinator's apart
         seconds = time.monotonic() - started
         validation_loss = validation_accuracy = None
         if self.prepared.validation is not None:
@@ -200,11 +229,15 @@ class SearchStepper:
             evaluations=evaluations,
             wall_seconds=seconds,
             evaluations_per_second=evaluations / seconds if seconds > 0 else 0.0,
-            winning_climber=best.climber_index if best.round_index == round_index else None,
+            winning_climber=best.climber_index if best.round_index == round_index and not kept.combined else None,
             session=self.session,
             workers=self.executor.workers_alive(),
             validation_loss=validation_loss,
             validation_accuracy=validation_accuracy,
+            steps=self.config.steps,
+            climber_evaluations=climber_evaluations,
+            coordinator_evaluations=kept.coordinator_evaluations,
+            combined=kept.combined,
         )
         self.best = best
         self.history.append(record)

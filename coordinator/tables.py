@@ -1,10 +1,13 @@
 """Reading data files: the one reader for training, prediction and evaluation.
 
 A .csv file: UTF-8 with or without a byte-order mark, any line ending, blank lines skipped, an
-optional header row (told apart by its words above numbers). Every column is a feature but the
+optional header row (told apart by its words above numbers); columns separated by commas, or by
+semicolons or tabs where no comma separates them (with a note). Every column is a feature but the
 label column, when one is read: the last by default, or one named by its header or its 0-based
-index. An unnamed first column that counts 0, 1, 2, ... is the row index pandas' `to_csv()`
-writes: it is dropped, with a note, and never learnt from. Labels may be numbers or text.
+index. An unnamed first column of whole numbers, a different one in every row, is the row index
+pandas' `to_csv()` writes (shuffled or not): it is dropped, with a note, and never learnt from;
+any other column like it (a row number, an ID) is named in a note. Labels may be numbers or text;
+a label pandas would read as missing (NA, NaN, null, ...) is refused, never made a class.
 
 A .npz file: an array X (rows, features) and, when labels are read, an array y (numbers or
 text; one-hot rows are accepted too). Nothing in it is ever unpickled.
@@ -13,7 +16,9 @@ text; one-hot rows are accepted too). Nothing in it is ever unpickled.
 from __future__ import annotations
 
 import csv
+import io
 import math
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +30,18 @@ from coordinator.config import ConfigError
 SUFFIXES = (".csv", ".npz")
 # Header cells pandas writes above its row index.
 INDEX_HEADERS = ("", "Unnamed: 0")
+# Column separators, the first that splits every row alike winning; a comma where it does.
+DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
+SNIFF_LINES = 50
+# What pandas' read_csv reads as a missing value (its default na_values): never a class.
+MISSING_VALUES = frozenset(
+    {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA"}
+    | {"NULL", "NaN", "None", "n/a", "nan", "null"}
+)
+# A column of whole numbers, a different one in every row, over a span of at most this many per row,
+# is a row number or an ID (named in a note once the file has at least ID_NOTE_ROWS rows).
+ID_SPAN_PER_ROW = 10
+ID_NOTE_ROWS = 10
 
 
 @dataclass(frozen=True)
@@ -36,6 +53,7 @@ class Table:
     y: np.ndarray | None  # (rows,) as written: numbers (float64) or text (str); (rows, classes) one-hot from .npz
     feature_names: tuple[str, ...] | None  # from a header row
     notes: tuple[str, ...] = ()  # what the reader did that a person should know
+    label_name: str | None = None  # the label column's header, or its 0-based index as text
 
 
 def read_table(
@@ -102,7 +120,10 @@ def _read_npz(path: Path, labelled: bool) -> Table:
 
 def _read_csv(path: Path, labelled: bool, label_column: str | int | None) -> Table:
     """The rows of a .csv file (see the module's docstring)."""
-    rows = _csv_rows(path)
+    rows, delimiter = _csv_rows(path)
+    notes = []
+    if delimiter != ",":
+        notes.append(f"{path}: read as {DELIMITERS[delimiter]}-separated (no commas between its columns)")
     header = None
     if len(rows) >= 1 and _is_header(rows):
         header = [cell.strip() for cell in rows[0][1]]
@@ -114,17 +135,34 @@ def _read_csv(path: Path, labelled: bool, label_column: str | int | None) -> Tab
         if len(cells) != width:
             raise ConfigError(f"{path}: line {number} has {len(cells)} columns, expected {width}")
     columns = list(range(width))
-    notes = []
     label = _label_index(path, header, width, label_column) if labelled else None
-    if header is not None and header[0] in INDEX_HEADERS and label != 0 and _counts_from_zero(rows):
-        columns.remove(0)
-        notes.append(f"{path}: dropped the first column, an unnamed row index 0, 1, 2, ... (as pandas writes it)")
-    feature_columns = [column for column in columns if column != label]
-    if not feature_columns:
-        raise ConfigError(f"{path}: each row needs at least one feature besides the label")
 
     def name(column: int) -> str:
         return header[column] if header is not None and header[column] else str(column)
+
+    def texts(column: int) -> list[str]:
+        return [cells[column].strip() for _number, cells in rows]
+
+    if header is not None and header[0] in INDEX_HEADERS and label != 0 and _looks_like_ids(texts(0)):
+        columns.remove(0)
+        notes.append(
+            f"{path}: dropped the first column, an unnamed row index (a different whole number in every row, "
+            "as pandas' to_csv() writes it)"
+        )
+    feature_columns = [column for column in columns if column != label]
+    if not feature_columns:
+        raise ConfigError(
+            f"{path}: each row needs at least one feature besides the label"
+            + ("" if width > 1 else " (one column: are its columns separated by something other than , ; or tab?)")
+        )
+    if len(rows) >= ID_NOTE_ROWS:
+        for column in feature_columns:
+            if _looks_like_ids(texts(column)):
+                notes.append(
+                    f"{path}: column {name(column)} holds a different whole number in every row, like a row number "
+                    "or an ID; it is learnt from as a feature (remove it from the file if it is an ID)"
+                )
+    choose_label = labelled and label_column is None
 
     X = np.empty((len(rows), len(feature_columns)))
     for row, (number, cells) in enumerate(rows):
@@ -134,38 +172,85 @@ def _read_csv(path: Path, labelled: bool, label_column: str | int | None) -> Tab
                 value = float(text)
             except ValueError:
                 shown = "is empty" if not text else f"has {text!r}, not a number"
+                if re.fullmatch(r"[-+]?\d+,\d+", text):
+                    shown += " (decimal commas are not read: write 1.5, not 1,5)"
+                elif text and choose_label:
+                    shown += f"; if it is the label, give --label-column {_flag_value(name(column))}"
                 raise ConfigError(f"{path}: line {number}, column {name(column)} {shown}") from None
             if not math.isfinite(value):
                 raise ConfigError(f"{path}: line {number}, column {name(column)} has {text!r}, not a finite number")
             X[row, position] = value
     y = None
     if label is not None:
-        cells = [cells[label].strip() for _number, cells in rows]
+        cells = texts(label)
         for (number, _cells), cell in zip(rows, cells, strict=True):
             if not cell:
                 raise ConfigError(f"{path}: line {number} has no label (column {name(label)} is empty)")
+            if cell in MISSING_VALUES:
+                raise ConfigError(
+                    f"{path}: line {number} has no label (column {name(label)} holds {cell!r}, a missing value); "
+                    "remove the row, or give it its class"
+                )
         numbers = _numbers(cells)
+        if numbers is not None:
+            fractional = next((row for row, value in enumerate(numbers) if not float(value).is_integer()), None)
+            if fractional is not None:
+                hint = " (the label is the last column; give --label-column if it is another)" if choose_label else ""
+                raise ConfigError(
+                    f"{path}: line {rows[fractional][0]}, column {name(label)} has {cells[fractional]!r}; "
+                    f"labels must be whole numbers or text{hint}"
+                )
         y = np.asarray(numbers, dtype=np.float64) if numbers is not None else np.asarray(cells, dtype=str)
     names = tuple(name(column) for column in feature_columns) if header is not None else None
-    return Table(path, X, y, names, tuple(notes))
+    label_name = name(label) if label is not None else None
+    return Table(path, X, y, names, tuple(notes), label_name)
 
 
-def _csv_rows(path: Path) -> list[tuple[int, list[str]]]:
-    """(line number, cells) of every row that is not blank."""
+def _flag_value(name: str) -> str:
+    """A column name as it is typed after a flag: quoted when the shell would split it."""
+    return name if re.fullmatch(r"[\w.-]+", name) else repr(name)
+
+
+def _csv_rows(path: Path) -> tuple[list[tuple[int, list[str]]], str]:
+    """(line number, cells) of every row that is not blank, and the column separator found."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            rows = []
-            for cells in reader:
-                if any(cell.strip() for cell in cells):
-                    rows.append((reader.line_num, cells))
+            text = handle.read()
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a text (UTF-8) .csv file") from None
-    except csv.Error as error:
-        raise ConfigError(f"{path}: not a readable .csv file ({error})") from None
     except OSError as error:
         raise ConfigError(f"{path}: cannot read ({error.strerror or error})") from None
-    return rows
+    delimiter = _delimiter(text)
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        rows = []
+        for cells in reader:
+            if any(cell.strip() for cell in cells):
+                rows.append((reader.line_num, cells))
+    except csv.Error as error:
+        raise ConfigError(f"{path}: not a readable .csv file ({error})") from None
+    return rows, delimiter
+
+
+def _delimiter(text: str) -> str:
+    """The separator of a file's columns: the first of , ; tab that splits its first lines alike, into two or more."""
+    sample = "\n".join([line for line in text.splitlines() if line.strip()][:SNIFF_LINES])
+    for delimiter in DELIMITERS:
+        try:
+            widths = {len(cells) for cells in csv.reader(io.StringIO(sample), delimiter=delimiter) if cells}
+        except csv.Error:
+            continue
+        if len(widths) == 1 and widths.pop() > 1:
+            return delimiter
+    return ","
+
+
+def _looks_like_ids(cells: list[str]) -> bool:
+    """Whether the cells are whole numbers >= 0, a different one in every row, close together (an index, an ID)."""
+    if not all(cell.isdigit() for cell in cells):
+        return False
+    numbers = [int(cell) for cell in cells]
+    return len(set(numbers)) == len(numbers) and max(numbers) - min(numbers) < ID_SPAN_PER_ROW * len(numbers)
 
 
 def _is_number(text: str) -> bool:
@@ -193,11 +278,6 @@ def _is_header(rows: list[tuple[int, list[str]]]) -> bool:
         return True
     second = rows[1][1]
     return any(not _is_number(a) and _is_number(b) for a, b in zip(first, second, strict=False))
-
-
-def _counts_from_zero(rows: list[tuple[int, list[str]]]) -> bool:
-    """Whether the first column holds 0, 1, 2, ... row after row."""
-    return all(cells[0].strip() == str(index) for index, (_number, cells) in enumerate(rows))
 
 
 def _label_index(path: Path, header: list[str] | None, width: int, label_column: str | int | None) -> int:

@@ -66,3 +66,17 @@ def test_every_example_runs_as_written(project_copy):
     assert (project_copy / "classes.csv").read_text().startswith("class,p_lower,p_upper\n")
     assert (project_copy / "points.onnx").stat().st_size > 0
     assert (project_copy / "runs" / "spiral" / "history.png").is_file()
+
+
+def test_the_python_example_fits_data_of_any_width():
+    import numpy as np
+
+    from coordinator import SearchConfig
+    from coordinator.prepare import prepare_run
+
+    text = (ROOT / "README.md").read_text()
+    line = re.search(r"^config = (SearchConfig\(.*\))\s*(#[^)]*)?$", text, re.M).group(1)
+    config = eval(line, {"SearchConfig": SearchConfig})  # the README's own line
+    my_X = np.random.default_rng(0).standard_normal((40, 5))  # five features, four classes: not the spiral's
+    my_y = np.arange(40) % 4
+    assert prepare_run(config, my_X, my_y).config.layers == (5, 64, 4)

@@ -11,11 +11,12 @@ from workers.climbs import ClimbOutcome
 
 @dataclass(frozen=True)
 class ClimbTask:
-    """One climber's work in one round: who it is and its own seed."""
+    """One climber's work in one round: who it is, its own seed, and how many steps it makes."""
 
     round_index: int
     climber_index: int
     seed: np.random.SeedSequence
+    steps: int  # how long the round is: the coordinator's choice, the same for every climber of a round
 
 
 @dataclass(frozen=True)

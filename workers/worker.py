@@ -33,9 +33,10 @@ class ClimbWorker:
         climb_rows(None, [0], few, self.layout, _warm_settings(self.settings))
 
     def run(self, start: Solution | None, tasks: list[ClimbTask]) -> list[ClimbReport]:
-        """Climb once per task from start (None: each climber's own initialisation)."""
+        """Climb once per task from start (None: each climber's own initialisation); the tasks share one round."""
         seeds = [task.seed for task in tasks]
-        outcomes = climb_rows(start, seeds, self.rows, self.layout, self.settings)
+        settings = self.settings.model_copy(update={"steps": tasks[0].steps}) if tasks else self.settings
+        outcomes = climb_rows(start, seeds, self.rows, self.layout, settings)
         return [
             ClimbReport(round_index=task.round_index, climber_index=task.climber_index, outcome=outcome)
             for task, outcome in zip(tasks, outcomes, strict=True)

@@ -59,8 +59,37 @@ def test_quiet_and_json_runs_keep_rays_notices_in_its_log_files(tmp_path):
     assert [record["round"] for record in rounds] == [0, 1]
     summary = stderr.splitlines()
     assert summary[0].startswith("best loss ") and summary[-1].startswith("written: "), stderr
-    assert len(summary) == 4, stderr  # best loss, the seed's figure, evaluations, written
+    assert len(summary) == 5, stderr  # best loss, the seed's figure, evaluations, rounds, written
 
     for flag, process in runs.items():
         assert (tmp_path / flag / "home" / ".ray" / "auth_token").is_file()  # Ray did turn token auth on
         assert "Token authentication is enabled" in _ray_log_of(process.pid)  # and said so, in its log
+
+
+API_RUNS = """
+from sklearn.datasets import load_iris
+from coordinator import HillClimbClassifier, SearchConfig, search
+
+config = SearchConfig(dataset="vertical", layers=(2, 3, 3), climbers=2, steps=300, rounds=2, time_budget=None)
+search(config.model_copy(update={"workers": 1}))  # a private local Ray, started and ended by the search
+HillClimbClassifier(executor="ray", max_iter=1, steps=100, climbers=1).fit(*load_iris(return_X_y=True))  # a shared one
+print("done")
+"""
+
+
+def test_the_api_and_the_estimator_keep_rays_notices_off_the_terminal_too(tmp_path):
+    environment = {**os.environ, "HOME": str(tmp_path), "PYTHONPATH": str(PROJECT)}
+    environment.pop("RAY_AUTH_MODE", None)  # so that Ray turns token authentication on, and says so
+    environment.pop("RAY_ADDRESS", None)
+    completed = subprocess.run(
+        [sys.executable, "-c", API_RUNS],
+        cwd=PROJECT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert (completed.stdout, completed.stderr) == ("done\n", "")
+    assert (tmp_path / ".ray" / "auth_token").is_file()  # Ray did turn token authentication on

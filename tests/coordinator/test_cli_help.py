@@ -5,6 +5,9 @@ from __future__ import annotations
 import doctest
 import importlib
 import pkgutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +15,7 @@ import coordinator
 from coordinator.cli import build_parser
 from coordinator.config import SECTIONS, SearchConfig, make_config, setting_section
 from coordinator.flags import flag_name, format_value
-from tests.coordinator.cli_runner import assert_one_line_error, run_cli
+from tests.coordinator.cli_runner import assert_one_line_error, cli_environment, run_cli
 
 
 @pytest.mark.parametrize("command", [[], ["run"], ["predict"], ["plot"], ["export"]])
@@ -31,6 +34,18 @@ def test_help_of_every_command_has_examples(command, tmp_path):
         assert "--output" in text and "(default RUN_DIR)" in text
     if command == ["export"]:
         assert "--onnx" in text and "hillclimb[onnx]" in text
+
+
+def test_the_installed_script_calls_itself_by_its_own_name(tmp_path):
+    script = Path(sys.executable).with_name("hillclimb")
+    if not script.is_file():
+        pytest.skip("the project is not installed in this environment (pip install -e .)")
+    completed = subprocess.run(
+        [str(script), "run", "--help"], cwd=tmp_path, env=cli_environment(), capture_output=True, text=True, timeout=60
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith("usage: hillclimb run") and "python -m coordinator" not in completed.stdout
+    assert "  hillclimb run --resume runs/big" in completed.stdout
 
 
 def _run_parser():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -93,7 +94,7 @@ BAD_CSV = {
     "an empty label": ("0,1,0\n1,1,\n", "line 2 has no label (column 2 is empty)"),
     "one column": ("0\n1\n", "each row needs at least one feature besides the label"),
     "NaN feature": ("0,1,0\nnan,1,1\n", "line 2, column 0 has 'nan', not a finite number"),
-    "fractional label": ("0,1,0\n1,1,0.5\n", "labels must be whole numbers or text, got 0.5 (row 1)"),
+    "fractional label": ("0,1,0\n1,1,0.5\n", "line 2, column 2 has '0.5'; labels must be whole numbers or text"),
     "a single class": ("0,1,1\n1,1,1\n", "needs at least two classes"),
 }
 
@@ -257,9 +258,88 @@ def test_a_pandas_row_index_is_dropped_with_a_note_and_never_learnt_from(tmp_pat
     assert any("row index" in note for note in dataset.notes)
 
 
-def test_an_unnamed_first_column_that_is_not_a_counter_is_a_feature(tmp_path):
-    path = _csv(tmp_path, ",b,label\n5,1,0\n3,2,1\n")
-    assert read_dataset_file(path).X.tolist() == [[5, 1], [3, 2]]
+def test_an_unnamed_first_column_that_is_not_a_row_index_is_a_feature(tmp_path):
+    for first in (("5", "5"), ("0.5", "1.5"), ("-1", "2")):  # repeated, fractional, negative: not an index
+        path = _csv(tmp_path, f",b,label\n{first[0]},1,0\n{first[1]},2,1\n")
+        assert read_dataset_file(path).X[:, 1].tolist() == [1, 2] and read_dataset_file(path).X.shape == (2, 2)
+
+
+def test_the_index_of_a_shuffled_data_frame_is_dropped_and_never_learnt_from(tmp_path):
+    pandas = pytest.importorskip("pandas")
+    frame = pandas.DataFrame({"x": np.arange(30) / 10, "label": np.arange(30) % 3}).sample(frac=1, random_state=0)
+    path = tmp_path / "shuffled.csv"
+    frame.to_csv(path)  # the index goes first, unnamed, in shuffled order: 27, 15, ...
+    dataset = read_dataset_file(path)
+    assert dataset.feature_names == ("x",) and dataset.X[:, 0].tolist() == frame["x"].tolist()
+    assert any("dropped the first column, an unnamed row index" in note for note in dataset.notes)
+
+
+def test_a_column_like_a_row_number_or_an_id_is_named_in_a_note(tmp_path):
+    rows = "".join(f"{row + 1},{row % 7 / 10},{row % 3}\n" for row in range(12))
+    dataset = read_dataset_file(_csv(tmp_path, "Id,x,label\n" + rows))  # as Kaggle's iris.csv has one
+    assert dataset.X.shape == (12, 2)  # it cannot be told from the data alone: learnt from, and said
+    assert [note for note in dataset.notes if "column Id holds a different whole number in every row" in note]
+    plain = read_dataset_file(_csv(tmp_path, "a,x,label\n" + rows.replace("1,", "1.5,", 1), name="plain.csv"))
+    assert not plain.notes
+
+
+@pytest.mark.parametrize(("separator", "word"), [(";", "semicolon"), ("\t", "tab")])
+def test_a_semicolon_or_tab_separated_file_is_read_with_a_note(tmp_path, separator, word):
+    text = "\n".join(separator.join(row) for row in [["a", "b", "label"], ["0.5", "1", "x"], ["1.5", "2", "y"]])
+    dataset = read_dataset_file(_csv(tmp_path, text + "\n"))
+    assert dataset.X.tolist() == [[0.5, 1], [1.5, 2]] and dataset.classes == ("x", "y")
+    assert any(f"read as {word}-separated" in note for note in dataset.notes)
+
+
+def test_decimal_commas_are_named_as_such(tmp_path):
+    path = _csv(tmp_path, "a;b;label\n0,5;1;x\n1,5;2;y\n")
+    with pytest.raises(ConfigError, match=r"line 2, column a has '0,5', not a number \(decimal commas are not read"):
+        read_dataset_file(path)
+
+
+@pytest.mark.parametrize("missing", ["NA", "NaN", "nan", "null", "N/A", "None"])
+def test_a_missing_label_is_refused_never_made_a_class(tmp_path, missing):
+    path = _csv(tmp_path, f"a,label\n0,cat\n1,{missing}\n2,dog\n")
+    with pytest.raises(
+        ConfigError, match=rf"line 3 has no label \(column label holds '{re.escape(missing)}', a missing"
+    ):
+        read_dataset_file(path)
+
+
+def test_a_label_in_the_first_column_gets_a_hint_of_label_column(tmp_path):
+    with pytest.raises(ConfigError, match=r"column species has 'setosa', not a number; if it is the label, give "
+                       r"--label-column species$"):  # fmt: skip
+        read_dataset_file(_csv(tmp_path, "species,sepal,petal\nsetosa,5.1,1.4\nvirginica,6.3,6.0\n"))
+    with pytest.raises(ConfigError, match=r"labels must be whole numbers or text \(the label is the last column; "
+                       r"give --label-column if it is another\)$"):  # fmt: skip
+        read_dataset_file(_csv(tmp_path, "kind,sepal,petal\n1,5.1,1.4\n2,6.3,6.5\n", name="first.csv"))
+
+
+def _quantity_file(tmp_path, rows=200):
+    generator = np.random.default_rng(0)
+    prices = np.round(generator.normal(300, 60, rows))  # whole numbers, as a rounded price
+    sizes = prices / 100 + generator.normal(0, 0.1, rows)
+    lines = [f"{size:.3f},{price:.0f}" for size, price in zip(sizes, prices, strict=True)]
+    return _csv(tmp_path, "size,price\n" + "\n".join(lines) + "\n", name="prices.csv")
+
+
+def test_a_label_column_that_looks_like_a_quantity_is_refused_with_a_hint(tmp_path):
+    path = _quantity_file(tmp_path)
+    classes = len(np.unique(np.loadtxt(path, delimiter=",", skiprows=1)[:, 1]))
+    with pytest.raises(ConfigError) as caught:
+        load_dataset(SearchConfig(dataset=str(path)))
+    message = str(caught.value)
+    assert message.startswith(f"{path}: the label column price holds {classes} different numbers")
+    assert "looks like a quantity to predict, not classes" in message and "--label-column" in message
+    assert message.endswith(f"--layers ending in {classes}")
+    # Declared as classes (the layers end in that many), it is read as classes.
+    assert load_dataset(SearchConfig(dataset=str(path), layers=(1, 8, classes))).num_classes == classes
+
+
+@pytest.mark.parametrize(("classes", "rows_each"), [(50, 10), (100, 3), (1000, 2)])
+def test_many_classes_of_a_few_rows_each_are_classes(tmp_path, classes, rows_each):
+    rows = "".join(f"{row / 7:.3f},{row % classes}\n" for row in range(classes * rows_each))
+    assert load_dataset(SearchConfig(dataset=str(_csv(tmp_path, rows)))).num_classes == classes
 
 
 @pytest.mark.parametrize("column", ["species", "0", "-3"])

@@ -21,12 +21,12 @@ from sklearn.utils.estimator_checks import check_estimator
 
 from coordinator import ConfigError, HillClimbClassifier, SearchConfig, search
 from coordinator.estimator import search_config
-from coordinator.prepare import start_sha256
+from coordinator.prepared import start_sha256
 from tests.cluster.processes import is_alive, start_time_of
 from tests.coordinator.cli_runner import REPOSITORY
 from workers import Solution
 
-SMALL = {"executor": "inprocess", "rounds": 2, "steps": 200, "time_budget": None}
+SMALL = {"executor": "inprocess", "max_iter": 2, "steps": 200, "time_budget": None}
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +94,14 @@ def test_the_result_names_classes_by_their_labels_where_it_can(iris):
     assert model.n_features_in_ == 4 and model.n_iter_ == 2 and model.loss_ == model.result_.best_loss
 
 
+def test_combine_reaches_the_rounds(iris):
+    X, y = iris
+    single = HillClimbClassifier(**SMALL, combine="best").fit(X, y)
+    assert single.result_.config.combine == "best"
+    assert not any(record.combined or record.coordinator_evaluations for record in single.result_.history)
+    assert HillClimbClassifier(**SMALL).fit(X, y).result_.config.combine == "recombine"
+
+
 def test_the_fit_is_the_search_of_the_mapped_config(iris):
     X, y = iris
     model = HillClimbClassifier(**SMALL, hidden_layer_sizes=[6], random_state=3, mutation_rate=0.1).fit(X, y)
@@ -113,7 +121,11 @@ def test_the_fit_is_the_search_of_the_mapped_config(iris):
         ({"steps": 0}, r"^steps: Input should be greater than or equal to 1, got 0$"),
         ({"time_budget": -2}, r"^time_budget: must be a positive number of seconds, got -2.0$"),
         ({"scaling": "log"}, r"^scaling: Input should be 'auto', 'standard', 'minmax', 'maxabs' or 'none', got 'log'$"),
-        ({"validation_fraction": 0.0}, r"^patience: counts rounds without a lower loss on held-out rows"),
+        ({"validation_fraction": 0.0}, r"^validation_fraction: early_stopping holds rows out to score the network on"),
+        ({"early_stopping": "yes"}, r"^early_stopping: must be True or False, got 'yes'$"),
+        ({"alpha": -1.0}, r"^alpha: must be a finite number >= 0, got -1.0$"),
+        ({"n_iter_no_change": 0}, r"^n_iter_no_change: Input should be greater than or equal to 1, got 0$"),
+        ({"max_iter": 0}, r"^max_iter: Input should be greater than or equal to 1, got 0$"),
         ({"executor": "threads"}, r"^executor: must be 'ray' or 'inprocess', got 'threads'$"),
         ({"address": "127.0.0.1:6379"}, r"^address: a Ray address \(text\) for executor='ray' only"),
         ({"verbose": -1}, r"^verbose: must be an integer >= 0, got -1$"),
@@ -122,6 +134,38 @@ def test_the_fit_is_the_search_of_the_mapped_config(iris):
 def test_a_bad_parameter_is_a_one_line_value_error_naming_it(iris, parameters, message):
     with pytest.raises(ValueError, match=message):
         HillClimbClassifier(**{**SMALL, **parameters}).fit(*iris)
+
+
+def test_scikit_learns_names_mean_what_they_mean_there(iris):
+    X, y = iris
+    config = search_config(HillClimbClassifier(alpha=0.01, max_iter=7, n_iter_no_change=3).get_params())
+    assert (config.l2, config.rounds, config.patience, config.validation_fraction) == (0.01, 7, 3, 0.2)
+    # early_stopping=False learns from every row and keeps the last network, as MLPClassifier's does.
+    config = search_config(HillClimbClassifier(early_stopping=False, validation_fraction=0.3).get_params())
+    assert config.validation_fraction == 0 and config.patience is None
+    model = HillClimbClassifier(**SMALL, early_stopping=False).fit(X, y)
+    assert model.result_.data.validation is None and model.result_.selected_round is None
+
+
+def test_predict_log_proba_is_the_log_of_predict_proba(iris):
+    X, y = iris
+    model = HillClimbClassifier(**SMALL).fit(X, y)
+    log_probabilities = model.predict_log_proba(X)
+    assert log_probabilities.shape == (len(X), 3) and np.all(np.isfinite(log_probabilities))
+    assert np.allclose(np.exp(log_probabilities), model.predict_proba(X), rtol=1e-12, atol=1e-300)
+    assert np.allclose(model.result_.predict_log_proba(X), log_probabilities, rtol=0, atol=0)
+
+
+def test_a_data_frame_with_its_columns_in_another_order_is_refused_as_scikit_learn_does(iris):
+    pandas = pytest.importorskip("pandas")
+    X, y = iris
+    frame = pandas.DataFrame(X, columns=["sepal_length", "sepal_width", "petal_length", "petal_width"])
+    model = HillClimbClassifier(**SMALL).fit(frame, y)
+    assert model.result_.data.feature_names == list(frame.columns)  # recorded: a saved result_ matches by name
+    with pytest.raises(ValueError, match="feature names"):
+        model.predict(frame[frame.columns[::-1]])
+    with pytest.raises(ValueError, match="NaN"):
+        model.predict(frame.assign(sepal_width=np.nan))
 
 
 def test_random_state_none_is_0_and_a_random_state_gives_one_draw(iris):
@@ -168,6 +212,11 @@ def test_warm_start_refuses_a_network_that_does_not_fit(iris):
         model.set_params(hidden_layer_sizes=(5,)).fit(X, y)
 
 
+def test_search_is_the_function_whatever_is_imported_before_it():
+    code = "from coordinator import HillClimbClassifier, search; print(callable(search), search.__name__)"
+    assert _python(code).stdout.strip() == "True search"
+
+
 def test_importing_coordinator_needs_neither_scikit_learn_nor_onnx():
     code = "import sys, coordinator; print(sorted({'sklearn', 'onnx', 'onnxruntime'} & set(sys.modules)))"
     assert _python(code).stdout.strip() == "[]"
@@ -188,7 +237,7 @@ from coordinator import HillClimbClassifier
 from tests.cluster.processes import descendants, start_time_of
 
 X, y = load_iris(return_X_y=True)
-settings = dict(rounds=2, steps=200, climbers=3)
+settings = dict(max_iter=2, steps=200, climbers=3)
 sessions, predictions = [], []
 for _ in range(2):
     model = HillClimbClassifier(executor="ray", **settings).fit(X, y)

@@ -143,3 +143,16 @@ def test_run_with_plot_writes_the_pictures_and_lists_them(tmp_path):
     for name in (REGIONS_FILE, HISTORY_FILE):
         _check_png(tmp_path / "run" / name)
         assert f"run/{name}" in completed.stdout
+
+
+def test_a_resumed_runs_pictures_are_drawn_again_and_a_forced_runs_old_ones_removed(tmp_path):
+    flags = [*TINY_FLAGS, "--inprocess", "--time-budget", "none", "--quiet"]
+    assert run_cli("run", *flags, "--out", "run", "--plot", cwd=tmp_path).returncode == 0
+    before = {name: (tmp_path / "run" / name).read_bytes() for name in (REGIONS_FILE, HISTORY_FILE)}
+    completed = run_cli("run", "--resume", "run", "--rounds", "4", "--inprocess", cwd=tmp_path)  # no --plot
+    assert completed.returncode == 0, completed.stderr
+    assert f"run/{HISTORY_FILE}" in completed.stdout.splitlines()[-1]  # the summary's "written:" line
+    assert all((tmp_path / "run" / name).read_bytes() != data for name, data in before.items())
+    completed = run_cli("run", *flags, "--out", "run", "--force", "--seed", "1", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    assert not (tmp_path / "run" / REGIONS_FILE).exists() and not (tmp_path / "run" / HISTORY_FILE).exists()

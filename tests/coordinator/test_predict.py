@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coordinator import ConfigError, load_result, nnfs_data
+from coordinator import ConfigError, SearchConfig, load_result, nnfs_data, search
 from coordinator.predict import predict_file, prediction_table, read_features
 from tests.coordinator.cli_runner import assert_one_line_error, make_run, run_cli
 
@@ -135,3 +135,67 @@ def test_predict_command_bad_input(finished_run, tmp_path):
     assert_one_line_error(run_cli("predict", "no-run", "--input", "three.csv", cwd=tmp_path), "no-run", "missing")
     completed = run_cli("predict", str(finished_run), cwd=tmp_path)
     assert_one_line_error(completed, "--input", "--help")
+
+
+@pytest.fixture(scope="module")
+def named_run(tmp_path_factory):
+    """A finished tiny run on a headed .csv, features named a, b, c (so it records their names)."""
+    folder = tmp_path_factory.mktemp("named")
+    generator = np.random.default_rng(0)
+    X = np.concatenate([generator.normal(centre, 0.3, (20, 3)) for centre in (0.0, 2.0, 4.0)])
+    y = np.repeat(["low", "mid", "high"], 20)
+    lines = ["a,b,c,label", *(f"{a},{b},{c},{label}" for (a, b, c), label in zip(X, y, strict=True))]
+    (folder / "train.csv").write_text("\n".join(lines) + "\n")
+    config = SearchConfig(dataset=str(folder / "train.csv"), hidden=(4,), climbers=2, steps=200, rounds=2)
+    search(config.model_copy(update={"time_budget": None}), executor="inprocess", run_dir=folder / "run")
+    return folder / "run", X
+
+
+def test_a_row_that_is_not_all_finite_numbers_is_refused_never_answered(named_run):
+    result = load_result(named_run[0])
+    for value in (np.nan, np.inf, -np.inf):
+        X = named_run[1][:4].copy()
+        X[2, 1] = value
+        answers = (
+            result.predict,
+            result.predict_proba,
+            result.predict_log_proba,
+            lambda X: result.score(X, ["low"] * 4),
+        )
+        for answer in answers:
+            with pytest.raises(ConfigError, match=rf"^input: row 2, column 1 is {value}; the network answers finite"):
+                answer(X)
+
+
+def test_a_data_frame_is_matched_by_column_name(named_run):
+    pandas = pytest.importorskip("pandas")
+    result = load_result(named_run[0])
+    assert result.data.feature_names == ["a", "b", "c"]
+    frame = pandas.DataFrame(named_run[1], columns=["a", "b", "c"])
+    expected = result.predict_proba(named_run[1])
+    assert np.array_equal(result.predict_proba(frame[["c", "a", "b"]]), expected)
+    with pytest.raises(ConfigError, match=r"^input: the columns are not the features the network learnt \(missing c; "
+                       r"not learnt from d\); it learnt a, b, c$"):  # fmt: skip
+        result.predict(frame.rename(columns={"c": "d"}))
+
+
+def test_a_headed_csv_is_matched_by_column_name_in_predict_and_evaluate(named_run, tmp_path):
+    run_dir, X = named_run
+    rows = "".join(f"{c},{a},{b}\n" for a, b, c in X)
+    (tmp_path / "reordered.csv").write_text("c,a,b\n" + rows)
+    (tmp_path / "plain.csv").write_text("".join(f"{a},{b},{c}\n" for a, b, c in X))  # no names: by position
+    completed = run_cli("predict", str(run_dir), "--input", "reordered.csv", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout == run_cli("predict", str(run_dir), "--input", "plain.csv", cwd=tmp_path).stdout
+    (tmp_path / "renamed.csv").write_text("c,a,z\n" + rows)
+    assert_one_line_error(
+        run_cli("predict", str(run_dir), "--input", "renamed.csv", cwd=tmp_path),
+        "renamed.csv: the columns are not the features the network learnt (missing b; not learnt from z)",
+    )
+    labels = np.repeat(["low", "mid", "high"], 20)
+    labelled = "".join(f"{label},{c},{a},{b}\n" for (a, b, c), label in zip(X, labels, strict=True))
+    (tmp_path / "test.csv").write_text("label,c,a,b\n" + labelled)
+    completed = run_cli("evaluate", str(run_dir), "--input", "test.csv", "--label-column", "label", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    accuracy = load_result(run_dir).score(X, labels)
+    assert completed.stdout.startswith("rows 60, loss ") and f"accuracy {accuracy:.4f}" in completed.stdout

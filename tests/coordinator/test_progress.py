@@ -7,10 +7,11 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from coordinator import SearchConfig, search
-from coordinator.best import Best
+from coordinator import SearchConfig, load_result, search
+from coordinator.best import SELECTION_RULE, Best
 from coordinator.cli import _print_summary
 from coordinator.metrics import RayMetrics
 from coordinator.progress import JsonProgress, LineProgress, ProgressGroup
@@ -48,6 +49,15 @@ def test_line_progress_in_a_log_writes_one_plain_line_per_round():
     assert "\r" not in stream.getvalue() and "\x1b" not in stream.getvalue()
     assert " ".join(lines[1].split()) == (
         "round 1 best loss 0.20000 accuracy 0.900 200.00k evals/s elapsed 3.0 s left 27.0 s"
+    )
+
+
+def test_line_progress_shows_held_out_figures_when_rows_are_held_out():
+    stream = io.StringIO()
+    record = _record(3).model_copy(update={"validation_loss": 0.41234, "validation_accuracy": 0.85})
+    LineProgress(time_budget=None, stream=stream).round_done(record, elapsed_s=1.0)
+    assert " ".join(stream.getvalue().split()).startswith(
+        "round 3 best loss 0.25000 accuracy 0.900 held-out loss 0.41234 accuracy 0.850 200.00k evals/s"
     )
 
 
@@ -103,6 +113,39 @@ def test_summary_names_the_figures_the_seed_and_the_files(tmp_path):
     assert f"{result.evaluations:,} evaluations in {result.wall_seconds:.1f} s" in text
     assert "/s overall, " in text and "/s while climbing) on 1 worker(s)" in text
     assert f"written: {tmp_path}/run/result.json, {tmp_path}/run/weights.npz, {tmp_path}/run/history.png" in text
+
+
+def test_summary_names_the_kept_network_and_the_last_one_in_plain_words(tmp_path):
+    X = np.random.default_rng(0).standard_normal((60, 2))
+    y = (X[:, 0] > 0).astype(int)
+    config = SearchConfig(hidden=(4,), climbers=2, steps=100, rounds=6, time_budget=None, validation_fraction=0.3)
+    result = search(config, X, y, executor="inprocess")
+    stream = io.StringIO()
+    _print_summary(result, tmp_path, stream)
+    first = stream.getvalue().splitlines()[0]
+    assert first.startswith(f"kept the network of round {result.selected_round} of 6 ({SELECTION_RULE}): ")
+    assert f"on the 18 held-out rows accuracy {result.validation_accuracy:.3f}" in first
+    assert f"on the training rows accuracy {result.best_accuracy:.3f}, loss {result.best_loss:.5f}" in first
+    last = result.history[-1]
+    if result.selected_round != last.round:
+        assert f"the last round's network: held-out accuracy {last.validation_accuracy:.3f}" in stream.getvalue()
+
+
+def test_a_resumed_runs_summary_tells_this_session_from_the_whole_run(tmp_path):
+    first = run_cli("run", *TINY_FLAGS, "--inprocess", "--out", "run", "--time-budget", "none", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    completed = run_cli("run", "--resume", "run", "--rounds", "5", "--inprocess", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    result = load_result(tmp_path / "run")
+    session = [record for record in result.history if record.session == 1]
+    assert [record.round for record in session] == [2, 3, 4]
+    evaluations = sum(record.evaluations for record in session)
+    assert evaluations < result.evaluations
+    line = next(line for line in completed.stdout.splitlines() if line.startswith("this session"))
+    assert line.startswith(f"this session (resumed after round 1): 3 rounds, {evaluations:,} evaluations in ")
+    assert line.endswith(
+        f"the whole run: 2 sessions, {result.evaluations:,} evaluations in {result.wall_seconds:.1f} s"
+    )
 
 
 def test_summary_leaves_out_the_seed_on_other_data(tmp_path):

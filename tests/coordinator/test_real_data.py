@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 
 import numpy as np
 import pytest
 
 from coordinator import ConfigError, SearchConfig, load_result, search
+from coordinator.best import Best, Selected, selection_of
 from coordinator.checkpoint import load_checkpoint
 from coordinator.config import DEFAULT_L2
 from coordinator.prepare import prepare_run
 from coordinator.result import StopReason
 from coordinator.splits import VALIDATION_SALT, stratified_split
 from tests.coordinator.cli_runner import assert_one_line_error, run_cli
+from workers import ClimbOutcome
 
 TINY = {"climbers": 2, "steps": 200, "rounds": 3, "time_budget": None}
 
@@ -45,6 +48,33 @@ def test_a_stratified_split_is_a_function_of_labels_and_seed():
     again = stratified_split(labels, 0.2, 7, VALIDATION_SALT)
     assert np.array_equal(held, again[1])
     assert not np.array_equal(held, stratified_split(labels, 0.2, 8, VALIDATION_SALT)[1])
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.2])
+def test_many_small_classes_hold_out_the_fraction_asked_and_say_so(fraction):
+    labels = np.repeat(np.arange(100), 3)  # one row from each class would be a third of the rows
+    _kept, held = stratified_split(labels, fraction, 0, VALIDATION_SALT)
+    assert len(held) == round(fraction * 300) and len(np.unique(labels[held])) == len(held)
+    X = np.random.default_rng(0).standard_normal((300, 2))
+    prepared = prepare_run(SearchConfig(validation_fraction=fraction, **TINY), X, labels)
+    assert prepared.data.validation.rows == round(fraction * 300)
+    note = f"validation_fraction: {fraction:g} of 300 rows holds out {round(fraction * 300)}, too few for one from each"
+    assert [text for text in prepared.data.notes if text.startswith(note)]
+
+
+def test_the_held_out_rows_and_the_notes_are_told_before_the_run(tmp_path):
+    X = np.random.default_rng(0).standard_normal((300, 2))
+    _write_csv(tmp_path / "many.csv", X, np.repeat(np.arange(100), 3), header=("a", "b", "label"))
+    completed = run_cli("run", "--dataset", "many.csv", "--validation-fraction", "0.1", "--dry-run", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stderr.startswith("note: validation_fraction: 0.1 of 300 rows holds out 30, too few for one")
+    assert completed.stdout.startswith("would run: many.csv (270 rows, 2 features, 100 classes, 30 held out)")
+
+
+def test_one_row_from_each_class_is_held_out_when_that_is_near_the_fraction():
+    labels = np.repeat([0, 1, 2, 3], [40, 40, 40, 2])  # the small class gives one: 25 held out, not 24
+    _kept, held = stratified_split(labels, 0.2, 0, VALIDATION_SALT)
+    assert [int(np.sum(labels[held] == c)) for c in range(4)] == [8, 8, 8, 1]
 
 
 def test_a_result_on_arrays_saves_loads_predicts_and_plots_from_anywhere(tmp_path):
@@ -135,10 +165,10 @@ def test_held_out_rows_pick_the_network_and_patience_stops_the_run():
     X, y = _blobs(rows_per_class=30)
     config = SearchConfig(hidden=(8,), climbers=2, steps=300, rounds=40, time_budget=None, patience=3)
     result = search(config, X, y, executor="inprocess")
-    losses = [record.validation_loss for record in result.history]
-    assert all(loss is not None for loss in losses)
-    assert result.validation_loss == min(losses)
-    assert result.selected_round == losses.index(min(losses))  # the first round that reached it
+    scores = [(record.validation_accuracy, -record.validation_loss) for record in result.history]
+    assert all(score[0] is not None for score in scores)
+    assert (result.validation_accuracy, -result.validation_loss) == max(scores)
+    assert result.selected_round == scores.index(max(scores))  # the first round that reached it
     assert result.stopped_because is StopReason.PATIENCE
     assert result.rounds_completed == result.selected_round + 1 + 3
     kept = result.history[result.selected_round]
@@ -148,6 +178,22 @@ def test_held_out_rows_pick_the_network_and_patience_stops_the_run():
 def test_patience_without_held_out_rows_is_refused():
     with pytest.raises(ConfigError, match=r"^patience: needs held-out rows"):
         prepare_run(SearchConfig(dataset="vertical", patience=3))
+
+
+def _kept(round_index, loss, accuracy):
+    outcome = ClimbOutcome(np.zeros(1), np.ones(1), 0.5, 0.9, 0)
+    return Selected(Best(round_index, 0, outcome), round_index, loss, accuracy)
+
+
+def test_the_kept_network_is_the_best_held_out_accuracy_then_loss_then_the_earliest():
+    # The case of a 5-class spiral: held-out loss rose while held-out accuracy rose too.
+    early, later = _kept(0, 1.02, 0.34), _kept(40, 1.35, 0.59)
+    assert selection_of(early, later) is later and selection_of(later, early) is later
+    assert selection_of(_kept(3, 0.40, 0.90), _kept(4, 0.35, 0.90)).round_index == 4  # equal accuracy: lower loss
+    assert selection_of(_kept(3, 0.40, 0.90), _kept(4, 0.40, 0.90)).round_index == 3  # a full tie: the earlier
+    assert selection_of(_kept(3, 0.40, 0.90), _kept(4, math.nan, 0.90)).round_index == 3  # NaN never wins
+    assert selection_of(_kept(3, math.nan, 0.0), _kept(4, 16.1, 0.0)).round_index == 4
+    assert selection_of(None, early) is early
 
 
 def test_validation_data_from_a_file_maps_its_labels_onto_the_training_classes(tmp_path):
@@ -162,6 +208,18 @@ def test_validation_data_from_a_file_maps_its_labels_onto_the_training_classes(t
         ConfigError, match=r"other\.csv: labels: row 2 has label 'weird', which the network never learnt"
     ):
         prepare_run(SearchConfig(dataset=str(train), validation_data=str(tmp_path / "other.csv")))
+
+
+def test_validation_data_is_matched_to_the_training_columns_by_name(tmp_path):
+    X, y = _blobs()
+    train = _write_csv(tmp_path / "train.csv", X, y)
+    held = _write_csv(tmp_path / "held.csv", X[::5][:, [2, 0, 1]], y[::5], header=("c", "a", "b", "label"))
+    prepared = prepare_run(SearchConfig(dataset=str(train), validation_data=str(held), hidden=(4,)))
+    assert np.array_equal(prepared.validation.X, prepared.scaling.apply(X[::5]))  # a, b, c again
+    _write_csv(tmp_path / "renamed.csv", X[::5], y[::5], header=("a", "b", "d", "label"))
+    with pytest.raises(ConfigError, match=r"renamed\.csv: the columns are not the features the network learnt "
+                       r"\(missing c; not learnt from d\)"):  # fmt: skip
+        prepare_run(SearchConfig(dataset=str(train), validation_data=str(tmp_path / "renamed.csv")))
 
 
 def test_resuming_on_data_that_changed_is_refused(tmp_path):

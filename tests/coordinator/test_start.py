@@ -7,7 +7,8 @@ import pytest
 
 from coordinator import ConfigError, SearchConfig, search
 from coordinator.executors import open_executor
-from coordinator.prepare import prepare_run, start_sha256
+from coordinator.prepare import prepare_run
+from coordinator.prepared import start_sha256
 from coordinator.stepper import SearchStepper, score
 from workers import Solution
 

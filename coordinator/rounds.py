@@ -1,0 +1,64 @@
+"""How long a round is: steps per climber, from the number of climbers and what a step costs.
+
+A round's climbers all start from the broadcast best; the shorter the round, the more often their
+work is pooled. One climber gains nothing from pooling and climbs ONE_CLIMBER_STEPS per round; N
+climbers climb ONE_CLIMBER_STEPS / N each, so a round's total work stays the same and recombination
+(coordinator/combine.py) sees their changes before they drift apart. Bounds keep a round's time
+sensible whatever the data: its climbing at most ROUND_WORK (so a time budget, checked between
+rounds, is kept within about half a second), at least MIN_ROUND_WORK (so Ray's cost per round stays
+small beside it), and, when the coordinator scores recombinations (each a pass over every training
+row), at least COORDINATOR_SHARE times their work.
+
+Costs are counted in multiply-adds over the training rows, from the rows, the layer sizes and the
+parameters a step moves: a function of the config and the data alone, so the round's length, and
+with it the result, is the same on any machine.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+from coordinator.combine import LENGTHS
+from coordinator.config import ONE_CLIMBER_STEPS, SearchConfig
+
+# Work of one round's climbing, in multiply-adds: about half a second on one core of this project's
+# 2-core machine (measured in bench/throughput.py).
+ROUND_WORK = 1e9
+# Work of a round's climbing, at least (about 5 ms), so that what a round costs besides climbing
+# (Ray's calls, the broadcast, the coordinator's arithmetic) stays a small part of it.
+MIN_ROUND_WORK = ROUND_WORK / 80
+# A round climbs at least this many times the work of the coordinator's scoring, so that scoring
+# recombinations never takes more than about a fifth of a round.
+COORDINATOR_SHARE = 4.0
+# The loss's exponential and logarithm per row and class, in multiply-adds.
+EXP_WORK = 10.0
+
+
+def pass_work(rows: int, layers: tuple[int, ...]) -> float:
+    """Multiply-adds of one loss from scratch: every layer on every row, and the loss's exponentials."""
+    return rows * (sum(n_in * n_out for n_in, n_out in itertools.pairwise(layers)) + EXP_WORK * layers[-1])
+
+
+def step_work(rows: int, layers: tuple[int, ...], moved: int) -> float:
+    """Multiply-adds of one incremental step: each moved parameter, each hidden unit it moves passing its
+    change on to the next layer (at most every hidden unit), and the loss."""
+    fan_out = max(layers[2:], default=layers[-1])  # the widest layer a moved unit passes a change to
+    hidden_units = sum(layers[1:-1])
+    return rows * (moved + min(moved, hidden_units) * fan_out + EXP_WORK * layers[-1])
+
+
+def round_steps(config: SearchConfig, climbers: int, rows: int) -> int:
+    """Steps each climber makes per round: the config's, or sized from the climbers and the cost of a step."""
+    if config.steps is not None:
+        return config.steps
+    layers = config.layers
+    work = step_work(rows, layers, config.climb_settings().mutated_count(_params(layers)))
+    steps = max(math.ceil(ONE_CLIMBER_STEPS / climbers), math.ceil(MIN_ROUND_WORK / work))
+    if config.combine == "recombine" and climbers > 1:
+        steps = max(steps, math.ceil(COORDINATOR_SHARE * len(LENGTHS) * pass_work(rows, layers) / work))
+    return max(1, min(steps, math.floor(ROUND_WORK / work)))
+
+
+def _params(layers: tuple[int, ...]) -> int:
+    return sum(n_in * n_out + n_out for n_in, n_out in itertools.pairwise(layers))

@@ -1,0 +1,60 @@
+"""How long a round is: the config's steps, or sized from the climbers and the cost of a step."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from coordinator import SearchConfig, search
+from coordinator.combine import LENGTHS
+from coordinator.config import ONE_CLIMBER_STEPS
+from coordinator.rounds import COORDINATOR_SHARE, MIN_ROUND_WORK, ROUND_WORK, pass_work, round_steps, step_work
+
+
+def test_given_steps_are_kept_whatever_the_climbers():
+    config = SearchConfig(steps=1234)
+    assert [round_steps(config, climbers, 300) for climbers in (1, 2, 64)] == [1234] * 3
+
+
+def test_one_climber_climbs_the_round_of_old_and_more_climbers_share_it():
+    config = SearchConfig(layers=(2, 64, 3))
+    assert round_steps(config, 1, 300) == ONE_CLIMBER_STEPS
+    assert round_steps(config, 2, 300) == ONE_CLIMBER_STEPS // 2
+    assert round_steps(config, 16, 300) == ONE_CLIMBER_STEPS // 16
+    steps = [round_steps(config, climbers, 300) for climbers in (1, 2, 4, 8, 16, 32, 64, 1024)]
+    assert steps == sorted(steps, reverse=True)
+
+
+def test_a_round_climbs_enough_to_outweigh_its_fixed_costs():
+    config = SearchConfig(layers=(64, 32, 10))
+    rows, moved = 1000, config.climb_settings().mutated_count(64 * 32 + 32 + 32 * 10 + 10)
+    work = step_work(rows, config.layers, moved)
+    scoring = COORDINATOR_SHARE * len(LENGTHS) * pass_work(rows, config.layers) / work
+    assert round_steps(config, 10_000, rows) == math.ceil(max(scoring, MIN_ROUND_WORK / work))
+    best_only = config.model_copy(update={"combine": "best"})  # no scoring to outweigh
+    assert round_steps(best_only, 10_000, rows) == math.ceil(MIN_ROUND_WORK / work)
+    assert round_steps(best_only, 10_000, rows) < round_steps(config, 10_000, rows)
+
+
+def test_slow_steps_make_short_rounds_so_a_time_budget_holds():
+    # 1,000 classes on 5,000 rows: a step passes over 5 million logits.
+    config = SearchConfig(layers=(20, 64, 1000))
+    steps = round_steps(config, 1, 5000)
+    work = step_work(5000, config.layers, config.climb_settings().mutated_count(20 * 64 + 64 + 64 * 1000 + 1000))
+    assert 1 <= steps < ONE_CLIMBER_STEPS
+    assert steps == 1 or steps * work <= ROUND_WORK * 1.001
+
+
+def test_a_time_budget_holds_on_data_whose_steps_are_slow():
+    """600 classes: a step passes over 1.8 million logits; a round of the old 20,000 steps took ten minutes."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((3000, 10)), np.repeat(np.arange(600), 5)
+    config = SearchConfig(hidden=(16,), climbers=2, workers=1, validation_fraction=0.0, time_budget=3.0)
+    search(config.model_copy(update={"rounds": 1, "time_budget": None, "steps": 2}), X, y, executor="inprocess")
+    started = time.monotonic()  # the kernel is compiled (or loaded) above: this times the search alone
+    result = search(config, X, y, executor="inprocess")
+    assert time.monotonic() - started < config.time_budget + 2.5
+    assert result.stopped_because.value == "time_budget" and result.rounds_completed >= 1
+    assert result.config.steps < 100
