@@ -28,8 +28,9 @@ class ClimbWorker:
 
     def warm_up(self) -> None:
         """Compile (or load from cache) the kernel before the first round is timed."""
-        # Compiled code depends on the types alone: four rows of ones stand in for the data.
-        few = prepare_rows(np.ones((4, self.layout.num_inputs)), self.rows.labels[:4])
+        # Compiled code depends on the types alone: up to four rows of ones stand in for the data.
+        labels = self.rows.labels[:4]  # as many as there are, up to four
+        few = prepare_rows(np.ones((labels.shape[0], self.layout.num_inputs)), labels)
         climb_rows(None, [0], few, self.layout, _warm_settings(self.settings))
 
     def run(self, start: Solution | None, tasks: list[ClimbTask]) -> list[ClimbReport]:
