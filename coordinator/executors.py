@@ -18,7 +18,7 @@ from cluster.connect import starts_private_ray
 from coordinator.config import ConfigError, SearchConfig
 from coordinator.data import Dataset
 from coordinator.result import Environment
-from workers import ClimbReport, ClimbTask, ClimbWorker, Solution
+from workers import ClimbReport, ClimbTask, ClimbWorker, Solution, prepare_rows
 
 ExecutorKind = Literal["ray", "inprocess"]
 
@@ -47,7 +47,7 @@ class InProcessExecutor:
     def __init__(self, dataset: Dataset, config: SearchConfig):
         # As many as a Ray run here would have, so that default climbers match; all run here.
         self.workers = config.workers or local_cpus()
-        self.worker = ClimbWorker(dataset.X, dataset.labels, config.layers, config)
+        self.worker = ClimbWorker(prepare_rows(dataset.X, dataset.labels), config.layers, config)
         self.worker.warm_up()
 
     def run_round(self, start: Solution | None, tasks: list[ClimbTask]) -> Iterator[ClimbReport]:
@@ -93,7 +93,10 @@ class RayExecutor:
         self._failure: BaseException | None = None
         self.pool: WorkerPool | None = None
         self.info: RayInfo | None = None
-        self._init_args = (dataset.X, dataset.labels, config.layers, config.climb_settings())
+        # The rows as the kernel reads them, made once here: the pool puts them into the object store
+        # once, and every actor of a node maps the same pages (no copy per actor).
+        rows = prepare_rows(dataset.X, dataset.labels)
+        self._init_args = (rows, config.layers, config.climb_settings())
         self._private = starts_private_ray(address)
         try:
             if self._private:
