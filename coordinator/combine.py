@@ -7,6 +7,9 @@ climbers does not agree. A weighted mean of the improving climbers' changes (the
 CMA-ES: log-ranks, best first) keeps what they agree on; the coordinator scores it at a few
 lengths along that direction and keeps whatever is lowest: that candidate, or the best climber.
 This is the recombination of evolution strategies ((mu/mu_W, lambda)), applied to whole climbs.
+On a grid (int8, ternary, binary weights) a recombined point falls between levels: each candidate is
+put on its weights' nearest levels (`Layout.snap`) before it is scored (BENCHMARKS.md measures it
+against keeping the best climber, `--combine best`).
 
 Everything here is a pure function of the start and the reports, taken in order of (loss,
 climber), so arrival order decides nothing; candidates are scored by the coordinator's compiled
@@ -67,9 +70,17 @@ def keep_best(previous: Best | None, reports: Sequence[ClimbReport]) -> Best | N
 
 
 def round_best(
-    previous: Best | None, reports: Sequence[ClimbReport], combine: Combine, scorer: Scorer, round_index: int
+    previous: Best | None,
+    reports: Sequence[ClimbReport],
+    combine: Combine,
+    scorer: Scorer,
+    round_index: int,
+    snap: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> RoundBest:
-    """The best after a round: the best climber, or (recombine) a recombination that scores lower still."""
+    """The best after a round: the best climber, or (recombine) a recombination that scores lower still.
+
+    snap puts a candidate on the network's grid (`Layout.snap`); None: float weights, as they come.
+    """
     best = keep_best(previous, reports)
     if combine == "best" or previous is None or math.isnan(previous.loss):
         return RoundBest(best, 0, False)
@@ -83,6 +94,8 @@ def round_best(
     combined = False
     for length in LENGTHS:
         params = start + length * direction
+        if snap is not None:
+            params = snap(params)
         loss, accuracy = scorer(params)
         # Strictly lower than the best so far: a tie keeps the climber's own network.
         if loss < best.loss:

@@ -73,6 +73,9 @@ SEARCH_SETTINGS = (
     "step_size",
     "scaling",
     "validation_fraction",
+    "weights",
+    "activation",
+    "loss",
 )
 EXECUTORS = ("ray", "inprocess")
 
@@ -81,10 +84,14 @@ EXECUTORS = ("ray", "inprocess")
 MUTATION_RATE = SearchConfig.model_fields["mutation_rate"].default
 COMBINE = SearchConfig.model_fields["combine"].default
 STEP_SIZE = SearchConfig.model_fields["step_size"].default
+WEIGHTS = SearchConfig.model_fields["weights"].default
+ACTIVATION = SearchConfig.model_fields["activation"].default
+LOSS = SearchConfig.model_fields["loss"].default
 
 
 class HillClimbClassifier(ClassifierMixin, BaseEstimator):
-    """A small neural network (dense, ReLU, softmax) trained by many hill climbs, as a scikit-learn classifier.
+    """A small neural network (dense, ReLU or another activation, softmax) trained by many hill climbs, as a
+    scikit-learn classifier.
 
     The defaults suit scikit-learn's use: a fixed amount of work (at most `max_iter` rounds of
     `climbers` x `steps` steps; with `early_stopping`, stopping after `n_iter_no_change` rounds
@@ -98,6 +105,9 @@ class HillClimbClassifier(ClassifierMixin, BaseEstimator):
     combine: what a round keeps, "recombine" (the best climber or a recombination of the climbers'
     changes that scores lower) or "best" (the best climber).
     alpha: the L2 penalty on the weights, MLPClassifier's alpha (the same term, so the same values).
+    weights: "float", or a per-layer scale times integers, "int8", "ternary" or "binary", climbed on that
+    grid; activation: the hidden units, "relu", "tanh", "sign" or "step"; loss: what a climb minimises,
+    "cross_entropy" or "error" (the error rate, cross-entropy breaking ties).
     early_stopping: hold validation_fraction of the rows out (stratified) and keep the network that
     scores best on them; False learns from every row and keeps the last network.
     warm_start: a refit starts from the previous fit's network and step sizes. verbose: 1 prints a
@@ -120,6 +130,9 @@ class HillClimbClassifier(ClassifierMixin, BaseEstimator):
         step_size=STEP_SIZE,
         alpha=DEFAULT_L2,
         scaling=DEFAULT_SCALING,
+        weights=WEIGHTS,
+        activation=ACTIVATION,
+        loss=LOSS,
         random_state=None,
         executor="inprocess",
         address=None,
@@ -139,6 +152,9 @@ class HillClimbClassifier(ClassifierMixin, BaseEstimator):
         self.step_size = step_size
         self.alpha = alpha
         self.scaling = scaling
+        self.weights = weights
+        self.activation = activation
+        self.loss = loss
         self.random_state = random_state
         self.executor = executor
         self.address = address

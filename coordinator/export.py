@@ -3,7 +3,10 @@
 The graph computes what `SearchResult.predict_proba` and `predict` do, in the same float64
 arithmetic: input `X` (N, features), float32 by default (what deployments and skl2onnx's graphs
 feed) or float64 on request, cast to float64 first; the run's feature scaling (Sub, Div); each
-dense layer (MatMul, Add) with ReLU between; Softmax. Outputs `probabilities` (N, classes), of the
+dense layer (MatMul, Add) with its hidden activation between (Relu, Tanh, or a GreaterOrEqual for sign
+and step units); Softmax. A network on a grid (int8, ternary, binary) keeps its weights as int8
+initialisers, dequantised in the graph (Cast to float64, Mul by the layer's float64 scale): the same
+float64 weights the run scored. Outputs `probabilities` (N, classes), of the
 input's type, and `label` (N,): the run's class labels (int64 or string; a Gather on a constant by
 the ArgMax of the float64 probabilities, so a float32 input gets the label predict gives that row).
 
@@ -25,6 +28,7 @@ import numpy as np
 from coordinator.config import ConfigError
 from coordinator.files import atomic_write_bytes
 from coordinator.result import SearchResult, load_result
+from workers import grid
 
 # Opset 17 (ONNX 1.12, 2022) and its IR version 8: read by every onnxruntime since 1.12, and by
 # converters and runtimes that lag the newest ONNX; nothing here needs a later operator.
@@ -77,9 +81,22 @@ def onnx_model(result: SearchResult, classes=None, dtype: str = "float32"):
             helper.make_node("Div", ["centred", scale], ["scaled"]),
         ]
         current = "scaled"
-    layers = result.layers
+    layers, layout = result.layers, result.layout
+    levels = layout.levels(result.params) if layout.on_grid else None
     for index, (weights, biases) in enumerate(layers):
-        weight_name = constant(f"weights_{index}", np.ascontiguousarray(weights, dtype=np.float64))
+        if levels is None:
+            weight_name = constant(f"weights_{index}", np.ascontiguousarray(weights, dtype=np.float64))
+        else:  # int8 levels times the layer's scale, dequantised in float64: exactly the weights the run scored
+            nodes += [
+                helper.make_node(
+                    "Cast", [constant(f"levels_{index}", levels[index])], [f"levels_f_{index}"], to=TensorProto.DOUBLE
+                ),
+                helper.make_node(
+                    "Mul", [f"levels_f_{index}", constant(f"scale_{index}", np.float64(layout.scales[index]))],
+                    [f"weights_{index}"],
+                ),
+            ]  # fmt: skip
+            weight_name = f"weights_{index}"
         bias_name = constant(f"biases_{index}", np.ascontiguousarray(biases, dtype=np.float64).reshape(-1))
         nodes += [
             helper.make_node("MatMul", [current, weight_name], [f"product_{index}"]),
@@ -87,7 +104,7 @@ def onnx_model(result: SearchResult, classes=None, dtype: str = "float32"):
         ]
         current = f"dense_{index}"
         if index < len(layers) - 1:
-            nodes.append(helper.make_node("Relu", [current], [f"hidden_{index}"]))
+            nodes += _activation(helper, layout.activation, current, f"hidden_{index}", constant)
             current = f"hidden_{index}"
     probabilities, label = OUTPUTS
     softmax = probabilities if dtype == "float64" else "probabilities_float64"
@@ -115,11 +132,35 @@ def onnx_model(result: SearchResult, classes=None, dtype: str = "float32"):
         opset_imports=[helper.make_opsetid("", OPSET)],
         ir_version=IR_VERSION,
         producer_name="hillclimb",
-        doc_string=f"network {'-'.join(map(str, result.layout.sizes))}, scaling {result.scaling.kind}; "
+        doc_string=f"network {'-'.join(map(str, result.layout.sizes))} ({result.layout.weights} weights, "
+        f"{result.layout.activation}), scaling {result.scaling.kind}; "
         f"input X {dtype} (N, features), computed in float64",
     )
     onnx.checker.check_model(model, full_check=True)
     return model
+
+
+def _activation(helper, name: str, source: str, target: str, constant) -> list:
+    """The nodes of a hidden activation from source to target: Relu, Tanh, or sign / step as the network has
+    them (the upper value from -STEP_TOLERANCE up: GreaterOrEqual, Cast, and for sign 2 x - 1)."""
+    from onnx import TensorProto
+
+    if name in ("relu", "tanh"):
+        return [helper.make_node("Relu" if name == "relu" else "Tanh", [source], [target])]
+    threshold = constant(f"{target}_threshold", np.float64(-grid.STEP_TOLERANCE))
+    nodes = [
+        helper.make_node("GreaterOrEqual", [source, threshold], [f"{target}_on"]),
+        helper.make_node(
+            "Cast", [f"{target}_on"], [target if name == "step" else f"{target}_step"], to=TensorProto.DOUBLE
+        ),
+    ]
+    if name == "sign":
+        two, one = constant(f"{target}_two", np.float64(2.0)), constant(f"{target}_one", np.float64(1.0))
+        nodes += [
+            helper.make_node("Mul", [f"{target}_step", two], [f"{target}_double"]),
+            helper.make_node("Sub", [f"{target}_double", one], [target]),
+        ]
+    return nodes
 
 
 def _label_tensor(classes) -> np.ndarray:

@@ -52,9 +52,14 @@ class RunView:
         """The label each output stands for."""
         return list(self.data.class_labels) if self.data is not None else list(range(self.config.layers[-1]))
 
+    @property
+    def layout(self) -> Layout:
+        """The run's network: its layers, activation and weights' grid."""
+        return Layout(tuple(self.config.layers), self.config.activation, self.config.weights)
+
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities (S, C) of the run's network for raw features X (S, F)."""
-        return softmax(logits(self.params, self.scaling.apply(X), Layout(tuple(self.config.layers))))
+        return softmax(logits(self.params, self.scaling.apply(X), self.layout))
 
 
 def read_run(run_dir: str | Path) -> RunView:

@@ -138,7 +138,7 @@ class SearchResult(BaseModel):
     @property
     def layout(self) -> Layout:
         """Where each layer's weights and biases sit in params."""
-        return Layout(tuple(self.config.layers))
+        return Layout(tuple(self.config.layers), self.config.activation, self.config.weights)
 
     @property
     def layers(self) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -204,8 +204,14 @@ class SearchResult(BaseModel):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         arrays = {"params": self.params, "step_sizes": self.step_sizes}
+        layout = self.layout
+        levels = layout.levels(self.params) if layout.on_grid else None
         for index, (weights, biases) in enumerate(self.layers):
-            arrays[f"weights_{index}"] = weights
+            if levels is not None:  # on a grid: the integers and their scale; weights_i * scale_i is the layer's
+                arrays[f"weights_{index}"] = levels[index]
+                arrays[f"scale_{index}"] = np.float64(layout.scales[index])
+            else:
+                arrays[f"weights_{index}"] = weights
             arrays[f"biases_{index}"] = biases
         # result.json goes last and names the finished run: until the new one is in place there is
         # none, so a crash in between never pairs an old result.json with new weights.
@@ -247,4 +253,9 @@ def load_result(directory: str | Path) -> SearchResult:
         raise ConfigError(
             f"{weights_path}: parameters of shape {params.shape} do not fit layers {list(result.config.layers)}"
         )
+    if result.layout.on_grid:
+        try:
+            result.layout.levels(params)
+        except ValueError as error:
+            raise ConfigError(f"{weights_path}: {error}") from None
     return result

@@ -100,20 +100,22 @@ def stop_reason(
     return None
 
 
-def score(params, dataset: Dataset, layout: Layout, l2: float = 0.0) -> tuple[float, float]:
+def score(
+    params, dataset: Dataset, layout: Layout, l2: float = 0.0, loss: str = "cross_entropy"
+) -> tuple[float, float]:
     """(loss, accuracy) of one network on a data set's rows: the compiled scorer, the same bits on every CPU.
 
-    l2 adds the penalty, as the climbs' objective does; held-out and test rows are scored without it.
+    l2 and loss as the climbs' objective has them; held-out and test rows are scored by their cross-entropy.
     """
-    loss, accuracy = workers_score(params, dataset.X, dataset.labels, layout, l2)
+    loss, accuracy = workers_score(params, dataset.X, dataset.labels, layout, l2, loss)
     return float(loss), float(accuracy)
 
 
-def training_scorer(dataset: Dataset, layout: Layout, l2: float):
+def training_scorer(dataset: Dataset, layout: Layout, l2: float, loss: str = "cross_entropy"):
     """score() on the training rows, with the climbs' objective, the rows prepared for the kernel once."""
     from workers import kernel  # here: reading a config or checking input loads no kernel
 
-    problem = kernel.make_problem(dataset.X, dataset.labels, l2)
+    problem = kernel.with_objective(kernel.make_problem(dataset.X, dataset.labels), l2, loss)
     net = layout.arrays
 
     def scored(params) -> tuple[float, float]:
@@ -132,8 +134,10 @@ def _start_best(prepared: PreparedRun, layout: Layout) -> Best | None:
     start = prepared.start
     if start is None:
         return None
-    loss, accuracy = score(start.params, prepared.dataset, layout, prepared.config.l2)  # the climbs' objective
-    outcome = ClimbOutcome(start.params, start.step_sizes, loss, accuracy, evaluations=0)
+    params = layout.snap(start.params)  # a start off the grid climbs from its nearest levels
+    config = prepared.config
+    loss, accuracy = score(params, prepared.dataset, layout, config.l2, config.loss)  # the climbs' objective
+    outcome = ClimbOutcome(params, start.step_sizes, loss, accuracy, evaluations=0)
     return Best(round_index=-1, climber_index=-1, outcome=outcome)
 
 
@@ -159,8 +163,8 @@ class SearchStepper:
         self.prepared = prepared
         self.executor = executor
         self.progress = progress or SilentProgress()
-        self.layout = Layout(config.layers)
-        self._training_score = training_scorer(prepared.dataset, self.layout, config.climb_settings().l2)
+        self.layout = Layout(config.layers, config.activation, config.weights)
+        self._training_score = training_scorer(prepared.dataset, self.layout, config.l2, config.loss)
         self.best: Best | None = state.best if state else _start_best(prepared, self.layout)
         self.selected: Selected | None = state.selected if state else None
         self.history: list[RoundRecord] = list(state.history) if state else []
@@ -212,7 +216,9 @@ class SearchStepper:
             self.progress.climber_done(round_index, len(reports), len(tasks), best)
         if len(reports) != len(tasks):  # a pool never loses a task; this guards the one-answer promise
             raise RuntimeError(f"round {round_index}: {len(reports)} of {len(tasks)} climbers reported")
-        kept = round_best(self.best, reports, self.config.combine, self._training_score, round_index)
+        kept = round_best(
+            self.best, reports, self.config.combine, self._training_score, round_index, snap=self.layout.snap
+        )
         best = kept.best
         climber_evaluations = max(report.outcome.evaluations for report in reports)
         evaluations = sum(report.outcome.evaluations for report in reports)  # the climbers'; the coordinator's apart

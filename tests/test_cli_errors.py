@@ -70,6 +70,11 @@ CASES = {
         "argument --climbers: expected an integer or 'none', got 'many'",
     ),
     "layers that are not numbers": (["--layers", "2,x,3"], "argument --layers: expected comma-separated integers"),
+    "weights of no grid": (["--weights", "int4"], "argument --weights: invalid choice: 'int4'"),
+    "random search on a grid": (
+        ["--weights", "ternary", "--strategy", "random"],
+        "weights: random search draws float weights; 'ternary' weights need strategy 'adjust'",
+    ),
     "data seed beyond numpy's": (["--data-seed", str(2**32)], "data_seed: Input should be less than or equal to"),
     "YAML file missing": (["--config", "absent.yaml"], "error: absent.yaml: no such config file"),
     "YAML file empty": (["--config", "empty.yaml"], "error: empty.yaml: the file is empty; expected a mapping"),

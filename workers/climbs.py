@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from workers import kernel
+from workers import grid, kernel
 from workers.kernel import Problem
 from workers.network import Layout, evaluate, init_params
 from workers.settings import MAX_STEP_SIZE, MIN_STEP_SIZE, ClimbSettings
@@ -103,13 +103,17 @@ def climb_rows(
     layout: Layout,
     settings: ClimbSettings,
 ) -> list[ClimbOutcome]:
-    """`climb_batch` on rows prepared once by `prepare_rows`."""
+    """`climb_batch` on rows prepared once by `prepare_rows`; the settings' activation and weights are the network's.
+
+    A start off the settings' grid begins from its weights' nearest levels (`Layout.snap`).
+    """
+    layout = Layout(layout.sizes, settings.activation, settings.weights)
     generators = [climber_generator(seed) for seed in seeds]
     if start is None:
         params = np.stack([init_params(layout, generator) for generator in generators])
         step_sizes = np.full_like(params, settings.step_size)
     else:
-        params = np.tile(np.asarray(start.params, dtype=np.float64), (len(seeds), 1))
+        params = layout.snap(np.tile(np.asarray(start.params, dtype=np.float64), (len(seeds), 1)))
         step_sizes = np.tile(np.asarray(start.step_sizes, dtype=np.float64), (len(seeds), 1))
     # (B, P) each; every climber's rows are its own from here on.
     random_steps = settings.random_steps if start is None else 0
@@ -117,7 +121,7 @@ def climb_rows(
         random_steps, adjust_steps = random_steps + settings.steps, 0
     else:
         adjust_steps = settings.steps
-    problem = kernel.with_l2(rows, settings.l2)
+    problem = kernel.with_objective(rows, settings.l2, settings.loss)
     run = _climb_numba if settings.engine == "numba" else _climb_numpy
     run(params, step_sizes, generators, problem, layout, settings, random_steps, adjust_steps)
     # What a climber reports comes from the compiled scorer, whichever engine climbed: the same
@@ -198,12 +202,14 @@ def _climb_numpy(params, step_sizes, generators, problem, layout, settings, rand
     """Reference engine: all climbers in lock step, vectorised over the batch."""
     X, labels = kernel.dense_inputs(problem), problem.labels  # (S, F), (S,): the kernel's order of samples
     rows = np.arange(len(generators))
-    l2 = settings.l2
-    losses = evaluate(params, X, labels, layout, l2)[0]  # (B,)
+    every = np.arange(layout.num_params)
+    l2, loss = settings.l2, settings.loss
+    losses = evaluate(params, X, labels, layout, l2, loss)[0]  # (B,)
 
     def keep(candidates, candidate_losses):
-        # Strictly lower; a NaN candidate never wins, and any number beats a NaN incumbent.
-        better = (candidate_losses < losses) | (np.isnan(losses) & ~np.isnan(candidate_losses))
+        # Strictly lower (by the layout's margin); a NaN candidate never wins, and any number beats a NaN incumbent.
+        bar = losses - layout.margin * np.abs(losses) if layout.margin > 0 else losses
+        better = (candidate_losses < bar) | (np.isnan(losses) & ~np.isnan(candidate_losses))
         params[better] = candidates[better]
         losses[better] = candidate_losses[better]
         return better
@@ -212,7 +218,7 @@ def _climb_numpy(params, step_sizes, generators, problem, layout, settings, rand
         noise = np.stack([_draw_fresh(generator, block, layout) for generator in generators])
         for step in range(block):
             candidates = settings.step_size * noise[:, step]
-            keep(candidates, evaluate(candidates, X, labels, layout, l2)[0])
+            keep(candidates, evaluate(candidates, X, labels, layout, l2, loss)[0])
 
     for block in _blocks(adjust_steps):
         draws = [draw_moves(generator, block, settings, layout) for generator in generators]
@@ -222,12 +228,13 @@ def _climb_numpy(params, step_sizes, generators, problem, layout, settings, rand
         for step in range(block):
             candidates = params.copy()
             if indices is None:
-                candidates += step_sizes * noise[:, step]
+                candidates = _moved(layout, candidates, step_sizes * noise[:, step], every)
             else:
                 for t in range(mutated):  # in order, as the kernel does, so repeated indices agree
                     column = indices[:, step, t]
-                    candidates[rows, column] += step_sizes[rows, column] * noise[:, step, t]
-            better = keep(candidates, evaluate(candidates, X, labels, layout, l2)[0])
+                    change = step_sizes[rows, column] * noise[:, step, t]
+                    candidates[rows, column] = _moved(layout, candidates[rows, column], change, column)
+            better = keep(candidates, evaluate(candidates, X, labels, layout, l2, loss)[0])
             if settings.adaptive:
                 factor = np.where(better, settings.step_growth, settings.step_shrink)  # (B,)
                 if indices is None or settings.step_scope == "global":
@@ -237,3 +244,14 @@ def _climb_numpy(params, step_sizes, generators, problem, layout, settings, rand
                         column = indices[:, step, t]
                         adapted = step_sizes[rows, column] * factor
                         step_sizes[rows, column] = np.clip(adapted, MIN_STEP_SIZE, MAX_STEP_SIZE)
+
+
+def _moved(layout: Layout, values: np.ndarray, changes: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """Parameters `columns` (of values, the same shape) after steps of `changes`: values + changes, or, for the
+    weights of a network on a grid, the grid's move (`workers.grid.move_on_grid_array`)."""
+    if not layout.on_grid:
+        return values + changes
+    scales = layout.weight_scales[columns]  # 0.0 for a bias
+    top, stride = grid.LEVELS[layout.weights]
+    on_grid = grid.move_on_grid_array(values, changes, np.where(scales > 0, scales, 1.0), top, stride)
+    return np.where(scales > 0, on_grid, values + changes)

@@ -34,13 +34,13 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from workers import fastmath, jitcache
+from workers import fastmath, grid, jitcache
 from workers import objective as definition  # `objective` is the kernel's own function below
-from workers.objective import CLIP
+from workers.objective import CLIP, CROSS_ENTROPY, ERROR_RATE, LOSS_KINDS
 
 # The sources the compiled code depends on, which key its cache: workers/network.py too (the LayoutArrays
 # it is handed), named by path, as the kernel does not import the network module (which imports the kernel).
-SOURCES = [__file__, fastmath.__file__, definition.__file__, str(Path(__file__).with_name("network.py"))]
+SOURCES = [__file__, fastmath.__file__, definition.__file__, str(Path(__file__).with_name("network.py")), grid.__file__]
 # Registered before the decorators below run: they pick their cache locator when they are applied.
 CACHE = jitcache.install(SOURCES, [__file__])
 # nogil: a climb in a thread of the driver lets the driver's other threads run (Ray's start, for one).
@@ -80,6 +80,7 @@ class Problem(NamedTuple):
     nonzero_samples: np.ndarray  # (nonzeros,) int32, ascending within a feature
     nonzero_values: np.ndarray  # (nonzeros,) float64, the inputs there
     l2_scale: float  # l2 / (2 * samples); 0.0: no penalty, and no operation for it
+    loss_kind: int  # workers.objective: CROSS_ENTROPY, or ERROR_RATE (cross-entropy breaking the ties)
 
 
 class StepRule(NamedTuple):
@@ -99,7 +100,7 @@ class Work(NamedTuple):
 
     state: np.ndarray  # (3, units, S) pre-activations, see below; plane 2: a compact step's candidates
     side: np.ndarray  # (units,) int64: the plane of state holding each unit's current values
-    post: np.ndarray  # (units, S) ReLU outputs, for passes from scratch only
+    post: np.ndarray  # (units, S) hidden activations, for passes from scratch only
     terms: np.ndarray  # (2, S) per-sample loss terms: current and candidate rows, by turns
     scratch: np.ndarray  # (2, S) the loss's true logits and sums of exponentials
     deltas: np.ndarray  # (widest + 3, S) a layer's changes of activation, one row per moved unit
@@ -133,8 +134,8 @@ class Compact(NamedTuple):
 # touched it, the step's candidate in the other plane. Accepting a step flips the sides of the touched
 # rows and reverting leaves them: neither copies anything. A step touches, with the units whose weights
 # moved, every unit downstream of them, and the logit rows all together (so they share one side and the
-# loss reads them as one (C, S) block). Hidden activations are the ReLU of the pre-activations, taken
-# where they are read.
+# loss reads them as one (C, S) block). Hidden activations (ReLU, or net.activation's) are taken of the
+# pre-activations where they are read.
 
 
 def make_problem(X: np.ndarray, labels: np.ndarray, l2: float = 0.0) -> Problem:
@@ -173,12 +174,26 @@ def make_problem(X: np.ndarray, labels: np.ndarray, l2: float = 0.0) -> Problem:
     arrays = [dense, dense_row, labels, label_start, start, nonzero_samples, nonzero_values]
     for array in arrays:
         array.flags.writeable = False  # one compiled signature for every caller, shared pages or not
-    return Problem(*arrays, definition.l2_scale(l2, samples) if l2 > 0 else 0.0)
+    return Problem(*arrays, definition.l2_scale(l2, samples) if l2 > 0 else 0.0, CROSS_ENTROPY)
 
 
 def with_l2(problem: Problem, l2: float) -> Problem:
     """The same rows with another L2 weight (no copy)."""
     return problem._replace(l2_scale=definition.l2_scale(l2, problem.labels.shape[0]) if l2 > 0 else 0.0)
+
+
+def with_objective(problem: Problem, l2: float, loss: str) -> Problem:
+    """The same rows with another L2 weight and loss ("cross_entropy" or "error"; no copy)."""
+    return with_l2(problem, l2)._replace(loss_kind=LOSS_KINDS[loss])
+
+
+@_jit(inline="always")
+def _error_tie(problem):
+    """The weight of a sample's cross-entropy in its loss term: 0.0 (the cross-entropy alone), or the error
+    objective's tie-break (`workers.objective.error_tie`)."""
+    if problem.loss_kind == ERROR_RATE:
+        return 1.0 / (problem.labels.shape[0] * definition.TIE_BOUND)
+    return 0.0
 
 
 def dense_inputs(problem: Problem) -> np.ndarray:
@@ -225,7 +240,7 @@ def _add_exps(totals, row, true_logits):
 
 
 @_jit
-def sample_losses(pre, first, labels, label_start, terms, scratch, span):
+def sample_losses(pre, first, labels, label_start, terms, scratch, span, tie=0.0):
     """Per-sample clipped cross-entropy into terms, from logits pre[first:] (C, S), on samples span = (low, high).
 
     -log(p_true) is computed as log(sum_c exp(z_c - z_true)), the same quantity as the seed's
@@ -234,7 +249,8 @@ def sample_losses(pre, first, labels, label_start, terms, scratch, span):
     When samples are sorted by label, label_start (classes + 1,) says where each label's run starts:
     there the true class adds exp(z_true - z_true) without an exp (the same bits: 1.0, or NaN for an
     infinite or NaN logit); empty: nothing skipped.
-    scratch is a (2, S) work array.
+    scratch is a (2, S) work array. tie > 0: the error objective's terms, 1 where the largest logit
+    (the first of equal ones) is not the label's, plus tie times the cross-entropy.
     """
     low, high = span
     classes = pre.shape[0] - first
@@ -259,15 +275,34 @@ def sample_losses(pre, first, labels, label_start, terms, scratch, span):
     for t in range(high - low):
         if not (totals[t] < _EXTREME_TOTAL):  # NaN or huge: an infinity, a NaN or a clipped loss
             out[t] = _extreme_sample_loss(pre, first, low + t)
+    if tie > 0.0:
+        _add_errors(pre[first:, low:high], label, out, true_logits, totals, tie)
 
 
 @_jit
-def mean_of(terms):
+def _add_errors(logits, label, out, true_logits, wrong, tie):
+    """out = wrong + tie * out, on logits (C, n): wrong is 1.0 where a logit beats the label's true_logits (a
+    larger one, or an equal one of a lower class, as argmax picks the first), else 0.0. Equal within
+    `objective.TIE_TOLERANCE`: exact ties are common (a sample whose last hidden units are all off has the
+    biases for logits), and an incremental step rounds them an ulp apart."""
+    for t in range(out.shape[0]):
+        wrong[t] = 0.0
+    for c in range(logits.shape[0]):
+        row = logits[c]
+        for t in range(out.shape[0]):  # over samples: SIMD
+            gap, tolerance = row[t] - true_logits[t], definition.TIE_TOLERANCE * (1.0 + abs(true_logits[t]))
+            if gap > tolerance or (gap >= -tolerance and c < label[t]):
+                wrong[t] = 1.0
+    for t in range(out.shape[0]):
+        out[t] = wrong[t] + tie * out[t]
+
+
+@_jit
+def ordered_mean(terms):
     """The mean of per-sample loss terms (S,), summed in a fixed order: four interleaved partial sums, then pairs.
 
     The order is written out, so it is the same on every CPU whatever the vector width; four chains
-    keep the adder busy where one chain would wait on each addition. The rounding of a sum can leave
-    the mean of terms that all sit on a clip bound an ulp beyond it: it is kept within the bounds.
+    keep the adder busy where one chain would wait on each addition.
     """
     samples = terms.shape[0]
     a = b = c = d = 0.0
@@ -279,10 +314,26 @@ def mean_of(terms):
         d += terms[s + 3]
     for s in range(full, samples):
         a += terms[s]
-    mean = ((a + b) + (c + d)) / samples
+    return ((a + b) + (c + d)) / samples
+
+
+@_jit
+def mean_of(terms):
+    """`ordered_mean` of cross-entropy terms (S,). The rounding of a sum can leave the mean of terms that all
+    sit on a clip bound an ulp beyond it: it is kept within the bounds."""
+    mean = ordered_mean(terms)
     if mean != mean:  # a NaN term: a NaN loss (min and max below would drop it)
         return mean
     return min(max(mean, _LOSS_LOW), _LOSS_HIGH)
+
+
+@_jit(inline="always")
+def loss_mean(terms, loss_kind):
+    """The mean loss of per-sample terms (S,): cross-entropy's kept within its clip bounds, the error objective's
+    as it is."""
+    if loss_kind == CROSS_ENTROPY:
+        return mean_of(terms)
+    return ordered_mean(terms)
 
 
 @_jit(inline="always")
@@ -346,13 +397,37 @@ def _add_listed(target, problem, feature, factor):
             target[s] += zero_times
 
 
+@_jit(inline="always")
+def _activate(x, kind):
+    """A hidden unit's output from its pre-activation x: ReLU (kind 0, `workers.grid.ACTIVATIONS`), or the
+    others' (`_activate_other`, a call: the loops of ReLU, the default, stay as small as they were)."""
+    if kind == 0:
+        return max(x, 0.0)
+    return _activate_other(x, kind)
+
+
+@_jit
+def _activate_other(x, kind):
+    """tanh (kind 1), sign (-1 below -grid.STEP_TOLERANCE, else +1) or step (0 there, else 1); NaN stays NaN.
+    tanh from fastmath's exp: the same bits on every CPU."""
+    if kind == 1:
+        small = fastmath.exp(-2.0 * abs(x))
+        magnitude = (1.0 - small) / (1.0 + small)
+        return magnitude if x >= 0.0 else (-magnitude if x < 0.0 else x)
+    if x >= -grid.STEP_TOLERANCE:
+        return 1.0
+    if x < -grid.STEP_TOLERANCE:
+        return -1.0 if kind == 2 else 0.0
+    return x
+
+
 @_jit
 def forward(params, problem, net, pre, post):
-    """Every unit's pre-activations into pre (units, S), and hidden ReLU outputs into post, from scratch.
+    """Every unit's pre-activations into pre (units, S), and hidden activations into post, from scratch.
 
     Each unit adds its bias, then its inputs in order: the same order on every call and every CPU.
     """
-    sizes, offsets, unit_start = net.sizes, net.offsets, net.unit_start
+    sizes, offsets, unit_start, kind = net.sizes, net.offsets, net.unit_start, net.activation
     dense, dense_row = problem.dense, problem.dense_row
     layers = offsets.shape[0]
     samples = pre.shape[1]
@@ -373,8 +448,12 @@ def forward(params, problem, net, pre, post):
                     _add_listed(row, problem, i, weight)
             if m < layers - 1:
                 activation = post[unit_start[m] + j]
-                for s in range(samples):
-                    activation[s] = max(row[s], 0.0)
+                if kind == 0:  # ReLU, the default: its own loop
+                    for s in range(samples):
+                        activation[s] = max(row[s], 0.0)
+                else:
+                    for s in range(samples):
+                        activation[s] = _activate(row[s], kind)
 
 
 @_jit
@@ -429,8 +508,8 @@ def _mean_loss_from_scratch(params, problem, net, work, current):
     pre, terms = work.state[0], work.terms[current]
     forward(params, problem, net, pre, work.post)
     first, span = net.unit_start[-1] - net.sizes[-1], (0, pre.shape[1])
-    sample_losses(pre, first, problem.labels, problem.label_start, terms, work.scratch, span)
-    return mean_of(terms)
+    sample_losses(pre, first, problem.labels, problem.label_start, terms, work.scratch, span, _error_tie(problem))
+    return loss_mean(terms, problem.loss_kind)
 
 
 @_jit
@@ -491,9 +570,26 @@ def score(batch, problem, net):
 # --- climbs with a full evaluation per step ----------------------------------------------------------
 
 
+_move_on_grid = numba.njit(inline="always", error_model="numpy")(grid.move_on_grid)
+
+
 @_jit(inline="always")
-def _better(candidate_loss, loss):
-    """Strictly lower; a NaN candidate never wins, and any number beats a NaN incumbent."""
+def _moved(value, change, i, net):
+    """Parameter i's value after a step of `change`: value + change, or, for a weight of a layer on a grid,
+    the grid's move (`workers.grid.move_on_grid`)."""
+    m, offsets = net.where[i, 0], net.offsets
+    top = offsets[m, 4]
+    if top == 0 or net.where[i, 1] < 0:  # float weights, or a bias
+        return value + change
+    return _move_on_grid(value, change, math.ldexp(1.0, offsets[m, 3]), float(top), float(offsets[m, 5]))
+
+
+@_jit(inline="always")
+def _better(candidate_loss, loss, margin):
+    """Strictly lower (by more than margin * |loss| where margin > 0); a NaN candidate never wins, and any number
+    beats a NaN incumbent."""
+    if margin > 0.0:
+        return candidate_loss < loss - margin * abs(loss) or (loss != loss and candidate_loss == candidate_loss)
     return candidate_loss < loss or (loss != loss and candidate_loss == candidate_loss)
 
 
@@ -523,9 +619,9 @@ def adjust_dense(params, step_sizes, loss, noise, rule, problem, net):
     every = np.arange(params.shape[0])  # every parameter moved: per parameter or global is the same
     for step in range(noise.shape[0]):
         for i in range(params.shape[0]):
-            candidate[i] = params[i] + step_sizes[i] * noise[step, i]
+            candidate[i] = _moved(params[i], step_sizes[i] * noise[step, i], i, net)
         candidate_loss = objective(candidate, problem, net, work)
-        success = _better(candidate_loss, loss)
+        success = _better(candidate_loss, loss, net.margin)
         if success:
             params[:] = candidate
             loss = candidate_loss
@@ -542,7 +638,7 @@ def random_search(params, loss, noise, step_size, problem, net):
         for i in range(params.shape[0]):
             candidate[i] = step_size * noise[step, i]
         candidate_loss = objective(candidate, problem, net, work)
-        if _better(candidate_loss, loss):
+        if _better(candidate_loss, loss, net.margin):
             params[:] = candidate
             loss = candidate_loss
     return loss
@@ -569,11 +665,15 @@ def _move(params, step_sizes, indices, noise, old_values, problem, net, work):
     where, unit_start = net.where, net.unit_start
     dirty, touched, changes, links, ends = work.dirty, work.touched, work.changes, work.links, work.ends
     squares = 0.0
+    on_grid = net.offsets[0, 4] > 0  # decided once a step: the float path stays the plain addition
     for t in range(indices.shape[0]):
         i = indices[t]
         old = params[i]
         old_values[t] = old
-        params[i] = old + step_sizes[i] * noise[t]
+        if on_grid:
+            params[i] = _moved(old, step_sizes[i] * noise[t], i, net)
+        else:
+            params[i] = old + step_sizes[i] * noise[t]
         changes[t] = params[i] - old  # what the stored value really moved by
         m, source, j = where[i, 0], where[i, 1], where[i, 2]
         row = unit_start[m] + j
@@ -628,10 +728,14 @@ def _add_input_row(state, plane, row, dense, dense_index, change):
 
 
 @_jit
-def _add_hidden_row(state, plane, row, source_plane, source, change):
-    """state[plane, row] += ReLU(state[source_plane, source]) * change: a deeper weight's change."""
+def _add_hidden_row(state, plane, row, source_plane, source, change, kind):
+    """state[plane, row] += activation(state[source_plane, source]) * change: a deeper weight's change."""
+    if kind == 0:  # ReLU, the default: its own loop, as simple as before there were others
+        for s in range(state.shape[2]):
+            state[plane, row, s] += max(state[source_plane, source, s], 0.0) * change
+        return
     for s in range(state.shape[2]):
-        state[plane, row, s] += max(state[source_plane, source, s], 0.0) * change
+        state[plane, row, s] += _activate(state[source_plane, source, s], kind) * change
 
 
 @_jit
@@ -643,12 +747,18 @@ def _add_nonzeros(state, plane, row, problem, feature, change):
 
 
 @_jit
-def _activation_change(state, side, row, deltas, slot):
-    """deltas[slot] = ReLU(candidate) - ReLU(current) of state row `row`; whether it is nonzero anywhere."""
+def _activation_change(state, side, row, deltas, slot, kind):
+    """deltas[slot] = activation(candidate) - activation(current) of state row `row`; whether it is nonzero anywhere."""
     current, candidate = side[row], 1 - side[row]
     moved = False
+    if kind == 0:  # ReLU, the default: its own loop
+        for s in range(state.shape[2]):
+            change = max(state[candidate, row, s], 0.0) - max(state[current, row, s], 0.0)
+            deltas[slot, s] = change
+            moved |= change != 0.0
+        return moved
     for s in range(state.shape[2]):
-        change = max(state[candidate, row, s], 0.0) - max(state[current, row, s], 0.0)
+        change = _activate(state[candidate, row, s], kind) - _activate(state[current, row, s], kind)
         deltas[slot, s] = change
         moved |= change != 0.0
     return moved
@@ -732,7 +842,7 @@ def _start_candidates(m, problem, net, work, only):
                 _add_constant_row(state, plane, row, change)
             elif m > 0:
                 below = first_below + source
-                _add_hidden_row(state, plane, row, side[below], below, change)
+                _add_hidden_row(state, plane, row, side[below], below, change, net.activation)
             elif dense_row[source] < 0:
                 _add_nonzeros(state, plane, row, problem, source, change)
             else:
@@ -770,12 +880,13 @@ def _candidate(params, problem, net, work, current):
         moved, n_next = 0, sizes[m + 2]
         for d in range(1, touched[m, 0] + 1):
             j = touched[m, d]
-            if _activation_change(state, side, unit_start[m] + j, deltas, moved):
+            if _activation_change(state, side, unit_start[m] + j, deltas, moved, net.activation):
                 _note_mover(params, offsets[m + 1, 0] + j * n_next, outgoing[:, :n_next], moved)
                 moved += 1
     first = unit_start[-1] - sizes[-1]
     terms, span = work.terms[1 - current], (0, samples)
-    sample_losses(state[1 - side[first]], first, problem.labels, problem.label_start, terms, work.scratch, span)
+    labels, runs, tie = problem.labels, problem.label_start, _error_tie(problem)
+    sample_losses(state[1 - side[first]], first, labels, runs, terms, work.scratch, span, tie)
 
 
 @_jit
@@ -786,7 +897,7 @@ def _candidate_mean(params, problem, net, work, current):
     block stays in the cache, was measured slower: 72 against 56 us a step on 2-64-64-3.)
     """
     _candidate(params, problem, net, work, current)
-    return mean_of(work.terms[1 - current])
+    return loss_mean(work.terms[1 - current], problem.loss_kind)
 
 
 @_jit
@@ -888,7 +999,9 @@ def _list_candidate(row, u, problem, work, compact):
 
 
 @_jit
-def _compact_changes(state, now, row, whole, samples, candidates, length, marks, affected, deltas, mover, n, stamp):
+def _compact_changes(
+    state, now, row, whole, samples, candidates, length, marks, affected, deltas, mover, n, stamp, kind
+):
     """Unit `row`'s changes of activation into column affected[1, s] of deltas[mover]; (size of A, whether any).
 
     Its candidate is the whole row state[1 - now, row] (whole) or candidates[:length] at samples[:length].
@@ -902,7 +1015,7 @@ def _compact_changes(state, now, row, whole, samples, candidates, length, marks,
             s, candidate = i, state[1 - now, row, i]
         else:
             s, candidate = samples[i], candidates[i]
-        change = max(candidate, 0.0) - max(state[now, row, s], 0.0)
+        change = _activate(candidate, kind) - _activate(state[now, row, s], kind)
         if change != 0.0:
             moved = True
             if marks[2, s] != stamp:
@@ -945,7 +1058,7 @@ def _compact_output(problem, net, work, compact, movers, span):
             runs[c] += runs[c - 1]
     else:  # every class's exp is taken, exp(0) = 1 exactly: the same terms
         runs = runs[:0]
-    sample_losses(state[2], first, compact_labels, runs, compact.compact_terms, work.scratch, span)
+    sample_losses(state[2], first, compact_labels, runs, compact.compact_terms, work.scratch, span, _error_tie(problem))
 
 
 @_jit
@@ -959,7 +1072,7 @@ def _compact_candidate(params, problem, net, work, compact, current, m):
     state, side, touched, deltas, outgoing = work.state, work.side, work.touched, work.deltas, work.outgoing
     lists, list_values, list_length = compact.lists, compact.list_values, compact.list_length
     marks, affected, counters, links, ends = compact.marks, compact.affected, compact.counters, work.links, work.ends
-    layers = offsets.shape[0]
+    layers, kind = offsets.shape[0], net.activation
     counters[0] += 1
     stamp = counters[0]
     n = movers = 0
@@ -977,7 +1090,7 @@ def _compact_candidate(params, problem, net, work, compact, current, m):
         deltas[movers, :n] = 0.0  # this unit's row of changes, should it move
         n, moved = _compact_changes(
             state, side[row], row, whole, lists[u], list_values[u], list_length[u], marks, affected, deltas, movers, n,
-            stamp,
+            stamp, kind,
         )  # fmt: skip
         if moved:
             _note_mover(params, offsets[m + 1, 0] + j * n_next, outgoing[:, :n_next], movers)
@@ -999,7 +1112,7 @@ def _compact_candidate(params, problem, net, work, compact, current, m):
             now = side[row]
             moved = False
             for p in range(n):
-                change = max(state[2, row, p], 0.0) - max(state[now, row, columns[p]], 0.0)
+                change = _activate(state[2, row, p], kind) - _activate(state[now, row, columns[p]], kind)
                 deltas[movers, p] = change
                 moved |= change != 0.0
             if moved:
@@ -1009,7 +1122,7 @@ def _compact_candidate(params, problem, net, work, compact, current, m):
     candidate, compact_terms = work.terms[1 - current], compact.compact_terms
     for p in range(n):
         candidate[columns[p]] = compact_terms[p]
-    return mean_of(candidate)
+    return loss_mean(candidate, problem.loss_kind)
 
 
 @_jit
@@ -1097,9 +1210,10 @@ def adjust_sparse(params, step_sizes, indices, noise, rule, problem, net, work, 
         else:
             for t in range(step_indices.shape[0]):
                 old_values[t] = params[step_indices[t]]
-                params[step_indices[t]] += step_sizes[step_indices[t]] * noise[step, t]
+                i = step_indices[t]
+                params[i] = _moved(params[i], step_sizes[i] * noise[step, t], i, net)
             candidate_loss = objective(params, problem, net, work)
-        success = _better(candidate_loss, loss)
+        success = _better(candidate_loss, loss, net.margin)
         if success:
             loss = candidate_loss
             mean, squares = candidate_mean, candidate_squares

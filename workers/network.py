@@ -1,4 +1,5 @@
-"""The seed's network as plain functions of arrays: dense layers, ReLU, softmax, cross-entropy.
+"""The seed's network as plain functions of arrays: dense layers, ReLU (or another hidden activation), softmax,
+cross-entropy (or the error rate, cross-entropy breaking its ties).
 
 Parameters live in one flat float64 vector per climber: for each layer its weights, shape
 (n_in, n_out) in row-major order, then its biases (n_out). `Layout` knows where each piece is.
@@ -9,34 +10,91 @@ are the ones climbs report.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
 
-from workers.objective import CLIP, l2_scale
+from workers import grid
+from workers.objective import ACCEPT_MARGIN, CLIP, ERROR_RATE, LOSS_KINDS, TIE_TOLERANCE, error_tie, l2_scale
 
 
 class LayoutArrays(NamedTuple):
     """A layout as the compiled kernel reads it: int64 arrays, built once per `Layout`."""
 
     sizes: np.ndarray  # (L + 1,) widths, inputs first
-    offsets: np.ndarray  # (L, 3) per weight layer: weights start, biases start, end
+    # (L, 6) per weight layer: weights start, biases start, end; then its grid (in the same array: every array
+    # of the tuple costs a reference count each time a compiled function is handed it): the scale's exponent of
+    # two (the scale is 2 ** it), the top level, the stride of levels; the top is 0 for float weights.
+    offsets: np.ndarray
     unit_start: np.ndarray  # (L + 1,) first row of each weight layer's units in (units, S) state arrays
     where: np.ndarray  # (P, 3) per parameter: weight layer, input unit (-1 for a bias), output unit
+    activation: int  # the hidden layers' activation, grid.ACTIVATION_CODES (0: ReLU)
+    margin: float  # how much lower a step's loss must be, relative (objective.ACCEPT_MARGIN; 0.0: strictly lower)
 
 
 @dataclass(frozen=True)
 class Layout:
-    """Where each layer's weights and biases sit in a flat parameter vector."""
+    """Where each layer's weights and biases sit in a flat parameter vector; the hidden activation and the
+    weights' grid (`workers.grid`)."""
 
     sizes: tuple[int, ...]
+    activation: str = "relu"
+    weights: str = "float"
 
     def __post_init__(self) -> None:
         if len(self.sizes) < 2 or any(int(size) < 1 for size in self.sizes):
             raise ValueError(f"layer sizes must be at least two positive integers, got {list(self.sizes)}")
+        if self.activation not in grid.ACTIVATIONS:
+            raise ValueError(f"activation must be one of {', '.join(grid.ACTIVATIONS)}, got {self.activation!r}")
+        if self.weights not in grid.WEIGHT_KINDS:
+            raise ValueError(f"weights must be one of {', '.join(grid.WEIGHT_KINDS)}, got {self.weights!r}")
         object.__setattr__(self, "sizes", tuple(int(size) for size in self.sizes))
+
+    @property
+    def on_grid(self) -> bool:
+        """Whether the weights are integers times a scale (int8, ternary, binary), not float."""
+        return self.weights != "float"
+
+    @cached_property
+    def scales(self) -> tuple[float, ...]:
+        """Each weight layer's scale: its weights are scale * an integer level (0.0 for float weights)."""
+        return tuple(grid.layer_scale(self.weights, n_in) for n_in in self.sizes[:-1])
+
+    @cached_property
+    def weight_scales(self) -> np.ndarray:
+        """(P,) each parameter's grid scale: its layer's for a weight, 0.0 for a bias or a float weight."""
+        result = np.zeros(self.num_params)
+        for (start, biases_start, _end), scale in zip(self.offsets, self.scales, strict=True):
+            result[start:biases_start] = scale
+        return result
+
+    def levels(self, params: np.ndarray) -> list[np.ndarray]:
+        """Each layer's weights as their integer levels, int8 (n_in, n_out); a ValueError if one is off the grid."""
+        if not self.on_grid:
+            raise ValueError("float weights have no levels")
+        result = []
+        for (weights, _), scale in zip(self.unpack(np.asarray(params, dtype=np.float64)), self.scales, strict=True):
+            levels = np.rint(weights / scale)
+            top, stride = grid.LEVELS[self.weights]
+            on_grid = (scale * levels == weights) & (np.abs(levels) <= top) & ((levels + top) % stride == 0)
+            if not on_grid.all():
+                raise ValueError(f"weights off the {self.weights} grid of scale {scale!r}")
+            result.append(levels.astype(np.int8))
+        return result
+
+    def snap(self, params: np.ndarray) -> np.ndarray:
+        """params (..., P) with every weight moved to its nearest level (biases as they are); float: unchanged."""
+        params = np.array(params, dtype=np.float64)
+        if not self.on_grid:
+            return params
+        top, stride = grid.LEVELS[self.weights]
+        for (start, biases_start, _end), scale in zip(self.offsets, self.scales, strict=True):
+            weights = params[..., start:biases_start]
+            params[..., start:biases_start] = scale * grid.nearest_level_array(weights / scale, top, stride)
+        return params
 
     @cached_property
     def offsets(self) -> tuple[tuple[int, int, int], ...]:
@@ -58,12 +116,23 @@ class Layout:
             weights = np.arange(biases_start - start)
             where[start:biases_start] = np.stack([np.full_like(weights, layer), weights // n_out, weights % n_out], 1)
             where[biases_start:end] = np.stack([np.full(n_out, layer), np.full(n_out, -1), np.arange(n_out)], 1)
+        top, stride = grid.LEVELS.get(self.weights, (0, 1))
+        exponents = [round(math.log2(scale)) if scale > 0 else 0 for scale in self.scales]
+        offsets = [(*offset, exponent, top, stride) for offset, exponent in zip(self.offsets, exponents, strict=True)]
         return LayoutArrays(
             np.asarray(self.sizes, dtype=np.int64),
-            np.asarray(self.offsets, dtype=np.int64),
+            np.array(offsets, dtype=np.int64),
             np.concatenate([[0], np.cumsum(self.sizes[1:])]).astype(np.int64),
             where,
+            grid.ACTIVATION_CODES[self.activation],
+            self.margin,
         )
+
+    @property
+    def margin(self) -> float:
+        """How much lower (relative) a step's loss must be to be kept: ACCEPT_MARGIN where exact ties are common
+        (grid weights, sign or step units), else 0.0 (strictly lower, the chapter's rule)."""
+        return ACCEPT_MARGIN if self.on_grid or self.activation in ("sign", "step") else 0.0
 
     @property
     def num_params(self) -> int:
@@ -107,12 +176,17 @@ class Layout:
 
 
 def init_params(layout: Layout, rng: np.random.Generator) -> np.ndarray:
-    """nnfs `Layer_Dense` initialisation: weights 0.01 * randn(n_in, n_out), biases zero."""
+    """nnfs `Layer_Dense` initialisation: weights 0.01 * randn(n_in, n_out), biases zero; on a grid, levels
+    from the same draws (`grid.start_levels`)."""
     params = np.zeros(layout.num_params)
-    for (start, biases_start, _end), n_in, n_out in zip(
-        layout.offsets, layout.sizes[:-1], layout.sizes[1:], strict=True
+    for (start, biases_start, _end), n_in, n_out, scale in zip(
+        layout.offsets, layout.sizes[:-1], layout.sizes[1:], layout.scales, strict=True
     ):
-        params[start:biases_start] = 0.01 * rng.standard_normal(n_in * n_out)
+        normals = rng.standard_normal(n_in * n_out)
+        if layout.on_grid:
+            params[start:biases_start] = scale * grid.start_levels(layout.weights, normals)
+        else:
+            params[start:biases_start] = 0.01 * normals
     return params
 
 
@@ -123,7 +197,7 @@ def logits(params: np.ndarray, X: np.ndarray, layout: Layout) -> np.ndarray:
     for index, (weights, biases) in enumerate(layers):
         values = np.matmul(values, weights) + biases
         if index < len(layers) - 1:
-            values = np.maximum(0.0, values)
+            values = grid.activate(values, layout.activation)
     return values
 
 
@@ -166,24 +240,46 @@ def l2_penalty(params: np.ndarray, layout: Layout, l2: float, samples: int) -> n
     return l2_scale(l2, samples) * squares
 
 
+def error_terms(values: np.ndarray, probabilities: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The error objective's per-sample terms: 1 where the largest logit (the first of equal ones, equal within
+    `objective.TIE_TOLERANCE`) is not the label's, plus the clipped cross-entropy times `objective.error_tie`:
+    (S,) or (B, S)."""
+    labels = sparse_labels(y)
+    own = np.take_along_axis(values, np.broadcast_to(labels[:, None], (*values.shape[:-1], 1)), axis=-1)  # (..., S, 1)
+    gaps, tolerance = values - own, TIE_TOLERANCE * (1.0 + np.abs(own))
+    lower = np.arange(values.shape[-1]) < labels[:, None]  # (S, C): the classes before the label's
+    wrong = np.any((gaps > tolerance) | ((gaps >= -tolerance) & lower), axis=-1)
+    clipped = np.clip(probabilities, CLIP, 1 - CLIP)
+    index = np.broadcast_to(labels[:, None], (*clipped.shape[:-1], 1))
+    entropy = -np.log(np.take_along_axis(clipped, index, axis=-1)[..., 0])
+    return wrong + entropy * error_tie(labels.shape[0])
+
+
 def evaluate(
-    params: np.ndarray, X: np.ndarray, y: np.ndarray, layout: Layout, l2: float = 0.0
+    params: np.ndarray, X: np.ndarray, y: np.ndarray, layout: Layout, l2: float = 0.0, loss: str = "cross_entropy"
 ) -> tuple[np.ndarray, np.ndarray]:
     """(objective, accuracy) for params (P,) or a batch (B, P); a network that overflows has a NaN loss.
 
-    The objective is the mean cross-entropy, plus `l2_penalty` when l2 > 0 (when l2 == 0 nothing
-    is added: not even 0 * an infinite sum). The plain-numpy reference: BLAS and numpy's exp and
-    log may differ in the last bits from one CPU to another; `score` does not.
+    The objective is the mean cross-entropy (loss "error": the error rate, cross-entropy breaking
+    ties, `error_terms`), plus `l2_penalty` when l2 > 0 (when l2 == 0 nothing is added: not even
+    0 * an infinite sum). The plain-numpy reference: BLAS and numpy's exp and log may differ in the
+    last bits from one CPU to another; `score` does not.
     """
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is expected there, and a NaN never wins
-        probabilities = softmax(logits(params, X, layout))
-        loss = cross_entropy(probabilities, y)
+        values = logits(params, X, layout)
+        probabilities = softmax(values)
+        if LOSS_KINDS[loss] == ERROR_RATE:
+            value = np.mean(error_terms(values, probabilities, y), axis=-1)
+        else:
+            value = cross_entropy(probabilities, y)
         if l2 > 0:
-            loss = loss + l2_penalty(params, layout, l2, np.shape(X)[0])
-        return loss, accuracy(probabilities, y)
+            value = value + l2_penalty(params, layout, l2, np.shape(X)[0])
+        return value, accuracy(probabilities, y)
 
 
-def score(params: np.ndarray, X: np.ndarray, y: np.ndarray, layout: Layout, l2: float = 0.0):
+def score(
+    params: np.ndarray, X: np.ndarray, y: np.ndarray, layout: Layout, l2: float = 0.0, loss: str = "cross_entropy"
+):
     """(objective, accuracy) like `evaluate`, compiled, with the same bits on every CPU.
 
     Floats for params (P,), arrays (B,) for a batch (B, P). The loss is the kernel's own
@@ -195,7 +291,7 @@ def score(params: np.ndarray, X: np.ndarray, y: np.ndarray, layout: Layout, l2: 
     params = np.asarray(params, dtype=np.float64)
     batch = np.ascontiguousarray(np.atleast_2d(params))
     layout.unpack(batch)  # checks the number of parameters
-    problem = kernel.make_problem(X, sparse_labels(y), l2)
+    problem = kernel.with_objective(kernel.make_problem(X, sparse_labels(y)), l2, loss)
     losses, accuracies = kernel.score(batch, problem, layout.arrays)
     if params.ndim == 1:
         return float(losses[0]), float(accuracies[0])

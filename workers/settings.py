@@ -10,11 +10,16 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Strategy = Literal["adjust", "random"]
 StepScope = Literal["global", "parameter"]
 Engine = Literal["numba", "numpy"]
+# The network's weights (workers.grid: float, or scale * an integer level of int8, ternary or binary), its
+# hidden layers' activation, and the loss a climb minimises.
+Weights = Literal["float", "int8", "ternary", "binary"]
+Activation = Literal["relu", "tanh", "sign", "step"]
+Loss = Literal["cross_entropy", "error"]
 
 # Bounds on an adapted step size: below the floor a step changes nothing in float64,
 # above the ceiling a step throws a network into saturation and never comes back.
@@ -86,6 +91,32 @@ class ClimbSettings(BaseModel):
     l2: float = setting(
         0.0, "L2 penalty on the weights, as scikit-learn's MLPClassifier alpha (loss + l2 / 2n * sum w^2)", "climb"
     )
+
+    weights: Weights = setting(
+        "float",
+        "the weights: 'float', or a per-layer scale times an integer, 'int8' (-127..127), 'ternary' (-1, 0, 1) "
+        "or 'binary' (-1, 1), climbed on that grid (biases stay float)",
+        "network",
+    )
+    activation: Activation = setting(
+        "relu", "the hidden layers' activation: 'relu' (the chapter's), 'tanh', 'sign' (-1, +1) or 'step' (0, 1)",
+        "network",
+    )  # fmt: skip
+    loss: Loss = setting(
+        "cross_entropy",
+        "what a climb minimises: 'cross_entropy' (the chapter's) or 'error' (the error rate, cross-entropy breaking "
+        "ties: it needs no gradient, and suits step and sign units)",
+        "climb",
+    )
+
+    @model_validator(mode="after")
+    def _grid_climbs(self) -> ClimbSettings:
+        if self.weights != "float" and (self.strategy == "random" or self.random_steps > 0):
+            raise ValueError(
+                f"weights: random search draws float weights; {self.weights!r} weights need strategy 'adjust' "
+                "and random_steps 0"
+            )
+        return self
 
     @field_validator("step_size")
     @classmethod
