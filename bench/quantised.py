@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -45,12 +46,12 @@ VARIANTS = {
     "int8": ["--weights", "int8"],
     "ternary": ["--weights", "ternary"],
     "binary": ["--weights", "binary"],
-    "ternary, error": ["--weights", "ternary", "--loss", "error"],
-    "ternary, recombination off": ["--weights", "ternary", "--combine", "best"],
-    "binary, recombination off": ["--weights", "binary", "--combine", "best"],
-    "ternary, step units": ["--weights", "ternary", "--activation", "step"],
-    "ternary, step units, error": ["--weights", "ternary", "--activation", "step", "--loss", "error"],
-    "binary, sign units, error": ["--weights", "binary", "--activation", "sign", "--loss", "error"],
+    "ternary-error": ["--weights", "ternary", "--loss", "error"],
+    "ternary-combine-best": ["--weights", "ternary", "--combine", "best"],
+    "binary-combine-best": ["--weights", "binary", "--combine", "best"],
+    "ternary-step": ["--weights", "ternary", "--activation", "step"],
+    "ternary-step-error": ["--weights", "ternary", "--activation", "step", "--loss", "error"],
+    "binary-sign-error": ["--weights", "binary", "--activation", "sign", "--loss", "error"],
 }
 GRIDS = ("int8", "ternary", "binary")
 
@@ -136,6 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[dict] = []
     raw, table = args.out / "quantised.json", args.out / "quantised.md"
     print(f"load average at start: {os.getloadavg()}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="hillclimb-warm-") as scratch:  # compiled once, not in a timed run
+        warm = [sys.executable, "-m", "coordinator", "run", "--dataset", "digits", "--hidden", args.hidden]
+        warm += ["--rounds", "1", "--steps", "10", "--climbers", "2", "--quiet", "--inprocess"]
+        warm += ["--out", scratch + "/run"]
+        subprocess.run(warm, cwd=ROOT, check=True)
     for dataset in args.datasets.split(","):
         for split in (int(value) for value in args.splits.split(",")):
             X, y, X_test, y_test = split_rows(dataset, split)

@@ -42,14 +42,14 @@ START_SPREAD = {"int8": 2.0, "ternary": 0.6, "binary": 1.0}
 
 
 def layer_scale(kind: str, inputs: int) -> float:
-    """The scale of a layer with `inputs` inputs on grid `kind`: the power of two nearest (in log) to
-    1 / sqrt(inputs), the smaller where two are as near (32 inputs: 1/8); int8's nearest to
+    """The scale of a layer with `inputs` inputs on grid `kind`: ternary and binary, the smallest power of two
+    at or above 1 / sqrt(inputs) (64 inputs: 1/8, 32: 1/4); int8, the power of two nearest (in log) to
     INT8_RANGE / sqrt(inputs) / 127; 0.0 for float weights (no grid)."""
     if kind == "float":
         return 0.0
     if kind == "int8":
         return 2.0 ** math.floor(math.log2(INT8_RANGE / LEVELS["int8"][0] / math.sqrt(inputs)) + 0.5)
-    return 2.0 ** -math.floor(math.log2(inputs) / 2 + 0.5)  # exact where inputs is a power of two
+    return 2.0 ** -math.floor(math.log2(inputs) / 2)  # exact where inputs is a power of two
 
 
 def nearest_level(x: float, top: float, stride: float) -> float:

@@ -68,7 +68,7 @@ def test_a_result_saves_integer_weights_with_their_scales_exactly(tmp_path, in_p
     params = stored["params"].copy()
     params[0] += 1e-3
     np.savez(tmp_path / "run" / "weights.npz", **{**stored, "params": params})
-    with pytest.raises(ConfigError, match=r"weights.npz: weights off the ternary grid of scale 0.5"):
+    with pytest.raises(ConfigError, match=r"weights.npz: weights off the ternary grid of scale 1.0"):
         load_result(tmp_path / "run")
 
 

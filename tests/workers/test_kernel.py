@@ -181,7 +181,7 @@ def test_a_fresh_copy_of_the_package_loads_the_kernel_from_the_cache(tmp_path):
     there = _run_climb_script(_fresh_copy(tmp_path, "unpacked"), environment)
     assert there["cache"] and there["misses"] == 0 and there["hits"] >= 2
     assert there["params"] == here.params.tobytes().hex() and there["loss"] == here.loss
-    names = ("kernel.py", "fastmath.py", "objective.py", "network.py")
+    names = ("kernel.py", "fastmath.py", "objective.py", "network.py", "grid.py")
     assert [Path(source).name for source in kernel.SOURCES] == list(names)
     digest = jitcache.sources_hash([str(PACKAGE / name) for name in names])
     assert list((jitcache.cache_root() / digest[:20]).glob("kernel.adjust_sparse-*.nbi"))
