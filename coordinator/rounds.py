@@ -62,3 +62,18 @@ def round_steps(config: SearchConfig, climbers: int, rows: int) -> int:
 
 def _params(layers: tuple[int, ...]) -> int:
     return sum(n_in * n_out + n_out for n_in, n_out in itertools.pairwise(layers))
+
+
+# A round of an objective's climbs, in evaluations of the objective (all its climbers together). What an
+# evaluation costs is the objective's own affair (a function of microseconds, or a few episodes of an
+# environment, milliseconds each), and a round's length must not depend on the machine, so it is a count:
+# short enough that a seeded objective draws new episodes often and a time budget is kept within a few
+# seconds on an environment's full-length episodes (bench/objective_rounds.py measured it on CartPole-v1).
+OBJECTIVE_ROUND_STEPS = 200
+
+
+def objective_round_steps(config: SearchConfig, climbers: int) -> int:
+    """Steps each climber makes per round on an objective: the config's, or OBJECTIVE_ROUND_STEPS over the climbers."""
+    if config.steps is not None:
+        return config.steps
+    return max(1, math.ceil(OBJECTIVE_ROUND_STEPS / climbers))
