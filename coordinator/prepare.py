@@ -28,6 +28,8 @@ from coordinator.config import (
     DEFAULT_SCALING,
     DEFAULT_VALIDATION_FRACTION,
     SKLEARN_DATASETS,
+    SPARSE_DATA,
+    SPARSE_SCALING,
     ConfigError,
     SearchConfig,
     default_l2,
@@ -43,6 +45,7 @@ from coordinator.splits import TEST_SALT, VALIDATION_SALT, stratified_split
 from coordinator.stepper import stop_reason
 from coordinator.tables import read_table
 from workers import Layout, Solution
+from workers.settings import auto_max_mutations
 
 # Settings a resumed run may change: they decide where and how long it runs, never the path.
 RESUMABLE_OVERRIDES = ("rounds", "time_budget", "target_loss", "patience", "workers")
@@ -154,7 +157,7 @@ def _prepare_data(config: SearchConfig, whole: Dataset, arrays: bool) -> Prepare
         whole = replace(whole, notes=(*whole.notes, *split_notes))
         validation_source = f"{fraction:g} of the data, stratified, seed {config.seed}"
     training = whole
-    kind = config.scaling if config.scaling != "auto" else ("none" if chapter else DEFAULT_SCALING)
+    kind = config.scaling if config.scaling != "auto" else _auto_scaling(chapter, training.X)
     scaling = Scaling.fit(kind, training.X)
     layers = config.layers or (training.num_features, *config.hidden, training.num_classes)
     check_layers(layers, training)
@@ -166,6 +169,7 @@ def _prepare_data(config: SearchConfig, whole: Dataset, arrays: bool) -> Prepare
             "scaling": kind,
             "validation_fraction": fraction,
             "l2": config.l2 if config.l2 is not None else default_l2(chapter),
+            "max_mutations": config.max_mutations or auto_max_mutations(Layout(tuple(layers)).num_params),
         }
     )
     record = DataRecord(
@@ -182,6 +186,13 @@ def _prepare_data(config: SearchConfig, whole: Dataset, arrays: bool) -> Prepare
     )
     scaled = [None if part is None else replace(part, X=scaling.apply(part.X)) for part in (training, validation, test)]
     return PreparedRun(resolved, scaled[0], scaled[1], scaled[2], scaling, record, None, None)
+
+
+def _auto_scaling(chapter: bool, X: np.ndarray) -> str:
+    """What scaling "auto" means for these training rows: none on the chapter's data, zeros kept on mostly-zero data."""
+    if chapter:
+        return "none"
+    return SPARSE_SCALING if X.size and np.count_nonzero(X) <= (1 - SPARSE_DATA) * X.size else DEFAULT_SCALING
 
 
 def _split_notes(whole: Dataset, held: np.ndarray, fraction: float) -> tuple[str, ...]:

@@ -16,6 +16,8 @@ from coordinator.objectives import objective_record
 from coordinator.prepared import PreparedRun
 from coordinator.scaling import Scaling
 from workers.blackbox import Objective
+from workers.network import Layout
+from workers.settings import auto_max_mutations
 
 # Settings that speak of rows, which a run without data cannot honour.
 DATA_SETTINGS = ("label_column", "validation_data")
@@ -55,6 +57,7 @@ def prepare_objective(config: SearchConfig, objective, X=None, y=None) -> Prepar
             "scaling": "none",
             "validation_fraction": 0.0,
             "l2": 0.0,
+            "max_mutations": config.max_mutations or auto_max_mutations(Layout(layers).num_params),
         }
     )
     record = objective_record(objective, config.env)

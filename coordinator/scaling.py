@@ -9,11 +9,15 @@ from pydantic import BaseModel, ConfigDict
 
 
 class Scaling(BaseModel):
-    """x' = (x - offset) / scale per feature; kind 'none' leaves features as they are."""
+    """x' = (x - offset) / scale per feature; kind 'none' leaves features as they are.
+
+    'standard': mean 0 and variance 1; 'minmax': 0 to 1; 'maxabs': within -1 to 1 with no shift, so
+    that a zero stays a zero (as scikit-learn's MaxAbsScaler, made for sparse data).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["standard", "minmax", "none"]
+    kind: Literal["standard", "minmax", "maxabs", "none"]
     offset: list[float] | None = None  # (features,)
     scale: list[float] | None = None  # (features,)
 
@@ -26,6 +30,8 @@ class Scaling(BaseModel):
             offset, spread = X.mean(axis=0), X.std(axis=0)
         elif kind == "minmax":
             offset, spread = X.min(axis=0), X.max(axis=0) - X.min(axis=0)
+        elif kind == "maxabs":  # zeros stay zeros: the kernel skips the samples where an input is zero
+            offset, spread = np.zeros(X.shape[1]), np.abs(X).max(axis=0, initial=0.0)
         else:
             raise ValueError(f"unknown scaling {kind!r}")
         # A feature that never varies in training is only moved, not stretched (it carries nothing).

@@ -68,7 +68,7 @@ def test_the_circle_finder_finds_a_circle():
     assert circles({"a": {"b"}, "b": set()}) == []
 
 
-@pytest.mark.parametrize("folder", ["coordinator", "cluster"])
+@pytest.mark.parametrize("folder", ["coordinator", "cluster", "workers"])
 def test_no_module_of_a_folder_imports_one_that_imports_it_back(folder):
     graph = {
         module: {name for name in names if name.startswith(f"{folder}.")}

@@ -11,6 +11,8 @@ _HOMES = {
     "Solution": "workers.climbs",
     "climb": "workers.climbs",
     "climb_batch": "workers.climbs",
+    "climb_rows": "workers.climbs",
+    "prepare_rows": "workers.climbs",
     "ClimbReport": "workers.messages",
     "ClimbTask": "workers.messages",
     "Layout": "workers.network",

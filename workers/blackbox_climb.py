@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from workers.blackbox import Objective
-from workers.climbs import ClimbOutcome, Solution, _blocks, _draw, climber_generator
+from workers.climbs import ClimbOutcome, Solution, _blocks, _draw_fresh, climber_generator, draw_moves
 from workers.network import Layout, init_params
 from workers.settings import MAX_STEP_SIZE, MIN_STEP_SIZE, ClimbSettings
 
@@ -58,8 +58,6 @@ def climb_objective(
         random_steps, adjust_steps = random_steps + settings.steps, 0
     else:
         adjust_steps = settings.steps
-    num_params = layout.num_params
-    mutated = settings.mutated_count(num_params)
     rows = np.arange(len(generators))
     non_finite = np.zeros(len(generators), dtype=np.int64)
 
@@ -79,15 +77,16 @@ def climb_objective(
         return better
 
     for block in _blocks(random_steps):
-        noise = np.stack([_draw(generator, block, num_params, num_params)[1] for generator in generators])
+        noise = np.stack([_draw_fresh(generator, block, layout) for generator in generators])
         for step in range(block):
             candidates = settings.step_size * noise[:, step]
             keep(candidates, losses_of(candidates))
 
     for block in _blocks(adjust_steps):
-        draws = [_draw(generator, block, num_params, mutated) for generator in generators]
+        draws = [draw_moves(generator, block, settings, layout) for generator in generators]
         noise = np.stack([normals for _, normals in draws])  # (B, steps, k)
         indices = None if draws[0][0] is None else np.stack([drawn for drawn, _ in draws])
+        mutated = noise.shape[2]
         for step in range(block):
             candidates = params.copy()
             if indices is None:

@@ -15,13 +15,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from workers import kernel
-from workers.network import Layout, evaluate, init_params, score
+from workers.kernel import Problem
+from workers.network import Layout, evaluate, init_params
 from workers.settings import MAX_STEP_SIZE, MIN_STEP_SIZE, ClimbSettings
 
 # Steps whose noise is drawn at once. Fixed, so that the stream a climber consumes never depends
 # on anything but its settings; large enough to keep Python out of the loop, small enough to
 # bound memory (4,096 steps x 387 parameters x 8 bytes = 13 MB in the densest case).
 BLOCK_STEPS = 4096
+# The compiled engine rebuilds a climber's cached state from scratch at its first block and every
+# this many blocks after (65,536 steps): fixed step counts, so the drift of incremental updates is
+# bounded the same way on every run, and a fast step does not pay for a full pass every block.
+REFRESH_BLOCKS = 16
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,19 @@ def _blocks(steps: int):
     return [BLOCK_STEPS] * full + ([rest] if rest else [])
 
 
+def prepare_rows(X: np.ndarray, labels: np.ndarray) -> Problem:
+    """Training rows X (S, F) and integer labels (S,) as climbs read them: prepared once, read-only, shareable.
+
+    Hand the result to `climb_rows` (or to a `ClimbWorker`) as often as you like; Ray's object store
+    shares its arrays between the worker processes of a node.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.int64)
+    if X.ndim != 2 or labels.shape != (X.shape[0],):
+        raise ValueError(f"expected X (samples, features) and labels (samples,), got {X.shape} and {labels.shape}")
+    return kernel.make_problem(X, labels)
+
+
 def climb(
     start: Solution | None,
     seed: np.random.SeedSequence | int,
@@ -75,8 +93,17 @@ def climb_batch(
     settings: ClimbSettings,
 ) -> list[ClimbOutcome]:
     """Independent climbs from one start, one per seed; each equals the climb it would make alone."""
-    X = np.ascontiguousarray(X, dtype=np.float64)
-    labels = np.ascontiguousarray(labels, dtype=np.int64)
+    return climb_rows(start, seeds, prepare_rows(X, labels), layout, settings)
+
+
+def climb_rows(
+    start: Solution | None,
+    seeds: Sequence[np.random.SeedSequence | int],
+    rows: Problem,
+    layout: Layout,
+    settings: ClimbSettings,
+) -> list[ClimbOutcome]:
+    """`climb_batch` on rows prepared once by `prepare_rows`."""
     generators = [climber_generator(seed) for seed in seeds]
     if start is None:
         params = np.stack([init_params(layout, generator) for generator in generators])
@@ -90,21 +117,12 @@ def climb_batch(
         random_steps, adjust_steps = random_steps + settings.steps, 0
     else:
         adjust_steps = settings.steps
+    problem = kernel.with_l2(rows, settings.l2)
     run = _climb_numba if settings.engine == "numba" else _climb_numpy
-    run(
-        params,
-        step_sizes,
-        generators,
-        X,
-        labels,
-        layout,
-        settings,
-        random_steps,
-        adjust_steps,
-    )
+    run(params, step_sizes, generators, problem, layout, settings, random_steps, adjust_steps)
     # What a climber reports comes from the compiled scorer, whichever engine climbed: the same
     # bits on every CPU (numpy's evaluate leans on BLAS and CPU-dispatched exp and log).
-    losses, accuracies = score(params, X, labels, layout, settings.l2)
+    losses, accuracies = kernel.score(params, problem, layout.arrays)
     evaluations = 1 + random_steps + adjust_steps
     return [
         ClimbOutcome(
@@ -118,30 +136,38 @@ def climb_batch(
     ]
 
 
-def _draw(generator: np.random.Generator, steps: int, num_params: int, mutated: int):
-    """One block of a climber's noise: (indices (steps, k) or None, normals (steps, k))."""
-    if mutated == num_params:
-        return None, generator.standard_normal((steps, num_params))
-    indices = generator.integers(0, num_params, size=(steps, mutated), dtype=np.int64)
+def draw_moves(
+    generator: np.random.Generator,
+    steps: int,
+    settings: ClimbSettings,
+    layout: Layout,
+    candidates: np.ndarray | None = None,
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """Which parameters each of `steps` adjust steps moves, and by how many of their step sizes.
+
+    The one place where that is chosen, from the climber's generator alone: k of the candidate
+    parameters (default: every parameter) per step, k = settings.mutated_count(candidates), drawn
+    with replacement. Returns (indices (steps, k) int64, normals (steps, k)), or (None, normals
+    (steps, P)) when every parameter moves (the chapter's rule).
+    """
+    count = layout.num_params if candidates is None else len(candidates)
+    mutated = settings.mutated_count(count)
+    if candidates is None and mutated == count:
+        return None, generator.standard_normal((steps, count))
+    indices = generator.integers(0, count, size=(steps, mutated), dtype=np.int64)
+    if candidates is not None:
+        indices = np.asarray(candidates, dtype=np.int64)[indices]
     return indices, generator.standard_normal((steps, mutated))
 
 
-def _climb_numba(
-    params,
-    step_sizes,
-    generators,
-    X,
-    labels,
-    layout,
-    settings,
-    random_steps,
-    adjust_steps,
-):
+def _draw_fresh(generator: np.random.Generator, steps: int, layout: Layout) -> np.ndarray:
+    """One block of random search: every parameter's normal, (steps, P)."""
+    return generator.standard_normal((steps, layout.num_params))
+
+
+def _climb_numba(params, step_sizes, generators, problem, layout, settings, random_steps, adjust_steps):
     """Compiled engine: each climber runs alone, block after block."""
-    problem = kernel.make_problem(X, labels, settings.l2)
     net = layout.arrays
-    num_params = layout.num_params
-    mutated = settings.mutated_count(num_params)
     rule = kernel.StepRule(
         settings.adaptive,
         settings.step_growth,
@@ -151,34 +177,26 @@ def _climb_numba(
         MAX_STEP_SIZE,
     )
     start_losses = kernel.score(params, problem, net)[0]  # (B,) each climber's start
+    work = None  # one workspace serves climber after climber: each starts fresh
     for b, generator in enumerate(generators):
         current, sigma = params[b], step_sizes[b]  # views: the kernel updates them in place
         loss = start_losses[b]
         for block in _blocks(random_steps):
-            _, noise = _draw(generator, block, num_params, num_params)
+            noise = _draw_fresh(generator, block, layout)
             loss = kernel.random_search(current, loss, noise, settings.step_size, problem, net)
-        for block in _blocks(adjust_steps):
-            indices, noise = _draw(generator, block, num_params, mutated)
+        for number, block in enumerate(_blocks(adjust_steps)):
+            indices, noise = draw_moves(generator, block, settings, layout)
             if indices is None:
                 loss = kernel.adjust_dense(current, sigma, loss, noise, rule, problem, net)
             else:
-                loss = kernel.adjust_sparse(current, sigma, indices, noise, rule, problem, net)
+                work = work if work is not None else kernel.workspace(problem, net)  # (Work, Compact)
+                fresh = number % REFRESH_BLOCKS == 0
+                loss = kernel.adjust_sparse(current, sigma, indices, noise, rule, problem, net, *work, fresh)
 
 
-def _climb_numpy(
-    params,
-    step_sizes,
-    generators,
-    X,
-    labels,
-    layout,
-    settings,
-    random_steps,
-    adjust_steps,
-):
+def _climb_numpy(params, step_sizes, generators, problem, layout, settings, random_steps, adjust_steps):
     """Reference engine: all climbers in lock step, vectorised over the batch."""
-    num_params = layout.num_params
-    mutated = settings.mutated_count(num_params)
+    X, labels = kernel.dense_inputs(problem), problem.labels  # (S, F), (S,): the kernel's order of samples
     rows = np.arange(len(generators))
     l2 = settings.l2
     losses = evaluate(params, X, labels, layout, l2)[0]  # (B,)
@@ -191,15 +209,16 @@ def _climb_numpy(
         return better
 
     for block in _blocks(random_steps):
-        noise = np.stack([_draw(generator, block, num_params, num_params)[1] for generator in generators])
+        noise = np.stack([_draw_fresh(generator, block, layout) for generator in generators])
         for step in range(block):
             candidates = settings.step_size * noise[:, step]
             keep(candidates, evaluate(candidates, X, labels, layout, l2)[0])
 
     for block in _blocks(adjust_steps):
-        draws = [_draw(generator, block, num_params, mutated) for generator in generators]
+        draws = [draw_moves(generator, block, settings, layout) for generator in generators]
         noise = np.stack([normals for _, normals in draws])  # (B, steps, k)
         indices = None if draws[0][0] is None else np.stack([drawn for drawn, _ in draws])
+        mutated = noise.shape[2]
         for step in range(block):
             candidates = params.copy()
             if indices is None:

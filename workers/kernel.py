@@ -28,16 +28,21 @@ from __future__ import annotations
 
 import functools
 import math
+from pathlib import Path
 from typing import NamedTuple
 
 import numba
 import numpy as np
 
-from workers import fastmath, jitcache, network
-from workers.network import CLIP
+from workers import fastmath, jitcache
+from workers import objective as definition  # `objective` is the kernel's own function below
+from workers.objective import CLIP
 
+# The sources the compiled code depends on, which key its cache: workers/network.py too (the LayoutArrays
+# it is handed), named by path, as the kernel does not import the network module (which imports the kernel).
+SOURCES = [__file__, fastmath.__file__, definition.__file__, str(Path(__file__).with_name("network.py"))]
 # Registered before the decorators below run: they pick their cache locator when they are applied.
-CACHE = jitcache.install([__file__, fastmath.__file__, network.__file__], [__file__])
+CACHE = jitcache.install(SOURCES, [__file__])
 # nogil: a climb in a thread of the driver lets the driver's other threads run (Ray's start, for one).
 _jit = functools.partial(numba.njit, cache=CACHE, error_model="numpy", nogil=True)
 
@@ -50,18 +55,30 @@ _EXTREME_TOTAL = 1e300
 # A first-layer feature nonzero on fewer than this fraction of the samples is updated through its
 # list of nonzero samples; denser ones by a plain loop over all samples, which vectorises.
 SPARSE_FEATURE = 0.3
+# A step that moves parameters of at most this many units of one hidden layer, and nothing else, is
+# evaluated on the samples it changes only (`_compact_candidate`).
+COMPACT_UNITS = 8
+# ... and, on the first weight layer, has at least this many later units times samples to gain from it.
+COMPACT_MIN_WORK = 2048
+_FEATURE_CHUNK = 64  # features transposed at a time by make_problem
 
 
 class Problem(NamedTuple):
-    """A data set as the kernel reads it, and the objective's L2 factor."""
+    """A data set as the kernel reads it, and the objective's L2 factor.
 
-    inputs: np.ndarray  # (F, S) float64, samples sorted by label
+    Prepared once per data set (`make_problem`) and read-only: Ray's object store hands every
+    worker process of a node the same pages. A feature nonzero on many samples keeps a dense row;
+    a sparse one only its list of nonzero samples (see SPARSE_FEATURE): on wide, mostly-zero data
+    (MNIST's pixels are 81% zeros) that is a fifth of the memory, and what a step reads.
+    """
+
+    dense: np.ndarray  # (D, S) float64: the dense features' values, samples sorted by label
+    dense_row: np.ndarray  # (F,) int64: feature f's row of dense, or -1 for a listed (sparse) feature
     labels: np.ndarray  # (S,) int64, ascending
     label_start: np.ndarray  # (max label + 2,) int64: label c's samples are [label_start[c], label_start[c + 1])
-    nonzero_start: np.ndarray  # (F + 1,) feature f's nonzero samples are nonzero_samples[start[f]:start[f + 1]]
-    nonzero_samples: np.ndarray  # (nonzeros,) int64, ascending within a feature
-    nonzero_values: np.ndarray  # (nonzeros,) the inputs there
-    sparse: np.ndarray  # (F,) bool: update through the lists (see SPARSE_FEATURE)
+    nonzero_start: np.ndarray  # (F + 1,) listed feature f's nonzeros are entries [start[f], start[f + 1])
+    nonzero_samples: np.ndarray  # (nonzeros,) int32, ascending within a feature
+    nonzero_values: np.ndarray  # (nonzeros,) float64, the inputs there
     l2_scale: float  # l2 / (2 * samples); 0.0: no penalty, and no operation for it
 
 
@@ -80,7 +97,7 @@ class Work(NamedTuple):
     """A climber's working arrays. Few: numba counts a reference each time a function takes an array
     out of a tuple, so hot functions take them out once, at the top, and pass arrays on."""
 
-    state: np.ndarray  # (2, units, S) pre-activations, see below
+    state: np.ndarray  # (3, units, S) pre-activations, see below; plane 2: a compact step's candidates
     side: np.ndarray  # (units,) int64: the plane of state holding each unit's current values
     post: np.ndarray  # (units, S) ReLU outputs, for passes from scratch only
     terms: np.ndarray  # (2, S) per-sample loss terms: current and candidate rows, by turns
@@ -94,6 +111,23 @@ class Work(NamedTuple):
     ends: np.ndarray  # (2, units) int64 per unit: its first and last change of the step (-1: none)
 
 
+class Compact(NamedTuple):
+    """A climber's arrays for compact steps and for carrying its state from one block to the next. Apart
+    from Work: numba copies a tuple passed to a function and counts a reference to each array in it, so
+    the whole-row path's many calls take the smaller Work only."""
+
+    lists: np.ndarray  # (COMPACT_UNITS, S) int32: a listed unit's changed samples (a compact step)
+    list_values: np.ndarray  # (COMPACT_UNITS, S) its candidate pre-activations there
+    list_length: np.ndarray  # (COMPACT_UNITS,) int64: how many; -1: the candidate is a whole row
+    marks: np.ndarray  # (3, S) int64: a sample's stamp in a unit's list, its slot there, its stamp in A
+    affected: np.ndarray  # (2, S) int64: the samples A a compact step changes, and each sample's place in A
+    compact_labels: np.ndarray  # (S,) int64: the labels of A
+    compact_terms: np.ndarray  # (S,) the candidate's loss terms on A
+    label_runs: np.ndarray  # (max label + 2,) int64: where each label's columns of A start, when A is in order
+    counters: np.ndarray  # (2,) int64: the last stamp used, and the size of A
+    carry: np.ndarray  # (5,) float64 between blocks: loss, mean, squares, incremental (0/1), current terms row
+
+
 # Work.state holds every layer's units stacked, row unit_start[m] + j for unit j of weight layer m, the
 # logits last, in two planes: a unit's current pre-activations in plane side[row], and, once a step has
 # touched it, the step's candidate in the other plane. Accepting a step flips the sides of the touched
@@ -104,7 +138,7 @@ class Work(NamedTuple):
 
 
 def make_problem(X: np.ndarray, labels: np.ndarray, l2: float = 0.0) -> Problem:
-    """The kernel's view of features X (S, F), integer labels (S,) and the L2 weight.
+    """The kernel's view of features X (S, F), integer labels (S,) and the L2 weight; its arrays are read-only.
 
     Samples are put in order of label (a stable sort): the loss then knows, without looking, where
     the true class's exp(0) = 1 need not be computed. The loss's sum runs in that order, the same
@@ -112,24 +146,53 @@ def make_problem(X: np.ndarray, labels: np.ndarray, l2: float = 0.0) -> Problem:
     """
     labels = np.asarray(labels, dtype=np.int64)
     order = np.argsort(labels, kind="stable")
-    labels = np.ascontiguousarray(labels[order])
-    inputs = np.ascontiguousarray(np.asarray(X, dtype=np.float64)[order].T)
-    features, samples = inputs.shape
-    rows, columns = np.nonzero(inputs)  # row-major: grouped by feature, samples ascending
+    labels = labels[order]
+    X = np.asarray(X, dtype=np.float64)
+    samples, features = X.shape
+    counts = np.count_nonzero(X, axis=0)  # (F,)
+    listed = counts < SPARSE_FEATURE * samples
+    dense_row = np.full(features, -1, dtype=np.int64)
+    dense_row[~listed] = np.arange(np.count_nonzero(~listed))
+    dense = np.empty((np.count_nonzero(~listed), samples))
     start = np.zeros(features + 1, dtype=np.int64)
-    start[1:] = np.cumsum(np.bincount(rows, minlength=features))
+    start[1:] = np.cumsum(np.where(listed, counts, 0))
+    nonzero_samples = np.empty(start[-1], dtype=np.int32)
+    nonzero_values = np.empty(start[-1], dtype=np.float64)
+    for low in range(0, features, _FEATURE_CHUNK):  # a few features at a time: memory stays bounded
+        block = np.ascontiguousarray(X[order, low : low + _FEATURE_CHUNK].T)  # (chunk, S), sorted by label
+        for offset, values in enumerate(block):
+            feature = low + offset
+            if not listed[feature]:
+                dense[dense_row[feature]] = values
+            else:
+                where = np.flatnonzero(values)
+                nonzero_samples[start[feature] : start[feature + 1]] = where
+                nonzero_values[start[feature] : start[feature + 1]] = values[where]
     label_start = np.zeros((labels[-1] + 2) if samples else 1, dtype=np.int64)
     label_start[1:] = np.cumsum(np.bincount(labels, minlength=label_start.shape[0] - 1))
-    return Problem(
-        inputs,
-        labels,
-        label_start,
-        start,
-        columns.astype(np.int64),
-        np.ascontiguousarray(inputs[rows, columns]),
-        np.diff(start) < SPARSE_FEATURE * samples,
-        network.l2_scale(l2, samples) if l2 > 0 else 0.0,
-    )
+    arrays = [dense, dense_row, labels, label_start, start, nonzero_samples, nonzero_values]
+    for array in arrays:
+        array.flags.writeable = False  # one compiled signature for every caller, shared pages or not
+    return Problem(*arrays, definition.l2_scale(l2, samples) if l2 > 0 else 0.0)
+
+
+def with_l2(problem: Problem, l2: float) -> Problem:
+    """The same rows with another L2 weight (no copy)."""
+    return problem._replace(l2_scale=definition.l2_scale(l2, problem.labels.shape[0]) if l2 > 0 else 0.0)
+
+
+def dense_inputs(problem: Problem) -> np.ndarray:
+    """The problem's features as one dense (S, F) float64 array, samples in the problem's order."""
+    features = problem.dense_row.shape[0]
+    X = np.zeros((problem.labels.shape[0], features))
+    for feature in range(features):
+        row = problem.dense_row[feature]
+        if row >= 0:
+            X[:, feature] = problem.dense[row]
+        else:
+            low, high = problem.nonzero_start[feature], problem.nonzero_start[feature + 1]
+            X[problem.nonzero_samples[low:high], feature] = problem.nonzero_values[low:high]
+    return X
 
 
 # --- the loss ----------------------------------------------------------------------------------------
@@ -262,17 +325,38 @@ def _add_scaled(target, source, factor, low, high):
 
 
 @_jit
+def _add_listed(target, problem, feature, factor):
+    """target[s] += input feature[s] * factor for every s, through the feature's list of nonzero samples.
+
+    The same bits as the dense loop: zeros add nothing, unless the factor is infinite or NaN, when
+    0 * factor is NaN (as BLAS gives it) and every sample gets it.
+    """
+    start, samples, values = problem.nonzero_start, problem.nonzero_samples, problem.nonzero_values
+    low, high = start[feature], start[feature + 1]
+    if factor - factor == 0.0:
+        for t in range(low, high):
+            target[samples[t]] += values[t] * factor
+        return
+    zero_times, t = 0.0 * factor, low
+    for s in range(target.shape[0]):
+        if t < high and samples[t] == s:
+            target[s] += values[t] * factor
+            t += 1
+        else:
+            target[s] += zero_times
+
+
+@_jit
 def forward(params, problem, net, pre, post):
     """Every unit's pre-activations into pre (units, S), and hidden ReLU outputs into post, from scratch.
 
     Each unit adds its bias, then its inputs in order: the same order on every call and every CPU.
     """
     sizes, offsets, unit_start = net.sizes, net.offsets, net.unit_start
-    inputs = problem.inputs
+    dense, dense_row = problem.dense, problem.dense_row
     layers = offsets.shape[0]
-    samples = inputs.shape[1]
+    samples = pre.shape[1]
     for m in range(layers):
-        source, first = (inputs, 0) if m == 0 else (post, unit_start[m - 1])
         n_in, n_out = sizes[m], sizes[m + 1]
         for j in range(n_out):
             row = pre[unit_start[m] + j]  # (S,)
@@ -280,7 +364,13 @@ def forward(params, problem, net, pre, post):
             for s in range(samples):
                 row[s] = bias
             for i in range(n_in):
-                _add_scaled(row, source[first + i], params[offsets[m, 0] + i * n_out + j], 0, samples)
+                weight = params[offsets[m, 0] + i * n_out + j]
+                if m > 0:
+                    _add_scaled(row, post[unit_start[m - 1] + i], weight, 0, samples)
+                elif dense_row[i] >= 0:
+                    _add_scaled(row, dense[dense_row[i]], weight, 0, samples)
+                else:
+                    _add_listed(row, problem, i, weight)
             if m < layers - 1:
                 activation = post[unit_start[m] + j]
                 for s in range(samples):
@@ -288,14 +378,14 @@ def forward(params, problem, net, pre, post):
 
 
 @_jit
-def _workspace(problem, net):
-    """Working arrays for one climber on problem."""
+def _workspace(problem, net, compact):
+    """Working arrays for one climber on problem; compact: with plane 2 of the state, for compact steps."""
     units = net.unit_start[-1]
     samples = problem.labels.shape[0]
     layers = net.offsets.shape[0]
     widest = net.sizes[1:].max()
     return Work(
-        np.zeros((2, units, samples)),
+        np.zeros((3 if compact else 2, units, samples)),
         np.zeros(units, dtype=np.int64),
         np.zeros((units, samples)),
         np.zeros((2, samples)),
@@ -308,6 +398,29 @@ def _workspace(problem, net):
         np.empty((2, net.where.shape[0]), dtype=np.int64),
         np.full((2, units), -1, dtype=np.int64),
     )
+
+
+@_jit
+def _compact_workspace(problem):
+    """The arrays of compact steps, and the carry between blocks, for one climber on problem."""
+    samples = problem.labels.shape[0]
+    return Compact(
+        np.empty((COMPACT_UNITS, samples), dtype=np.int32),
+        np.empty((COMPACT_UNITS, samples)),
+        np.zeros(COMPACT_UNITS, dtype=np.int64),
+        np.zeros((3, samples), dtype=np.int64),
+        np.empty((2, samples), dtype=np.int64),
+        np.empty(samples, dtype=np.int64),
+        np.empty(samples),
+        np.zeros(problem.label_start.shape[0], dtype=np.int64),
+        np.zeros(2, dtype=np.int64),
+        np.zeros(5),
+    )
+
+
+def workspace(problem: Problem, net) -> tuple[Work, Compact]:
+    """A climber's working arrays for adjust_sparse: (Work, Compact); one pair serves climber after climber."""
+    return _workspace(problem, net, True), _compact_workspace(problem)
 
 
 @_jit
@@ -365,7 +478,7 @@ def _accuracy(pre, first, labels):
 @_jit
 def score(batch, problem, net):
     """(objectives (B,), accuracies (B,)) of parameter rows batch (B, P), each from scratch."""
-    work = _workspace(problem, net)
+    work = _workspace(problem, net, False)
     first = net.unit_start[-1] - net.sizes[-1]
     losses = np.empty(batch.shape[0])
     accuracies = np.empty(batch.shape[0])
@@ -405,7 +518,7 @@ def adjust_dense(params, step_sizes, loss, noise, rule, problem, net):
 
     params and step_sizes are updated in place to the climber's best; returns its objective.
     """
-    work = _workspace(problem, net)
+    work = _workspace(problem, net, False)
     candidate = np.empty_like(params)
     every = np.arange(params.shape[0])  # every parameter moved: per parameter or global is the same
     for step in range(noise.shape[0]):
@@ -423,7 +536,7 @@ def adjust_dense(params, step_sizes, loss, noise, rule, problem, net):
 @_jit
 def random_search(params, loss, noise, step_size, problem, net):
     """Random search: every step draws fresh parameters step_size * noise[step]; keeps the best."""
-    work = _workspace(problem, net)
+    work = _workspace(problem, net, False)
     candidate = np.empty_like(params)
     for step in range(noise.shape[0]):
         for i in range(params.shape[0]):
@@ -508,10 +621,10 @@ def _add_constant_row(state, plane, row, value):
 
 
 @_jit
-def _add_input_row(state, plane, row, inputs, feature, change):
-    """state[plane, row] += inputs[feature] * change: a first-layer weight's change."""
+def _add_input_row(state, plane, row, dense, dense_index, change):
+    """state[plane, row] += dense[dense_index] * change: a first-layer weight's change, on a dense feature."""
     for s in range(state.shape[2]):
-        state[plane, row, s] += inputs[feature, s] * change
+        state[plane, row, s] += dense[dense_index, s] * change
 
 
 @_jit
@@ -542,65 +655,74 @@ def _activation_change(state, side, row, deltas, slot):
 
 
 @_jit
-def _add_four(state, plane, row, deltas, u, weights):
-    """state[plane, row] += deltas[u..u+3] times weights[0..3], added in a fixed order: (a + b) + (c + d)."""
+def _add_four(state, plane, row, deltas, u, weights, span):
+    """state[plane, row, low:high] += deltas[u..u+3] times weights[0..3], in a fixed order: (a + b) + (c + d)."""
     wa, wb, wc, wd = weights[0], weights[1], weights[2], weights[3]
-    for s in range(state.shape[2]):
+    low, high = span
+    for s in range(low, high):
         state[plane, row, s] += (deltas[u, s] * wa + deltas[u + 1, s] * wb) + (
             deltas[u + 2, s] * wc + deltas[u + 3, s] * wd
         )
 
 
 @_jit
-def _add_four_twice(state, planes, row, deltas, outgoing, uq):
+def _add_four_twice(state, planes, row, deltas, outgoing, uq, span):
     """_add_four into rows row and row + 1 (in planes[0] and planes[1]) with weights outgoing[u..u+3, q..q+1],
     (u, q) = uq: each change loaded once for both rows."""
     one, two = planes
     u, q = uq
+    low, high = span
     wa, wb, wc, wd = outgoing[u, q], outgoing[u + 1, q], outgoing[u + 2, q], outgoing[u + 3, q]
     va, vb, vc, vd = outgoing[u, q + 1], outgoing[u + 1, q + 1], outgoing[u + 2, q + 1], outgoing[u + 3, q + 1]
-    for s in range(state.shape[2]):
+    for s in range(low, high):
         a, b, c, d = deltas[u, s], deltas[u + 1, s], deltas[u + 2, s], deltas[u + 3, s]
         state[one, row, s] += (a * wa + b * wb) + (c * wc + d * wd)
         state[two, row + 1, s] += (a * va + b * vb) + (c * vc + d * vd)
 
 
 @_jit
-def _add_rank_ones(state, side, first, deltas, outgoing, moved):
+def _add_rank_ones(state, side, first, deltas, outgoing, moved, span, compact):
     """Candidate rows first + q += sum over u < moved of deltas[u] * outgoing[u, q] (the layer's units q).
 
+    On columns span = (low, high): of the candidate plane (1 - side), or of plane 2 when compact.
     Units go four at a time and rows two at a time: 16 multiply-adds per 8 loads and 2 stores of
     4 samples, where one pass per unit and row makes 2 loads and a store per multiply-add. The last
     group of units is padded with zero changes and weights (adding 0.0 * 0.0 changes no value).
     """
     targets = outgoing.shape[1]
     padded = -(-moved // 4) * 4
-    deltas[moved:padded] = 0.0
+    low, high = span
+    deltas[moved:padded, low:high] = 0.0
     outgoing[moved:padded] = 0.0
     for q in range(0, targets - 1, 2):
         row = first + q
-        planes = (1 - side[row], 1 - side[row + 1])
+        planes = (2, 2) if compact else (1 - side[row], 1 - side[row + 1])
         for u in range(0, padded, 4):
-            _add_four_twice(state, planes, row, deltas, outgoing, (u, q))
+            _add_four_twice(state, planes, row, deltas, outgoing, (u, q), span)
     if targets % 2:
         row = first + targets - 1
+        plane = 2 if compact else 1 - side[row]
         for u in range(0, padded, 4):
-            _add_four(state, 1 - side[row], row, deltas, u, outgoing[u : u + 4, targets - 1])
+            _add_four(state, plane, row, deltas, u, outgoing[u : u + 4, targets - 1], span)
 
 
 @_jit
-def _start_candidates(m, problem, net, work):
-    """Candidate rows of weight layer m's touched units: their current values plus their own changes.
+def _start_candidates(m, problem, net, work, only):
+    """Candidate rows of weight layer m's touched units (only state row `only`, if it is >= 0): their current
+    values plus their own changes, whole rows in the other plane.
 
     A weight (i, j) adds input i times the change to unit j: the current inputs, not the candidate
-    ones, whose changes arrive later through the moved weights (_add_rank_ones).
+    ones, whose changes arrive later through the moved weights (_add_rank_ones). One loop over the
+    units, its arrays taken out once: a function per unit cost 15% of a step on 2-64-3 (reference counts).
     """
     unit_start, state, side, touched = net.unit_start, work.state, work.side, work.touched
     changes, links, ends = work.changes, work.links, work.ends
-    inputs, sparse = problem.inputs, problem.sparse
+    dense, dense_row = problem.dense, problem.dense_row
     first_below = unit_start[m - 1] if m > 0 else 0
     for d in range(1, touched[m, 0] + 1):
         row = unit_start[m] + touched[m, d]
+        if only >= 0 and row != only:
+            continue
         plane = 1 - side[row]
         _copy_row(state, plane, row, side[row])
         t = ends[0, row]
@@ -611,10 +733,10 @@ def _start_candidates(m, problem, net, work):
             elif m > 0:
                 below = first_below + source
                 _add_hidden_row(state, plane, row, side[below], below, change)
-            elif sparse[source]:
+            elif dense_row[source] < 0:
                 _add_nonzeros(state, plane, row, problem, source, change)
             else:
-                _add_input_row(state, plane, row, inputs, source, change)
+                _add_input_row(state, plane, row, dense, dense_row[source], change)
             t = links[1, t]
 
 
@@ -637,11 +759,12 @@ def _candidate(params, problem, net, work, current):
     sizes, offsets, unit_start = net.sizes, net.offsets, net.unit_start
     state, side, touched, deltas, outgoing = work.state, work.side, work.touched, work.deltas, work.outgoing
     layers = offsets.shape[0]
+    samples = state.shape[2]
     moved = 0  # units of the layer below whose activation changed
     for m in range(layers):
-        _start_candidates(m, problem, net, work)
+        _start_candidates(m, problem, net, work, -1)
         if moved > 0:  # every unit of this layer is touched then (_spread)
-            _add_rank_ones(state, side, unit_start[m], deltas, outgoing[:, : sizes[m + 1]], moved)
+            _add_rank_ones(state, side, unit_start[m], deltas, outgoing[:, : sizes[m + 1]], moved, (0, samples), False)
         if m == layers - 1:
             break
         moved, n_next = 0, sizes[m + 2]
@@ -651,7 +774,7 @@ def _candidate(params, problem, net, work, current):
                 _note_mover(params, offsets[m + 1, 0] + j * n_next, outgoing[:, :n_next], moved)
                 moved += 1
     first = unit_start[-1] - sizes[-1]
-    terms, span = work.terms[1 - current], (0, state.shape[2])
+    terms, span = work.terms[1 - current], (0, samples)
     sample_losses(state[1 - side[first]], first, problem.labels, problem.label_start, terms, work.scratch, span)
 
 
@@ -681,10 +804,252 @@ def _settle(work, net, accept):
         touched[m, 0] = 0
 
 
+@_jit(inline="always")
+def _copy_terms(terms, current):
+    """terms[1 - current] = terms[current]: between steps both rows hold the current per-sample terms."""
+    for s in range(terms.shape[1]):
+        terms[1 - current, s] = terms[current, s]
+
+
+# --- compact steps: a step evaluated on the samples it changes -----------------------------------------
+#
+# A step that moves only parameters of a few units of one hidden layer changes the network's output
+# only on the samples where one of those units' activations changes: a first-layer weight on a
+# mostly-zero feature reaches only that feature's nonzero samples, and of those only the ones where
+# the unit is (or becomes) active. Such a step is computed on that set A alone, in compact columns
+# (plane 2 of the state, column p standing for sample affected[0, p]): each later layer's units start
+# from their current values at A and take the changes of activation below as rank-one updates, the
+# loss terms of A are recomputed, and the mean is taken over every sample's terms. Per sample, every
+# operation is the one the whole-row candidate makes, in the same order: the same bits, at a cost set
+# by the samples the step changes rather than by all of them.
+
+
+@_jit(inline="always")
+def _compact_layer(touched, layers, samples, unit_start):
+    """The one hidden weight layer whose units a step moved (at most COMPACT_UNITS, none elsewhere), or -1.
+
+    Not the first layer of a network whose later units times samples are fewer than COMPACT_MIN_WORK
+    (2-3-3 or 2-64-3 on 300 rows: there the whole-row path, a few short vector loops, is faster).
+    """
+    found = -1
+    for m in range(layers):
+        if touched[m, 0] > 0:
+            if found >= 0:
+                return -1
+            found = m
+    if found < 0 or found == layers - 1 or touched[found, 0] > COMPACT_UNITS:
+        return -1
+    if found == 0 and samples * (unit_start[-1] - unit_start[1]) < COMPACT_MIN_WORK:
+        return -1
+    return found
+
+
+@_jit
+def _listed_unit(row, problem, links, ends):
+    """Whether every change of state row `row` (a first-layer unit) is a weight on a listed feature."""
+    dense_row = problem.dense_row
+    t = ends[0, row]
+    while t >= 0:
+        source = links[0, t]
+        if source < 0 or dense_row[source] >= 0:
+            return False
+        t = links[1, t]
+    return True
+
+
+@_jit
+def _list_candidate(row, u, problem, work, compact):
+    """Unit `row`'s candidate on the samples its changes reach, into lists[u] and list_values[u]; how many.
+
+    Each change adds input times change on its feature's nonzero samples, in step order: per sample,
+    the operations the whole-row candidate makes.
+    """
+    state, side, changes, links, ends = work.state, work.side, work.changes, work.links, work.ends
+    lists, list_values, marks, counters = compact.lists, compact.list_values, compact.marks, compact.counters
+    start, samples, values = problem.nonzero_start, problem.nonzero_samples, problem.nonzero_values
+    counters[0] += 1
+    stamp = counters[0]
+    now = side[row]
+    length = 0
+    t = ends[0, row]
+    while t >= 0:
+        feature, change = links[0, t], changes[t]
+        for e in range(start[feature], start[feature + 1]):
+            s = samples[e]
+            if marks[0, s] != stamp:
+                marks[0, s] = stamp
+                marks[1, s] = length
+                lists[u, length] = s
+                list_values[u, length] = state[now, row, s]
+                length += 1
+            list_values[u, marks[1, s]] += values[e] * change
+        t = links[1, t]
+    return length
+
+
+@_jit
+def _compact_changes(state, now, row, whole, samples, candidates, length, marks, affected, deltas, mover, n, stamp):
+    """Unit `row`'s changes of activation into column affected[1, s] of deltas[mover]; (size of A, whether any).
+
+    Its candidate is the whole row state[1 - now, row] (whole) or candidates[:length] at samples[:length].
+    A sample that joins A takes column n, the earlier movers' changes there zero; deltas[mover, :n]
+    must be zero on entry. One call per unit, the loop inside: no call, and no reference count, per sample.
+    """
+    moved = False
+    count = state.shape[2] if whole else length
+    for i in range(count):
+        if whole:
+            s, candidate = i, state[1 - now, row, i]
+        else:
+            s, candidate = samples[i], candidates[i]
+        change = max(candidate, 0.0) - max(state[now, row, s], 0.0)
+        if change != 0.0:
+            moved = True
+            if marks[2, s] != stamp:
+                marks[2, s] = stamp
+                affected[0, n] = s
+                affected[1, s] = n
+                for v in range(mover):
+                    deltas[v, n] = 0.0
+                n += 1
+            deltas[mover, affected[1, s]] = change
+    return n, moved
+
+
+@_jit
+def _compact_output(problem, net, work, compact, movers, span):
+    """The logits and loss terms of A's columns span = (low, high): current values there plus the rank-one
+    updates of the last hidden layer's movers (deltas), into plane 2 and compact.compact_terms."""
+    sizes, unit_start, state, side = net.sizes, net.unit_start, work.state, work.side
+    columns = compact.affected[0]
+    low, high = span
+    first, width = unit_start[-1] - sizes[-1], sizes[-1]
+    for q in range(width):
+        row = first + q
+        now = side[row]
+        for p in range(low, high):
+            state[2, row, p] = state[now, row, columns[p]]
+    if movers > 0:
+        _add_rank_ones(state, side, first, work.deltas, work.outgoing[:, :width], movers, span, True)
+    labels, compact_labels, runs = problem.labels, compact.compact_labels, compact.label_runs
+    ordered = True
+    for p in range(low, high):
+        compact_labels[p] = labels[columns[p]]
+        ordered &= p == low or compact_labels[p] >= compact_labels[p - 1]
+    if ordered:  # A in the samples' order (one unit's changes): its runs of labels, whose true class needs no exp
+        runs[:] = 0
+        for p in range(low, high):
+            runs[compact_labels[p] + 1] += 1
+        runs[0] = low
+        for c in range(1, runs.shape[0]):
+            runs[c] += runs[c - 1]
+    else:  # every class's exp is taken, exp(0) = 1 exactly: the same terms
+        runs = runs[:0]
+    sample_losses(state[2], first, compact_labels, runs, compact.compact_terms, work.scratch, span)
+
+
+@_jit
+def _compact_candidate(params, problem, net, work, compact, current, m):
+    """The mean loss of a step that moved units of hidden layer m only, computed on the samples it changes.
+
+    The candidate's terms on A go into work.terms[1 - current] (which, between steps, equals the
+    current row), so the mean is taken over every sample in the usual order.
+    """
+    sizes, offsets, unit_start = net.sizes, net.offsets, net.unit_start
+    state, side, touched, deltas, outgoing = work.state, work.side, work.touched, work.deltas, work.outgoing
+    lists, list_values, list_length = compact.lists, compact.list_values, compact.list_length
+    marks, affected, counters, links, ends = compact.marks, compact.affected, compact.counters, work.links, work.ends
+    layers = offsets.shape[0]
+    counters[0] += 1
+    stamp = counters[0]
+    n = movers = 0
+    n_next = sizes[m + 2]
+    for d in range(1, touched[m, 0] + 1):
+        j = touched[m, d]
+        row = unit_start[m] + j
+        u = d - 1
+        whole = not (m == 0 and _listed_unit(row, problem, links, ends))
+        if whole:
+            list_length[u] = -1
+            _start_candidates(m, problem, net, work, row)
+        else:
+            list_length[u] = _list_candidate(row, u, problem, work, compact)
+        deltas[movers, :n] = 0.0  # this unit's row of changes, should it move
+        n, moved = _compact_changes(
+            state, side[row], row, whole, lists[u], list_values[u], list_length[u], marks, affected, deltas, movers, n,
+            stamp,
+        )  # fmt: skip
+        if moved:
+            _note_mover(params, offsets[m + 1, 0] + j * n_next, outgoing[:, :n_next], movers)
+            movers += 1
+    counters[1] = n
+    columns = affected[0]
+    for layer in range(m + 1, layers - 1):  # hidden layers after m, on the samples of A
+        first, width = unit_start[layer], sizes[layer + 1]
+        for q in range(width):  # the layer's units at A, from their current values
+            row = first + q
+            now = side[row]
+            for p in range(n):
+                state[2, row, p] = state[now, row, columns[p]]
+        if movers > 0:
+            _add_rank_ones(state, side, first, deltas, outgoing[:, :width], movers, (0, n), True)
+        n_next, movers = sizes[layer + 2], 0
+        for q in range(width):
+            row = first + q
+            now = side[row]
+            moved = False
+            for p in range(n):
+                change = max(state[2, row, p], 0.0) - max(state[now, row, columns[p]], 0.0)
+                deltas[movers, p] = change
+                moved |= change != 0.0
+            if moved:
+                _note_mover(params, offsets[layer + 1, 0] + q * n_next, outgoing[:, :n_next], movers)
+                movers += 1
+    _compact_output(problem, net, work, compact, movers, (0, n))
+    candidate, compact_terms = work.terms[1 - current], compact.compact_terms
+    for p in range(n):
+        candidate[columns[p]] = compact_terms[p]
+    return mean_of(candidate)
+
+
+@_jit
+def _settle_compact(work, compact, net, m, accept, current):
+    """End a compact step: an accepted one's candidates become current; terms[1 - current] = terms[current] on A.
+
+    current: the row of terms that holds the current terms after the step.
+    """
+    unit_start = net.unit_start
+    state, side, dirty, touched, ends, terms = work.state, work.side, work.dirty, work.touched, work.ends, work.terms
+    lists, list_values, list_length = compact.lists, compact.list_values, compact.list_length
+    affected, n = compact.affected, compact.counters[1]
+    for d in range(1, touched[m, 0] + 1):
+        row = unit_start[m] + touched[m, d]
+        u = d - 1
+        if accept:
+            if list_length[u] < 0:
+                side[row] = 1 - side[row]  # a whole candidate row
+            else:
+                now = side[row]
+                for i in range(list_length[u]):
+                    state[now, row, lists[u, i]] = list_values[u, i]
+        dirty[row] = False
+        ends[0, row] = ends[1, row] = -1
+    touched[m, 0] = 0
+    if accept:
+        for row in range(unit_start[m + 1], unit_start[-1]):
+            now = side[row]
+            for p in range(n):
+                state[now, row, affected[0, p]] = state[2, row, p]
+    for p in range(n):
+        s = affected[0, p]
+        terms[1 - current, s] = terms[current, s]
+
+
 @_jit
 def _refresh(params, problem, net, work):
     """Rebuild the cached state from scratch; (mean loss, sum of squared weights, whether all is finite)."""
     mean = _mean_loss_from_scratch(params, problem, net, work, 0)
+    _copy_terms(work.terms, 0)
     work.side[:] = 0
     squares = squared_weights(params, net) if problem.l2_scale > 0.0 else 0.0
     finite = mean == mean and squares - squares == 0.0
@@ -694,28 +1059,40 @@ def _refresh(params, problem, net, work):
 
 
 @_jit
-def adjust_sparse(params, step_sizes, indices, noise, rule, problem, net):
+def adjust_sparse(params, step_sizes, indices, noise, rule, problem, net, work, compact, fresh):
     """Adjust-and-revert moving a few parameters per step, each step evaluated incrementally.
 
     indices and noise are (steps, k): which parameters move, by how many of their steps. params and
-    step_sizes are updated in place to the climber's best; returns its objective. The cached state
-    is rebuilt on entry; if it holds an infinity or a NaN (an incumbent from an extreme start),
-    incremental updates would meet inf - inf, so every step is then evaluated from scratch.
+    step_sizes are updated in place to the climber's best; returns its objective. work and compact
+    (`workspace`) carry the cached state from one call to the next; fresh rebuilds it from scratch first (a new
+    climber, or a refresh that bounds the drift of incremental updates). If the state holds an
+    infinity or a NaN (an incumbent from an extreme start), incremental updates would meet inf - inf,
+    so every step is then evaluated from scratch (and the next call starts fresh).
     """
-    work = _workspace(problem, net)
-    mean, squares, incremental = _refresh(params, problem, net, work)
-    loss = with_penalty(mean, squares, problem.l2_scale)
+    carry = compact.carry
+    if fresh or carry[3] == 0.0:
+        mean, squares, finite = _refresh(params, problem, net, work)
+        carry[0] = with_penalty(mean, squares, problem.l2_scale)
+        carry[1], carry[2], carry[3], carry[4] = mean, squares, 1.0 if finite else 0.0, 0.0
+    loss, mean, squares = carry[0], carry[1], carry[2]
+    incremental = carry[3] != 0.0
+    current = np.int64(carry[4])  # which row of work.terms holds the current per-sample terms
+    layers = net.offsets.shape[0]
     old_values = np.empty(indices.shape[1])
-    current = 0  # which row of work.terms holds the current per-sample terms
     candidate_mean, candidate_squares = mean, squares
     for step in range(indices.shape[0]):
         step_indices = indices[step]
+        layer = -1  # the one hidden layer of a compact step
         if incremental:
             candidate_squares = squares + _move(
                 params, step_sizes, step_indices, noise[step], old_values, problem, net, work
             )
-            _spread(net, work)
-            candidate_mean = _candidate_mean(params, problem, net, work, current)
+            layer = _compact_layer(work.touched, layers, work.state.shape[2], net.unit_start)
+            if layer >= 0:
+                candidate_mean = _compact_candidate(params, problem, net, work, compact, current, layer)
+            else:
+                _spread(net, work)
+                candidate_mean = _candidate_mean(params, problem, net, work, current)
             candidate_loss = with_penalty(candidate_mean, candidate_squares, problem.l2_scale)
         else:
             for t in range(step_indices.shape[0]):
@@ -730,7 +1107,11 @@ def adjust_sparse(params, step_sizes, indices, noise, rule, problem, net):
         else:
             for t in range(step_indices.shape[0] - 1, -1, -1):
                 params[step_indices[t]] = old_values[t]
-        if incremental:
+        if layer >= 0:
+            _settle_compact(work, compact, net, layer, success, current)
+        elif incremental:
             _settle(work, net, success)
+            _copy_terms(work.terms, current)
         _adapt(step_sizes, step_indices, success, rule)
+    carry[0], carry[1], carry[2], carry[4] = loss, mean, squares, current
     return loss

@@ -15,9 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-# The seed's clip for categorical cross-entropy: log(0) never happens, and a perfect
-# prediction is not rewarded beyond 1 - 1e-7.
-CLIP = 1e-7
+from workers.objective import CLIP, l2_scale
 
 
 class LayoutArrays(NamedTuple):
@@ -162,11 +160,6 @@ def accuracy(probabilities: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.mean(correct, axis=-1)
 
 
-def l2_scale(l2: float, samples: int) -> float:
-    """The factor of the sum of squared weights in the objective: scikit-learn MLPClassifier's alpha / (2 n)."""
-    return l2 / (2.0 * samples)
-
-
 def l2_penalty(params: np.ndarray, layout: Layout, l2: float, samples: int) -> np.ndarray:
     """l2 / (2 * samples) * the sum of squared weights (biases excluded), per network: (,) or (B,)."""
     squares = sum(np.sum(weights * weights, axis=(-2, -1)) for weights, _ in layout.unpack(np.asarray(params)))
@@ -197,7 +190,7 @@ def score(params: np.ndarray, X: np.ndarray, y: np.ndarray, layout: Layout, l2: 
     from-scratch loss (no BLAS, no CPU-dispatched exp or log, no fused multiply-adds); it agrees
     with `evaluate` to about 1e-15 relative on ordinary networks.
     """
-    from workers import kernel  # here, not at the top: the kernel imports this module
+    from workers import kernel  # here, not at the top: only scoring needs the compiled kernel loaded
 
     params = np.asarray(params, dtype=np.float64)
     batch = np.ascontiguousarray(np.atleast_2d(params))

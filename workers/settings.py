@@ -26,6 +26,18 @@ MAX_STEP_SIZE = 1e3
 SEED_RULE: dict[str, Any] = {"mutation_rate": 1.0, "adaptive": False, "step_scope": "global"}
 
 
+# The automatic cap on the parameters a step moves is AUTO_CAP / parameters, fitted to the step rules measured
+# side by side (bench/step_rules.py, BENCHMARKS.md): 8 keeps the chapter's 2-64-3 at its 2% (387 parameters, 8
+# a step, which beat 1, 2 and 5 there), and the wider 2-64-64-3, 64-32-10 and 784-32-10 move one a step,
+# which climbs at least as far in the same time and makes the most steps a second.
+AUTO_CAP = 3000.0
+
+
+def auto_max_mutations(num_params: int) -> int:
+    """The most parameters a step moves when max_mutations is None: round(AUTO_CAP / num_params), at least 1."""
+    return max(1, round(AUTO_CAP / num_params))
+
+
 def setting(default: Any, description: str, section: str, **constraints: Any) -> Any:
     """A pydantic Field that also names the help section it belongs to (for flags and docs)."""
     return Field(default, description=description, json_schema_extra={"section": section}, **constraints)
@@ -51,6 +63,15 @@ class ClimbSettings(BaseModel):
     mutation_rate: float = setting(
         0.02, "fraction of the parameters changed per step; 1.0 moves all of them (the chapter)", "climb"
     )
+    # A step's cost grows with the parameters it moves (each is evaluated on the samples it reaches), and on a
+    # wide network a few per step climb fastest (2% of 784-32-10's 25,450 would be 509 a step); on the chapter's
+    # small ones 2% is best. The automatic cap follows both (bench/step_rules.py, BENCHMARKS.md).
+    max_mutations: int | None = setting(
+        None,
+        f"most parameters changed per step below a mutation_rate of 1; none = round({AUTO_CAP:g} / parameters), "
+        "at least 1: 8 on the chapter's 2-64-3, 1 on 64-32-10 or wider",
+        "climb", ge=1,
+    )  # fmt: skip
     adaptive: bool = setting(
         True, "adapt step sizes by the one-fifth success rule; off keeps the chapter's fixed step", "climb"
     )
@@ -99,10 +120,12 @@ class ClimbSettings(BaseModel):
         return self.step_growth**-0.25
 
     def mutated_count(self, num_params: int) -> int:
-        """Parameters changed per adjust step; `num_params` means all of them."""
+        """Parameters changed per adjust step: mutation_rate of them, at least 1 and at most max_mutations
+        (`auto_max_mutations` when it is None); all of them (`num_params`) at a rate of 1."""
         if self.mutation_rate >= 1.0:
             return num_params
-        return max(1, min(num_params, round(self.mutation_rate * num_params)))
+        cap = self.max_mutations if self.max_mutations is not None else auto_max_mutations(num_params)
+        return max(1, min(num_params, cap, round(self.mutation_rate * num_params)))
 
     def climb_settings(self) -> ClimbSettings:
         """Only the climb settings (a subclass, such as the search's config, carries more)."""

@@ -7,30 +7,37 @@ from __future__ import annotations
 
 import numpy as np
 
-from workers.climbs import Solution, climb_batch
+from workers.climbs import Solution, climb_rows, prepare_rows
+from workers.kernel import Problem
 from workers.messages import ClimbReport, ClimbTask
 from workers.network import Layout
 from workers.settings import ClimbSettings
 
 
 class ClimbWorker:
-    """Runs climbs on the data set it was created with."""
+    """Runs climbs on the training rows it was created with (`workers.climbs.prepare_rows`, read-only).
 
-    def __init__(self, X: np.ndarray, labels: np.ndarray, sizes: tuple[int, ...], settings: ClimbSettings):
-        self.X = np.ascontiguousarray(X, dtype=np.float64)
-        self.labels = np.ascontiguousarray(labels, dtype=np.int64)
+    The rows are prepared once by whoever starts the workers: on Ray they travel through the object
+    store, once per node, and every worker process there reads the same pages.
+    """
+
+    def __init__(self, rows: Problem, sizes: tuple[int, ...], settings: ClimbSettings):
+        self.rows = rows
         self.layout = Layout(tuple(sizes))
         self.settings = settings.climb_settings()
 
     def warm_up(self) -> None:
         """Compile (or load from cache) the kernel before the first round is timed."""
-        climb_batch(None, [0], self.X[:4], self.labels[:4], self.layout, _warm_settings(self.settings))
+        # Compiled code depends on the types alone: up to four rows of ones stand in for the data.
+        labels = self.rows.labels[:4]  # as many as there are, up to four
+        few = prepare_rows(np.ones((labels.shape[0], self.layout.num_inputs)), labels)
+        climb_rows(None, [0], few, self.layout, _warm_settings(self.settings))
 
     def run(self, start: Solution | None, tasks: list[ClimbTask]) -> list[ClimbReport]:
         """Climb once per task from start (None: each climber's own initialisation); the tasks share one round."""
         seeds = [task.seed for task in tasks]
         settings = self.settings.model_copy(update={"steps": tasks[0].steps}) if tasks else self.settings
-        outcomes = climb_batch(start, seeds, self.X, self.labels, self.layout, settings)
+        outcomes = climb_rows(start, seeds, self.rows, self.layout, settings)
         return [
             ClimbReport(round_index=task.round_index, climber_index=task.climber_index, outcome=outcome)
             for task, outcome in zip(tasks, outcomes, strict=True)

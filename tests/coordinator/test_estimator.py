@@ -120,7 +120,7 @@ def test_the_fit_is_the_search_of_the_mapped_config(iris):
         ({"hidden_layer_sizes": (8, 0)}, r"^hidden_layer_sizes.1: Input should be greater than or equal to 1, got 0$"),
         ({"steps": 0}, r"^steps: Input should be greater than or equal to 1, got 0$"),
         ({"time_budget": -2}, r"^time_budget: must be a positive number of seconds, got -2.0$"),
-        ({"scaling": "log"}, r"^scaling: Input should be 'auto', 'standard', 'minmax' or 'none', got 'log'$"),
+        ({"scaling": "log"}, r"^scaling: Input should be 'auto', 'standard', 'minmax', 'maxabs' or 'none', got 'log'$"),
         ({"validation_fraction": 0.0}, r"^validation_fraction: early_stopping holds rows out to score the network on"),
         ({"early_stopping": "yes"}, r"^early_stopping: must be True or False, got 'yes'$"),
         ({"alpha": -1.0}, r"^alpha: must be a finite number >= 0, got -1.0$"),

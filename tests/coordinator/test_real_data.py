@@ -127,6 +127,30 @@ def test_scaling_is_fitted_on_the_training_rows_saved_and_applied_by_predict(tmp
     assert not np.allclose(raw, unscaled)  # the saved scaling is what predict applies
 
 
+def test_mostly_zero_data_is_scaled_keeping_its_zeros():
+    """At least two thirds zeros (MNIST's pixels are 81%): 'auto' divides by the largest magnitude, shifting nothing."""
+    X, y = _blobs(rows_per_class=30)
+    X = np.where(np.random.default_rng(1).random(X.shape) < 0.75, 0.0, X - X.min(axis=0) + 1.0)
+    prepared = prepare_run(SearchConfig(hidden=(8,), **TINY), X, y)
+    assert prepared.config.scaling == "maxabs" and prepared.scaling.kind == "maxabs"
+    np.testing.assert_array_equal(prepared.scaling.apply(X) == 0, X == 0)
+    assert np.abs(prepared.dataset.X).max(axis=0).tolist() == [1.0, 1.0, 1.0]
+    assert prepared.scaling.offset == [0.0, 0.0, 0.0]
+    dense = prepare_run(SearchConfig(hidden=(8,), **TINY), X + 1.0, y)  # no zeros at all
+    assert dense.config.scaling == "standard"
+    assert prepare_run(SearchConfig(hidden=(8,), scaling="standard", **TINY), X, y).config.scaling == "standard"
+
+
+def test_the_step_rule_is_resolved_for_the_network_and_saved(tmp_path):
+    """max_mutations none means round(3000 / parameters): the chapter's 2-64-3 keeps its 8 a step."""
+    assert prepare_run(SearchConfig(dataset="spiral")).config.max_mutations == 8
+    assert prepare_run(SearchConfig(dataset="spiral", max_mutations=3)).config.max_mutations == 3
+    X, y = _blobs()
+    result = search(SearchConfig(hidden=(200,), **TINY), X, y, executor="inprocess", run_dir=tmp_path)
+    assert result.config.max_mutations == 2  # 3-200-3: 1,403 parameters
+    assert load_result(tmp_path).config.max_mutations == 2
+
+
 def test_the_chapter_data_keeps_its_exact_semantics():
     prepared = prepare_run(SearchConfig(dataset="spiral"))
     assert prepared.config.scaling == "none" and prepared.config.validation_fraction == 0.0

@@ -48,6 +48,19 @@ def test_the_scorer_is_numpys_evaluate(sizes, scale, l2):
     assert (one_loss, one_accuracy) == (losses[2], accuracies[2])
 
 
+@pytest.mark.parametrize("weight", [np.inf, -np.inf, np.nan])
+def test_a_non_finite_weight_on_a_mostly_zero_feature_scores_as_numpy_does(weight):
+    """A listed feature's zeros are skipped, yet 0 * inf is NaN for them as in numpy's dense product."""
+    X, y = _mostly_zero_inputs()
+    layout = Layout((16, 6, 4))
+    params = 0.3 * np.random.default_rng(2).standard_normal(layout.num_params)
+    assert kernel.make_problem(X, y).dense_row[3] < 0  # feature 3 is listed (mostly zero)
+    params[3 * 6 + 1] = weight  # feature 3 -> hidden unit 1
+    loss, accuracy = score(params, X, y, layout)
+    expected_loss, expected_accuracy = evaluate(params, X, y, layout)
+    assert np.isnan(loss) and np.isnan(expected_loss) and accuracy == expected_accuracy
+
+
 @pytest.mark.parametrize("engine", ["numba", "numpy"])
 @pytest.mark.parametrize("l2", [0.0, 0.02])
 def test_climbs_report_the_scorers_figures(engine, l2):
@@ -168,7 +181,9 @@ def test_a_fresh_copy_of_the_package_loads_the_kernel_from_the_cache(tmp_path):
     there = _run_climb_script(_fresh_copy(tmp_path, "unpacked"), environment)
     assert there["cache"] and there["misses"] == 0 and there["hits"] >= 2
     assert there["params"] == here.params.tobytes().hex() and there["loss"] == here.loss
-    digest = jitcache.sources_hash([str(PACKAGE / name) for name in ("kernel.py", "fastmath.py", "network.py")])
+    names = ("kernel.py", "fastmath.py", "objective.py", "network.py")
+    assert [Path(source).name for source in kernel.SOURCES] == list(names)
+    digest = jitcache.sources_hash([str(PACKAGE / name) for name in names])
     assert list((jitcache.cache_root() / digest[:20]).glob("kernel.adjust_sparse-*.nbi"))
 
 
@@ -195,6 +210,7 @@ def test_no_fused_multiply_add_anywhere_in_the_arithmetic():
     state = np.random.default_rng(1).standard_normal((2, 6, 40))
     side = np.zeros(6, dtype=np.int64)
     labels = np.arange(40) % 3
+    problem = kernel.make_problem(*_mostly_zero_inputs(samples=40))
     calls = {
         kernel.sample_losses: (rows, 3, labels, np.zeros(4, dtype=np.int64), np.empty(40), np.empty((2, 40)), (0, 40)),
         kernel.mean_of: (rows[0],),
@@ -203,8 +219,10 @@ def test_no_fused_multiply_add_anywhere_in_the_arithmetic():
         kernel._add_input_row: (state, 1, 2, rows, 3, 0.5),
         kernel._add_hidden_row: (state, 1, 2, 0, 3, 0.5),
         kernel._activation_change: (state, side, 2, rows, 1),
-        kernel._add_four: (state, 1, 2, rows, 1, rows[0, :4].copy()),
-        kernel._add_four_twice: (state, (1, 1), 2, rows, rows[:5, :3].copy(), (1, 0)),
+        kernel._add_four: (state, 1, 2, rows, 1, rows[0, :4].copy(), (0, 40)),
+        kernel._add_four_twice: (state, (1, 1), 2, rows, rows[:5, :3].copy(), (1, 0), (0, 40)),
+        kernel._add_listed: (rows[0], problem, 1, 0.5),
+        kernel._add_nonzeros: (state, 1, 2, problem, 1, 0.5),
         kernel._accuracy: (rows, 3, labels),
     }
     for function, arguments in calls.items():

@@ -174,8 +174,9 @@ def test_huge_weights_and_features_give_a_clipped_or_nan_loss_without_warnings(d
         warnings.simplefilter("error")  # overflow is expected here: it must not warn (or, under -W error, crash)
         expected, accuracy = (float(value) for value in evaluate(params, X, labels, layout))
     actual = _kernel_network_loss(params, X, labels, layout)
-    for loss in (expected, actual):
-        assert math.isnan(loss) or LOSS_LOW <= loss <= LOSS_HIGH
+    assert math.isnan(actual) or LOSS_LOW <= actual <= LOSS_HIGH  # the kernel keeps its mean within the clip
+    # numpy's mean of thousands of terms on a bound can round an ulp or so beyond it (35,631 rows did)
+    assert math.isnan(expected) or LOSS_LOW * (1 - 1e-12) <= expected <= LOSS_HIGH * (1 + 1e-12)
     assert 0.0 <= accuracy <= 1.0
     with np.errstate(over="ignore", invalid="ignore"):
         absolute = logits(np.abs(params), np.abs(X), layout)
