@@ -55,6 +55,11 @@ def env_spec(env_id: str) -> PolicySpec:
         env.close()
 
 
+def episode_limit(env_id: str) -> int:
+    """The most steps one episode of env_id takes (its registered time limit; env_spec has checked there is one)."""
+    return int(_gymnasium().spec(env_id).max_episode_steps)
+
+
 def check_layers(env_id: str, spec: PolicySpec, layers: tuple[int, ...]) -> None:
     """Refuse layer sizes that do not fit the environment's observations and actions."""
     if layers[0] != spec.observation_size:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from coordinator.checkpoint import Checkpoint
 from coordinator.config import OBJECTIVE, ConfigError, SearchConfig
-from coordinator.environments import check_layers, env_objective, env_spec
+from coordinator.environments import check_layers, env_objective, env_spec, episode_limit
 from coordinator.objectives import objective_record
 from coordinator.prepared import PreparedRun
 from coordinator.scaling import Scaling
@@ -32,9 +32,10 @@ def prepare_objective(config: SearchConfig, objective, X=None, y=None) -> Prepar
     if objective is not None and "dataset" in config.model_fields_set and config.dataset != OBJECTIVE:
         raise ConfigError(f"dataset: an objective replaces the data ({config.dataset}); give one or the other")
     _refuse_data_settings(config)
-    policy = None
+    policy = episode_steps = None
     if config.env is not None:
         policy = env_spec(config.env)
+        episode_steps = episode_limit(config.env)
         layers = tuple(config.layers or policy.layers(config.hidden))
         check_layers(config.env, policy, layers)
         objective = env_objective(config.env, config.episodes, policy, layers)
@@ -63,7 +64,7 @@ def prepare_objective(config: SearchConfig, objective, X=None, y=None) -> Prepar
     record = objective_record(objective, config.env)
     return PreparedRun(
         resolved, None, None, None, Scaling(kind="none"), None, None, None,
-        objective=objective, objective_record=record, policy=policy,
+        objective=objective, objective_record=record, policy=policy, episode_steps=episode_steps,
     )  # fmt: skip
 
 

@@ -38,6 +38,7 @@ class PreparedRun:
     objective: Objective | None = None  # what the climbs minimise instead of the rows' loss
     objective_record: ObjectiveRecord | None = None  # what the result and checkpoint say of it
     policy: PolicySpec | None = None  # an environment's policy: observations to inputs, outputs to actions
+    episode_steps: int | None = None  # an environment's time limit: the most steps of one episode
 
     @property
     def start_sha256(self) -> str | None:

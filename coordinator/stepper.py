@@ -171,7 +171,7 @@ class SearchStepper:
         self.objective = prepared.objective  # None: the climbs minimise the training rows' loss
         if config.steps is None:  # sized from the climbers and the data; recorded likewise
             if self.objective is not None:
-                steps = objective_round_steps(config, config.climbers)
+                steps = objective_round_steps(config, config.climbers, prepared.episode_steps)
             else:
                 steps = round_steps(config, config.climbers, len(prepared.dataset.X))
             config = config.model_copy(update={"steps": steps})

@@ -195,3 +195,15 @@ def test_a_data_runs_result_refuses_what_only_a_policy_answers_and_vice_versa():
         result.predict_proba(np.zeros((1, 4)))
     with pytest.raises(ConfigError, match="did not learn a policy"):
         result.rollout(3)
+
+
+def test_an_objectives_round_is_200_evaluations_between_the_climbers_unless_steps_are_given():
+    from coordinator.rounds import objective_round_steps
+
+    config = SearchConfig(layers=LAYERS)
+    assert [objective_round_steps(config, climbers) for climbers in (1, 2, 3, 200, 1000)] == [200, 100, 67, 1, 1]
+    assert objective_round_steps(config.model_copy(update={"steps": 7}), 2) == 7
+    result = search(
+        SearchConfig(layers=LAYERS, climbers=3, rounds=1, time_budget=None), executor="inprocess", objective=bowl
+    )
+    assert result.config.steps == 67 and result.history[0].evaluations == 3 * 68  # resolved and saved
