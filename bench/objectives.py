@@ -67,11 +67,13 @@ def unseen_returns(env: str, params: np.ndarray, seed: int) -> np.ndarray:
     return evaluate_policy(env, spec, layers, params, EVALUATION_EPISODES, 1000 + seed).returns
 
 
-def run_hillclimb(env: str, seed: int, budget: float, cores: int) -> dict:
-    """The project's search on a private Ray, one worker per core."""
+def run_hillclimb(env: str, seed: int, budget: float, cores: int, settings: dict | None = None) -> dict:
+    """The project's search on a private Ray, one worker per core (settings: other climb settings than the defaults)."""
     from coordinator import SearchConfig, search
 
-    config = SearchConfig(env=env, hidden=HIDDEN, episodes=EPISODES, seed=seed, time_budget=budget, workers=cores)
+    config = SearchConfig(
+        env=env, hidden=HIDDEN, episodes=EPISODES, seed=seed, time_budget=budget, workers=cores, **(settings or {})
+    )
     started = time.monotonic()
     result = search(config, executor="ray")
     seconds = time.monotonic() - started
@@ -83,6 +85,7 @@ def run_hillclimb(env: str, seed: int, budget: float, cores: int) -> dict:
         "steps_per_round": result.config.steps,
         "climbers": result.config.climbers,
         "best_training_return": -result.best_loss,
+        "settings": settings or {},
     }
 
 
@@ -148,18 +151,18 @@ def run_evotorch(method: str, env: str, seed: int, budget: float, cores: int) ->
         "seconds": time.monotonic() - started,
         "evaluations": evaluations,
         "generations": generation[0],
-        "popsize": searcher.popsize if hasattr(searcher, "popsize") else None,
+        "popsize": getattr(searcher, "_popsize", None),
         "best_training_return": best_training_return,
         "settings": settings,
         "evotorch": evotorch.__version__,
     }
 
 
-def one_run(env: str, method: str, seed: int, budget: float, cores: int) -> dict:
+def one_run(env: str, method: str, seed: int, budget: float, cores: int, settings: dict | None = None) -> dict:
     """One run in this process: train, then play the unseen episodes."""
     load_before = os.getloadavg()
     if method == "hillclimb":
-        figures = run_hillclimb(env, seed, budget, cores)
+        figures = run_hillclimb(env, seed, budget, cores, settings)
     else:
         figures = run_evotorch(method, env, seed, budget, cores)
     returns = unseen_returns(env, figures.pop("params"), seed)
@@ -183,17 +186,21 @@ def summarise(paths: list[str]) -> str:
     """A markdown table: median (min-max) of the unseen mean return per environment and method."""
     runs = [json.loads(line) for path in paths for line in Path(path).read_text().splitlines() if line.strip()]
     lines = [
-        "| environment | policy | method | unseen mean return, median (min-max) | seeds | evaluations (median) |",
-        "|---|---|---|---|---|---|",
+        "| environment | policy | method | unseen mean return, median (min to max) | seeds | evaluations | seconds |",
+        "|---|---|---|---|---|---|---|",
     ]
-    keys = sorted({(run["env"], run["method"]) for run in runs}, key=lambda k: (ENVS.index(k[0]), METHODS.index(k[1])))
-    for env, method in keys:
+    for run in runs:
+        if run.get("settings") and run["method"] == "hillclimb":
+            run["method"] = "hillclimb " + ", ".join(f"{key}={value}" for key, value in run["settings"].items())
+    order = lambda key: (ENVS.index(key[0]), METHODS.index(key[1].split()[0]), key[1])  # noqa: E731
+    for env, method in sorted({(run["env"], run["method"]) for run in runs}, key=order):
         cell = [run for run in runs if run["env"] == env and run["method"] == method]
         values = [run["unseen_mean_return"] for run in cell]
         evaluations = int(np.median([run["evaluations"] for run in cell]))
+        seconds = np.median([run["seconds"] for run in cell])
         lines.append(
             f"| {env} | {cell[0]['policy']} | {method} | {np.median(values):.1f} ({min(values):.1f} to "
-            f"{max(values):.1f}) | {','.join(str(run['seed']) for run in cell)} | {evaluations:,} |"
+            f"{max(values):.1f}) | {','.join(str(run['seed']) for run in cell)} | {evaluations:,} | {seconds:.1f} |"
         )
     return "\n".join(lines)
 
@@ -205,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--budget", type=float, default=60.0, help="wall-clock seconds of each run")
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument(
+        "--hillclimb-settings", default="{}", help='the hillclimb runs\' other climb settings, JSON: {"step_size": 0.5}'
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "objectives.jsonl"))
     parser.add_argument("--one", help=argparse.SUPPRESS)  # env,method,seed: one run, its JSON line on stdout
     parser.add_argument("--summarise", nargs="+", metavar="JSONL", help="print the table of these files and exit")
@@ -214,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.one:
         env, method, seed = args.one.split(",")
-        print(json.dumps(one_run(env, method, int(seed), args.budget, args.cores)))
+        settings = json.loads(args.hillclimb_settings)
+        print(json.dumps(one_run(env, method, int(seed), args.budget, args.cores, settings)))
         return 0
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -225,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         for seed in (int(seed) for seed in args.seeds.split(",")):
             for method in args.methods.split(","):
                 command = [sys.executable, __file__, "--one", f"{env},{method},{seed}",
-                           "--budget", str(args.budget), "--cores", str(args.cores)]  # fmt: skip
+                           "--budget", str(args.budget), "--cores", str(args.cores),
+                           "--hillclimb-settings", args.hillclimb_settings]  # fmt: skip
                 completed = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)
                 if completed.returncode != 0:
                     print(f"{env} {method} seed {seed} failed:\n{completed.stderr[-2000:]}", flush=True)

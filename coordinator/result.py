@@ -199,7 +199,8 @@ class SearchResult(BaseModel):
         """Refuse what only a classifier answers, for a run that learnt a policy or minimised a function."""
         if self.policy is not None:
             raise ConfigError(
-                f"{what}: this run learnt a policy for {self.config.env}; predict(observations) gives its actions"
+                f"{what}: this run learnt a policy for {self.config.env}; predict(observations) gives its actions, "
+                "rollout(episodes) its returns on unseen episodes"
             )
         if self.objective is not None:
             raise ConfigError(f"{what}: this run minimised {self.objective.name}, not a classifier's loss; see params")

@@ -70,9 +70,9 @@ def _params(layers: tuple[int, ...]) -> int:
 OBJECTIVE_ROUND_STEPS = 200
 # An environment's climbs: at most this many environment steps per climber a round, counting every episode
 # at its time limit (CartPole-v1, 5 episodes of 500 steps: 40 evaluations). About a second on one core of
-# this project's machine (a 4-16-2 policy steps CartPole-v1 about 90,000 times a second, 5 episodes side by
-# side: bench/objectives.py), so a time budget is kept within about a second, not a round of 200 evaluations
-# (7 to 14 s past a 60 s budget, measured on the loaded machine).
+# this project's machine (`run --env CartPole-v1 --hidden 16 --inprocess` made 606 evaluations of 5 full
+# episodes in 17 s: 89,000 steps a second), so a time budget is kept within a round of about a second; rounds
+# of 200 evaluations ran 13.9 s past a 60 s budget on CartPole-v1 (BENCHMARKS.md).
 ENV_ROUND_STEPS = 100_000
 
 

@@ -31,6 +31,8 @@ def test_a_cartpole_policy_climbs_acts_in_its_space_and_reloads(tmp_path):
     assert first.returns.tolist() == again.returns.tolist() and np.all((first.returns >= 8) & (first.returns <= 500))
     with pytest.raises(ConfigError, match=r"observations: expected 4 numbers each, got shape \(2, 3\)"):
         result.predict(np.zeros((2, 3)))
+    with pytest.raises(ConfigError, match=r"evaluate: this run learnt a policy for CartPole-v1; .* rollout"):
+        result.evaluate(observations, np.zeros(7))
 
 
 def test_an_environments_round_is_capped_by_its_episodes_at_their_time_limit():
