@@ -5,9 +5,11 @@ work is pooled. One climber gains nothing from pooling and climbs ONE_CLIMBER_ST
 climbers climb ONE_CLIMBER_STEPS / N each, so a round's total work stays the same and recombination
 (coordinator/combine.py) sees their changes before they drift apart. Bounds keep a round's time
 sensible whatever the data: its climbing at most ROUND_WORK a climber (so a time budget, checked
-between rounds, is kept within a fraction of a second where each climber has a core), at least MIN_ROUND_WORK (so Ray's cost per round stays
-small beside it), and, when the coordinator scores recombinations (each a pass over every training
-row), at least COORDINATOR_SHARE times their work.
+between rounds, is kept within a fraction of a second where each climber has a core), at least
+MIN_ROUND_WORK (so Ray's cost per round stays small beside it), and, when the coordinator scores
+recombinations (each a pass over every training row), at least COORDINATOR_SHARE times their work.
+An objective's rounds (a user's function, an environment) are counted in evaluations instead
+(`objective_round_steps`).
 
 Costs are counted in multiply-adds over the training rows, from the rows, the layer sizes and the
 parameters a step moves: a function of the config and the data alone, so the round's length, and
