@@ -17,6 +17,7 @@ from coordinator.evaluation import Evaluation, class_indices, evaluation_of
 from coordinator.files import atomic_save_npz, atomic_write_text
 from coordinator.scaling import Scaling
 from workers.network import Layout, logits, score, softmax
+from workers.policy import PolicySpec, act
 
 RESULT_FILE = "result.json"
 WEIGHTS_FILE = "weights.npz"
@@ -44,7 +45,7 @@ class RoundRecord(BaseModel):
 
     round: int
     best_loss: float
-    best_accuracy: float
+    best_accuracy: float | None  # None: the run minimised an objective, which has no accuracy
     evaluations: int  # losses the climbers computed (the coordinator's: coordinator_evaluations)
     wall_seconds: float
     evaluations_per_second: float
@@ -93,6 +94,17 @@ class DataRecord(BaseModel):
     test: Rows | None = None
 
 
+class ObjectiveRecord(BaseModel):
+    """What a run minimised when it learnt from no data (coordinator/objectives.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["callable", "env"]  # a user's function, or minus an environment's mean return
+    name: str  # the function's module.qualname, or the environment's id
+    seeded: bool  # called with the round's seed
+    batch: bool  # scores (B, P) at once
+
+
 class Environment(BaseModel):
     """Where a search ran."""
 
@@ -112,7 +124,7 @@ class SearchResult(BaseModel):
 
     config: SearchConfig
     best_loss: float
-    best_accuracy: float
+    best_accuracy: float | None  # None: the run minimised an objective, which has no accuracy
     rounds_completed: int
     evaluations: int
     wall_seconds: float
@@ -129,6 +141,8 @@ class SearchResult(BaseModel):
     test_loss: float | None = None  # on the held-out test rows of a scikit-learn data set
     test_accuracy: float | None = None
     start_sha256: str | None = None  # of the network a warm start began from (None: each climber's own)
+    objective: ObjectiveRecord | None = None  # what the run minimised, when it learnt from no data
+    policy: PolicySpec | None = None  # an environment's policy: how observations and actions meet the network
 
     @property
     def classes(self) -> list[int | str]:
@@ -151,10 +165,12 @@ class SearchResult(BaseModel):
         A data frame's columns are matched to the run's feature names, when it recorded them; a row
         that is not all finite numbers is refused (a ConfigError naming it), never answered.
         """
+        self._classifier("predict_proba")
         return softmax(logits(self.params, self.scaling.apply(self._features(X)), self.layout))
 
     def predict_log_proba(self, X) -> np.ndarray:
         """The logarithm of predict_proba (S, C), computed without underflow to -inf where it can be."""
+        self._classifier("predict_log_proba")
         values = logits(self.params, self.scaling.apply(self._features(X)), self.layout)
         shifted = values - values.max(axis=1, keepdims=True)
         return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
@@ -179,9 +195,44 @@ class SearchResult(BaseModel):
             )
         return X
 
+    def _classifier(self, what: str) -> None:
+        """Refuse what only a classifier answers, for a run that learnt a policy or minimised a function."""
+        if self.policy is not None:
+            raise ConfigError(
+                f"{what}: this run learnt a policy for {self.config.env}; predict(observations) gives its actions, "
+                "rollout(episodes) its returns on unseen episodes"
+            )
+        if self.objective is not None:
+            raise ConfigError(f"{what}: this run minimised {self.objective.name}, not a classifier's loss; see params")
+
     def predict(self, X) -> np.ndarray:
-        """The most probable class's label (S,) for features X (S, F)."""
+        """The most probable class's label (S,) for features X (S, F); for a policy, its actions for observations X.
+
+        A policy's actions: (S,) integers for a discrete action space, (S, *shape) for a box.
+        """
+        if self.policy is not None:
+            return self.act(X)
         return np.asarray(self.classes)[np.argmax(self.predict_proba(X), axis=1)]
+
+    def act(self, observations) -> np.ndarray:
+        """A policy's actions for observations: one observation, or (S, ...) of them."""
+        if self.policy is None:
+            raise ConfigError("act: this run did not learn a policy for an environment")
+        try:
+            inputs = self.policy.inputs(observations)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(str(error)) from None
+        if not np.all(np.isfinite(inputs)):
+            raise ConfigError("observations: must be finite numbers")
+        return act(self.params, inputs, self.policy, self.layout)
+
+    def rollout(self, episodes: int = 100, seed: int = 0):
+        """A policy's returns on `episodes` episodes it never trained on (needs gymnasium): an EpisodeEvaluation."""
+        from coordinator.environments import evaluate_policy
+
+        if self.policy is None or self.config.env is None:
+            raise ConfigError("rollout: this run did not learn a policy for an environment")
+        return evaluate_policy(self.config.env, self.policy, tuple(self.config.layers), self.params, episodes, seed)
 
     def score(self, X, y) -> float:
         """Accuracy on labelled rows (labels as the run saw them), as scikit-learn's `score` gives it."""
@@ -189,6 +240,7 @@ class SearchResult(BaseModel):
 
     def evaluate(self, X, y) -> Evaluation:
         """Loss, accuracy, per-class precision and recall, and the confusion matrix on labelled rows."""
+        self._classifier("evaluate")
         labels = class_indices(self.classes, y)
         X = self._features(X)
         # The loss from the compiled scorer (the same bits on every CPU); the classes from the probabilities.

@@ -217,8 +217,9 @@ def test_no_fused_multiply_add_anywhere_in_the_arithmetic():
         kernel.squared_weights: (rows[0], Layout((2, 3, 4)).arrays),
         kernel._add_scaled: (rows[0], rows[1], 0.5, 0, 40),
         kernel._add_input_row: (state, 1, 2, rows, 3, 0.5),
-        kernel._add_hidden_row: (state, 1, 2, 0, 3, 0.5),
-        kernel._activation_change: (state, side, 2, rows, 1),
+        kernel._add_hidden_row: (state, 1, 2, 0, 3, 0.5, 0),
+        kernel._activation_change: (state, side, 2, rows, 1, 0),
+        kernel._activate_other: (0.3, 1),  # tanh
         kernel._add_four: (state, 1, 2, rows, 1, rows[0, :4].copy(), (0, 40)),
         kernel._add_four_twice: (state, (1, 1), 2, rows, rows[:5, :3].copy(), (1, 0), (0, 40)),
         kernel._add_listed: (rows[0], problem, 1, 0.5),
