@@ -37,6 +37,7 @@ class Checkpoint:
     data: DataRecord | None = None
     scaling: Scaling | None = None
     start_sha256: str | None = None  # of the network the run started from, if it was given one
+    target_scaling: Scaling | None = None  # a regressor's
 
 
 def _best_state(best: Best, prefix: str) -> dict:
@@ -82,6 +83,9 @@ def save_checkpoint(directory: str | Path, checkpoint: Checkpoint) -> None:
         "data": checkpoint.data.model_dump(mode="json") if checkpoint.data is not None else None,
         "scaling": checkpoint.scaling.model_dump(mode="json") if checkpoint.scaling is not None else None,
         "start_sha256": checkpoint.start_sha256,
+        "target_scaling": None
+        if checkpoint.target_scaling is None
+        else checkpoint.target_scaling.model_dump(mode="json"),
     }
     arrays = {"params": best.outcome.params, "step_sizes": best.outcome.step_sizes}
     if selected is not None:
@@ -133,6 +137,7 @@ def load_checkpoint(directory: str | Path) -> Checkpoint:
             DataRecord(**state["data"]) if state.get("data") is not None else None,
             Scaling(**state["scaling"]) if state.get("scaling") is not None else None,
             state.get("start_sha256"),
+            Scaling(**state["target_scaling"]) if state.get("target_scaling") is not None else None,
         )
     except ConfigError:
         raise

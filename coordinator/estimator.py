@@ -25,12 +25,12 @@ from typing import Any
 import numpy as np
 
 try:
-    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import check_is_fitted
 except ImportError as error:  # an optional extra: the service itself never needs scikit-learn
     raise ImportError(
-        "HillClimbClassifier needs scikit-learn; install it with pip install 'hillclimb[sklearn]'"
+        "HillClimbClassifier and HillClimbRegressor need scikit-learn; install it with pip install 'hillclimb[sklearn]'"
     ) from error
 
 try:
@@ -156,7 +156,16 @@ class HillClimbClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"y: has one class ({classes[0]!r}); a classifier needs at least two")
         start = self._warm_start_network(classes, X.shape[1], config)
         # Class indices, not the labels: labels of any dtype (floats, booleans, objects) come back exactly.
-        prepared = prepare_run(config, X, indices.reshape(-1), start=start)
+        result = self._search(config, X, indices.reshape(-1), start)
+        self.classes_ = classes
+        self.result_ = _with_labels(result, classes, getattr(self, "feature_names_in_", None))
+        self.loss_ = result.best_loss
+        self.n_iter_ = result.rounds_completed
+        return self
+
+    def _search(self, config: SearchConfig, X: np.ndarray, y: np.ndarray, start: Solution | None) -> SearchResult:
+        """Prepare and run the search on checked arrays; the result."""
+        prepared = prepare_run(config, X, y, start=start)
         if self.executor == "ray":
             from cluster.connect import shared_local_ray
             from cluster.quiet import ray_logs_to_file
@@ -173,11 +182,7 @@ class HillClimbClassifier(ClassifierMixin, BaseEstimator):
         finally:
             if progress is not None:
                 progress.close()  # end a live line before whatever is printed next
-        self.classes_ = classes
-        self.result_ = _with_labels(result, classes, getattr(self, "feature_names_in_", None))
-        self.loss_ = result.best_loss
-        self.n_iter_ = result.rounds_completed
-        return self
+        return result
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities (samples, classes), columns in the order of `classes_`."""
@@ -214,11 +219,20 @@ class HillClimbClassifier(ClassifierMixin, BaseEstimator):
         if not isinstance(self.verbose, numbers.Integral) or self.verbose < 0:
             raise ValueError(f"verbose: must be an integer >= 0, got {self.verbose!r}")
 
-    def _warm_start_network(self, classes: np.ndarray, features: int, config: SearchConfig) -> Solution | None:
+    def _warm_start_network(self, classes: np.ndarray | None, features: int, config: SearchConfig) -> Solution | None:
         """The previous fit's network to start from, with warm_start and a fit before; ValueError if it cannot."""
         if not self.warm_start or not hasattr(self, "result_"):
             return None
         previous = self.result_
+        if classes is None:  # a regressor's: its outputs stand for the classes
+            layers = (features, *config.hidden, previous.layout.num_classes)
+            if tuple(previous.config.layers) != layers or previous.layout.num_inputs != features:
+                raise ValueError(
+                    f"warm_start: the previous fit's network is {_sizes(previous.config.layers)}, this fit's takes "
+                    f"{features} features and hidden layers {_sizes(config.hidden)}; set warm_start=False to start "
+                    "afresh"
+                )
+            return Solution(previous.params, previous.step_sizes)
         if len(classes) != len(self.classes_) or not np.array_equal(classes, self.classes_):
             raise ValueError(
                 f"warm_start: y has classes {classes.tolist()}, the previous fit had {self.classes_.tolist()}; "
@@ -233,9 +247,115 @@ class HillClimbClassifier(ClassifierMixin, BaseEstimator):
         return Solution(previous.params, previous.step_sizes)
 
 
-def search_config(params: dict[str, Any]) -> SearchConfig:
+class HillClimbRegressor(RegressorMixin, BaseEstimator):
+    """A small neural network (dense, ReLU, a linear output) trained by many hill climbs, as a scikit-learn regressor.
+
+    HillClimbClassifier's parameters, the same names and defaults, and loss: "mse" (mean squared error)
+    or "mae" (mean absolute error). y: numbers (samples,) or (samples, outputs); targets are scaled
+    (standard) on the training rows and predictions scaled back. `score` is R^2 (scikit-learn's
+    regressors' score); early_stopping keeps the network with the lowest loss on the held-out rows.
+
+        >>> from sklearn.datasets import load_diabetes
+        >>> X, y = load_diabetes(return_X_y=True)
+        >>> model = HillClimbRegressor(max_iter=3, steps=300).fit(X, y)
+        >>> model.predict(X[:2]).shape, model.score(X, y) > 0.2
+        ((2,), True)
+    """
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(64,),
+        *,
+        loss="mse",
+        steps=1000,
+        climbers=4,
+        combine=COMBINE,
+        max_iter=100,
+        early_stopping=True,
+        n_iter_no_change=10,
+        validation_fraction=DEFAULT_VALIDATION_FRACTION,
+        time_budget=None,
+        mutation_rate=MUTATION_RATE,
+        step_size=STEP_SIZE,
+        alpha=DEFAULT_L2,
+        scaling=DEFAULT_SCALING,
+        random_state=None,
+        executor="inprocess",
+        address=None,
+        warm_start=False,
+        verbose=0,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.loss = loss
+        self.steps = steps
+        self.climbers = climbers
+        self.combine = combine
+        self.max_iter = max_iter
+        self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
+        self.validation_fraction = validation_fraction
+        self.time_budget = time_budget
+        self.mutation_rate = mutation_rate
+        self.step_size = step_size
+        self.alpha = alpha
+        self.scaling = scaling
+        self.random_state = random_state
+        self.executor = executor
+        self.address = address
+        self.warm_start = warm_start
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        """Several targets at once are welcome."""
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
+
+    def fit(self, X, y):
+        """Search for the network that best fits X (samples, features) to numbers y (samples,) or (samples, outputs)."""
+        config = search_config(self.get_params(), regression=True)
+        self._check_running_options()
+        X, y = validate_data(self, X, y, dtype=np.float64, multi_output=True, y_numeric=True)
+        start = self._warm_start_network(None, X.shape[1], config)
+        result = self._search(config, X, y, start)
+        names = getattr(self, "feature_names_in_", None)
+        self.result_ = result if names is None else _with_feature_names(result, names)
+        self.loss_ = result.best_loss
+        self.n_iter_ = result.rounds_completed
+        self.n_outputs_ = 1 if np.ndim(y) == 1 else y.shape[1]
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        """The predicted numbers: (samples,) for one target, (samples, outputs) for several."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        values = self.result_.predict_values(X)
+        return values[:, 0] if self.n_outputs_ == 1 else values
+
+    def to_onnx(self, path: str | Path, dtype: str = "float32") -> Path:
+        """Write the fitted network as an ONNX graph (see coordinator.export): output `prediction`; X of dtype."""
+        check_is_fitted(self)
+        from coordinator.export import export_onnx
+
+        return export_onnx(self.result_, path, dtype=dtype)
+
+    _search = HillClimbClassifier._search
+    _check_running_options = HillClimbClassifier._check_running_options
+    _warm_start_network = HillClimbClassifier._warm_start_network
+
+
+def _with_feature_names(result: SearchResult, feature_names) -> SearchResult:
+    """The result with a data frame's column names recorded, so that a saved run matches columns by name."""
+    update = {"feature_names": [str(name) for name in feature_names]}
+    return result.model_copy(update={"data": result.data.model_copy(update=update)})
+
+
+def search_config(params: dict[str, Any], regression: bool = False) -> SearchConfig:
     """The SearchConfig an estimator's parameters stand for; a ValueError in one line names the bad parameter."""
     values = {name: _plain(params[name]) for name in SEARCH_SETTINGS}
+    if regression:
+        values |= {"task": "regression", "loss": _plain(params["loss"])}
     for parameter in ("alpha", "max_iter", "n_iter_no_change"):
         values[SKLEARN_NAMES[parameter]] = _plain(params[parameter])
     values[SKLEARN_NAMES["hidden_layer_sizes"]] = _hidden_sizes(params["hidden_layer_sizes"])

@@ -47,7 +47,7 @@ class InProcessExecutor:
     def __init__(self, dataset: Dataset, config: SearchConfig):
         # As many as a Ray run here would have, so that default climbers match; all run here.
         self.workers = config.workers or local_cpus()
-        self.worker = ClimbWorker(prepare_rows(dataset.X, dataset.labels), config.layers, config)
+        self.worker = ClimbWorker(training_rows(dataset, config), config.layers, config)
         self.worker.warm_up()
 
     def run_round(self, start: Solution | None, tasks: list[ClimbTask]) -> Iterator[ClimbReport]:
@@ -65,6 +65,13 @@ class InProcessExecutor:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def training_rows(dataset: Dataset, config: SearchConfig):
+    """The training rows as the climbs read them (`workers.prepare_rows`), a regressor's with its targets and loss."""
+    if dataset.regression:
+        return prepare_rows(dataset.X, None, dataset.targets, config.loss)
+    return prepare_rows(dataset.X, dataset.labels)
 
 
 def local_cpus() -> int:
@@ -95,7 +102,7 @@ class RayExecutor:
         self.info: RayInfo | None = None
         # The rows as the kernel reads them, made once here: the pool puts them into the object store
         # once, and every actor of a node maps the same pages (no copy per actor).
-        rows = prepare_rows(dataset.X, dataset.labels)
+        rows = training_rows(dataset, config)
         self._init_args = (rows, config.layers, config.climb_settings())
         self._private = starts_private_ray(address)
         try:

@@ -29,6 +29,12 @@ class PreparedRun:
     run_dir: Path | None
     state: Checkpoint | None  # where a resumed run goes on from
     start: Solution | None = None  # the network a new run starts from (None: each climber's own)
+    target_scaling: Scaling | None = None  # a regressor's, fitted on its training targets
+
+    @property
+    def objective(self) -> str:
+        """What the climbs minimise: "cross_entropy", or a regressor's "mse" or "mae"."""
+        return self.config.loss if self.dataset.regression else "cross_entropy"
 
     @property
     def start_sha256(self) -> str | None:

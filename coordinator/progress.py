@@ -50,11 +50,14 @@ class LineProgress:
         stream: TextIO | None = None,
         live: bool | None = None,
         notice: str | None = None,
+        goodness: str = "accuracy",
     ):
+        """goodness: what the second figure is called ("accuracy", or a regressor's "R^2")."""
         self.stream = stream or sys.stderr
         self.notice = notice  # printed once the search has checked its input and starts
         self.live = _is_terminal(self.stream) if live is None else live
         self.time_budget = time_budget
+        self.goodness = goodness
         self._clock = time.monotonic()  # when `_elapsed` was last known
         self._elapsed = 0.0  # the search's elapsed seconds at `_clock` (a resumed run starts above 0)
         self._last_draw = -math.inf
@@ -90,7 +93,7 @@ class LineProgress:
         self._last_draw = now
         self._draw(
             f"round {round_index:>5}  climbers {done}/{total}  best loss {best.loss:.5f}  "
-            f"accuracy {best.accuracy:.3f}  {self._timing(self._elapsed_now())}",
+            f"{self.goodness} {best.accuracy:.3f}  {self._timing(self._elapsed_now())}",
             keep=False,
         )
 
@@ -100,9 +103,9 @@ class LineProgress:
         self._clock, self._elapsed = now, elapsed_s
         held_out = ""
         if record.validation_loss is not None:  # rows are held out: how the best does on them
-            held_out = f"held-out loss {record.validation_loss:.5f}  accuracy {record.validation_accuracy:.3f}  "
+            held_out = f"held-out loss {record.validation_loss:.5f}  {self.goodness} {record.validation_accuracy:.3f}  "
         line = (
-            f"round {record.round:>5}  best loss {record.best_loss:.5f}  accuracy {record.best_accuracy:.3f}  "
+            f"round {record.round:>5}  best loss {record.best_loss:.5f}  {self.goodness} {record.best_accuracy:.3f}  "
             f"{held_out}{_rate(record.evaluations_per_second)} evals/s  {self._timing(elapsed_s)}"
         )
         if not self.live:

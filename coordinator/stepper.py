@@ -100,20 +100,29 @@ def stop_reason(
     return None
 
 
-def score(params, dataset: Dataset, layout: Layout, l2: float = 0.0) -> tuple[float, float]:
+def score(
+    params, dataset: Dataset, layout: Layout, l2: float = 0.0, objective: str = "cross_entropy"
+) -> tuple[float, float]:
     """(loss, accuracy) of one network on a data set's rows: the compiled scorer, the same bits on every CPU.
 
     l2 adds the penalty, as the climbs' objective does; held-out and test rows are scored without it.
+    A regressor's rows (objective "mse" or "mae"): its loss on the targets, and R^2 for the accuracy.
     """
-    loss, accuracy = workers_score(params, dataset.X, dataset.labels, layout, l2)
+    if dataset.regression:
+        loss, accuracy = workers_score(params, dataset.X, dataset.targets, layout, l2, objective)
+    else:
+        loss, accuracy = workers_score(params, dataset.X, dataset.labels, layout, l2)
     return float(loss), float(accuracy)
 
 
-def training_scorer(dataset: Dataset, layout: Layout, l2: float):
+def training_scorer(dataset: Dataset, layout: Layout, l2: float, objective: str = "cross_entropy"):
     """score() on the training rows, with the climbs' objective, the rows prepared for the kernel once."""
     from workers import kernel  # here: reading a config or checking input loads no kernel
 
-    problem = kernel.make_problem(dataset.X, dataset.labels, l2)
+    if dataset.regression:
+        problem = kernel.make_problem(dataset.X, None, l2, targets=dataset.targets, loss=objective)
+    else:
+        problem = kernel.make_problem(dataset.X, dataset.labels, l2)
     net = layout.arrays
 
     def scored(params) -> tuple[float, float]:
@@ -132,7 +141,7 @@ def _start_best(prepared: PreparedRun, layout: Layout) -> Best | None:
     start = prepared.start
     if start is None:
         return None
-    loss, accuracy = score(start.params, prepared.dataset, layout, prepared.config.l2)  # the climbs' objective
+    loss, accuracy = score(start.params, prepared.dataset, layout, prepared.config.l2, prepared.objective)
     outcome = ClimbOutcome(start.params, start.step_sizes, loss, accuracy, evaluations=0)
     return Best(round_index=-1, climber_index=-1, outcome=outcome)
 
@@ -160,7 +169,10 @@ class SearchStepper:
         self.executor = executor
         self.progress = progress or SilentProgress()
         self.layout = Layout(config.layers)
-        self._training_score = training_scorer(prepared.dataset, self.layout, config.climb_settings().l2)
+        self._objective = prepared.objective
+        self._training_score = training_scorer(
+            prepared.dataset, self.layout, config.climb_settings().l2, self._objective
+        )
         self.best: Best | None = state.best if state else _start_best(prepared, self.layout)
         self.selected: Selected | None = state.selected if state else None
         self.history: list[RoundRecord] = list(state.history) if state else []
@@ -219,9 +231,11 @@ class SearchStepper:
         seconds = time.monotonic() - started
         validation_loss = validation_accuracy = None
         if self.prepared.validation is not None:
-            validation_loss, validation_accuracy = score(best.outcome.params, self.prepared.validation, self.layout)
+            validation_loss, validation_accuracy = score(
+                best.outcome.params, self.prepared.validation, self.layout, objective=self._objective
+            )
             candidate = Selected(best, round_index, validation_loss, validation_accuracy)
-            self.selected = selection_of(self.selected, candidate)
+            self.selected = selection_of(self.selected, candidate, by_loss=self.prepared.dataset.regression)
         record = RoundRecord(
             round=round_index,
             best_loss=best.loss,
@@ -259,6 +273,7 @@ class SearchStepper:
             self.prepared.data,
             self.prepared.scaling,
             self.prepared.start_sha256,
+            self.prepared.target_scaling,
         )
 
     def result(self, stopped_because: StopReason | None = None) -> SearchResult:
@@ -271,7 +286,9 @@ class SearchStepper:
             raise RuntimeError("no round has run yet")
         kept = self.selected.best if self.selected is not None else self.best
         test = self.prepared.test
-        test_loss, test_accuracy = score(kept.outcome.params, test, self.layout) if test is not None else (None, None)
+        test_loss, test_accuracy = (None, None)
+        if test is not None:
+            test_loss, test_accuracy = score(kept.outcome.params, test, self.layout, objective=self._objective)
         return SearchResult(
             config=self.config,
             best_loss=kept.loss,
@@ -292,4 +309,5 @@ class SearchStepper:
             test_loss=test_loss,
             test_accuracy=test_accuracy,
             start_sha256=self.prepared.start_sha256,
+            target_scaling=self.prepared.target_scaling,
         )

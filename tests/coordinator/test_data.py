@@ -311,7 +311,8 @@ def test_a_label_in_the_first_column_gets_a_hint_of_label_column(tmp_path):
                        r"--label-column species$"):  # fmt: skip
         read_dataset_file(_csv(tmp_path, "species,sepal,petal\nsetosa,5.1,1.4\nvirginica,6.3,6.0\n"))
     with pytest.raises(ConfigError, match=r"labels must be whole numbers or text \(the label is the last column; "
-                       r"give --label-column if it is another\)$"):  # fmt: skip
+                       r"give --label-column if it is another\); to predict numbers, "
+                       r"give --task regression$"):  # fmt: skip
         read_dataset_file(_csv(tmp_path, "kind,sepal,petal\n1,5.1,1.4\n2,6.3,6.5\n", name="first.csv"))
 
 
