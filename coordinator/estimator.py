@@ -150,7 +150,10 @@ class HillClimbClassifier(ClassifierMixin, BaseEstimator):
         config = search_config(self.get_params())
         self._check_running_options()
         X, y = validate_data(self, X, y, dtype=np.float64)
-        check_classification_targets(y)
+        try:
+            check_classification_targets(y)
+        except ValueError as error:  # scikit-learn's words (its checks look for them), and what to do
+            raise ValueError(f"{error}; to predict numbers, use HillClimbRegressor") from None
         classes, indices = np.unique(y, return_inverse=True)
         if len(classes) < 2:
             raise ValueError(f"y: has one class ({classes[0]!r}); a classifier needs at least two")

@@ -332,7 +332,13 @@ def test_a_label_column_that_looks_like_a_quantity_is_refused_with_a_hint(tmp_pa
     message = str(caught.value)
     assert message.startswith(f"{path}: the label column price holds {classes} different numbers")
     assert "looks like a quantity to predict, not classes" in message and "--label-column" in message
-    assert message.endswith(f"--layers ending in {classes}")
+    assert message.endswith(f"--layers ending in {classes}") and "to predict it, give --task regression" in message
+    # Declared a regression, its label column is the target, as written.
+    regression = load_dataset(SearchConfig(dataset=str(path), task="regression"))
+    assert (
+        regression.regression
+        and regression.targets[:, 0].tolist() == np.loadtxt(path, delimiter=",", skiprows=1)[:, 1].tolist()
+    )
     # Declared as classes (the layers end in that many), it is read as classes.
     assert load_dataset(SearchConfig(dataset=str(path), layers=(1, 8, classes))).num_classes == classes
 

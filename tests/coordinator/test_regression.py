@@ -193,3 +193,15 @@ def test_bad_regression_input_is_refused_in_one_line():
         search(SearchConfig(task="regression", layers=(2, 4, 3), **TINY), X, y)
     with pytest.raises(ConfigError, match=r"^loss: 'mae' is a regressor's loss"):
         make_config({"task": "classification", "loss": "mae"})
+
+
+def test_a_resumed_regression_run_is_the_uninterrupted_one(tmp_path):
+    X, y = _table()
+    lines = ["a,b,price"] + [f"{a:.17g},{b:.17g},{value:.17g}" for (a, b), value in zip(X, y, strict=True)]
+    (tmp_path / "prices.csv").write_text("\n".join(lines) + "\n")
+    config = SearchConfig(dataset=str(tmp_path / "prices.csv"), task="regression", hidden=(6,), **TINY)
+    whole = search(config.model_copy(update={"rounds": 4}), executor="inprocess")
+    search(config.model_copy(update={"rounds": 2}), executor="inprocess", run_dir=tmp_path / "run")
+    resumed = search(SearchConfig(rounds=4), executor="inprocess", run_dir=tmp_path / "run", resume=True)
+    assert resumed.params.tobytes() == whole.params.tobytes()
+    assert resumed.target_scaling == whole.target_scaling and resumed.selected_round == whole.selected_round
