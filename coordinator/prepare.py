@@ -43,6 +43,7 @@ from coordinator.evaluation import class_indices
 from coordinator.plot import PICTURES
 from coordinator.prepared import PreparedRun
 from coordinator.result import RESULT_FILE, WEIGHTS_FILE, DataRecord, Rows, StopReason
+from coordinator.rounds import long_round_note
 from coordinator.scaling import Scaling
 from coordinator.splits import TEST_SALT, VALIDATION_SALT, stratified_split
 from coordinator.stepper import stop_reason
@@ -183,6 +184,9 @@ def _prepare_data(config: SearchConfig, whole: Dataset, arrays: bool) -> Prepare
             "max_mutations": config.max_mutations or auto_max_mutations(Layout(tuple(layers)).num_params),
         }
     )
+    long_round = long_round_note(resolved, len(training.X))
+    if long_round is not None:
+        training = replace(training, notes=(*training.notes, long_round))
     record = DataRecord(
         source=_source(resolved),
         rows=len(training.X),

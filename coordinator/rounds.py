@@ -4,8 +4,8 @@ A round's climbers all start from the broadcast best; the shorter the round, the
 work is pooled. One climber gains nothing from pooling and climbs ONE_CLIMBER_STEPS per round; N
 climbers climb ONE_CLIMBER_STEPS / N each, so a round's total work stays the same and recombination
 (coordinator/combine.py) sees their changes before they drift apart. Bounds keep a round's time
-sensible whatever the data: its climbing at most ROUND_WORK (so a time budget, checked between
-rounds, is kept within about half a second), at least MIN_ROUND_WORK (so Ray's cost per round stays
+sensible whatever the data: its climbing at most ROUND_WORK a climber (so a time budget, checked
+between rounds, is kept within a fraction of a second where each climber has a core), at least MIN_ROUND_WORK (so Ray's cost per round stays
 small beside it), and, when the coordinator scores recombinations (each a pass over every training
 row), at least COORDINATOR_SHARE times their work.
 
@@ -22,9 +22,12 @@ import math
 from coordinator.combine import LENGTHS
 from coordinator.config import ONE_CLIMBER_STEPS, SearchConfig
 
-# Work of one round's climbing, in multiply-adds: about half a second on one core of this project's
-# 2-core machine (measured in bench/throughput.py).
+# Work of one round's climbing, in multiply-adds: a tenth to a third of a second on one core of this
+# project's 2-core machine (the kernel makes 3 to 9 billion of them a second, counted this way, on the
+# spiral, digits and MNIST nets).
 ROUND_WORK = 1e9
+# Explicit steps whose round is this many times ROUND_WORK get a note when a time budget is set.
+LONG_ROUND = 10.0
 # Work of a round's climbing, at least (about 5 ms), so that what a round costs besides climbing
 # (Ray's calls, the broadcast, the coordinator's arithmetic) stays a small part of it.
 MIN_ROUND_WORK = ROUND_WORK / 80
@@ -58,6 +61,21 @@ def round_steps(config: SearchConfig, climbers: int, rows: int) -> int:
     if config.combine == "recombine" and climbers > 1:
         steps = max(steps, math.ceil(COORDINATOR_SHARE * len(LENGTHS) * pass_work(rows, layers) / work))
     return max(1, min(steps, math.floor(ROUND_WORK / work)))
+
+
+def long_round_note(config: SearchConfig, rows: int) -> str | None:
+    """A note when the config's own steps make rounds far longer than the search sizes them under a time budget."""
+    if config.steps is None or config.time_budget is None:
+        return None
+    layers = config.layers
+    times = config.steps * step_work(rows, layers, config.climb_settings().mutated_count(_params(layers))) / ROUND_WORK
+    if times < LONG_ROUND:
+        return None
+    return (
+        f"steps: a round of {config.steps:,} steps on {rows:,} rows is about {times:,.0f} times the work of a round "
+        "the search sizes itself (leave --steps out); the time budget is checked between rounds, so the run may "
+        "overrun it by up to a round"
+    )
 
 
 def _params(layers: tuple[int, ...]) -> int:
