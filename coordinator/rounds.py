@@ -5,7 +5,8 @@ work is pooled. One climber gains nothing from pooling and climbs ONE_CLIMBER_ST
 climbers climb ONE_CLIMBER_STEPS / N each, so a round's total work stays the same and recombination
 (coordinator/combine.py) sees their changes before they drift apart. Bounds keep a round's time
 sensible whatever the data: its climbing at most ROUND_WORK a climber (so a time budget, checked
-between rounds, is kept within a fraction of a second where each climber has a core), at least MIN_ROUND_WORK (so Ray's cost per round stays
+between rounds, is kept within a fraction of a second where each climber has a core), at least
+MIN_ROUND_WORK (so Ray's cost per round stays
 small beside it), and, when the coordinator scores recombinations (each a pass over every training
 row), at least COORDINATOR_SHARE times their work.
 
