@@ -1,4 +1,5 @@
-"""The search as a scikit-learn classifier: `HillClimbClassifier` fits, predicts and scores like any other.
+"""The search as a scikit-learn classifier and regressor: `HillClimbClassifier` and `HillClimbRegressor` fit,
+predict and score like any other.
 
 It works in a Pipeline, in cross_val_score and in GridSearchCV; labels of any kind round-trip
 exactly (the search learns class indices; `classes_` maps them back). The estimator's parameters
@@ -83,7 +84,70 @@ COMBINE = SearchConfig.model_fields["combine"].default
 STEP_SIZE = SearchConfig.model_fields["step_size"].default
 
 
-class HillClimbClassifier(ClassifierMixin, BaseEstimator):
+class _SearchEstimator:
+    """What both estimators share: running the search on checked arrays, the running options, warm starts."""
+
+    def _search(self, config: SearchConfig, X: np.ndarray, y: np.ndarray, start: Solution | None) -> SearchResult:
+        """Prepare and run the search on checked arrays; the result."""
+        prepared = prepare_run(config, X, y, start=start)
+        if self.executor == "ray":
+            from cluster.connect import shared_local_ray
+            from cluster.quiet import ray_logs_to_file
+
+            with ray_logs_to_file():  # Ray's notices go to its log files, as the search's own do
+                shared_local_ray(self.address)  # every fit of this process uses one Ray, started once
+        progress = None
+        if self.verbose:
+            from coordinator.progress import LineProgress
+
+            progress = LineProgress(config.time_budget, goodness="R^2" if config.task == "regression" else "accuracy")
+        try:
+            result = run_prepared(prepared, self.executor, self.address, progress)
+        finally:
+            if progress is not None:
+                progress.close()  # end a live line before whatever is printed next
+        return result
+
+    def _check_running_options(self) -> None:
+        """The parameters that are not search settings, each in one line naming it."""
+        if self.executor not in EXECUTORS:
+            raise ValueError(f"executor: must be 'ray' or 'inprocess', got {self.executor!r}")
+        if self.address is not None and (self.executor != "ray" or not isinstance(self.address, str)):
+            raise ValueError(f"address: a Ray address (text) for executor='ray' only, got {self.address!r}")
+        if not isinstance(self.warm_start, (bool, np.bool_)):
+            raise ValueError(f"warm_start: must be True or False, got {self.warm_start!r}")
+        if not isinstance(self.verbose, numbers.Integral) or self.verbose < 0:
+            raise ValueError(f"verbose: must be an integer >= 0, got {self.verbose!r}")
+
+    def _warm_start_network(self, classes: np.ndarray | None, features: int, config: SearchConfig) -> Solution | None:
+        """The previous fit's network to start from, with warm_start and a fit before; ValueError if it cannot."""
+        if not self.warm_start or not hasattr(self, "result_"):
+            return None
+        previous = self.result_
+        if classes is None:  # a regressor's: its outputs stand for the classes
+            layers = (features, *config.hidden, previous.layout.num_classes)
+            if tuple(previous.config.layers) != layers or previous.layout.num_inputs != features:
+                raise ValueError(
+                    f"warm_start: the previous fit's network is {_sizes(previous.config.layers)}, this fit's takes "
+                    f"{features} features and hidden layers {_sizes(config.hidden)}; set warm_start=False to start "
+                    "afresh"
+                )
+            return Solution(previous.params, previous.step_sizes)
+        if len(classes) != len(self.classes_) or not np.array_equal(classes, self.classes_):
+            raise ValueError(
+                f"warm_start: y has classes {classes.tolist()}, the previous fit had {self.classes_.tolist()}; "
+                "set warm_start=False to start afresh"
+            )
+        layers = (features, *config.hidden, len(classes))
+        if tuple(previous.config.layers) != layers:
+            raise ValueError(
+                f"warm_start: the previous fit's network is {_sizes(previous.config.layers)}, this fit's would be "
+                f"{_sizes(layers)}; set warm_start=False to start afresh"
+            )
+        return Solution(previous.params, previous.step_sizes)
+
+
+class HillClimbClassifier(ClassifierMixin, _SearchEstimator, BaseEstimator):
     """A small neural network (dense, ReLU, softmax) trained by many hill climbs, as a scikit-learn classifier.
 
     The defaults suit scikit-learn's use: a fixed amount of work (at most `max_iter` rounds of
@@ -166,27 +230,6 @@ class HillClimbClassifier(ClassifierMixin, BaseEstimator):
         self.n_iter_ = result.rounds_completed
         return self
 
-    def _search(self, config: SearchConfig, X: np.ndarray, y: np.ndarray, start: Solution | None) -> SearchResult:
-        """Prepare and run the search on checked arrays; the result."""
-        prepared = prepare_run(config, X, y, start=start)
-        if self.executor == "ray":
-            from cluster.connect import shared_local_ray
-            from cluster.quiet import ray_logs_to_file
-
-            with ray_logs_to_file():  # Ray's notices go to its log files, as the search's own do
-                shared_local_ray(self.address)  # every fit of this process uses one Ray, started once
-        progress = None
-        if self.verbose:
-            from coordinator.progress import LineProgress
-
-            progress = LineProgress(config.time_budget)
-        try:
-            result = run_prepared(prepared, self.executor, self.address, progress)
-        finally:
-            if progress is not None:
-                progress.close()  # end a live line before whatever is printed next
-        return result
-
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities (samples, classes), columns in the order of `classes_`."""
         check_is_fitted(self)
@@ -211,46 +254,8 @@ class HillClimbClassifier(ClassifierMixin, BaseEstimator):
 
         return export_onnx(self.result_, path, classes=self.classes_, dtype=dtype)
 
-    def _check_running_options(self) -> None:
-        """The parameters that are not search settings, each in one line naming it."""
-        if self.executor not in EXECUTORS:
-            raise ValueError(f"executor: must be 'ray' or 'inprocess', got {self.executor!r}")
-        if self.address is not None and (self.executor != "ray" or not isinstance(self.address, str)):
-            raise ValueError(f"address: a Ray address (text) for executor='ray' only, got {self.address!r}")
-        if not isinstance(self.warm_start, (bool, np.bool_)):
-            raise ValueError(f"warm_start: must be True or False, got {self.warm_start!r}")
-        if not isinstance(self.verbose, numbers.Integral) or self.verbose < 0:
-            raise ValueError(f"verbose: must be an integer >= 0, got {self.verbose!r}")
 
-    def _warm_start_network(self, classes: np.ndarray | None, features: int, config: SearchConfig) -> Solution | None:
-        """The previous fit's network to start from, with warm_start and a fit before; ValueError if it cannot."""
-        if not self.warm_start or not hasattr(self, "result_"):
-            return None
-        previous = self.result_
-        if classes is None:  # a regressor's: its outputs stand for the classes
-            layers = (features, *config.hidden, previous.layout.num_classes)
-            if tuple(previous.config.layers) != layers or previous.layout.num_inputs != features:
-                raise ValueError(
-                    f"warm_start: the previous fit's network is {_sizes(previous.config.layers)}, this fit's takes "
-                    f"{features} features and hidden layers {_sizes(config.hidden)}; set warm_start=False to start "
-                    "afresh"
-                )
-            return Solution(previous.params, previous.step_sizes)
-        if len(classes) != len(self.classes_) or not np.array_equal(classes, self.classes_):
-            raise ValueError(
-                f"warm_start: y has classes {classes.tolist()}, the previous fit had {self.classes_.tolist()}; "
-                "set warm_start=False to start afresh"
-            )
-        layers = (features, *config.hidden, len(classes))
-        if tuple(previous.config.layers) != layers:
-            raise ValueError(
-                f"warm_start: the previous fit's network is {_sizes(previous.config.layers)}, this fit's would be "
-                f"{_sizes(layers)}; set warm_start=False to start afresh"
-            )
-        return Solution(previous.params, previous.step_sizes)
-
-
-class HillClimbRegressor(RegressorMixin, BaseEstimator):
+class HillClimbRegressor(RegressorMixin, _SearchEstimator, BaseEstimator):
     """A small neural network (dense, ReLU, a linear output) trained by many hill climbs, as a scikit-learn regressor.
 
     HillClimbClassifier's parameters, the same names and defaults, and loss: "mse" (mean squared error)
@@ -342,10 +347,6 @@ class HillClimbRegressor(RegressorMixin, BaseEstimator):
         from coordinator.export import export_onnx
 
         return export_onnx(self.result_, path, dtype=dtype)
-
-    _search = HillClimbClassifier._search
-    _check_running_options = HillClimbClassifier._check_running_options
-    _warm_start_network = HillClimbClassifier._warm_start_network
 
 
 def _with_feature_names(result: SearchResult, feature_names) -> SearchResult:
