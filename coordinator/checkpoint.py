@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from coordinator.best import Best, Selected
 from coordinator.config import ConfigError, SearchConfig, saved_config
 from coordinator.files import atomic_save_npz
-from coordinator.result import DataRecord, RoundRecord
+from coordinator.result import DataRecord, ObjectiveRecord, RoundRecord
 from coordinator.scaling import Scaling
 from workers import ClimbOutcome
 from workers.network import Layout
@@ -37,6 +37,7 @@ class Checkpoint:
     data: DataRecord | None = None
     scaling: Scaling | None = None
     start_sha256: str | None = None  # of the network the run started from, if it was given one
+    objective: ObjectiveRecord | None = None  # what the run minimises when it has no data
     target_scaling: Scaling | None = None  # a regressor's
 
 
@@ -83,6 +84,7 @@ def save_checkpoint(directory: str | Path, checkpoint: Checkpoint) -> None:
         "data": checkpoint.data.model_dump(mode="json") if checkpoint.data is not None else None,
         "scaling": checkpoint.scaling.model_dump(mode="json") if checkpoint.scaling is not None else None,
         "start_sha256": checkpoint.start_sha256,
+        "objective": checkpoint.objective.model_dump(mode="json") if checkpoint.objective is not None else None,
         "target_scaling": None
         if checkpoint.target_scaling is None
         else checkpoint.target_scaling.model_dump(mode="json"),
@@ -137,6 +139,7 @@ def load_checkpoint(directory: str | Path) -> Checkpoint:
             DataRecord(**state["data"]) if state.get("data") is not None else None,
             Scaling(**state["scaling"]) if state.get("scaling") is not None else None,
             state.get("start_sha256"),
+            ObjectiveRecord(**state["objective"]) if state.get("objective") is not None else None,
             Scaling(**state["target_scaling"]) if state.get("target_scaling") is not None else None,
         )
     except ConfigError:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from cluster.command_line import EXIT_OK, OneLineParser, run_main
 from coordinator.config import ConfigError, SearchConfig, make_config, read_config_file
+from coordinator.environments import EVALUATION_EPISODES
 from coordinator.flags import add_setting_flags, given_settings
 from coordinator.reference import seed_figure
 
@@ -17,8 +18,10 @@ EXAMPLES = """examples:
   {prog} run --dataset vertical --layers 2,3,3 --time-budget 10
   {prog} run --config search.yaml --climbers 32 --out runs/big
   {prog} run --resume runs/big            # go on after a stop or a crash
+  {prog} run --env CartPole-v1 --hidden 16 --time-budget 60 --out runs/cartpole   # a policy (hillclimb[rl])
   {prog} predict runs/big --input points.csv --output classes.csv
   {prog} evaluate runs/big --input test.csv  # accuracy, per-class figures, confusion matrix
+  {prog} evaluate runs/cartpole             # a policy's returns on 100 episodes it never saw
   {prog} plot runs/big                    # runs/big/decision_regions.png, history.png
   {prog} export runs/big --onnx model.onnx  # the network as an ONNX graph
   {prog} run --dataset sine --hidden 64,64 --time-budget 60 --out runs/sine   # regression: the book's sine
@@ -44,11 +47,14 @@ examples:
 """
 
 EVALUATE_EXAMPLES = """prints the figures as text and draws the confusion matrix as a PNG; a regressor's: MSE, MAE
-and R^2 in the targets' own units.
+and R^2 in the targets' own units. A run that learnt a policy
+(--env) is rolled out instead on episodes it never trained on (their seeds are odd, training's even), and its mean,
+min, median and max return are printed.
 
 examples:
   {prog} evaluate runs/big --input test.csv
   {prog} evaluate runs/big --input test.csv --label-column species --output confusion.png
+  {prog} evaluate runs/cartpole --episodes 100 --seed 1
 """
 
 PLOT_EXAMPLES = """writes decision_regions.png (data with 2 features only) and history.png; a run still going is drawn
@@ -135,7 +141,11 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     evaluate.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory")
-    evaluate.add_argument("--input", required=True, metavar="FILE", help="labelled .csv (label last) or .npz (X, y)")
+    evaluate.add_argument(
+        "--input",
+        metavar="FILE",
+        help="labelled .csv (label last) or .npz (X, y); needed unless the run learnt a policy",
+    )
     evaluate.add_argument(
         "--label-column",
         metavar="NAME|INDEX",
@@ -143,6 +153,13 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     )
     evaluate.add_argument(
         "--output", metavar="FILE.png", help="the confusion matrix picture (default RUN_DIR/confusion_<input name>.png)"
+    )
+    evaluate.add_argument(
+        "--episodes", type=int, metavar="N",
+        help=f"a policy: episodes to roll out (default: {EVALUATION_EPISODES})",
+    )  # fmt: skip
+    evaluate.add_argument(
+        "--seed", type=int, metavar="N", help="a policy: the seed the episodes' seeds are drawn from (default: 0)"
     )
 
     plot = commands.add_parser(
@@ -186,7 +203,7 @@ def _command_run(args: argparse.Namespace) -> int:
     from cluster.quiet import ray_logs_to_file
     from coordinator.metrics import RayMetrics
     from coordinator.prepare import prepare_run
-    from coordinator.progress import JsonProgress, LineProgress, ProgressGroup
+    from coordinator.progress import JsonProgress, LineProgress, ProgressGroup, mean_return
     from coordinator.search import run_prepared
 
     if args.resume and args.out and Path(args.out) != Path(args.resume):
@@ -198,18 +215,26 @@ def _command_run(args: argparse.Namespace) -> int:
         _run_config(args, config), run_dir=run_dir, resume=bool(args.resume), force=args.force, claim=not args.dry_run
     )
     if not args.quiet:  # before the run (or instead of it): what the data holds, and what was done to it
-        for note in prepared.data.notes:
+        for note in prepared.data.notes if prepared.data is not None else ():
             print(f"note: {note}", file=sys.stderr)
     if args.dry_run:
         print(f"would run: {_describe(prepared)}; results into {run_dir}/")
         return EXIT_OK
     shown = []
     budget = prepared.config.time_budget
+    policy = prepared.policy is not None
     if args.log_json:
-        shown.append(JsonProgress(time_budget=budget))
+        shown.append(JsonProgress(time_budget=budget, returns=policy))
     elif not args.quiet:
         notice = f"searching {_describe(prepared)}; results go to {run_dir}/"
-        shown.append(LineProgress(budget, notice=notice, goodness=_goodness(prepared.config)))
+        shown.append(
+            LineProgress(
+                budget,
+                notice=notice,
+                goodness=_goodness(prepared.config),
+                shown=mean_return(prepared.config.episodes) if policy else None,
+            )
+        )
     # On Ray, the run's figures go to Ray's metrics too (dashboard, Prometheus), tagged with its directory.
     progress = ProgressGroup(*shown, *([] if args.inprocess else [RayMetrics(str(run_dir))]))
     # Ray's own notices (its token notice, a thread's missing SIGTERM handler) go to its log files: the
@@ -236,8 +261,20 @@ def _command_run(args: argparse.Namespace) -> int:
 def _describe(prepared) -> str:
     """'spiral (300 rows, 2 features, 3 classes, 60 held out), network 2-64-3[, after round N]'."""
     dataset, config, data = prepared.dataset, prepared.config, prepared.data
-    held = f", {data.validation.rows} held out" if data.validation is not None else ""
     resumed = f", going on after round {prepared.state.rounds_completed}" if prepared.state else ""
+    if prepared.policy is not None:
+        policy = prepared.policy
+        actions = (
+            f"{policy.action_size} actions"
+            if policy.action == "discrete"
+            else f"actions of {policy.action_size} number(s) in a box"
+        )
+        return (
+            f"{config.env} (observations of {policy.observation_size} number(s), {actions}; the loss is minus the "
+            f"mean return of {config.episodes} episodes, new ones each round), policy "
+            f"{'-'.join(map(str, config.layers))}{resumed}"
+        )
+    held = f", {data.validation.rows} held out" if data.validation is not None else ""
     outputs = f"{dataset.num_classes} classes"
     if dataset.regression:
         count = dataset.num_outputs
@@ -285,8 +322,17 @@ def _print_summary(result, run_dir: Path, stream, plots: list[Path] | None = Non
     goodness = _goodness(config)
     lines = [
         f"best loss {result.best_loss:.5f}, {goodness} {result.best_accuracy:.3f} "
-        f"after {result.rounds_completed} rounds ({result.stopped_because.text} reached)",
+        f"after {result.rounds_completed} rounds ({result.stopped_because.text} reached)"
+        if result.best_accuracy is not None
+        else f"best loss {result.best_loss:.6g} after {result.rounds_completed} rounds "
+        f"({result.stopped_because.text} reached)",
     ]
+    if result.policy is not None:
+        lines = [
+            f"best return {-result.best_loss:.2f} (the mean of round {result.rounds_completed - 1}'s "
+            f"{config.episodes} training episodes) after {result.rounds_completed} rounds "
+            f"({result.stopped_because.text} reached)"
+        ]
     if result.validation_loss is not None:
         lines = _kept_lines(result)
     if result.test_accuracy is not None:
@@ -301,6 +347,8 @@ def _print_summary(result, run_dir: Path, stream, plots: list[Path] | None = Non
         lines.append(figure.describe())
     lines.append(_cost_line(result, session_seconds))
     lines.append(_rounds_line(result))
+    if result.policy is not None:
+        lines.append(f"its returns on episodes it never trained on: {program_name()} evaluate {run_dir}")
     written = [run_dir / "result.json", run_dir / "weights.npz", *(plots or [])]
     lines.append(f"written: {', '.join(str(path) for path in written)}")
     print("\n".join(lines), file=stream)
@@ -368,6 +416,13 @@ def _command_evaluate(args: argparse.Namespace) -> int:
     from coordinator.tables import read_table
 
     result = load_result(args.run_dir)
+    if result.policy is not None:
+        return _evaluate_policy(args, result)
+    if args.input is None:
+        raise ConfigError("--input: give the labelled rows to score the network on (a .csv or .npz file)")
+    if args.episodes is not None or args.seed is not None:
+        flag = "--episodes" if args.episodes is not None else "--seed"
+        raise ConfigError(f"{flag}: {args.run_dir} learnt from data, not a policy; evaluate it on rows (--input)")
     label_column = args.label_column if args.label_column is not None else result.config.label_column
     table = read_table(
         args.input, labelled=True, label_column=label_column, kind="input file", targets=result.regression
@@ -398,6 +453,19 @@ def _command_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _evaluate_policy(args: argparse.Namespace, result) -> int:
+    """Roll a policy out on episodes it never trained on and print its returns."""
+    for flag, value in (("--input", args.input), ("--label-column", args.label_column), ("--output", args.output)):
+        if value is not None:
+            raise ConfigError(
+                f"{flag}: {args.run_dir} learnt a policy for {result.config.env}; it is scored on episodes"
+            )
+    episodes = EVALUATION_EPISODES if args.episodes is None else args.episodes
+    evaluation = result.rollout(episodes, 0 if args.seed is None else args.seed)
+    sys.stdout.write(evaluation.report())
+    return EXIT_OK
+
+
 def _command_plot(args: argparse.Namespace) -> int:
     from coordinator.plot import plot_run, read_run, regions_data
 
@@ -419,6 +487,7 @@ def _command_export(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (2 for bad input, told in one line)."""
     from cluster.connect import ClusterError
+    from workers.blackbox import ObjectiveError
 
     args = build_parser().parse_args(argv)
     commands = {
@@ -434,4 +503,4 @@ def main(argv: list[str] | None = None) -> int:
             return f"{why}; resume with --resume {args.out}"
         return "" if why == "output closed" else why  # `predict | head`: the reader had what it wanted
 
-    return run_main(lambda: commands[args.command](args), (ConfigError, ClusterError), stopped)
+    return run_main(lambda: commands[args.command](args), (ConfigError, ClusterError, ObjectiveError), stopped)

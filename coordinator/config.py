@@ -36,6 +36,9 @@ RegressionLoss = Literal["mse", "mae"]
 TargetScalingChoice = Literal["auto", "standard", "none"]
 # What a run's config says of data handed to search(config, X, y) as arrays.
 ARRAYS = "arrays"
+# What a run's config says when it learnt from no data: it minimised an objective (a function given to
+# search(config, objective=f), or an environment's return, --env).
+OBJECTIVE = "objective"
 ScalingChoice = Literal["auto", "standard", "minmax", "maxabs", "none"]
 # The defaults "auto" stands for on data that is not the chapter's (the chapter's data is never changed).
 DEFAULT_SCALING = "standard"
@@ -48,6 +51,7 @@ DEFAULT_L2 = 1e-3
 # Help sections in the order `run --help` shows them; each setting names its own (workers.settings.setting).
 SECTIONS = {
     "data": "the data",
+    "env": "a gymnasium environment, instead of data (pip install 'hillclimb[rl]')",
     "network": "the network",
     "climb": "what each climber does",
     "rounds": "rounds and when to stop",
@@ -118,6 +122,19 @@ class SearchConfig(ClimbSettings):
     )
     validation_data: str | None = setting(
         None, "a labelled .csv / .npz file of held-out rows, instead of --validation-fraction", "data"
+    )
+
+    env: str | None = setting(
+        None,
+        "a gymnasium environment to train a policy for, such as CartPole-v1 or Pendulum-v1: observations in, "
+        "actions out (arg-max for discrete actions, tanh scaled to a box's bounds); instead of --dataset",
+        "env",
+    )
+    episodes: PositiveInt = setting(
+        5,
+        "episodes a policy is scored on: the loss is minus their mean return; new episodes each round, the same for "
+        "every climber of the round",
+        "env",
     )
 
     hidden: tuple[PositiveInt, ...] = setting(
@@ -216,7 +233,8 @@ class SearchConfig(ClimbSettings):
     @field_validator("dataset")
     @classmethod
     def _dataset(cls, value: str) -> str:
-        if value in (*CHAPTER_DATASETS, *SKLEARN_DATASETS, ARRAYS) or Path(value).suffix.lower() in (".npz", ".csv"):
+        named = (*CHAPTER_DATASETS, *SKLEARN_DATASETS, ARRAYS, OBJECTIVE)
+        if value in named or Path(value).suffix.lower() in (".npz", ".csv"):
             return value
         names = ", ".join((*CHAPTER_DATASETS, *SKLEARN_DATASETS))
         raise ValueError(f"must be one of {names} or a .npz/.csv file, got {value!r}")
@@ -251,6 +269,8 @@ class SearchConfig(ClimbSettings):
             )
         if self.validation_data is not None and self.validation_fraction:
             raise ValueError("validation_fraction: give held-out rows as a fraction or as a file, not both")
+        if self.env is not None and "dataset" in self.model_fields_set and self.dataset != OBJECTIVE:
+            raise ValueError(f"env: a policy for {self.env} learns from episodes; give --env or --dataset, not both")
         named = self.dataset in (*CHAPTER_DATASETS, *SKLEARN_DATASETS) and "dataset" in self.model_fields_set
         if named and self.task != "auto" and (self.task == "regression") != (self.dataset in REGRESSION_DATASETS):
             kind = "regression" if self.dataset in REGRESSION_DATASETS else "classification"

@@ -19,8 +19,25 @@ from coordinator.config import ConfigError, SearchConfig
 from coordinator.data import Dataset
 from coordinator.result import Environment
 from workers import ClimbReport, ClimbTask, ClimbWorker, Solution, prepare_rows
+from workers.blackbox import Objective, ObjectiveError
+from workers.objective_worker import ObjectiveWorker
 
 ExecutorKind = Literal["ray", "inprocess"]
+
+
+def worker_of(dataset: Dataset | None, config: SearchConfig, objective: Objective | None) -> tuple[type, tuple]:
+    """The worker class and its arguments: a ClimbWorker holding the rows, or an ObjectiveWorker the objective."""
+    if objective is not None:
+        return ObjectiveWorker, (objective, config.layers, config.climb_settings())
+    # The rows as the kernel reads them, made once here: a pool puts them into the object store once,
+    # and every actor of a node maps the same pages (no copy per actor).
+    return ClimbWorker, (training_rows(dataset, config), config.layers, config.climb_settings())
+
+
+def task_groups(tasks: list[ClimbTask], workers: int) -> list[list[ClimbTask]]:
+    """A round's tasks as `workers` runs of consecutive climbers: what each worker scores together (batch objective)."""
+    size = -(-len(tasks) // max(1, workers))
+    return [tasks[start : start + size] for start in range(0, len(tasks), size)]
 
 
 class Executor(Protocol):
@@ -44,16 +61,19 @@ class Executor(Protocol):
 class InProcessExecutor:
     """Runs every climb here, one after another."""
 
-    def __init__(self, dataset: Dataset, config: SearchConfig):
+    def __init__(self, dataset: Dataset | None, config: SearchConfig, objective: Objective | None = None):
         # As many as a Ray run here would have, so that default climbers match; all run here.
         self.workers = config.workers or local_cpus()
-        self.worker = ClimbWorker(training_rows(dataset, config), config.layers, config)
+        worker_class, arguments = worker_of(dataset, config, objective)
+        self.worker = worker_class(*arguments)
         self.worker.warm_up()
+        # A batch objective scores each worker's climbers of a round together, as they would be on Ray.
+        self.batch = objective is not None and objective.batch
 
     def run_round(self, start: Solution | None, tasks: list[ClimbTask]) -> Iterator[ClimbReport]:
         """Reports of the round's tasks, in task order."""
-        for task in tasks:
-            yield from self.worker.run(start, [task])
+        for group in task_groups(tasks, self.workers) if self.batch else [[task] for task in tasks]:
+            yield from self.worker.run(start, group)
 
     def workers_alive(self) -> int:
         """This process."""
@@ -93,17 +113,21 @@ class RayExecutor:
     unreachable address is told before anything else.
     """
 
-    def __init__(self, dataset: Dataset, config: SearchConfig, address: str | None = None):
+    def __init__(
+        self,
+        dataset: Dataset | None,
+        config: SearchConfig,
+        address: str | None = None,
+        objective: Objective | None = None,
+    ):
         self._stack = contextlib.ExitStack()
         self._ready = threading.Event()  # every actor is warm (or the start failed)
         self._stop = threading.Event()
         self._failure: BaseException | None = None
         self.pool: WorkerPool | None = None
         self.info: RayInfo | None = None
-        # The rows as the kernel reads them, made once here: the pool puts them into the object store
-        # once, and every actor of a node maps the same pages (no copy per actor).
-        rows = training_rows(dataset, config)
-        self._init_args = (rows, config.layers, config.climb_settings())
+        self._worker_class, self._init_args = worker_of(dataset, config, objective)
+        self.batch = objective is not None and objective.batch  # each actor scores its share of a round together
         self._private = starts_private_ray(address)
         try:
             if self._private:
@@ -120,7 +144,7 @@ class RayExecutor:
                 self._stack.callback(self.pool.close)
                 self._starter = threading.Thread(target=self._wait_for_pool, daemon=True)
             self._starter.start()
-            self.local = ClimbWorker(*self._init_args)  # climbs here until the actors are warm
+            self.local = self._worker_class(*self._init_args)  # climbs here until the actors are warm
             self.local.warm_up()
         except BaseException:
             self.close()
@@ -132,7 +156,7 @@ class RayExecutor:
         # More workers than CPUs share them, rather than wait for CPUs that never come.
         cpus_per_worker = min(1.0, cpus / self.workers) if cpus else 1.0
         options = {"num_cpus": cpus_per_worker}
-        self.pool = WorkerPool(ClimbWorker, self._init_args, self.workers, actor_options=options).start()
+        self.pool = WorkerPool(self._worker_class, self._init_args, self.workers, actor_options=options).start()
 
     def _hold_private_ray(self, cpus: int) -> None:
         """The starter thread of a private Ray: start it and the actors, hold them until close(), end them."""
@@ -180,8 +204,17 @@ class RayExecutor:
         queue = list(tasks)
         while queue and not self._actors_ready():
             yield from self.local.run(start, [queue.pop(0)])
-        if queue:
-            yield from self.pool.run("run", start, queue, accept=lambda report: report.round_index == round_index)
+        if not queue:
+            return
+        accept = lambda report: report.round_index == round_index  # noqa: E731
+        try:
+            if self.batch:  # groups of a round's climbers, one call each; a group's reports come back together
+                yield from self.pool.run("run_groups", start, task_groups(queue, self.workers), accept=accept)
+            else:
+                yield from self.pool.run("run", start, queue, accept=accept)
+        except ObjectiveError as error:  # raised in an actor: Ray's wrapper holds the one line as its cause
+            cause = getattr(error, "cause", None)
+            raise (cause if isinstance(cause, ObjectiveError) else ObjectiveError(str(error))) from None
 
     def workers_alive(self) -> int:
         """Actors up and running now (0 while they start and this process climbs)."""
@@ -219,16 +252,23 @@ def _warn_if_shared(workers: int, cpus: int) -> None:
 
 @contextlib.contextmanager
 def open_executor(
-    executor: ExecutorKind | Executor, dataset: Dataset, config: SearchConfig, address: str | None = None
+    executor: ExecutorKind | Executor,
+    dataset: Dataset | None,
+    config: SearchConfig,
+    address: str | None = None,
+    objective: Objective | None = None,
 ) -> Iterator[Executor]:
-    """The executor named (closed at the end of the block), or the caller's own (left open)."""
+    """The executor named (closed at the end of the block), or the caller's own (left open).
+
+    objective: what the climbs minimise instead of the dataset's loss (then dataset is None).
+    """
     if not isinstance(executor, str):
         yield executor
         return
     if executor == "inprocess":
-        runner: Executor = InProcessExecutor(dataset, config)
+        runner: Executor = InProcessExecutor(dataset, config, objective)
     elif executor == "ray":
-        runner = RayExecutor(dataset, config, address)
+        runner = RayExecutor(dataset, config, address, objective)
     else:
         raise ConfigError(f"executor: must be 'ray', 'inprocess' or an Executor, got {executor!r}")
     try:

@@ -181,6 +181,10 @@ def _label_tensor(classes) -> np.ndarray:
 def export_onnx(result: SearchResult, path: str | Path, classes=None, dtype: str = "float32") -> Path:
     """Write the result's network as an ONNX file, atomically; a ConfigError in one line names what is wrong."""
     path = Path(path)
+    if result.objective is not None:  # the graph is a classifier's: softmax and class labels
+        raise ConfigError(
+            f"export: the run minimised {result.objective.name}; an ONNX graph is written for classifiers"
+        )
     if path.is_dir():
         raise ConfigError(f"{path}: is a directory; --onnx takes a file name such as model.onnx")
     data = onnx_model(result, classes, dtype).SerializeToString()

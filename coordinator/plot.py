@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from coordinator.checkpoint import CHECKPOINT_FILE, Checkpoint, load_checkpoint
-from coordinator.config import ARRAYS, ConfigError, SearchConfig
+from coordinator.config import ARRAYS, OBJECTIVE, ConfigError, SearchConfig
 from coordinator.data import Dataset, load_dataset
 from coordinator.evaluation import Evaluation
 from coordinator.files import atomic_write_bytes
@@ -44,7 +44,7 @@ class RunView:
     data: DataRecord | None
     history: list[RoundRecord]
     best_loss: float
-    best_accuracy: float
+    best_accuracy: float | None  # None: the run minimised an objective
     selected_round: int | None
     rounds_completed: int
     evaluations: int
@@ -126,6 +126,8 @@ def _checkpoint_view(checkpoint: Checkpoint) -> RunView:
 
 def regions_data(run: RunView) -> tuple[Dataset | None, str | None]:
     """(the run's training data to draw the regions over, None) or (None, why there is no such picture)."""
+    if run.config.dataset == OBJECTIVE:
+        return None, "decision regions are drawn for a classifier's data; this run minimised an objective"
     if run.config.layers[0] != 2 and not run.regression:
         return None, f"decision regions are drawn for 2 features; this network takes {run.config.layers[0]}"
     source = run.data.source if run.data is not None else run.config.dataset
@@ -164,7 +166,10 @@ def plot_run(run_dir: str | Path, output_dir: str | Path | None = None) -> list[
         images[FIT_FILE] = _render(_fit_figure(run, dataset))
     elif dataset is not None:
         images[REGIONS_FILE] = _render(_regions_figure(run, dataset))
-    images[HISTORY_FILE] = _render(_history_figure(run, seed_figure(run.config)))
+    if run.config.dataset == OBJECTIVE:
+        images[HISTORY_FILE] = _render(_objective_history_figure(run))
+    else:
+        images[HISTORY_FILE] = _render(_history_figure(run, seed_figure(run.config)))
     return [write_png(output / name, data) for name, data in images.items()]
 
 
@@ -376,6 +381,40 @@ def _history_figure(run: RunView, seed: SeedFigure | None):
         fontsize=11,
     )
     figure.subplots_adjust(left=0.13, right=0.97, top=0.92, bottom=0.1, hspace=0.12)
+    return figure
+
+
+def _objective_history_figure(run: RunView):
+    """The best after each round of a run that minimised an objective: a policy's mean return, or the loss."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    rounds = np.array([record.round for record in run.history])
+    losses = np.array([record.best_loss for record in run.history])
+    policy = run.config.env is not None
+    figure = Figure(figsize=(6.4, 3.8))
+    axes = figure.add_subplot()
+    marker = "o" if len(rounds) <= 40 else None
+    if policy:
+        axes.plot(rounds, -losses, color="tab:green", marker=marker, markersize=4)
+        axes.set_ylabel(f"best mean return\n(the round's {run.config.episodes} episodes)")
+        title = f"{run.config.env}, policy {_network_name(run.config)}"
+    else:
+        axes.plot(rounds, losses, color="tab:blue", marker=marker, markersize=4)
+        axes.set_ylabel("best loss (the objective)")
+        title = f"an objective, network {_network_name(run.config)}"
+    for record, previous in zip(run.history[1:], run.history[:-1], strict=True):
+        if record.session != previous.session:
+            axes.axvline(record.round - 0.5, color="black", linestyle="-.", linewidth=0.8)
+    axes.set_xlabel("round")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.grid(True, alpha=0.3)
+    state = "" if run.finished else " (in progress)"
+    figure.suptitle(
+        f"{title}: {run.rounds_completed} rounds, {run.evaluations:,} evaluations, {run.wall_seconds:.1f} s{state}",
+        fontsize=11,
+    )
+    figure.subplots_adjust(left=0.16, right=0.97, top=0.88, bottom=0.14)
     return figure
 
 

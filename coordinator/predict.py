@@ -61,9 +61,13 @@ def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str |
         >>> shutil.rmtree(folder)
     """
     result = load_result(run_dir)
+    if result.objective is not None and result.policy is None:
+        raise ConfigError(f"{run_dir}: the run minimised {result.objective.name}; it has no classes to predict")
     table = read_table(input_path, labelled=False, kind="input file")
     for note in table.notes:
         print(f"note: {note}", file=sys.stderr)
+    if result.policy is not None:
+        return _write_actions(result, table.X, input_path, output_path)
     X = match_columns(table.X, table.feature_names, result.data.feature_names if result.data else None, input_path)
     expected = result.layout.num_inputs
     if X.shape[1] != expected:
@@ -76,18 +80,41 @@ def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str |
         raise ConfigError(f"{output_path}: is a directory; --output takes a file name such as classes.csv")
     if result.regression:
         values = result.predict_values(X)
-        text = value_table(values, result.data.target_names if result.data is not None else None)
-    else:
-        probabilities = result.predict_proba(X)
-        text = prediction_table(probabilities, result.classes)
+        _write(value_table(values, result.data.target_names if result.data is not None else None), output_path)
+        return values[:, 0] if values.shape[1] == 1 else values
+    probabilities = result.predict_proba(X)
+    _write(prediction_table(probabilities, result.classes), output_path)
+    return np.asarray(result.classes)[np.argmax(probabilities, axis=1)]
+
+
+def _write(text: str, output_path: str | Path | None) -> None:
+    """The table to output_path (atomically) or stdout."""
     if output_path is None:
         sys.stdout.write(text)
         sys.stdout.flush()
-    else:
-        try:
-            atomic_write_text(output_path, text)
-        except OSError as error:
-            raise ConfigError(f"{output_path}: cannot write ({error.strerror or error})") from None
-    if result.regression:
-        return values[:, 0] if values.shape[1] == 1 else values
-    return np.asarray(result.classes)[np.argmax(probabilities, axis=1)]
+        return
+    try:
+        atomic_write_text(output_path, text)
+    except OSError as error:
+        raise ConfigError(f"{output_path}: cannot write ({error.strerror or error})") from None
+
+
+def _write_actions(result, observations: np.ndarray, input_path, output_path) -> np.ndarray:
+    """A policy's actions for each row of observations: `action` (discrete) or `action_0,...` (a box)."""
+    expected = result.policy.observation_size if result.policy.observation == "box" else 1
+    if observations.shape[1] != expected:
+        raise ConfigError(
+            f"{input_path}: rows have {observations.shape[1]} numbers; observations of {result.config.env} have "
+            f"{expected}"
+        )
+    if output_path is not None and Path(output_path).is_dir():
+        raise ConfigError(f"{output_path}: is a directory; --output takes a file name such as actions.csv")
+    actions = result.predict(observations)
+    flat = actions.reshape(len(observations), -1)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["action"] if actions.ndim == 1 else [f"action_{index}" for index in range(flat.shape[1])])
+    for row in flat:
+        writer.writerow([f"{value:.9g}" if isinstance(value, float) else value for value in row.tolist()])
+    _write(buffer.getvalue(), output_path)
+    return actions

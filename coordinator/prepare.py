@@ -41,6 +41,7 @@ from coordinator.config import (
 from coordinator.data import Dataset, check_layers, encode_targets, load_dataset
 from coordinator.evaluation import class_indices
 from coordinator.plot import PICTURES
+from coordinator.prepare_objective import check_resumed_objective, prepare_objective
 from coordinator.prepared import PreparedRun
 from coordinator.result import RESULT_FILE, WEIGHTS_FILE, DataRecord, Rows, StopReason
 from coordinator.rounds import long_round_note
@@ -67,11 +68,13 @@ def prepare_run(
     force: bool = False,
     claim: bool = True,
     start: Solution | None = None,
+    objective=None,
 ) -> PreparedRun:
     """Check everything a run needs and claim its directory; a ConfigError names the first problem.
 
     claim=False checks the directory without touching it (a dry run). start: a network (its
     parameters and step sizes) for the first round's climbers to start from, checked against the layers.
+    objective: a function to minimise instead of a data set's loss (`coordinator.objectives`).
     """
     state = None
     if resume and run_dir is None:
@@ -88,8 +91,13 @@ def prepare_run(
             _check_work_left(run_dir, config, state)
     if config is None:
         config = SearchConfig()
-    whole = load_dataset(config, X, y)
-    prepared = _prepare_data(config, whole, arrays=X is not None)
+    if state is not None:
+        check_resumed_objective(run_dir, state, objective)
+    if objective is not None or config.env is not None:
+        prepared = prepare_objective(config, objective, X, y)
+    else:
+        whole = load_dataset(config, X, y)
+        prepared = _prepare_data(config, whole, arrays=X is not None)
     if state is not None and state.data is not None and state.data.sha256 != prepared.data.sha256:
         raise ConfigError(
             f"dataset: {config.dataset} is not the data the run in {run_dir} learnt from (its SHA-256 differs); "

@@ -11,30 +11,40 @@ import numpy as np
 from coordinator.checkpoint import Checkpoint
 from coordinator.config import SearchConfig
 from coordinator.data import Dataset
-from coordinator.result import DataRecord
+from coordinator.result import DataRecord, ObjectiveRecord
 from coordinator.scaling import Scaling
 from workers import Solution
+from workers.blackbox import Objective
+from workers.policy import PolicySpec
 
 
 @dataclass(frozen=True)
 class PreparedRun:
-    """A run ready to start: settings resolved, the rows it learns from, holds out and tests on, scaled."""
+    """A run ready to start: settings resolved, the rows it learns from, holds out and tests on, scaled.
+
+    A run that minimises an objective (a user's function, or an environment's return) has no rows:
+    `dataset` and `data` are None, and `objective` says what it minimises.
+    """
 
     config: SearchConfig  # every "auto" and "from the data" resolved, as the result records it
-    dataset: Dataset  # the training rows, scaled
+    dataset: Dataset | None  # the training rows, scaled (None: the run minimises an objective)
     validation: Dataset | None  # held-out rows that pick the network, scaled
     test: Dataset | None  # a scikit-learn data set's test rows, scaled; never seen by the search
     scaling: Scaling
-    data: DataRecord
+    data: DataRecord | None
     run_dir: Path | None
     state: Checkpoint | None  # where a resumed run goes on from
     start: Solution | None = None  # the network a new run starts from (None: each climber's own)
+    objective: Objective | None = None  # what the climbs minimise instead of the rows' loss
+    objective_record: ObjectiveRecord | None = None  # what the result and checkpoint say of it
+    policy: PolicySpec | None = None  # an environment's policy: observations to inputs, outputs to actions
+    episode_steps: int | None = None  # an environment's time limit: the most steps of one episode
     target_scaling: Scaling | None = None  # a regressor's, fitted on its training targets
 
     @property
-    def objective(self) -> str:
-        """What the climbs minimise: "cross_entropy", or a regressor's "mse" or "mae"."""
-        return self.config.loss if self.dataset.regression else "cross_entropy"
+    def loss_name(self) -> str:
+        """The rows' loss the climbs minimise: "cross_entropy", or a regressor's "mse" or "mae"."""
+        return self.config.loss if self.dataset is not None and self.dataset.regression else "cross_entropy"
 
     @property
     def start_sha256(self) -> str | None:

@@ -12,6 +12,7 @@ import math
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
 from coordinator.best import Best
@@ -38,10 +39,34 @@ def _is_terminal(stream: TextIO) -> bool:
         return False
 
 
+def loss_and_r2(loss: float, r2: float | None) -> str:
+    """How a regressor's best is shown: `best loss 0.00120  R^2 0.998`."""
+    if r2 is None:
+        return f"best loss {loss:.6g}"
+    return f"best loss {loss:.5f}  R^2 {r2:.3f}"
+
+
+def loss_and_accuracy(loss: float, accuracy: float | None) -> str:
+    """How a round's best is shown on a data set: `best loss 0.31708  accuracy 0.880`."""
+    if accuracy is None:
+        return f"best loss {loss:.6g}"
+    return f"best loss {loss:.5f}  accuracy {accuracy:.3f}"
+
+
+def mean_return(episodes: int) -> Callable[[float, float | None], str]:
+    """How a round's best is shown for a policy: `best return 187.40 (5 episodes)`, minus the loss."""
+
+    def shown(loss: float, accuracy: float | None) -> str:
+        return f"best return {-loss:.2f} ({episodes} episodes)"
+
+    return shown
+
+
 class LineProgress:
     """On a terminal: one live line, redrawn as climbers report, and a kept line about every second.
 
-    Elsewhere (a pipe, a log file): exactly one line per round, nothing redrawn.
+    Elsewhere (a pipe, a log file): exactly one line per round, nothing redrawn. shown(loss, accuracy)
+    says what the best is (default: loss and accuracy; `mean_return` for a policy).
     """
 
     def __init__(
@@ -51,8 +76,10 @@ class LineProgress:
         live: bool | None = None,
         notice: str | None = None,
         goodness: str = "accuracy",
+        shown: Callable[[float, float | None], str] | None = None,
     ):
-        """goodness: what the second figure is called ("accuracy", or a regressor's "R^2")."""
+        """goodness: what held-out rows' second figure is called ("accuracy", or a regressor's "R^2")."""
+        self.shown = shown or (loss_and_r2 if goodness == "R^2" else loss_and_accuracy)
         self.stream = stream or sys.stderr
         self.notice = notice  # printed once the search has checked its input and starts
         self.live = _is_terminal(self.stream) if live is None else live
@@ -92,8 +119,8 @@ class LineProgress:
             return
         self._last_draw = now
         self._draw(
-            f"round {round_index:>5}  climbers {done}/{total}  best loss {best.loss:.5f}  "
-            f"{self.goodness} {best.accuracy:.3f}  {self._timing(self._elapsed_now())}",
+            f"round {round_index:>5}  climbers {done}/{total}  {self.shown(best.loss, _number(best.accuracy))}  "
+            f"{self._timing(self._elapsed_now())}",
             keep=False,
         )
 
@@ -105,7 +132,7 @@ class LineProgress:
         if record.validation_loss is not None:  # rows are held out: how the best does on them
             held_out = f"held-out loss {record.validation_loss:.5f}  {self.goodness} {record.validation_accuracy:.3f}  "
         line = (
-            f"round {record.round:>5}  best loss {record.best_loss:.5f}  {self.goodness} {record.best_accuracy:.3f}  "
+            f"round {record.round:>5}  {self.shown(record.best_loss, record.best_accuracy)}  "
             f"{held_out}{_rate(record.evaluations_per_second)} evals/s  {self._timing(elapsed_s)}"
         )
         if not self.live:
@@ -126,6 +153,11 @@ class LineProgress:
             self._open = False
 
 
+def _number(value: float) -> float | None:
+    """A NaN accuracy (an objective's climbers have none) as None."""
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
 def _plain(value):
     """NaN and infinities become null: strict JSON has no words for them."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -134,11 +166,15 @@ def _plain(value):
 
 
 class JsonProgress:
-    """One JSON object per round on stdout: the round's record, elapsed_s, and time_left_s (null without a budget)."""
+    """One JSON object per round on stdout: the round's record, elapsed_s, and time_left_s (null without a budget).
 
-    def __init__(self, stream: TextIO | None = None, time_budget: float | None = None):
+    returns: the run trains a policy; each line also gives best_return (minus best_loss).
+    """
+
+    def __init__(self, stream: TextIO | None = None, time_budget: float | None = None, returns: bool = False):
         self.stream = stream or sys.stdout
         self.time_budget = time_budget
+        self.returns = returns
 
     def started(self) -> None:
         """Nothing before the first round."""
@@ -150,6 +186,8 @@ class JsonProgress:
         """Write the round as one JSON line."""
         time_left = None if self.time_budget is None else max(0.0, self.time_budget - elapsed_s)
         fields = {**record.model_dump(mode="json"), "elapsed_s": elapsed_s, "time_left_s": time_left}
+        if self.returns:
+            fields["best_return"] = -record.best_loss
         self.stream.write(json.dumps({key: _plain(value) for key, value in fields.items()}, allow_nan=False) + "\n")
         self.stream.flush()
 

@@ -24,6 +24,7 @@ from coordinator.evaluation import (
 from coordinator.files import atomic_save_npz, atomic_write_text
 from coordinator.scaling import Scaling
 from workers.network import Layout, logits, score, softmax
+from workers.policy import PolicySpec, act
 
 RESULT_FILE = "result.json"
 WEIGHTS_FILE = "weights.npz"
@@ -51,7 +52,7 @@ class RoundRecord(BaseModel):
 
     round: int
     best_loss: float
-    best_accuracy: float  # a regressor's: R^2 (as every "accuracy" of a regressor's run)
+    best_accuracy: float | None  # None: the run minimised an objective; a regressor's: R^2
     evaluations: int  # losses the climbers computed (the coordinator's: coordinator_evaluations)
     wall_seconds: float
     evaluations_per_second: float
@@ -102,6 +103,17 @@ class DataRecord(BaseModel):
     target_names: list[str] | None = None  # a regressor's target columns, where the file named them
 
 
+class ObjectiveRecord(BaseModel):
+    """What a run minimised when it learnt from no data (coordinator/objectives.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["callable", "env"]  # a user's function, or minus an environment's mean return
+    name: str  # the function's module.qualname, or the environment's id
+    seeded: bool  # called with the round's seed
+    batch: bool  # scores (B, P) at once
+
+
 class Environment(BaseModel):
     """Where a search ran."""
 
@@ -121,7 +133,7 @@ class SearchResult(BaseModel):
 
     config: SearchConfig
     best_loss: float
-    best_accuracy: float
+    best_accuracy: float | None  # None: the run minimised an objective, which has no accuracy
     rounds_completed: int
     evaluations: int
     wall_seconds: float
@@ -138,6 +150,8 @@ class SearchResult(BaseModel):
     test_loss: float | None = None  # on the held-out test rows of a scikit-learn data set
     test_accuracy: float | None = None
     start_sha256: str | None = None  # of the network a warm start began from (None: each climber's own)
+    objective: ObjectiveRecord | None = None  # what the run minimised, when it learnt from no data
+    policy: PolicySpec | None = None  # an environment's policy: how observations and actions meet the network
     target_scaling: Scaling | None = None  # a regressor's, fitted on its training targets
 
     @property
@@ -146,7 +160,7 @@ class SearchResult(BaseModel):
         return self.config.task == "regression"
 
     @property
-    def objective(self) -> str:
+    def loss_name(self) -> str:
         """What the search minimised: "cross_entropy", or a regressor's "mse" or "mae"."""
         return self.config.loss if self.regression else "cross_entropy"
 
@@ -178,12 +192,14 @@ class SearchResult(BaseModel):
         A data frame's columns are matched to the run's feature names, when it recorded them; a row
         that is not all finite numbers is refused (a ConfigError naming it), never answered.
         """
+        self._classifier("predict_proba")
         if self.regression:
             raise ConfigError("predict_proba: this network is a regressor; it predicts numbers (predict)")
         return softmax(logits(self.params, self.scaling.apply(self._features(X)), self.layout))
 
     def predict_log_proba(self, X) -> np.ndarray:
         """The logarithm of predict_proba (S, C), computed without underflow to -inf where it can be."""
+        self._classifier("predict_log_proba")
         values = logits(self.params, self.scaling.apply(self._features(X)), self.layout)
         shifted = values - values.max(axis=1, keepdims=True)
         return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
@@ -208,12 +224,48 @@ class SearchResult(BaseModel):
             )
         return X
 
+    def _classifier(self, what: str) -> None:
+        """Refuse what only a classifier answers, for a run that learnt a policy or minimised a function."""
+        if self.policy is not None:
+            raise ConfigError(
+                f"{what}: this run learnt a policy for {self.config.env}; predict(observations) gives its actions, "
+                "rollout(episodes) its returns on unseen episodes"
+            )
+        if self.objective is not None:
+            raise ConfigError(f"{what}: this run minimised {self.objective.name}, not a classifier's loss; see params")
+
     def predict(self, X) -> np.ndarray:
-        """The most probable class's label (S,) for features X (S, F); a regressor's numbers (S,), or (S, T)."""
+        """The most probable class's label (S,) for features X (S, F); for a policy, its actions for observations X.
+
+        A policy's actions: (S,) integers for a discrete action space, (S, *shape) for a box. A regressor's
+        numbers: (S,) for one target, (S, T) for several.
+        """
         if self.regression:
             values = self.predict_values(X)
             return values[:, 0] if values.shape[1] == 1 else values
+        if self.policy is not None:
+            return self.act(X)
         return np.asarray(self.classes)[np.argmax(self.predict_proba(X), axis=1)]
+
+    def act(self, observations) -> np.ndarray:
+        """A policy's actions for observations: one observation, or (S, ...) of them."""
+        if self.policy is None:
+            raise ConfigError("act: this run did not learn a policy for an environment")
+        try:
+            inputs = self.policy.inputs(observations)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(str(error)) from None
+        if not np.all(np.isfinite(inputs)):
+            raise ConfigError("observations: must be finite numbers")
+        return act(self.params, inputs, self.policy, self.layout)
+
+    def rollout(self, episodes: int = 100, seed: int = 0):
+        """A policy's returns on `episodes` episodes it never trained on (needs gymnasium): an EpisodeEvaluation."""
+        from coordinator.environments import evaluate_policy
+
+        if self.policy is None or self.config.env is None:
+            raise ConfigError("rollout: this run did not learn a policy for an environment")
+        return evaluate_policy(self.config.env, self.policy, tuple(self.config.layers), self.params, episodes, seed)
 
     def score(self, X, y) -> float:
         """Accuracy on labelled rows (labels as the run saw them), as scikit-learn's `score`; a regressor's R^2."""
@@ -225,6 +277,7 @@ class SearchResult(BaseModel):
 
         A regressor's: MSE, MAE and R^2 of its predictions, in the targets' own units.
         """
+        self._classifier("evaluate")
         if self.regression:
             targets = encode_targets(y, "targets")
             predicted = self.predict_values(X)

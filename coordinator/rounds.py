@@ -6,9 +6,10 @@ climbers climb ONE_CLIMBER_STEPS / N each, so a round's total work stays the sam
 (coordinator/combine.py) sees their changes before they drift apart. Bounds keep a round's time
 sensible whatever the data: its climbing at most ROUND_WORK a climber (so a time budget, checked
 between rounds, is kept within a fraction of a second where each climber has a core), at least
-MIN_ROUND_WORK (so Ray's cost per round stays
-small beside it), and, when the coordinator scores recombinations (each a pass over every training
-row), at least COORDINATOR_SHARE times their work.
+MIN_ROUND_WORK (so Ray's cost per round stays small beside it), and, when the coordinator scores
+recombinations (each a pass over every training row), at least COORDINATOR_SHARE times their work.
+An objective's rounds (a user's function, an environment) are counted in evaluations instead
+(`objective_round_steps`).
 
 Costs are counted in multiply-adds over the training rows, from the rows, the layer sizes and the
 parameters a step moves: a function of the config and the data alone, so the round's length, and
@@ -81,3 +82,28 @@ def long_round_note(config: SearchConfig, rows: int) -> str | None:
 
 def _params(layers: tuple[int, ...]) -> int:
     return sum(n_in * n_out + n_out for n_in, n_out in itertools.pairwise(layers))
+
+
+# A round of an objective's climbs, in evaluations of the objective (all its climbers together). What an
+# evaluation costs is the objective's own affair (a function of microseconds, or a few episodes of an
+# environment), and a round's length must not depend on the machine, so it is a count.
+OBJECTIVE_ROUND_STEPS = 200
+# An environment's climbs: at most this many environment steps per climber a round, counting every episode
+# at its time limit (CartPole-v1, 5 episodes of 500 steps: 40 evaluations). About a second on one core of
+# this project's machine (`run --env CartPole-v1 --hidden 16 --inprocess` made 606 evaluations of 5 full
+# episodes in 17 s: 89,000 steps a second), so a time budget is kept within a round of about a second; rounds
+# of 200 evaluations ran 13.9 s past a 60 s budget on CartPole-v1 (BENCHMARKS.md).
+ENV_ROUND_STEPS = 100_000
+
+
+def objective_round_steps(config: SearchConfig, climbers: int, episode_steps: int | None = None) -> int:
+    """Steps each climber makes per round on an objective: the config's, or OBJECTIVE_ROUND_STEPS over the climbers.
+
+    episode_steps: an environment's time limit; its rounds are also capped at ENV_ROUND_STEPS environment steps.
+    """
+    if config.steps is not None:
+        return config.steps
+    steps = math.ceil(OBJECTIVE_ROUND_STEPS / climbers)
+    if episode_steps is not None:
+        steps = min(steps, ENV_ROUND_STEPS // (config.episodes * episode_steps))
+    return max(1, steps)

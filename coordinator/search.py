@@ -35,10 +35,15 @@ def search(
     executor: ExecutorKind | Executor = "ray",
     progress: Progress | None = None,
     start: Solution | None = None,
+    objective=None,
 ) -> SearchResult:
     """Run a search and return its result; with run_dir, checkpoint every round and save the result.
 
     start: a network (a previous result's params and step_sizes) for the first round to climb from.
+    objective: a function to minimise instead of a data set's loss: f(params) -> float, params the flat
+    vector (P,) of Layout(config.layers), lower is better; f(params, seed) gets the round's seed (the
+    same for every climber of a round); `workers.blackbox.Objective(f, seeded=..., batch=True)` scores
+    (B, P) at once. config.env names a gymnasium environment instead (minus a policy's mean return).
 
     Example (one process, no Ray):
         >>> from coordinator import SearchConfig, search
@@ -47,7 +52,7 @@ def search(
         >>> result.rounds_completed, result.best_loss < 1.0
         (2, True)
     """
-    prepared = prepare_run(config, X, y, run_dir=run_dir, resume=resume, force=force, start=start)
+    prepared = prepare_run(config, X, y, run_dir=run_dir, resume=resume, force=force, start=start, objective=objective)
     return run_prepared(prepared, executor, address, progress)
 
 
@@ -62,7 +67,7 @@ def run_prepared(
     session_started = time.monotonic()  # the time budget counts starting Ray and the workers too
     # On Ray, Ray's own notices (its token notice, ...) go to its log files, from every caller, as the CLI's do.
     quiet = ray_logs_to_file() if executor == "ray" else contextlib.nullcontext()
-    with quiet, open_executor(executor, prepared.dataset, prepared.config, address) as runner:
+    with quiet, open_executor(executor, prepared.dataset, prepared.config, address, prepared.objective) as runner:
         stepper = SearchStepper(prepared, runner, progress, session_started)
         progress.started()  # after every check and the connection: an error stays one line
         with CheckpointWriter.optional(prepared.run_dir) as writer:

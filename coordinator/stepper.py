@@ -21,8 +21,9 @@ from coordinator.combine import round_best
 from coordinator.config import SearchConfig
 from coordinator.data import Dataset
 from coordinator.executors import Executor
+from coordinator.objectives import objective_scorer, rescored, round_seed, warn_non_finite
 from coordinator.result import RoundRecord, SearchResult, StopReason
-from coordinator.rounds import round_steps
+from coordinator.rounds import objective_round_steps, round_steps
 from coordinator.seeds import seed_for
 from workers import ClimbOutcome, ClimbTask, Layout
 from workers.network import score as workers_score
@@ -63,14 +64,18 @@ class SilentProgress:
         """Nothing to end."""
 
 
-def round_tasks(config: SearchConfig, round_index: int) -> list[ClimbTask]:
-    """The climbers of one round (config resolved: climbers and steps set), each with its own seed."""
+def round_tasks(config: SearchConfig, round_index: int, objective_seed: int | None = None) -> list[ClimbTask]:
+    """The climbers of one round (config resolved: climbers and steps set), each with its own seed.
+
+    objective_seed: a seeded objective's seed for the round, the same for every climber.
+    """
     return [
         ClimbTask(
             round_index=round_index,
             climber_index=climber,
             seed=seed_for(config.seed, round_index, climber),
             steps=config.steps,
+            round_seed=objective_seed,
         )
         for climber in range(config.climbers)
     ]
@@ -141,9 +146,19 @@ def _start_best(prepared: PreparedRun, layout: Layout) -> Best | None:
     start = prepared.start
     if start is None:
         return None
-    loss, accuracy = score(start.params, prepared.dataset, layout, prepared.config.l2, prepared.objective)
+    if prepared.objective is not None:  # scored as round 0's climbers will score it: under that round's seed
+        scorer = objective_scorer(prepared.objective, _objective_seed(prepared, 0), 0, "the start network")
+        loss, accuracy = scorer(start.params)
+    else:
+        loss, accuracy = score(start.params, prepared.dataset, layout, prepared.config.l2, prepared.loss_name)
     outcome = ClimbOutcome(start.params, start.step_sizes, loss, accuracy, evaluations=0)
     return Best(round_index=-1, climber_index=-1, outcome=outcome)
+
+
+def _objective_seed(prepared: PreparedRun, round_index: int) -> int | None:
+    """The round's seed when the run minimises a seeded objective, else None."""
+    objective = prepared.objective
+    return round_seed(prepared.config.seed, round_index) if objective is not None and objective.seeded else None
 
 
 class SearchStepper:
@@ -162,17 +177,25 @@ class SearchStepper:
             # One climber per worker: the deepest climbs per second. Recorded in the result's
             # config (and checkpoint), so the run can be repeated anywhere.
             config = config.model_copy(update={"climbers": executor.workers})
+        self.objective = prepared.objective  # None: the climbs minimise the training rows' loss
         if config.steps is None:  # sized from the climbers and the data; recorded likewise
-            config = config.model_copy(update={"steps": round_steps(config, config.climbers, len(prepared.dataset.X))})
+            if self.objective is not None:
+                steps = objective_round_steps(config, config.climbers, prepared.episode_steps)
+            else:
+                steps = round_steps(config, config.climbers, len(prepared.dataset.X))
+            config = config.model_copy(update={"steps": steps})
         self.config = config
         self.prepared = prepared
         self.executor = executor
         self.progress = progress or SilentProgress()
         self.layout = Layout(config.layers)
-        self._objective = prepared.objective
-        self._training_score = training_scorer(
-            prepared.dataset, self.layout, config.climb_settings().l2, self._objective
-        )
+        self._loss_name = prepared.loss_name
+        self._training_score = None  # an objective's scorer is made each round, for the round's seed
+        if self.objective is None:
+            self._training_score = training_scorer(
+                prepared.dataset, self.layout, config.climb_settings().l2, self._loss_name
+            )
+        self._warned_non_finite = False
         self.best: Best | None = state.best if state else _start_best(prepared, self.layout)
         self.selected: Selected | None = state.selected if state else None
         self.history: list[RoundRecord] = list(state.history) if state else []
@@ -216,7 +239,8 @@ class SearchStepper:
         """Run one round from the broadcast best; returns its record."""
         round_index = self.rounds_completed
         started = time.monotonic()
-        tasks = round_tasks(self.config, round_index)
+        objective_seed = _objective_seed(self.prepared, round_index)
+        tasks = round_tasks(self.config, round_index, objective_seed)
         best, reports = self.best, []
         for report in self.executor.run_round(start_of(self.best), tasks):
             best = better_of(best, report)
@@ -224,7 +248,15 @@ class SearchStepper:
             self.progress.climber_done(round_index, len(reports), len(tasks), best)
         if len(reports) != len(tasks):  # a pool never loses a task; this guards the one-answer promise
             raise RuntimeError(f"round {round_index}: {len(reports)} of {len(tasks)} climbers reported")
-        kept = round_best(self.best, reports, self.config.combine, self._training_score, round_index)
+        previous, scorer = self.best, self._training_score
+        if self.objective is not None:
+            # Fair under a seeded objective: the best so far meets this round's climbers with the loss they
+            # measured for it under this round's seed, and the coordinator scores recombinations under it too.
+            previous = rescored(self.best, reports)
+            scorer = objective_scorer(self.objective, objective_seed, round_index, "a recombination")
+            if not self._warned_non_finite:
+                self._warned_non_finite = warn_non_finite(self.objective, reports)
+        kept = round_best(previous, reports, self.config.combine, scorer, round_index)
         best = kept.best
         climber_evaluations = max(report.outcome.evaluations for report in reports)
         evaluations = sum(report.outcome.evaluations for report in reports)  # the climbers'; the coordinator's apart
@@ -232,14 +264,14 @@ class SearchStepper:
         validation_loss = validation_accuracy = None
         if self.prepared.validation is not None:
             validation_loss, validation_accuracy = score(
-                best.outcome.params, self.prepared.validation, self.layout, objective=self._objective
+                best.outcome.params, self.prepared.validation, self.layout, objective=self._loss_name
             )
             candidate = Selected(best, round_index, validation_loss, validation_accuracy)
             self.selected = selection_of(self.selected, candidate, by_loss=self.prepared.dataset.regression)
         record = RoundRecord(
             round=round_index,
             best_loss=best.loss,
-            best_accuracy=best.accuracy,
+            best_accuracy=best.accuracy if self.objective is None else None,
             evaluations=evaluations,
             wall_seconds=seconds,
             evaluations_per_second=evaluations / seconds if seconds > 0 else 0.0,
@@ -273,6 +305,7 @@ class SearchStepper:
             self.prepared.data,
             self.prepared.scaling,
             self.prepared.start_sha256,
+            self.prepared.objective_record,
             self.prepared.target_scaling,
         )
 
@@ -288,11 +321,11 @@ class SearchStepper:
         test = self.prepared.test
         test_loss, test_accuracy = (None, None)
         if test is not None:
-            test_loss, test_accuracy = score(kept.outcome.params, test, self.layout, objective=self._objective)
+            test_loss, test_accuracy = score(kept.outcome.params, test, self.layout, objective=self._loss_name)
         return SearchResult(
             config=self.config,
             best_loss=kept.loss,
-            best_accuracy=kept.accuracy,
+            best_accuracy=kept.accuracy if self.objective is None else None,
             rounds_completed=self.rounds_completed,
             evaluations=self.evaluations,
             wall_seconds=self.wall_seconds,
@@ -309,5 +342,7 @@ class SearchStepper:
             test_loss=test_loss,
             test_accuracy=test_accuracy,
             start_sha256=self.prepared.start_sha256,
+            objective=self.prepared.objective_record,
+            policy=self.prepared.policy,
             target_scaling=self.prepared.target_scaling,
         )

@@ -17,6 +17,7 @@ class ClimbTask:
     climber_index: int
     seed: np.random.SeedSequence
     steps: int  # how long the round is: the coordinator's choice, the same for every climber of a round
+    round_seed: int | None = None  # a seeded objective's seed for the round, the same for every climber of it
 
 
 @dataclass(frozen=True)

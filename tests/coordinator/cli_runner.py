@@ -19,25 +19,31 @@ def make_run(run_dir: Path, **overrides):
     return search(SearchConfig(**{**TINY, **overrides}), executor="inprocess", run_dir=run_dir)
 
 
-def cli_environment() -> dict[str, str]:
-    """The environment of a command under test: this checkout's code, no Ray usage stats, no screen."""
+def cli_environment(path_first: Path | None = None) -> dict[str, str]:
+    """The environment of a command under test: this checkout's code, no Ray usage stats, no screen.
+
+    path_first: a folder whose modules shadow installed ones (to play a machine without a package).
+    """
+    path = [str(path_first) if path_first is not None else None, str(REPOSITORY), os.environ.get("PYTHONPATH")]
     environment = {
         **os.environ,
         "RAY_USAGE_STATS_ENABLED": "0",
         "RAY_AUTH_MODE": "disabled",
         "MPLBACKEND": "Agg",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")])),
+        "PYTHONPATH": os.pathsep.join(filter(None, path)),
     }
     environment.pop("RAY_ADDRESS", None)  # a private local Ray, never a cluster the shell points at
     return environment
 
 
-def run_cli(*arguments: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+def run_cli(
+    *arguments: str, cwd: Path, timeout: float = 120, path_first: Path | None = None
+) -> subprocess.CompletedProcess:
     """`python -m coordinator ARGUMENTS` from cwd, with this checkout's code, no Ray usage stats, no screen."""
     return subprocess.run(
         [sys.executable, "-m", "coordinator", *arguments],
         cwd=cwd,
-        env=cli_environment(),
+        env=cli_environment(path_first),
         capture_output=True,
         text=True,
         timeout=timeout,
