@@ -210,7 +210,9 @@ def _prepare_data(config: SearchConfig, whole: Dataset, arrays: bool) -> Prepare
         test=_rows(test, f"{TEST_FRACTION:g} of {config.dataset}, stratified, data seed {config.data_seed}"),
     )
     scaled = [None if part is None else _scaled(part, scaling, target_scaling) for part in (training, validation, test)]
-    return PreparedRun(resolved, scaled[0], scaled[1], scaled[2], scaling, record, None, None, None, target_scaling)
+    return PreparedRun(
+        resolved, scaled[0], scaled[1], scaled[2], scaling, record, None, None, target_scaling=target_scaling
+    )
 
 
 def _scaled(part: Dataset, scaling: Scaling, target_scaling: Scaling | None) -> Dataset:

@@ -93,7 +93,7 @@ def test_the_coordinator_scores_recombinations_with_the_regression_loss():
     prepared = prepare_run(SearchConfig(task="regression", hidden=(4,), loss="mae", **TINY), X, y)
     layout = Layout(prepared.config.layers)
     params = np.random.default_rng(0).standard_normal(layout.num_params) * 0.3
-    loss, r2 = training_scorer(prepared.dataset, layout, 0.01, prepared.objective)(params)
+    loss, r2 = training_scorer(prepared.dataset, layout, 0.01, prepared.loss_name)(params)
     expected = evaluate(params, prepared.dataset.X, prepared.dataset.targets, layout, 0.01, "mae")
     assert (loss, r2) == pytest.approx(expected, rel=1e-12)
 
