@@ -19,8 +19,21 @@ Combine = Literal["best", "recombine"]
 
 # The chapter's data sets (nnfs), drawn exactly as the chapter draws them.
 DATASET_NAMES = ("spiral", "vertical")
+# The book's regression data set (nnfs's sine_data): one feature, one target.
+REGRESSION_DATASET_NAMES = ("sine",)
+# The book's data of either kind: never scaled, nothing held out, no L2 unless asked.
+CHAPTER_DATASETS = (*DATASET_NAMES, *REGRESSION_DATASET_NAMES)
+CHAPTER_SAMPLES = 100  # per class, as the chapter draws spiral and vertical
+SINE_SAMPLES = 1000  # sine_data's own default
 # scikit-learn's small real data sets, by name where scikit-learn is installed; a quarter is held out for testing.
-SKLEARN_DATASETS = ("digits", "iris", "wine", "breast_cancer")
+SKLEARN_CLASSIFICATION = ("digits", "iris", "wine", "breast_cancer")
+SKLEARN_REGRESSION = ("diabetes",)
+SKLEARN_DATASETS = (*SKLEARN_CLASSIFICATION, *SKLEARN_REGRESSION)
+# The data sets by name whose targets are quantities: "auto" makes their task regression.
+REGRESSION_DATASETS = (*REGRESSION_DATASET_NAMES, *SKLEARN_REGRESSION)
+TaskChoice = Literal["auto", "classification", "regression"]
+RegressionLoss = Literal["mse", "mae"]
+TargetScalingChoice = Literal["auto", "standard", "none"]
 # What a run's config says of data handed to search(config, X, y) as arrays.
 ARRAYS = "arrays"
 # What a run's config says when it learnt from no data: it minimised an objective (a function given to
@@ -65,14 +78,25 @@ class SearchConfig(ClimbSettings):
 
     dataset: str = setting(
         "spiral",
-        "'spiral' or 'vertical' (the chapter's nnfs data), 'digits', 'iris', 'wine' or 'breast_cancer' "
-        "(scikit-learn's, a quarter held out for testing), or a .csv / .npz file",
+        "'spiral' or 'vertical' (the chapter's nnfs data), 'sine' (the book's regression data), 'digits', 'iris', "
+        "'wine', 'breast_cancer' or 'diabetes' (scikit-learn's, a quarter held out for testing), or a .csv / .npz file",
+        "data",
+    )
+    task: TaskChoice = setting(
+        "auto",
+        "'classification' (labels: classes, softmax, cross-entropy) or 'regression' (numbers: linear outputs, "
+        "--loss); auto = regression on sine and diabetes, classification on any other",
         "data",
     )
     label_column: str | None = setting(
         None, "the label column of a .csv: a header name or a 0-based index; none = the last column", "data"
     )
-    samples: PositiveInt = setting(100, "samples per class of the chapter's data", "data")
+    samples: PositiveInt | None = setting(
+        None,
+        f"samples per class of the chapter's data (none = {CHAPTER_SAMPLES}), or points of sine "
+        f"(none = {SINE_SAMPLES})",
+        "data",
+    )
     classes: Annotated[int, Field(ge=2)] = setting(3, "classes of the chapter's data", "data")
     data_seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = setting(
         0, "seed of the chapter's data (its nnfs.init() uses 0) and of scikit-learn data's test split", "data"
@@ -82,6 +106,12 @@ class SearchConfig(ClimbSettings):
         f"feature scaling fitted on the training rows: 'standard' (mean 0, variance 1), 'minmax' (0 to 1), "
         f"'maxabs' (-1 to 1, zeros kept) or 'none'; auto = none on the chapter's data, {SPARSE_SCALING} on data "
         f"of at least two thirds zeros, {DEFAULT_SCALING} on any other",
+        "data",
+    )
+    target_scaling: TargetScalingChoice = setting(
+        "auto",
+        "a regressor's target scaling, fitted on the training rows (predictions are scaled back): 'standard' "
+        "(mean 0, variance 1) or 'none'; auto = none on the chapter's data, standard on any other",
         "data",
     )
     validation_fraction: float | None = setting(
@@ -144,6 +174,11 @@ class SearchConfig(ClimbSettings):
 
     workers: PositiveInt | None = setting(None, "worker actors; none = one per CPU", "where")
 
+    loss: RegressionLoss = setting(
+        "mse", "a regressor's loss: 'mse' (mean squared error) or 'mae' (mean absolute error); a classifier's is "
+        "cross-entropy", "climb",
+    )  # fmt: skip
+
     # The climbers' l2, declared again only to give it an automatic default (resolved by prepare_run).
     l2: float | None = setting(
         None,
@@ -198,10 +233,10 @@ class SearchConfig(ClimbSettings):
     @field_validator("dataset")
     @classmethod
     def _dataset(cls, value: str) -> str:
-        named = (*DATASET_NAMES, *SKLEARN_DATASETS, ARRAYS, OBJECTIVE)
+        named = (*CHAPTER_DATASETS, *SKLEARN_DATASETS, ARRAYS, OBJECTIVE)
         if value in named or Path(value).suffix.lower() in (".npz", ".csv"):
             return value
-        names = ", ".join((*DATASET_NAMES, *SKLEARN_DATASETS))
+        names = ", ".join((*CHAPTER_DATASETS, *SKLEARN_DATASETS))
         raise ValueError(f"must be one of {names} or a .npz/.csv file, got {value!r}")
 
     @field_validator("validation_data")
@@ -236,6 +271,17 @@ class SearchConfig(ClimbSettings):
             raise ValueError("validation_fraction: give held-out rows as a fraction or as a file, not both")
         if self.env is not None and "dataset" in self.model_fields_set and self.dataset != OBJECTIVE:
             raise ValueError(f"env: a policy for {self.env} learns from episodes; give --env or --dataset, not both")
+        named = self.dataset in (*CHAPTER_DATASETS, *SKLEARN_DATASETS) and "dataset" in self.model_fields_set
+        if named and self.task != "auto" and (self.task == "regression") != (self.dataset in REGRESSION_DATASETS):
+            kind = "regression" if self.dataset in REGRESSION_DATASETS else "classification"
+            raise ValueError(f"task: {self.dataset} is a {kind} data set, got task {self.task!r} (give --task {kind})")
+        if self.task == "classification" and "loss" in self.model_fields_set and self.loss != "mse":
+            raise ValueError(f"loss: {self.loss!r} is a regressor's loss; a classifier minimises cross-entropy")
+        sine = self.dataset in REGRESSION_DATASET_NAMES and "dataset" in self.model_fields_set
+        if sine and self.layers is not None and (self.layers[0], self.layers[-1]) != (1, 1):
+            raise ValueError(
+                f"layers: the {self.dataset} data set has 1 feature and 1 target, got {_sizes(self.layers)}"
+            )
         # Only a data set named outright: the default stands aside for search(config, X, y), whose
         # arrays load_dataset checks against the layers (as it checks the default's) before work starts.
         if self.layers is not None and self.dataset in DATASET_NAMES and "dataset" in self.model_fields_set:
@@ -256,12 +302,24 @@ class SearchConfig(ClimbSettings):
         """
         unresolved = {}
         if self.l2 is None:  # prepare_run resolves it from the data itself; this is for executors built by hand
-            unresolved["l2"] = default_l2(chapter=self.dataset in DATASET_NAMES)
+            unresolved["l2"] = default_l2(chapter=self.dataset in CHAPTER_DATASETS)
         if self.steps is None:
             unresolved["steps"] = ONE_CLIMBER_STEPS
         if unresolved:
             return self.model_copy(update=unresolved).climb_settings()
         return super().climb_settings()
+
+
+def resolved_task(config: SearchConfig) -> str:
+    """'classification' or 'regression': the config's task, "auto" read from the data set's name."""
+    if config.task != "auto":
+        return config.task
+    return "regression" if config.dataset in REGRESSION_DATASETS else "classification"
+
+
+def objective_name(config: SearchConfig) -> str:
+    """What the network minimises, as the workers name it: "cross_entropy", or a regressor's "mse" or "mae"."""
+    return config.loss if resolved_task(config) == "regression" else "cross_entropy"
 
 
 def default_l2(chapter: bool) -> float:

@@ -39,6 +39,12 @@ class PreparedRun:
     objective_record: ObjectiveRecord | None = None  # what the result and checkpoint say of it
     policy: PolicySpec | None = None  # an environment's policy: observations to inputs, outputs to actions
     episode_steps: int | None = None  # an environment's time limit: the most steps of one episode
+    target_scaling: Scaling | None = None  # a regressor's, fitted on its training targets
+
+    @property
+    def loss_name(self) -> str:
+        """The rows' loss the climbs minimise: "cross_entropy", or a regressor's "mse" or "mae"."""
+        return self.config.loss if self.dataset is not None and self.dataset.regression else "cross_entropy"
 
     @property
     def start_sha256(self) -> str | None:

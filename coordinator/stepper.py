@@ -105,20 +105,29 @@ def stop_reason(
     return None
 
 
-def score(params, dataset: Dataset, layout: Layout, l2: float = 0.0) -> tuple[float, float]:
+def score(
+    params, dataset: Dataset, layout: Layout, l2: float = 0.0, objective: str = "cross_entropy"
+) -> tuple[float, float]:
     """(loss, accuracy) of one network on a data set's rows: the compiled scorer, the same bits on every CPU.
 
     l2 adds the penalty, as the climbs' objective does; held-out and test rows are scored without it.
+    A regressor's rows (objective "mse" or "mae"): its loss on the targets, and R^2 for the accuracy.
     """
-    loss, accuracy = workers_score(params, dataset.X, dataset.labels, layout, l2)
+    if dataset.regression:
+        loss, accuracy = workers_score(params, dataset.X, dataset.targets, layout, l2, objective)
+    else:
+        loss, accuracy = workers_score(params, dataset.X, dataset.labels, layout, l2)
     return float(loss), float(accuracy)
 
 
-def training_scorer(dataset: Dataset, layout: Layout, l2: float):
+def training_scorer(dataset: Dataset, layout: Layout, l2: float, objective: str = "cross_entropy"):
     """score() on the training rows, with the climbs' objective, the rows prepared for the kernel once."""
     from workers import kernel  # here: reading a config or checking input loads no kernel
 
-    problem = kernel.make_problem(dataset.X, dataset.labels, l2)
+    if dataset.regression:
+        problem = kernel.make_problem(dataset.X, None, l2, targets=dataset.targets, loss=objective)
+    else:
+        problem = kernel.make_problem(dataset.X, dataset.labels, l2)
     net = layout.arrays
 
     def scored(params) -> tuple[float, float]:
@@ -141,7 +150,7 @@ def _start_best(prepared: PreparedRun, layout: Layout) -> Best | None:
         scorer = objective_scorer(prepared.objective, _objective_seed(prepared, 0), 0, "the start network")
         loss, accuracy = scorer(start.params)
     else:
-        loss, accuracy = score(start.params, prepared.dataset, layout, prepared.config.l2)  # the climbs' objective
+        loss, accuracy = score(start.params, prepared.dataset, layout, prepared.config.l2, prepared.loss_name)
     outcome = ClimbOutcome(start.params, start.step_sizes, loss, accuracy, evaluations=0)
     return Best(round_index=-1, climber_index=-1, outcome=outcome)
 
@@ -180,9 +189,12 @@ class SearchStepper:
         self.executor = executor
         self.progress = progress or SilentProgress()
         self.layout = Layout(config.layers)
+        self._loss_name = prepared.loss_name
         self._training_score = None  # an objective's scorer is made each round, for the round's seed
         if self.objective is None:
-            self._training_score = training_scorer(prepared.dataset, self.layout, config.climb_settings().l2)
+            self._training_score = training_scorer(
+                prepared.dataset, self.layout, config.climb_settings().l2, self._loss_name
+            )
         self._warned_non_finite = False
         self.best: Best | None = state.best if state else _start_best(prepared, self.layout)
         self.selected: Selected | None = state.selected if state else None
@@ -251,9 +263,11 @@ class SearchStepper:
         seconds = time.monotonic() - started
         validation_loss = validation_accuracy = None
         if self.prepared.validation is not None:
-            validation_loss, validation_accuracy = score(best.outcome.params, self.prepared.validation, self.layout)
+            validation_loss, validation_accuracy = score(
+                best.outcome.params, self.prepared.validation, self.layout, objective=self._loss_name
+            )
             candidate = Selected(best, round_index, validation_loss, validation_accuracy)
-            self.selected = selection_of(self.selected, candidate)
+            self.selected = selection_of(self.selected, candidate, by_loss=self.prepared.dataset.regression)
         record = RoundRecord(
             round=round_index,
             best_loss=best.loss,
@@ -292,6 +306,7 @@ class SearchStepper:
             self.prepared.scaling,
             self.prepared.start_sha256,
             self.prepared.objective_record,
+            self.prepared.target_scaling,
         )
 
     def result(self, stopped_because: StopReason | None = None) -> SearchResult:
@@ -304,7 +319,9 @@ class SearchStepper:
             raise RuntimeError("no round has run yet")
         kept = self.selected.best if self.selected is not None else self.best
         test = self.prepared.test
-        test_loss, test_accuracy = score(kept.outcome.params, test, self.layout) if test is not None else (None, None)
+        test_loss, test_accuracy = (None, None)
+        if test is not None:
+            test_loss, test_accuracy = score(kept.outcome.params, test, self.layout, objective=self._loss_name)
         return SearchResult(
             config=self.config,
             best_loss=kept.loss,
@@ -327,4 +344,5 @@ class SearchStepper:
             start_sha256=self.prepared.start_sha256,
             objective=self.prepared.objective_record,
             policy=self.prepared.policy,
+            target_scaling=self.prepared.target_scaling,
         )

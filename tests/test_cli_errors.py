@@ -63,7 +63,8 @@ CASES = {
     ),
     "unknown data set": (
         ["--dataset", "spirals"],
-        "dataset: must be one of spiral, vertical, digits, iris, wine, breast_cancer or a .npz/.csv file",
+        "dataset: must be one of spiral, vertical, sine, digits, iris, wine, breast_cancer, diabetes or a "
+        ".npz/.csv file",
     ),
     "a count that is not a number": (
         ["--climbers", "many"],
