@@ -19,6 +19,7 @@ _HOMES = {
     "load_dataset": "coordinator.data",
     "nnfs_data": "coordinator.data",
     "HillClimbClassifier": "coordinator.estimator",
+    "HillClimbRegressor": "coordinator.estimator",
     "RoundRecord": "coordinator.result",
     "SearchResult": "coordinator.result",
     "load_result": "coordinator.result",

@@ -39,8 +39,9 @@ def start_of(best: Best | None) -> Solution | None:
     return None if best is None else Solution(best.outcome.params, best.outcome.step_sizes)
 
 
-# How the network kept for held-out rows is chosen, in words (the summary says it).
+# How the network kept for held-out rows is chosen, in words (the summary says it): a classifier's, a regressor's.
 SELECTION_RULE = "the best held-out accuracy, ties to the lower held-out loss"
+REGRESSION_SELECTION_RULE = "the lowest held-out loss"
 
 
 @dataclass(frozen=True)
@@ -59,14 +60,24 @@ def _selection_key(selected: Selected) -> tuple[float, float]:
     return selected.validation_accuracy, -math.inf if math.isnan(loss) else -loss
 
 
-def selection_of(current: Selected | None, candidate: Selected) -> Selected:
+def _loss_key(selected: Selected) -> float:
+    """Larger is better: the held-out loss negated (a NaN loss is the worst)."""
+    loss = selected.validation_loss
+    return -math.inf if math.isnan(loss) else -loss
+
+
+def selection_of(current: Selected | None, candidate: Selected, by_loss: bool = False) -> Selected:
     """The higher held-out accuracy wins; at equal accuracy the lower held-out loss; on a full tie the earlier round.
 
     Accuracy first, as scikit-learn's early stopping scores a classifier: cross-entropy on held-out
     rows can rise while accuracy rises too (a few rows wrong with more confidence), and a rule on
     loss alone would then keep an early network that gets fewer rows right (measured in
     BENCHMARKS.md, "Which network a run keeps").
+
+    A regressor's (by_loss): the lower held-out loss alone (its loss is what it is judged by); on a tie the
+    earlier round.
     """
     if current is None:
         return candidate
-    return candidate if _selection_key(candidate) > _selection_key(current) else current
+    key = _loss_key if by_loss else _selection_key
+    return candidate if key(candidate) > key(current) else current

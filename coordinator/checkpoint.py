@@ -38,6 +38,7 @@ class Checkpoint:
     scaling: Scaling | None = None
     start_sha256: str | None = None  # of the network the run started from, if it was given one
     objective: ObjectiveRecord | None = None  # what the run minimises when it has no data
+    target_scaling: Scaling | None = None  # a regressor's
 
 
 def _best_state(best: Best, prefix: str) -> dict:
@@ -84,6 +85,9 @@ def save_checkpoint(directory: str | Path, checkpoint: Checkpoint) -> None:
         "scaling": checkpoint.scaling.model_dump(mode="json") if checkpoint.scaling is not None else None,
         "start_sha256": checkpoint.start_sha256,
         "objective": checkpoint.objective.model_dump(mode="json") if checkpoint.objective is not None else None,
+        "target_scaling": None
+        if checkpoint.target_scaling is None
+        else checkpoint.target_scaling.model_dump(mode="json"),
     }
     arrays = {"params": best.outcome.params, "step_sizes": best.outcome.step_sizes}
     if selected is not None:
@@ -136,6 +140,7 @@ def load_checkpoint(directory: str | Path) -> Checkpoint:
             Scaling(**state["scaling"]) if state.get("scaling") is not None else None,
             state.get("start_sha256"),
             ObjectiveRecord(**state["objective"]) if state.get("objective") is not None else None,
+            Scaling(**state["target_scaling"]) if state.get("target_scaling") is not None else None,
         )
     except ConfigError:
         raise

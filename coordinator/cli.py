@@ -24,6 +24,8 @@ EXAMPLES = """examples:
   {prog} evaluate runs/cartpole             # a policy's returns on 100 episodes it never saw
   {prog} plot runs/big                    # runs/big/decision_regions.png, history.png
   {prog} export runs/big --onnx model.onnx  # the network as an ONNX graph
+  {prog} run --dataset sine --hidden 64,64 --time-budget 60 --out runs/sine   # regression: the book's sine
+  {prog} run --dataset prices.csv --task regression --loss mae   # a file whose last column is a number to predict
 """
 
 EXPORT_EXAMPLES = """the graph: input X (N, features), float32 or float64 (--dtype); inside, in float64, the run's
@@ -36,14 +38,16 @@ examples:
 """
 
 PREDICT_EXAMPLES = """input: a .csv of feature columns (a header row is allowed), or a .npz with an array X.
-output: a header row class,p_0,p_1,... then, for each input row, its predicted class and each class's probability.
+output: a header row class,p_0,p_1,... then, for each input row, its predicted class and each class's probability;
+a regressor's: a header row (prediction, or the target's name) then each row's predicted number(s).
 
 examples:
   {prog} predict runs/big --input points.csv                 # print to the terminal
   {prog} predict runs/big --input points.npz --output classes.csv
 """
 
-EVALUATE_EXAMPLES = """prints the figures as text and draws the confusion matrix as a PNG. A run that learnt a policy
+EVALUATE_EXAMPLES = """prints the figures as text and draws the confusion matrix as a PNG; a regressor's: MSE, MAE
+and R^2 in the targets' own units. A run that learnt a policy
 (--env) is rolled out instead on episodes it never trained on (their seeds are odd, training's even), and its mean,
 min, median and max return are printed.
 
@@ -224,7 +228,12 @@ def _command_run(args: argparse.Namespace) -> int:
     elif not args.quiet:
         notice = f"searching {_describe(prepared)}; results go to {run_dir}/"
         shown.append(
-            LineProgress(budget, notice=notice, shown=mean_return(prepared.config.episodes) if policy else None)
+            LineProgress(
+                budget,
+                notice=notice,
+                goodness=_goodness(prepared.config),
+                shown=mean_return(prepared.config.episodes) if policy else None,
+            )
         )
     # On Ray, the run's figures go to Ray's metrics too (dashboard, Prometheus), tagged with its directory.
     progress = ProgressGroup(*shown, *([] if args.inprocess else [RayMetrics(str(run_dir))]))
@@ -266,10 +275,19 @@ def _describe(prepared) -> str:
             f"{'-'.join(map(str, config.layers))}{resumed}"
         )
     held = f", {data.validation.rows} held out" if data.validation is not None else ""
+    outputs = f"{dataset.num_classes} classes"
+    if dataset.regression:
+        count = dataset.num_outputs
+        outputs = f"{count} target{'s' if count != 1 else ''}, regression, loss {config.loss}"
     return (
         f"{Path(dataset.name).name} ({len(dataset.X)} rows, {dataset.num_features} features, "
-        f"{dataset.num_classes} classes{held}), network {'-'.join(map(str, config.layers))}{resumed}"
+        f"{outputs}{held}), network {'-'.join(map(str, config.layers))}{resumed}"
     )
+
+
+def _goodness(config: SearchConfig) -> str:
+    """What a run's second figure is: a classifier's accuracy, a regressor's R^2."""
+    return "R^2" if config.task == "regression" else "accuracy"
 
 
 def _run_config(args: argparse.Namespace, config: SearchConfig) -> SearchConfig | None:
@@ -301,8 +319,9 @@ def _rounds_line(result) -> str:
 def _print_summary(result, run_dir: Path, stream, plots: list[Path] | None = None, session_seconds=None) -> None:
     """What a run found and what it cost, in plain words; session_seconds: this session's time (the budget's)."""
     config = result.config
+    goodness = _goodness(config)
     lines = [
-        f"best loss {result.best_loss:.5f}, accuracy {result.best_accuracy:.3f} "
+        f"best loss {result.best_loss:.5f}, {goodness} {result.best_accuracy:.3f} "
         f"after {result.rounds_completed} rounds ({result.stopped_because.text} reached)"
         if result.best_accuracy is not None
         else f"best loss {result.best_loss:.6g} after {result.rounds_completed} rounds "
@@ -319,8 +338,10 @@ def _print_summary(result, run_dir: Path, stream, plots: list[Path] | None = Non
     if result.test_accuracy is not None:
         lines.append(
             f"test rows never seen by the search ({result.data.test.rows}): loss {result.test_loss:.5f}, "
-            f"accuracy {result.test_accuracy:.3f}"
+            f"{goodness} {result.test_accuracy:.3f}"
         )
+    if result.regression and result.target_scaling is not None and result.target_scaling.kind != "none":
+        lines.append("losses are of the targets as scaled on the training rows (standard); R^2 is the same either way")
     figure = seed_figure(config)
     if figure is not None:
         lines.append(figure.describe())
@@ -335,20 +356,21 @@ def _print_summary(result, run_dir: Path, stream, plots: list[Path] | None = Non
 
 def _kept_lines(result) -> list[str]:
     """The network kept for its held-out figures, and the last round's beside it when that is another."""
-    from coordinator.best import SELECTION_RULE
+    from coordinator.best import REGRESSION_SELECTION_RULE, SELECTION_RULE
 
     last = result.history[-1]
     held = result.data.validation.rows
+    rule, name = (REGRESSION_SELECTION_RULE, "R^2") if result.regression else (SELECTION_RULE, "accuracy")
     lines = [
-        f"kept the network of round {result.selected_round} of {result.rounds_completed} ({SELECTION_RULE}): "
-        f"on the {held} held-out rows accuracy {result.validation_accuracy:.3f}, loss {result.validation_loss:.5f}; "
-        f"on the training rows accuracy {result.best_accuracy:.3f}, loss {result.best_loss:.5f} "
+        f"kept the network of round {result.selected_round} of {result.rounds_completed} ({rule}): "
+        f"on the {held} held-out rows {name} {result.validation_accuracy:.3f}, loss {result.validation_loss:.5f}; "
+        f"on the training rows {name} {result.best_accuracy:.3f}, loss {result.best_loss:.5f} "
         f"({result.stopped_because.text} reached)"
     ]
     if result.selected_round != last.round and last.validation_accuracy is not None:
         lines.append(
-            f"the last round's network: held-out accuracy {last.validation_accuracy:.3f}, loss "
-            f"{last.validation_loss:.5f}; training accuracy {last.best_accuracy:.3f}, loss {last.best_loss:.5f}"
+            f"the last round's network: held-out {name} {last.validation_accuracy:.3f}, loss "
+            f"{last.validation_loss:.5f}; training {name} {last.best_accuracy:.3f}, loss {last.best_loss:.5f}"
         )
     return lines
 
@@ -402,7 +424,9 @@ def _command_evaluate(args: argparse.Namespace) -> int:
         flag = "--episodes" if args.episodes is not None else "--seed"
         raise ConfigError(f"{flag}: {args.run_dir} learnt from data, not a policy; evaluate it on rows (--input)")
     label_column = args.label_column if args.label_column is not None else result.config.label_column
-    table = read_table(args.input, labelled=True, label_column=label_column, kind="input file")
+    table = read_table(
+        args.input, labelled=True, label_column=label_column, kind="input file", targets=result.regression
+    )
     for note in table.notes:
         print(f"note: {note}", file=sys.stderr)
     names = result.data.feature_names if result.data is not None else None
@@ -415,6 +439,11 @@ def _command_evaluate(args: argparse.Namespace) -> int:
         evaluation = result.evaluate(table.X, table.y)
     except ConfigError as error:
         raise ConfigError(f"{args.input}: {error}") from None
+    if result.regression:  # figures only: no confusion matrix to draw
+        if args.output:
+            raise ConfigError("--output: a regressor's evaluation draws no picture (use plot for its fit)")
+        sys.stdout.write(evaluation.report())
+        return EXIT_OK
     output = Path(args.output) if args.output else Path(args.run_dir) / f"confusion_{Path(args.input).stem}.png"
     picture = plot_confusion(
         evaluation, output, f"{Path(args.input).name}, network {'-'.join(map(str, result.config.layers))}"

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from workers.settings import ClimbSettings, finite_non_negative, setting
+from workers.settings import ClimbSettings, finite_non_negative, loss_mismatch, resolved_loss, setting
 
 # A round of one climber, in steps; more climbers make shorter rounds (coordinator/rounds.py).
 ONE_CLIMBER_STEPS = 20_000
@@ -19,8 +19,20 @@ Combine = Literal["best", "recombine"]
 
 # The chapter's data sets (nnfs), drawn exactly as the chapter draws them.
 DATASET_NAMES = ("spiral", "vertical")
+# The book's regression data set (nnfs's sine_data): one feature, one target.
+REGRESSION_DATASET_NAMES = ("sine",)
+# The book's data of either kind: never scaled, nothing held out, no L2 unless asked.
+CHAPTER_DATASETS = (*DATASET_NAMES, *REGRESSION_DATASET_NAMES)
+CHAPTER_SAMPLES = 100  # per class, as the chapter draws spiral and vertical
+SINE_SAMPLES = 1000  # sine_data's own default
 # scikit-learn's small real data sets, by name where scikit-learn is installed; a quarter is held out for testing.
-SKLEARN_DATASETS = ("digits", "iris", "wine", "breast_cancer")
+SKLEARN_CLASSIFICATION = ("digits", "iris", "wine", "breast_cancer")
+SKLEARN_REGRESSION = ("diabetes",)
+SKLEARN_DATASETS = (*SKLEARN_CLASSIFICATION, *SKLEARN_REGRESSION)
+# The data sets by name whose targets are quantities: "auto" makes their task regression.
+REGRESSION_DATASETS = (*REGRESSION_DATASET_NAMES, *SKLEARN_REGRESSION)
+TaskChoice = Literal["auto", "classification", "regression"]
+TargetScalingChoice = Literal["auto", "standard", "none"]
 # What a run's config says of data handed to search(config, X, y) as arrays.
 ARRAYS = "arrays"
 # What a run's config says when it learnt from no data: it minimised an objective (a function given to
@@ -65,14 +77,25 @@ class SearchConfig(ClimbSettings):
 
     dataset: str = setting(
         "spiral",
-        "'spiral' or 'vertical' (the chapter's nnfs data), 'digits', 'iris', 'wine' or 'breast_cancer' "
-        "(scikit-learn's, a quarter held out for testing), or a .csv / .npz file",
+        "'spiral' or 'vertical' (the chapter's nnfs data), 'sine' (the book's regression data), 'digits', 'iris', "
+        "'wine', 'breast_cancer' or 'diabetes' (scikit-learn's, a quarter held out for testing), or a .csv / .npz file",
+        "data",
+    )
+    task: TaskChoice = setting(
+        "auto",
+        "'classification' (labels: classes, softmax, cross-entropy) or 'regression' (numbers: linear outputs, "
+        "--loss); auto = regression on sine and diabetes, classification on any other",
         "data",
     )
     label_column: str | None = setting(
         None, "the label column of a .csv: a header name or a 0-based index; none = the last column", "data"
     )
-    samples: PositiveInt = setting(100, "samples per class of the chapter's data", "data")
+    samples: PositiveInt | None = setting(
+        None,
+        f"samples per class of the chapter's data (none = {CHAPTER_SAMPLES}), or points of sine "
+        f"(none = {SINE_SAMPLES})",
+        "data",
+    )
     classes: Annotated[int, Field(ge=2)] = setting(3, "classes of the chapter's data", "data")
     data_seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = setting(
         0, "seed of the chapter's data (its nnfs.init() uses 0) and of scikit-learn data's test split", "data"
@@ -82,6 +105,12 @@ class SearchConfig(ClimbSettings):
         f"feature scaling fitted on the training rows: 'standard' (mean 0, variance 1), 'minmax' (0 to 1), "
         f"'maxabs' (-1 to 1, zeros kept) or 'none'; auto = none on the chapter's data, {SPARSE_SCALING} on data "
         f"of at least two thirds zeros, {DEFAULT_SCALING} on any other",
+        "data",
+    )
+    target_scaling: TargetScalingChoice = setting(
+        "auto",
+        "a regressor's target scaling, fitted on the training rows (predictions are scaled back): 'standard' "
+        "(mean 0, variance 1) or 'none'; auto = none on the chapter's data, standard on any other",
         "data",
     )
     validation_fraction: float | None = setting(
@@ -198,10 +227,10 @@ class SearchConfig(ClimbSettings):
     @field_validator("dataset")
     @classmethod
     def _dataset(cls, value: str) -> str:
-        named = (*DATASET_NAMES, *SKLEARN_DATASETS, ARRAYS, OBJECTIVE)
+        named = (*CHAPTER_DATASETS, *SKLEARN_DATASETS, ARRAYS, OBJECTIVE)
         if value in named or Path(value).suffix.lower() in (".npz", ".csv"):
             return value
-        names = ", ".join((*DATASET_NAMES, *SKLEARN_DATASETS))
+        names = ", ".join((*CHAPTER_DATASETS, *SKLEARN_DATASETS))
         raise ValueError(f"must be one of {names} or a .npz/.csv file, got {value!r}")
 
     @field_validator("validation_data")
@@ -236,6 +265,23 @@ class SearchConfig(ClimbSettings):
             raise ValueError("validation_fraction: give held-out rows as a fraction or as a file, not both")
         if self.env is not None and "dataset" in self.model_fields_set and self.dataset != OBJECTIVE:
             raise ValueError(f"env: a policy for {self.env} learns from episodes; give --env or --dataset, not both")
+        named = self.dataset in (*CHAPTER_DATASETS, *SKLEARN_DATASETS) and "dataset" in self.model_fields_set
+        if named and self.task != "auto" and (self.task == "regression") != (self.dataset in REGRESSION_DATASETS):
+            kind = "regression" if self.dataset in REGRESSION_DATASETS else "classification"
+            raise ValueError(f"task: {self.dataset} is a {kind} data set, got task {self.task!r} (give --task {kind})")
+        on_data = self.env is None and self.dataset != OBJECTIVE  # an objective's run refuses any loss (prepare_run)
+        mismatch = loss_mismatch(self.loss, resolved_task(self) == "regression") if on_data else None
+        if mismatch is not None:
+            raise ValueError(mismatch)
+        if on_data and resolved_task(self) == "regression":  # a grid's scales and the units are a classifier's
+            for name, plain in (("weights", "float"), ("activation", "relu")):
+                if getattr(self, name) != plain:
+                    raise ValueError(f"{name}: {getattr(self, name)!r} is for classifiers; a regressor's is {plain!r}")
+        sine = self.dataset in REGRESSION_DATASET_NAMES and "dataset" in self.model_fields_set
+        if sine and self.layers is not None and (self.layers[0], self.layers[-1]) != (1, 1):
+            raise ValueError(
+                f"layers: the {self.dataset} data set has 1 feature and 1 target, got {_sizes(self.layers)}"
+            )
         # Only a data set named outright: the default stands aside for search(config, X, y), whose
         # arrays load_dataset checks against the layers (as it checks the default's) before work starts.
         if self.layers is not None and self.dataset in DATASET_NAMES and "dataset" in self.model_fields_set:
@@ -256,12 +302,25 @@ class SearchConfig(ClimbSettings):
         """
         unresolved = {}
         if self.l2 is None:  # prepare_run resolves it from the data itself; this is for executors built by hand
-            unresolved["l2"] = default_l2(chapter=self.dataset in DATASET_NAMES)
+            unresolved["l2"] = default_l2(chapter=self.dataset in CHAPTER_DATASETS)
         if self.steps is None:
             unresolved["steps"] = ONE_CLIMBER_STEPS
         if unresolved:
             return self.model_copy(update=unresolved).climb_settings()
         return super().climb_settings()
+
+
+def resolved_task(config: SearchConfig) -> str:
+    """'classification' or 'regression': the config's task, "auto" read from the data set's name."""
+    if config.task != "auto":
+        return config.task
+    return "regression" if config.dataset in REGRESSION_DATASETS else "classification"
+
+
+def objective_name(config: SearchConfig) -> str:
+    """What the network minimises, as the workers name it: a classifier's "cross_entropy" or "error", a regressor's
+    "mse" or "mae" (the config's loss, or its task's default)."""
+    return resolved_loss(config.loss, resolved_task(config) == "regression")
 
 
 def default_l2(chapter: bool) -> float:

@@ -2,6 +2,7 @@
 
 Labels of any kind (integers from any start, with gaps, or text) become classes 0..C-1 in sorted
 order; the Dataset keeps the label each class stands for, and a result maps its predictions back.
+A regressor's data keeps its targets, numbers (S, T), instead (its labels all 0, one "class").
 """
 
 from __future__ import annotations
@@ -13,7 +14,17 @@ from pathlib import Path
 import numpy as np
 
 from coordinator.columns import column_names
-from coordinator.config import ARRAYS, DATASET_NAMES, SKLEARN_DATASETS, ConfigError, SearchConfig
+from coordinator.config import (
+    ARRAYS,
+    CHAPTER_SAMPLES,
+    DATASET_NAMES,
+    REGRESSION_DATASET_NAMES,
+    SINE_SAMPLES,
+    SKLEARN_DATASETS,
+    ConfigError,
+    SearchConfig,
+    resolved_task,
+)
 from coordinator.tables import Table, read_table
 
 ClassLabel = int | str
@@ -26,7 +37,10 @@ MANY_CLASSES = 20
 
 @dataclass(frozen=True)
 class Dataset:
-    """Features (S, F) as float64, class indices (S,) in [0, C), and the label each class stands for."""
+    """Features (S, F) as float64, class indices (S,) in [0, C), and the label each class stands for.
+
+    A regressor's: targets (S, T) float64, labels all 0 and no classes.
+    """
 
     name: str
     X: np.ndarray
@@ -34,6 +48,18 @@ class Dataset:
     classes: tuple[ClassLabel, ...]
     feature_names: tuple[str, ...] | None = None
     notes: tuple[str, ...] = ()
+    targets: np.ndarray | None = None  # (S, T) a regressor's targets
+    target_names: tuple[str, ...] | None = None
+
+    @property
+    def regression(self) -> bool:
+        """Whether the rows hold targets (numbers) rather than classes."""
+        return self.targets is not None
+
+    @property
+    def num_outputs(self) -> int:
+        """Outputs of a network for these rows: its classes, or its targets."""
+        return self.targets.shape[1] if self.targets is not None else len(self.classes)
 
     @property
     def num_features(self) -> int:
@@ -47,12 +73,17 @@ class Dataset:
 
     def take(self, rows: np.ndarray) -> Dataset:
         """The rows given (indices), the classes unchanged."""
-        return replace(self, X=np.ascontiguousarray(self.X[rows]), labels=np.ascontiguousarray(self.labels[rows]))
+        targets = None if self.targets is None else np.ascontiguousarray(self.targets[rows])
+        return replace(
+            self, X=np.ascontiguousarray(self.X[rows]), labels=np.ascontiguousarray(self.labels[rows]), targets=targets
+        )
 
     def sha256(self) -> str:
         """The SHA-256 of the rows: features as float64 bytes, then class indices as int64 bytes."""
         digest = hashlib.sha256(np.ascontiguousarray(self.X, dtype=np.float64).tobytes())
         digest.update(np.ascontiguousarray(self.labels, dtype=np.int64).tobytes())
+        if self.targets is not None:  # then the targets, as float64 bytes
+            digest.update(np.ascontiguousarray(self.targets, dtype=np.float64).tobytes())
         return digest.hexdigest()
 
 
@@ -83,6 +114,32 @@ def nnfs_data(name: str, samples: int, classes: int, seed: int = 0) -> tuple[np.
     return X, y
 
 
+def sine_data(samples: int = SINE_SAMPLES) -> tuple[np.ndarray, np.ndarray]:
+    """nnfs's `sine_data` exactly: X = i / samples for i < samples (samples, 1), y = sin(2 pi X) (samples, 1)."""
+    X = np.arange(samples).reshape(-1, 1) / samples
+    y = np.sin(2 * np.pi * X).reshape(-1, 1)
+    return X, y
+
+
+def encode_targets(y, name: str = "arrays") -> np.ndarray:
+    """A regressor's targets (S, T) float64 from numbers (S,) or (S, T), or a ConfigError saying what is wrong."""
+    try:
+        y = np.asarray(y)
+        if y.dtype.kind not in "biuf":
+            raise ValueError
+        y = y.astype(np.float64)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: a regressor's targets must be numbers") from None
+    if y.ndim == 1:
+        y = y[:, None]
+    if y.ndim != 2 or y.shape[1] == 0:
+        raise ConfigError(f"{name}: targets must be a (samples,) or (samples, outputs) array, got shape {y.shape}")
+    if not np.all(np.isfinite(y)):
+        row, column = (int(index) for index in np.argwhere(~np.isfinite(y))[0])
+        raise ConfigError(f"{name}: targets must be finite numbers, got {y[row, column]} (row {row})")
+    return np.ascontiguousarray(y)
+
+
 def encode_labels(y, name: str = "arrays") -> tuple[np.ndarray, tuple[ClassLabel, ...]]:
     """Class indices (S,) and the sorted labels they stand for, from labels (S,) of any kind or one-hot (S, C)."""
     try:
@@ -101,7 +158,8 @@ def encode_labels(y, name: str = "arrays") -> tuple[np.ndarray, tuple[ClassLabel
         whole = np.isfinite(y) & (y == np.round(y))
         if not np.all(whole):
             raise ConfigError(
-                f"{name}: labels must be whole numbers or text, got {y[~whole][0]} (row {int(np.argmin(whole))})"
+                f"{name}: labels must be whole numbers or text, got {y[~whole][0]} (row {int(np.argmin(whole))}); "
+                "to predict numbers, give --task regression (task='regression', or HillClimbRegressor)"
             )
         y = y.astype(np.int64) if np.all(np.abs(y) < 2**53) else y
     elif y.dtype.kind == "S":
@@ -122,8 +180,10 @@ def _plain_labels(y: np.ndarray, name: str) -> np.ndarray:
     raise ConfigError(f"{name}: labels must be all whole numbers or all text")
 
 
-def from_arrays(X, y, name: str = "arrays", feature_names=None, notes=()) -> Dataset:
-    """A Dataset from caller arrays, or a ConfigError saying what is wrong with them."""
+def from_arrays(
+    X, y, name: str = "arrays", feature_names=None, notes=(), regression: bool = False, target_names=None
+) -> Dataset:
+    """A Dataset from caller arrays (a regressor's: regression, y numbers), or a ConfigError saying what is wrong."""
     try:
         X = np.asarray(X)
         if np.iscomplexobj(X):
@@ -137,7 +197,12 @@ def from_arrays(X, y, name: str = "arrays", feature_names=None, notes=()) -> Dat
         X = X[:, None]
     if X.ndim != 2:
         raise ConfigError(f"{name}: X must be a (samples, features) array, got shape {X.shape}")
-    labels, classes = encode_labels(y, name)
+    targets = None
+    if regression:
+        targets = encode_targets(y, name)
+        labels, classes = np.zeros(targets.shape[0], dtype=np.int64), ()
+    else:
+        labels, classes = encode_labels(y, name)
     if X.shape[0] == 0:
         raise ConfigError(f"{name}: no samples")
     if X.shape[0] != labels.shape[0]:
@@ -147,22 +212,38 @@ def from_arrays(X, y, name: str = "arrays", feature_names=None, notes=()) -> Dat
     if not np.all(np.isfinite(X)):
         row, column = (int(index) for index in np.argwhere(~np.isfinite(X))[0])
         raise ConfigError(f"{name}: X must be finite numbers, got {X[row, column]} (row {row}, column {column})")
-    if len(np.unique(labels)) < 2:
+    if not regression and len(np.unique(labels)) < 2:
         raise ConfigError(f"{name}: needs at least two classes, found one")
-    return Dataset(name, np.ascontiguousarray(X), np.ascontiguousarray(labels), classes, feature_names, tuple(notes))
+    names = None if target_names is None or targets is None else tuple(target_names)
+    if names is not None and len(names) != targets.shape[1]:
+        names = None
+    return Dataset(
+        name,
+        np.ascontiguousarray(X),
+        np.ascontiguousarray(labels),
+        classes,
+        feature_names,
+        tuple(notes),
+        targets,
+        names,
+    )
 
 
-def from_table(table: Table) -> Dataset:
-    """A Dataset from a labelled table read from a file."""
-    return from_arrays(table.X, table.y, name=str(table.source), feature_names=table.feature_names, notes=table.notes)
+def from_table(table: Table, regression: bool = False) -> Dataset:
+    """A Dataset from a labelled table read from a file (a regressor's: its label column holds the targets)."""
+    names = (table.label_name,) if regression and table.label_name is not None else None
+    return from_arrays(
+        table.X, table.y, name=str(table.source), feature_names=table.feature_names, notes=table.notes,
+        regression=regression, target_names=names,
+    )  # fmt: skip
 
 
-def read_dataset_file(path: str | Path, label_column: str | int | None = None) -> Dataset:
+def read_dataset_file(path: str | Path, label_column: str | int | None = None, regression: bool = False) -> Dataset:
     """A labelled .npz (arrays X and y) or .csv (features, the label last or in label_column) file."""
-    return from_table(read_table(path, labelled=True, label_column=label_column))
+    return from_table(read_table(path, labelled=True, label_column=label_column, targets=regression), regression)
 
 
-def sklearn_data(name: str) -> Dataset:
+def sklearn_data(name: str, regression: bool = False) -> Dataset:
     """One of scikit-learn's small real data sets, whole (prepare_run holds out its test rows)."""
     try:
         from sklearn import datasets
@@ -172,27 +253,31 @@ def sklearn_data(name: str) -> Dataset:
         ) from None
     bunch = getattr(datasets, f"load_{name}")()
     names = tuple(str(feature) for feature in bunch.feature_names)
-    return from_arrays(bunch.data, bunch.target, name=name, feature_names=names)
+    return from_arrays(bunch.data, bunch.target, name=name, feature_names=names, regression=regression)
 
 
 def load_dataset(config: SearchConfig, X=None, y=None) -> Dataset:
     """The data set a config names (or the caller's arrays), whole, checked against the layers if they are given."""
+    regression = resolved_task(config) == "regression"
     if X is not None or y is not None:
         if X is None or y is None:
             raise ConfigError("arrays: pass both X and y")
-        dataset = from_arrays(X, y, feature_names=column_names(X))
+        dataset = from_arrays(X, y, feature_names=column_names(X), regression=regression)
     elif config.dataset == ARRAYS:
         raise ConfigError("dataset: 'arrays' stands for arrays given to search(config, X, y); pass them")
     elif config.dataset in DATASET_NAMES:
-        X, y = nnfs_data(config.dataset, config.samples, config.classes, config.data_seed)
+        X, y = nnfs_data(config.dataset, config.samples or CHAPTER_SAMPLES, config.classes, config.data_seed)
         dataset = Dataset(config.dataset, X.astype(np.float64), y.astype(np.int64), tuple(range(config.classes)))
+    elif config.dataset in REGRESSION_DATASET_NAMES:
+        X, y = sine_data(config.samples or SINE_SAMPLES)
+        dataset = from_arrays(X, y, name=config.dataset, regression=True)
     elif config.dataset in SKLEARN_DATASETS:
-        dataset = sklearn_data(config.dataset)
+        dataset = sklearn_data(config.dataset, regression)
     else:
-        table = read_table(config.dataset, labelled=True, label_column=config.label_column)
-        if config.layers is None or not _declares_classes(config.layers, table.y):
+        table = read_table(config.dataset, labelled=True, label_column=config.label_column, targets=regression)
+        if not regression and (config.layers is None or not _declares_classes(config.layers, table.y)):
             _refuse_quantities(table, label_given=config.label_column is not None)
-        dataset = from_table(table)
+        dataset = from_table(table, regression)
     if config.layers is not None:
         check_layers(config.layers, dataset)
     return dataset
@@ -216,8 +301,8 @@ def _refuse_quantities(table: Table, label_given: bool) -> None:
     raise ConfigError(
         f"{table.source}: the label column {table.label_name} holds {len(values)} different numbers from "
         f"{values[0]:g} to {values[-1]:g}, {single} of them in one row only: it looks like a quantity to predict, "
-        f"not classes (this tool classifies); {other}if they are {len(values)} classes, say so with --layers "
-        f"ending in {len(values)}"
+        f"not classes: to predict it, give --task regression; {other}if they are {len(values)} classes, say so "
+        f"with --layers ending in {len(values)}"
     )
 
 
@@ -225,6 +310,13 @@ def check_layers(layers: tuple[int, ...], dataset: Dataset) -> None:
     """A ConfigError unless the layers take the data's features and end with its classes."""
     if layers[0] != dataset.num_features:
         raise ConfigError(f"layers: the data has {dataset.num_features} features, but layers start with {layers[0]}")
+    if dataset.regression:
+        if layers[-1] != dataset.num_outputs:
+            count = dataset.num_outputs
+            raise ConfigError(
+                f"layers: the data has {count} target{'s' if count != 1 else ''}, but layers end with {layers[-1]}"
+            )
+        return
     if layers[-1] != dataset.num_classes:
         shown = ", ".join(str(label) for label in dataset.classes[:10]) + (", ..." if dataset.num_classes > 10 else "")
         raise ConfigError(

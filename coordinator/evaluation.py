@@ -58,6 +58,38 @@ class Evaluation:
         return "\n".join(lines) + "\n"
 
 
+@dataclass(frozen=True)
+class RegressionEvaluation:
+    """A regressor's figures on rows with targets, in the targets' own units (averaged over outputs)."""
+
+    rows: int
+    mse: float  # mean squared error
+    mae: float  # mean absolute error
+    r2: float  # coefficient of determination, as scikit-learn's r2_score
+    outputs: int = 1
+
+    def report(self) -> str:
+        """The figures as one line of text."""
+        several = f" (each the mean over {self.outputs} outputs)" if self.outputs > 1 else ""
+        return f"rows {self.rows}, MSE {self.mse:.6g}, MAE {self.mae:.6g}, R^2 {self.r2:.4f}{several}\n"
+
+
+def regression_evaluation_of(predicted: np.ndarray, targets: np.ndarray) -> RegressionEvaluation:
+    """The RegressionEvaluation of predictions (S, T) against targets (S, T)."""
+    errors = predicted - targets
+    residual = np.sum(errors * errors, axis=0)
+    spread = np.sum((targets - targets.mean(axis=0)) ** 2, axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(spread > 0, 1 - residual / np.where(spread > 0, spread, 1), (residual == 0) * 1.0)
+    return RegressionEvaluation(
+        rows=len(targets),
+        mse=float(np.mean(errors * errors)),
+        mae=float(np.mean(np.abs(errors))),
+        r2=float(np.mean(r2)),
+        outputs=targets.shape[1],
+    )
+
+
 def _share(value: float) -> str:
     return "-" if np.isnan(value) else f"{value:.3f}"
 

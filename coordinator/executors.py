@@ -21,6 +21,7 @@ from coordinator.result import Environment
 from workers import ClimbReport, ClimbTask, ClimbWorker, Solution, prepare_rows
 from workers.blackbox import Objective, ObjectiveError
 from workers.objective_worker import ObjectiveWorker
+from workers.settings import resolved_loss
 
 ExecutorKind = Literal["ray", "inprocess"]
 
@@ -31,7 +32,7 @@ def worker_of(dataset: Dataset | None, config: SearchConfig, objective: Objectiv
         return ObjectiveWorker, (objective, config.layers, config.climb_settings())
     # The rows as the kernel reads them, made once here: a pool puts them into the object store once,
     # and every actor of a node maps the same pages (no copy per actor).
-    return ClimbWorker, (prepare_rows(dataset.X, dataset.labels), config.layers, config.climb_settings())
+    return ClimbWorker, (training_rows(dataset, config), config.layers, config.climb_settings())
 
 
 def task_groups(tasks: list[ClimbTask], workers: int) -> list[list[ClimbTask]]:
@@ -85,6 +86,13 @@ class InProcessExecutor:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def training_rows(dataset: Dataset, config: SearchConfig):
+    """The training rows as the climbs read them (`workers.prepare_rows`), a regressor's with its targets and loss."""
+    if dataset.regression:
+        return prepare_rows(dataset.X, None, dataset.targets, resolved_loss(config.loss, True))
+    return prepare_rows(dataset.X, dataset.labels)
 
 
 def local_cpus() -> int:

@@ -15,6 +15,9 @@ probability near a tie picks the same label as predict; a float32 graph's probab
 float64 ones rounded to float32 (about 1e-7), a float64 graph's agree to about 1e-15.
 onnxruntime's CPU kernels take double for every op used here.
 
+A regressor's graph ends in its linear outputs, scaled back to the targets' units (Mul, Add), as the
+output `prediction` (N, targets) of the input's type: `SearchResult.predict_values`.
+
 The graph does not check its input (ONNX has no way to refuse a row): a row holding NaN gets NaN
 probabilities and the first class as its label. predict, evaluate and the estimator refuse such rows.
 """
@@ -36,6 +39,7 @@ OPSET = 17
 IR_VERSION = 8
 INPUT = "X"
 OUTPUTS = ("probabilities", "label")
+REGRESSION_OUTPUT = "prediction"
 # The input types a graph can take, by name: float32 (the default), float64.
 DTYPES = ("float32", "float64")
 
@@ -58,8 +62,9 @@ def onnx_model(result: SearchResult, classes=None, dtype: str = "float32"):
     onnx = _onnx()
     from onnx import TensorProto, helper, numpy_helper
 
-    labels = _label_tensor(result.classes if classes is None else classes)
-    if labels.shape != (result.layout.num_classes,):
+    regression = result.regression
+    labels = None if regression else _label_tensor(result.classes if classes is None else classes)
+    if not regression and labels.shape != (result.layout.num_classes,):
         raise ConfigError(f"classes: {labels.shape[0]} labels for a network with {result.layout.num_classes} outputs")
     features = result.layout.num_inputs
     nodes, constants = [], []
@@ -106,25 +111,15 @@ def onnx_model(result: SearchResult, classes=None, dtype: str = "float32"):
         if index < len(layers) - 1:
             nodes += _activation(helper, layout.activation, current, f"hidden_{index}", constant)
             current = f"hidden_{index}"
-    probabilities, label = OUTPUTS
-    softmax = probabilities if dtype == "float64" else "probabilities_float64"
-    nodes.append(helper.make_node("Softmax", [current], [softmax], axis=1))
-    if dtype == "float32":
-        nodes.append(helper.make_node("Cast", [softmax], [probabilities], to=TensorProto.FLOAT))
-    nodes += [
-        # The first of equal probabilities wins, as numpy's argmax picks it in predict.
-        helper.make_node("ArgMax", [softmax], ["class_index"], axis=1, keepdims=0, select_last_index=0),
-        helper.make_node("Gather", [constant("class_labels", labels), "class_index"], [label], axis=0),
-    ]
-    label_type = TensorProto.STRING if labels.dtype.kind in "OU" else helper.np_dtype_to_tensor_dtype(labels.dtype)
+    if regression:
+        outputs = [_regression_output(result, current, nodes, constant, dtype)]
+    else:
+        outputs = _classifier_outputs(result, current, nodes, constant, dtype, labels)
     graph = helper.make_graph(
         nodes,
         "hillclimb",
         [helper.make_tensor_value_info(INPUT, outside, ["N", features])],
-        [
-            helper.make_tensor_value_info(probabilities, outside, ["N", result.layout.num_classes]),
-            helper.make_tensor_value_info(label, label_type, ["N"]),
-        ],
+        outputs,
         initializer=constants,
     )
     model = helper.make_model(
@@ -161,6 +156,49 @@ def _activation(helper, name: str, source: str, target: str, constant) -> list:
             helper.make_node("Sub", [f"{target}_double", one], [target]),
         ]
     return nodes
+
+
+def _regression_output(result: SearchResult, current: str, nodes: list, constant, dtype: str):
+    """A regressor's outputs scaled back to its targets' units: the `prediction` output (N, targets)."""
+    from onnx import TensorProto, helper
+
+    target_scaling = result.target_scaling
+    if target_scaling is not None and target_scaling.kind != "none":
+        scale = constant("target_scale", np.asarray(target_scaling.scale, dtype=np.float64))
+        offset = constant("target_offset", np.asarray(target_scaling.offset, dtype=np.float64))
+        nodes += [
+            helper.make_node("Mul", [current, scale], ["unscaled"]),
+            helper.make_node("Add", ["unscaled", offset], ["targets"]),
+        ]
+        current = "targets"
+    if dtype == "float32":
+        nodes.append(helper.make_node("Cast", [current], [REGRESSION_OUTPUT], to=TensorProto.FLOAT))
+    else:
+        nodes.append(helper.make_node("Identity", [current], [REGRESSION_OUTPUT]))
+    outside = TensorProto.FLOAT if dtype == "float32" else TensorProto.DOUBLE
+    return helper.make_tensor_value_info(REGRESSION_OUTPUT, outside, ["N", result.layout.num_classes])
+
+
+def _classifier_outputs(result: SearchResult, current: str, nodes: list, constant, dtype: str, labels: np.ndarray):
+    """Softmax and the label chosen from it: the `probabilities` (N, classes) and `label` (N,) outputs."""
+    from onnx import TensorProto, helper
+
+    outside = TensorProto.FLOAT if dtype == "float32" else TensorProto.DOUBLE
+    probabilities, label = OUTPUTS
+    softmax = probabilities if dtype == "float64" else "probabilities_float64"
+    nodes.append(helper.make_node("Softmax", [current], [softmax], axis=1))
+    if dtype == "float32":
+        nodes.append(helper.make_node("Cast", [softmax], [probabilities], to=TensorProto.FLOAT))
+    nodes += [
+        # The first of equal probabilities wins, as numpy's argmax picks it in predict.
+        helper.make_node("ArgMax", [softmax], ["class_index"], axis=1, keepdims=0, select_last_index=0),
+        helper.make_node("Gather", [constant("class_labels", labels), "class_index"], [label], axis=0),
+    ]
+    label_type = TensorProto.STRING if labels.dtype.kind in "OU" else helper.np_dtype_to_tensor_dtype(labels.dtype)
+    return [
+        helper.make_tensor_value_info(probabilities, outside, ["N", result.layout.num_classes]),
+        helper.make_tensor_value_info(label, label_type, ["N"]),
+    ]
 
 
 def _label_tensor(classes) -> np.ndarray:

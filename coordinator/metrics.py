@@ -30,7 +30,11 @@ class GaugeSpec:
 GAUGES = (
     GaugeSpec("round", "index of the last finished round (0 is the first)", "rounds"),
     GaugeSpec("best_loss", "cross-entropy loss of the best network so far, on the training rows", "loss"),
-    GaugeSpec("best_accuracy", "fraction of training rows the best network so far classifies right", "ratio"),
+    GaugeSpec(
+        "best_accuracy",
+        "fraction of training rows the best network so far classifies right (a regressor's: R^2)",
+        "ratio",
+    ),
     GaugeSpec("validation_loss", "loss of the best network so far on held-out rows (absent: none held out)", "loss"),
     GaugeSpec("validation_accuracy", "accuracy of the best network so far on held-out rows", "ratio"),
     GaugeSpec("evaluations_per_second", "loss evaluations per second in the last round, all workers", "1/s"),

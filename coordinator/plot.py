@@ -1,5 +1,8 @@
 """Pictures of a run: the data with the best network's decision regions, and the best loss and accuracy per round.
 
+A regressor's: its fit (the data and the network's curve for one input feature, predicted against true
+values otherwise), and the best loss and R^2 per round.
+
 Rendered with matplotlib's Agg canvas on a private Figure: no window, no screen, and the caller's
 pyplot state and backend are left alone. Each PNG is rendered to bytes, then written atomically.
 """
@@ -24,7 +27,8 @@ from workers.network import Layout, logits, softmax
 
 REGIONS_FILE = "decision_regions.png"
 HISTORY_FILE = "history.png"
-PICTURES = (REGIONS_FILE, HISTORY_FILE)  # what `plot` and `run --plot` draw into a run directory
+FIT_FILE = "fit.png"  # a regressor's
+PICTURES = (REGIONS_FILE, FIT_FILE, HISTORY_FILE)  # what `plot` and `run --plot` draw into a run directory
 COLOR_MAP = "brg"  # the seed's colour map
 DPI = 100
 GRID_POINTS = 300  # per side of the decision-region grid
@@ -46,6 +50,17 @@ class RunView:
     evaluations: int
     wall_seconds: float
     finished: bool
+    target_scaling: Scaling | None = None
+
+    @property
+    def regression(self) -> bool:
+        """Whether the network predicts numbers."""
+        return self.config.task == "regression"
+
+    def predict_values(self, X: np.ndarray) -> np.ndarray:
+        """A regressor's predictions (S, T) for raw features X (S, F), in the targets' units."""
+        outputs = logits(self.params, self.scaling.apply(X), self.layout)
+        return (self.target_scaling or Scaling(kind="none")).invert(outputs)
 
     @property
     def classes(self) -> list[int | str]:
@@ -91,6 +106,7 @@ def read_run(run_dir: str | Path) -> RunView:
         evaluations=result.evaluations,
         wall_seconds=result.wall_seconds,
         finished=True,
+        target_scaling=result.target_scaling,
     )
 
 
@@ -109,6 +125,7 @@ def _checkpoint_view(checkpoint: Checkpoint) -> RunView:
         evaluations=checkpoint.evaluations,
         wall_seconds=checkpoint.wall_seconds,
         finished=False,
+        target_scaling=checkpoint.target_scaling,
     )
 
 
@@ -116,7 +133,7 @@ def regions_data(run: RunView) -> tuple[Dataset | None, str | None]:
     """(the run's training data to draw the regions over, None) or (None, why there is no such picture)."""
     if run.config.dataset == OBJECTIVE:
         return None, "decision regions are drawn for a classifier's data; this run minimised an objective"
-    if run.config.layers[0] != 2:
+    if run.config.layers[0] != 2 and not run.regression:
         return None, f"decision regions are drawn for 2 features; this network takes {run.config.layers[0]}"
     source = run.data.source if run.data is not None else run.config.dataset
     if source == ARRAYS:
@@ -150,7 +167,9 @@ def plot_run(run_dir: str | Path, output_dir: str | Path | None = None) -> list[
         raise ConfigError(f"{output}: not a directory; --output takes the directory to write the PNG files into")
     images = {}  # everything is rendered before anything is written
     dataset, _reason = regions_data(run)
-    if dataset is not None:
+    if dataset is not None and run.regression:
+        images[FIT_FILE] = _render(_fit_figure(run, dataset))
+    elif dataset is not None:
         images[REGIONS_FILE] = _render(_regions_figure(run, dataset))
     if run.config.dataset == OBJECTIVE:
         images[HISTORY_FILE] = _render(_objective_history_figure(run))
@@ -245,6 +264,48 @@ def _regions_figure(run: RunView, dataset: Dataset):
     return figure
 
 
+def _fit_figure(run: RunView, dataset: Dataset):
+    """A regressor's fit: for one feature, the data and the network's curve through it (the book's sine plot);
+    otherwise each row's prediction against its true value, the diagonal marking a perfect fit."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6.4, 5.2))
+    axes = figure.add_subplot()
+    X, targets = dataset.X, dataset.targets
+    predicted = run.predict_values(X)
+    state = "" if run.finished else ", in progress"
+    if X.shape[1] == 1:
+        order = np.argsort(X[:, 0], kind="stable")
+        grid = np.linspace(X[:, 0].min(), X[:, 0].max(), GRID_POINTS)[:, None]
+        curve = run.predict_values(grid)
+        for output in range(targets.shape[1]):
+            axes.scatter(X[order, 0], targets[order, output], s=8, color="tab:blue", alpha=0.5,
+                         label="data" if output == 0 else None)  # fmt: skip
+            axes.plot(grid[:, 0], curve[:, output], color="tab:red", linewidth=2,
+                      label="the network" if output == 0 else None)  # fmt: skip
+        axes.set_xlabel((dataset.feature_names or ("feature 0",))[0])
+        axes.set_ylabel("target")
+    else:
+        low, high = float(min(targets.min(), predicted.min())), float(max(targets.max(), predicted.max()))
+        axes.scatter(targets.ravel(), predicted.ravel(), s=10, color="tab:blue", alpha=0.6, label="rows")
+        axes.plot([low, high], [low, high], color="gray", linestyle="--", linewidth=1, label="a perfect fit")
+        axes.set_xlabel("true value")
+        axes.set_ylabel("predicted value")
+    axes.grid(True, alpha=0.3)
+    axes.legend(fontsize=9, loc="best")
+    errors = predicted - targets
+    spread = np.sum((targets - targets.mean(axis=0)) ** 2)
+    r2 = 1 - np.sum(errors * errors) / spread if spread > 0 else float("nan")
+    axes.set_title(
+        f"{Path(run.config.dataset).name} data, network {_network_name(run.config)}\n"
+        f"{len(X)} rows: MSE {np.mean(errors * errors):.4g}, R^2 {r2:.3f} "
+        f"after {run.rounds_completed} round{'s' if run.rounds_completed != 1 else ''}{state}",
+        fontsize=11,
+    )
+    figure.subplots_adjust(left=0.13, right=0.97, top=0.88, bottom=0.11)
+    return figure
+
+
 def _history_figure(run: RunView, seed: SeedFigure | None):
     """Loss and accuracy after each round (training, and held-out rows when there are), with the chapter's
     figure as a dashed line where it ran this net, the kept round marked and each resume shown."""
@@ -300,15 +361,19 @@ def _history_figure(run: RunView, seed: SeedFigure | None):
         loss_axes.yaxis.set_minor_formatter(NullFormatter())
     else:
         loss_axes.ticklabel_format(axis="y", useOffset=False)  # an offset label would sit on the title
-    loss_axes.set_ylabel("cross-entropy loss")
-    accuracy_axes.set_ylabel("accuracy")
-    shown = np.concatenate(
-        [accuracies, validation_accuracies[np.isfinite(validation_accuracies)], [seed.accuracy] if seed else []]
-    )
-    accuracy_axes.set_ylim(*accuracy_limits(shown))
-    # Ticks at whole percents (1, 2 or 5 points apart), so that a label never rounds its tick.
-    accuracy_axes.yaxis.set_major_locator(MaxNLocator(steps=[1, 2, 5, 10]))
-    accuracy_axes.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    if run.regression:  # its "accuracy" is R^2, which may be below 0
+        loss_axes.set_ylabel(f"loss ({run.config.loss})")
+        accuracy_axes.set_ylabel("R^2")
+    else:
+        loss_axes.set_ylabel("error rate" if run.config.loss == "error" else "cross-entropy loss")
+        accuracy_axes.set_ylabel("accuracy")
+        shown = np.concatenate(
+            [accuracies, validation_accuracies[np.isfinite(validation_accuracies)], [seed.accuracy] if seed else []]
+        )
+        accuracy_axes.set_ylim(*accuracy_limits(shown))
+        # Ticks at whole percents (1, 2 or 5 points apart), so that a label never rounds its tick.
+        accuracy_axes.yaxis.set_major_locator(MaxNLocator(steps=[1, 2, 5, 10]))
+        accuracy_axes.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     accuracy_axes.set_xlabel("round")
     accuracy_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     for axes in (loss_axes, accuracy_axes):

@@ -31,6 +31,19 @@ def prediction_table(probabilities: np.ndarray, classes: list[int | str]) -> str
     return buffer.getvalue()
 
 
+def value_table(values: np.ndarray, names: list[str] | None) -> str:
+    """CSV text of a regressor's predictions (S, T): a header (the targets' names, else prediction...), then rows."""
+    outputs = values.shape[1]
+    if names is None or len(names) != outputs:
+        names = ["prediction"] if outputs == 1 else [f"prediction_{index}" for index in range(outputs)]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(names)
+    for row in values:
+        writer.writerow([f"{value:.10g}" for value in row])
+    return buffer.getvalue()
+
+
 def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str | Path | None = None) -> np.ndarray:
     """Write `class,p_<label>,...` for each input row to output_path (or stdout); return the predicted labels.
 
@@ -65,6 +78,10 @@ def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str |
         )
     if output_path is not None and Path(output_path).is_dir():
         raise ConfigError(f"{output_path}: is a directory; --output takes a file name such as classes.csv")
+    if result.regression:
+        values = result.predict_values(X)
+        _write(value_table(values, result.data.target_names if result.data is not None else None), output_path)
+        return values[:, 0] if values.shape[1] == 1 else values
     probabilities = result.predict_proba(X)
     _write(prediction_table(probabilities, result.classes), output_path)
     return np.asarray(result.classes)[np.argmax(probabilities, axis=1)]

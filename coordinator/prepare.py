@@ -24,17 +24,22 @@ from coordinator.checkpoint import CHECKPOINT_FILE, Checkpoint, load_checkpoint
 from coordinator.columns import match_columns
 from coordinator.config import (
     ARRAYS,
-    DATASET_NAMES,
+    CHAPTER_DATASETS,
+    CHAPTER_SAMPLES,
     DEFAULT_SCALING,
     DEFAULT_VALIDATION_FRACTION,
+    REGRESSION_DATASET_NAMES,
+    SINE_SAMPLES,
     SKLEARN_DATASETS,
     SPARSE_DATA,
     SPARSE_SCALING,
     ConfigError,
     SearchConfig,
     default_l2,
+    objective_name,
+    resolved_task,
 )
-from coordinator.data import Dataset, check_layers, load_dataset
+from coordinator.data import Dataset, check_layers, encode_targets, load_dataset
 from coordinator.evaluation import class_indices
 from coordinator.plot import PICTURES
 from coordinator.prepare_objective import check_resumed_objective, prepare_objective
@@ -134,7 +139,7 @@ def _sizes(layers: tuple[int, ...]) -> str:
 
 def _prepare_data(config: SearchConfig, whole: Dataset, arrays: bool) -> PreparedRun:
     """Split, scale and record the data; resolve the settings that depend on it."""
-    chapter = config.dataset in DATASET_NAMES and not arrays
+    chapter = config.dataset in CHAPTER_DATASETS and not arrays
     test = None
     if config.dataset in SKLEARN_DATASETS and not arrays:
         kept, held = stratified_split(whole.labels, TEST_FRACTION, config.data_seed, TEST_SALT)
@@ -148,6 +153,11 @@ def _prepare_data(config: SearchConfig, whole: Dataset, arrays: bool) -> Prepare
         validation_source = str(Path(config.validation_data).resolve())
     elif fraction > 0:
         kept, held = stratified_split(whole.labels, fraction, config.seed, VALIDATION_SALT)
+        if len(held) == 0 and whole.regression:  # a single row: an empty validation set would pick by NaN
+            raise ConfigError(
+                f"validation_fraction: {fraction:g} of {len(whole.X)} rows holds none out (1 sample); "
+                "give more rows, or 0 to hold none out"
+            )
         if len(held) == 0:  # every class has a single row: an empty validation set would pick by NaN
             raise ConfigError(
                 f"validation_fraction: {fraction:g} of {len(whole.X)} rows holds none out (every class has one row); "
@@ -160,10 +170,21 @@ def _prepare_data(config: SearchConfig, whole: Dataset, arrays: bool) -> Prepare
     training = whole
     kind = config.scaling if config.scaling != "auto" else _auto_scaling(chapter, training.X)
     scaling = Scaling.fit(kind, training.X)
-    layers = config.layers or (training.num_features, *config.hidden, training.num_classes)
+    target_kind = config.target_scaling
+    if target_kind == "auto":
+        target_kind = "standard" if training.regression and not chapter else "none"
+    target_scaling = Scaling.fit(target_kind, training.targets) if training.regression else None
+    layers = config.layers or (training.num_features, *config.hidden, training.num_outputs)
     check_layers(layers, training)
+    samples = config.samples
+    if samples is None and config.dataset in CHAPTER_DATASETS and not arrays:
+        samples = SINE_SAMPLES if config.dataset in REGRESSION_DATASET_NAMES else CHAPTER_SAMPLES
     resolved = config.model_copy(
         update={
+            "task": resolved_task(config),
+            "loss": objective_name(config),
+            "target_scaling": target_kind,
+            "samples": samples,
             "dataset": ARRAYS if arrays else config.dataset,
             "layers": tuple(layers),
             "hidden": tuple(layers[1:-1]),
@@ -182,14 +203,24 @@ def _prepare_data(config: SearchConfig, whole: Dataset, arrays: bool) -> Prepare
         features=training.num_features,
         classes=training.num_classes,
         class_labels=list(training.classes),
+        targets=training.num_outputs if training.regression else None,
+        target_names=list(training.target_names) if training.target_names is not None else None,
         sha256=training.sha256(),
         feature_names=list(training.feature_names) if training.feature_names is not None else None,
         notes=list(training.notes),
         validation=_rows(validation, validation_source),
         test=_rows(test, f"{TEST_FRACTION:g} of {config.dataset}, stratified, data seed {config.data_seed}"),
     )
-    scaled = [None if part is None else replace(part, X=scaling.apply(part.X)) for part in (training, validation, test)]
-    return PreparedRun(resolved, scaled[0], scaled[1], scaled[2], scaling, record, None, None)
+    scaled = [None if part is None else _scaled(part, scaling, target_scaling) for part in (training, validation, test)]
+    return PreparedRun(
+        resolved, scaled[0], scaled[1], scaled[2], scaling, record, None, None, target_scaling=target_scaling
+    )
+
+
+def _scaled(part: Dataset, scaling: Scaling, target_scaling: Scaling | None) -> Dataset:
+    """The rows with their features scaled, and a regressor's targets too."""
+    targets = part.targets if target_scaling is None else target_scaling.apply(part.targets)
+    return replace(part, X=scaling.apply(part.X), targets=targets)
 
 
 def _auto_scaling(chapter: bool, X: np.ndarray) -> str:
@@ -201,6 +232,8 @@ def _auto_scaling(chapter: bool, X: np.ndarray) -> str:
 
 def _split_notes(whole: Dataset, held: np.ndarray, fraction: float) -> tuple[str, ...]:
     """A note when the held-out rows leave classes out: one row from each would be far more than the fraction."""
+    if whole.regression:  # no classes to leave out
+        return ()
     sizes = np.bincount(whole.labels, minlength=whole.num_classes)
     given = np.bincount(whole.labels[held], minlength=whole.num_classes)
     missing = int(np.count_nonzero((given == 0) & (sizes > 1)))
@@ -215,12 +248,22 @@ def _split_notes(whole: Dataset, held: np.ndarray, fraction: float) -> tuple[str
 
 def _validation_file(config: SearchConfig, training: Dataset) -> Dataset:
     """The held-out rows of --validation-data, their labels mapped onto the training data's classes."""
-    table = read_table(config.validation_data, labelled=True, label_column=config.label_column)
+    table = read_table(
+        config.validation_data, labelled=True, label_column=config.label_column, targets=training.regression
+    )
     table = replace(table, X=match_columns(table.X, table.feature_names, training.feature_names, table.source))
     if table.X.shape[1] != training.num_features:
         raise ConfigError(
             f"{table.source}: rows have {table.X.shape[1]} features; the training data has {training.num_features}"
         )
+    if training.regression:
+        targets = encode_targets(table.y, str(table.source))
+        if targets.shape[1] != training.num_outputs:
+            raise ConfigError(
+                f"{table.source}: rows have {targets.shape[1]} targets; the training data has {training.num_outputs}"
+            )
+        labels = np.zeros(len(targets), dtype=np.int64)
+        return replace(training, name=str(table.source), X=table.X, labels=labels, targets=targets, notes=table.notes)
     try:
         labels = class_indices(list(training.classes), table.y)
     except ConfigError as error:
@@ -230,7 +273,7 @@ def _validation_file(config: SearchConfig, training: Dataset) -> Dataset:
 
 def _source(config: SearchConfig) -> str:
     """Where the data came from: a file's absolute path, a data set's name, or "arrays"."""
-    if config.dataset in (*DATASET_NAMES, *SKLEARN_DATASETS, ARRAYS):
+    if config.dataset in (*CHAPTER_DATASETS, *SKLEARN_DATASETS, ARRAYS):
         return config.dataset
     return str(Path(config.dataset).resolve())
 

@@ -16,6 +16,7 @@ from coordinator.scaling import Scaling
 from workers import Solution
 from workers.blackbox import Objective
 from workers.policy import PolicySpec
+from workers.settings import resolved_loss
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,12 @@ class PreparedRun:
     objective_record: ObjectiveRecord | None = None  # what the result and checkpoint say of it
     policy: PolicySpec | None = None  # an environment's policy: observations to inputs, outputs to actions
     episode_steps: int | None = None  # an environment's time limit: the most steps of one episode
+    target_scaling: Scaling | None = None  # a regressor's, fitted on its training targets
+
+    @property
+    def loss_name(self) -> str:
+        """The rows' loss the climbs minimise: a classifier's "cross_entropy" or "error", a regressor's "mse", "mae"."""
+        return resolved_loss(self.config.loss, self.dataset is not None and self.dataset.regression)
 
     @property
     def start_sha256(self) -> str | None:

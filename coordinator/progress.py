@@ -39,6 +39,13 @@ def _is_terminal(stream: TextIO) -> bool:
         return False
 
 
+def loss_and_r2(loss: float, r2: float | None) -> str:
+    """How a regressor's best is shown: `best loss 0.00120  R^2 0.998`."""
+    if r2 is None:
+        return f"best loss {loss:.6g}"
+    return f"best loss {loss:.5f}  R^2 {r2:.3f}"
+
+
 def loss_and_accuracy(loss: float, accuracy: float | None) -> str:
     """How a round's best is shown on a data set: `best loss 0.31708  accuracy 0.880`."""
     if accuracy is None:
@@ -68,13 +75,16 @@ class LineProgress:
         stream: TextIO | None = None,
         live: bool | None = None,
         notice: str | None = None,
+        goodness: str = "accuracy",
         shown: Callable[[float, float | None], str] | None = None,
     ):
-        self.shown = shown or loss_and_accuracy
+        """goodness: what held-out rows' second figure is called ("accuracy", or a regressor's "R^2")."""
+        self.shown = shown or (loss_and_r2 if goodness == "R^2" else loss_and_accuracy)
         self.stream = stream or sys.stderr
         self.notice = notice  # printed once the search has checked its input and starts
         self.live = _is_terminal(self.stream) if live is None else live
         self.time_budget = time_budget
+        self.goodness = goodness
         self._clock = time.monotonic()  # when `_elapsed` was last known
         self._elapsed = 0.0  # the search's elapsed seconds at `_clock` (a resumed run starts above 0)
         self._last_draw = -math.inf
@@ -120,7 +130,7 @@ class LineProgress:
         self._clock, self._elapsed = now, elapsed_s
         held_out = ""
         if record.validation_loss is not None:  # rows are held out: how the best does on them
-            held_out = f"held-out loss {record.validation_loss:.5f}  accuracy {record.validation_accuracy:.3f}  "
+            held_out = f"held-out loss {record.validation_loss:.5f}  {self.goodness} {record.validation_accuracy:.3f}  "
         line = (
             f"round {record.round:>5}  {self.shown(record.best_loss, record.best_accuracy)}  "
             f"{held_out}{_rate(record.evaluations_per_second)} evals/s  {self._timing(elapsed_s)}"

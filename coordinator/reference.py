@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from coordinator.config import SearchConfig
+from coordinator.config import CHAPTER_SAMPLES, SearchConfig
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ SEED_FIGURES = (
 
 def seed_figure(config: SearchConfig) -> SeedFigure | None:
     """The chapter's figure for exactly this config's data, network and strategy, if the chapter ran it."""
-    if (config.samples, config.classes, config.data_seed) != (100, 3, 0):
+    if (config.samples or CHAPTER_SAMPLES, config.classes, config.data_seed) != (CHAPTER_SAMPLES, 3, 0):
         return None
     for figure in SEED_FIGURES:
         if (figure.dataset, figure.layers, figure.strategy) == (config.dataset, config.layers, config.strategy):

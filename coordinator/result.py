@@ -13,11 +13,19 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from coordinator.columns import column_names, match_columns
 from coordinator.config import ConfigError, SearchConfig, current_names
-from coordinator.evaluation import Evaluation, class_indices, evaluation_of
+from coordinator.data import encode_targets
+from coordinator.evaluation import (
+    Evaluation,
+    RegressionEvaluation,
+    class_indices,
+    evaluation_of,
+    regression_evaluation_of,
+)
 from coordinator.files import atomic_save_npz, atomic_write_text
 from coordinator.scaling import Scaling
 from workers.network import Layout, logits, score, softmax
 from workers.policy import PolicySpec, act
+from workers.settings import resolved_loss
 
 RESULT_FILE = "result.json"
 WEIGHTS_FILE = "weights.npz"
@@ -45,7 +53,7 @@ class RoundRecord(BaseModel):
 
     round: int
     best_loss: float
-    best_accuracy: float | None  # None: the run minimised an objective, which has no accuracy
+    best_accuracy: float | None  # None: the run minimised an objective; a regressor's: R^2
     evaluations: int  # losses the climbers computed (the coordinator's: coordinator_evaluations)
     wall_seconds: float
     evaluations_per_second: float
@@ -87,11 +95,13 @@ class DataRecord(BaseModel):
     features: int
     classes: int
     class_labels: list[int | str]  # the label each class index stands for, in order
-    sha256: str  # of the training rows (features as float64, then class indices as int64)
+    sha256: str  # of the training rows (features as float64, class indices as int64, a regressor's targets)
     feature_names: list[str] | None = None
     notes: list[str] = []
     validation: Rows | None = None
     test: Rows | None = None
+    targets: int | None = None  # a regressor's outputs (None: a classifier)
+    target_names: list[str] | None = None  # a regressor's target columns, where the file named them
 
 
 class ObjectiveRecord(BaseModel):
@@ -143,6 +153,17 @@ class SearchResult(BaseModel):
     start_sha256: str | None = None  # of the network a warm start began from (None: each climber's own)
     objective: ObjectiveRecord | None = None  # what the run minimised, when it learnt from no data
     policy: PolicySpec | None = None  # an environment's policy: how observations and actions meet the network
+    target_scaling: Scaling | None = None  # a regressor's, fitted on its training targets
+
+    @property
+    def regression(self) -> bool:
+        """Whether the network predicts numbers (a regressor) rather than classes."""
+        return self.config.task == "regression"
+
+    @property
+    def loss_name(self) -> str:
+        """What held-out rows are scored by: a classifier's cross-entropy, a regressor's "mse" or "mae" (its loss)."""
+        return resolved_loss(self.config.loss, True) if self.regression else "cross_entropy"
 
     @property
     def classes(self) -> list[int | str]:
@@ -159,6 +180,13 @@ class SearchResult(BaseModel):
         """(weights (n_in, n_out), biases (1, n_out)) for each layer."""
         return self.layout.unpack(self.params)
 
+    def predict_values(self, X) -> np.ndarray:
+        """A regressor's predictions (S, T) for features X (S, F), in the targets' own units."""
+        if not self.regression:
+            raise ConfigError("predict_values: this network is a classifier; use predict or predict_proba")
+        outputs = logits(self.params, self.scaling.apply(self._features(X)), self.layout)
+        return (self.target_scaling or Scaling(kind="none")).invert(outputs)
+
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities (S, C) for features X (S, F), columns in the order of `classes`.
 
@@ -166,6 +194,8 @@ class SearchResult(BaseModel):
         that is not all finite numbers is refused (a ConfigError naming it), never answered.
         """
         self._classifier("predict_proba")
+        if self.regression:
+            raise ConfigError("predict_proba: this network is a regressor; it predicts numbers (predict)")
         return softmax(logits(self.params, self.scaling.apply(self._features(X)), self.layout))
 
     def predict_log_proba(self, X) -> np.ndarray:
@@ -208,8 +238,12 @@ class SearchResult(BaseModel):
     def predict(self, X) -> np.ndarray:
         """The most probable class's label (S,) for features X (S, F); for a policy, its actions for observations X.
 
-        A policy's actions: (S,) integers for a discrete action space, (S, *shape) for a box.
+        A policy's actions: (S,) integers for a discrete action space, (S, *shape) for a box. A regressor's
+        numbers: (S,) for one target, (S, T) for several.
         """
+        if self.regression:
+            values = self.predict_values(X)
+            return values[:, 0] if values.shape[1] == 1 else values
         if self.policy is not None:
             return self.act(X)
         return np.asarray(self.classes)[np.argmax(self.predict_proba(X), axis=1)]
@@ -235,12 +269,25 @@ class SearchResult(BaseModel):
         return evaluate_policy(self.config.env, self.policy, tuple(self.config.layers), self.params, episodes, seed)
 
     def score(self, X, y) -> float:
-        """Accuracy on labelled rows (labels as the run saw them), as scikit-learn's `score` gives it."""
-        return self.evaluate(X, y).accuracy
+        """Accuracy on labelled rows (labels as the run saw them), as scikit-learn's `score`; a regressor's R^2."""
+        evaluation = self.evaluate(X, y)
+        return evaluation.r2 if isinstance(evaluation, RegressionEvaluation) else evaluation.accuracy
 
-    def evaluate(self, X, y) -> Evaluation:
-        """Loss, accuracy, per-class precision and recall, and the confusion matrix on labelled rows."""
+    def evaluate(self, X, y) -> Evaluation | RegressionEvaluation:
+        """Loss, accuracy, per-class precision and recall, and the confusion matrix on labelled rows.
+
+        A regressor's: MSE, MAE and R^2 of its predictions, in the targets' own units.
+        """
         self._classifier("evaluate")
+        if self.regression:
+            targets = encode_targets(y, "targets")
+            predicted = self.predict_values(X)
+            if targets.shape != predicted.shape:
+                raise ConfigError(
+                    f"targets: expected {predicted.shape[1]} per row for {len(predicted)} rows, "
+                    f"got shape {targets.shape}"
+                )
+            return regression_evaluation_of(predicted, targets)
         labels = class_indices(self.classes, y)
         X = self._features(X)
         # The loss from the compiled scorer (the same bits on every CPU); the classes from the probabilities.

@@ -1,4 +1,7 @@
-"""Feature scaling fitted on the training rows, saved with the result and applied to every input after."""
+"""Feature scaling fitted on the training rows, saved with the result and applied to every input after.
+
+A regressor's targets are scaled the same way (their own Scaling), and its outputs scaled back.
+"""
 
 from __future__ import annotations
 
@@ -44,3 +47,10 @@ class Scaling(BaseModel):
         if self.kind == "none":
             return X
         return (X - np.asarray(self.offset)) / np.asarray(self.scale)
+
+    def invert(self, values: np.ndarray) -> np.ndarray:
+        """The scaling undone: values * scale + offset (a regressor's outputs back in its targets' units)."""
+        values = np.asarray(values, dtype=np.float64)
+        if self.kind == "none":
+            return values
+        return values * np.asarray(self.scale) + np.asarray(self.offset)

@@ -110,17 +110,27 @@ def score(
 ) -> tuple[float, float]:
     """(loss, accuracy) of one network on a data set's rows: the compiled scorer, the same bits on every CPU.
 
-    l2 and loss as the climbs' objective has them; held-out and test rows are scored by their cross-entropy.
+    l2 and loss as the climbs' objective has them; held-out and test rows are scored without the L2 term, a
+    classifier's by their cross-entropy. A regressor's rows (loss "mse" or "mae"): its loss on the targets,
+    and R^2 for the accuracy.
     """
-    loss, accuracy = workers_score(params, dataset.X, dataset.labels, layout, l2, loss)
+    loss, accuracy = workers_score(params, dataset.X, _answers(dataset), layout, l2, loss)
     return float(loss), float(accuracy)
+
+
+def _answers(dataset: Dataset) -> np.ndarray:
+    """What the rows' loss compares the network with: a regressor's targets (S, T), a classifier's labels (S,)."""
+    return dataset.targets if dataset.regression else dataset.labels
 
 
 def training_scorer(dataset: Dataset, layout: Layout, l2: float, loss: str = "cross_entropy"):
     """score() on the training rows, with the climbs' objective, the rows prepared for the kernel once."""
     from workers import kernel  # here: reading a config or checking input loads no kernel
 
-    problem = kernel.with_objective(kernel.make_problem(dataset.X, dataset.labels), l2, loss)
+    if dataset.regression:
+        problem = kernel.make_problem(dataset.X, None, l2, targets=dataset.targets, loss=loss)
+    else:
+        problem = kernel.with_objective(kernel.make_problem(dataset.X, dataset.labels), l2, loss)
     net = layout.arrays
 
     def scored(params) -> tuple[float, float]:
@@ -146,7 +156,7 @@ def _start_best(prepared: PreparedRun, layout: Layout) -> Best | None:
     else:
         params = layout.snap(start.params)  # a start off the grid climbs from its nearest levels
         config = prepared.config
-        loss, accuracy = score(params, prepared.dataset, layout, config.l2, config.loss)  # the climbs' objective
+        loss, accuracy = score(params, prepared.dataset, layout, config.l2, prepared.loss_name)  # the climbs' objective
     outcome = ClimbOutcome(params, start.step_sizes, loss, accuracy, evaluations=0)
     return Best(round_index=-1, climber_index=-1, outcome=outcome)
 
@@ -185,9 +195,13 @@ class SearchStepper:
         self.executor = executor
         self.progress = progress or SilentProgress()
         self.layout = Layout(config.layers, config.activation, config.weights)
+        self._loss_name = prepared.loss_name
+        # Held-out and test rows: a regressor's by its loss, a classifier's by their cross-entropy (whatever it climbs)
+        regression = prepared.dataset is not None and prepared.dataset.regression
+        self._held_out_loss = self._loss_name if regression else "cross_entropy"
         self._training_score = None  # an objective's scorer is made each round, for the round's seed
         if self.objective is None:
-            self._training_score = training_scorer(prepared.dataset, self.layout, config.l2, config.loss)
+            self._training_score = training_scorer(prepared.dataset, self.layout, config.l2, self._loss_name)
         self._warned_non_finite = False
         self.best: Best | None = state.best if state else _start_best(prepared, self.layout)
         self.selected: Selected | None = state.selected if state else None
@@ -256,9 +270,11 @@ class SearchStepper:
         seconds = time.monotonic() - started
         validation_loss = validation_accuracy = None
         if self.prepared.validation is not None:
-            validation_loss, validation_accuracy = score(best.outcome.params, self.prepared.validation, self.layout)
+            validation_loss, validation_accuracy = score(
+                best.outcome.params, self.prepared.validation, self.layout, loss=self._held_out_loss
+            )
             candidate = Selected(best, round_index, validation_loss, validation_accuracy)
-            self.selected = selection_of(self.selected, candidate)
+            self.selected = selection_of(self.selected, candidate, by_loss=self.prepared.dataset.regression)
         record = RoundRecord(
             round=round_index,
             best_loss=best.loss,
@@ -297,6 +313,7 @@ class SearchStepper:
             self.prepared.scaling,
             self.prepared.start_sha256,
             self.prepared.objective_record,
+            self.prepared.target_scaling,
         )
 
     def result(self, stopped_because: StopReason | None = None) -> SearchResult:
@@ -309,7 +326,9 @@ class SearchStepper:
             raise RuntimeError("no round has run yet")
         kept = self.selected.best if self.selected is not None else self.best
         test = self.prepared.test
-        test_loss, test_accuracy = score(kept.outcome.params, test, self.layout) if test is not None else (None, None)
+        test_loss, test_accuracy = (None, None)
+        if test is not None:
+            test_loss, test_accuracy = score(kept.outcome.params, test, self.layout, loss=self._held_out_loss)
         return SearchResult(
             config=self.config,
             best_loss=kept.loss,
@@ -332,4 +351,5 @@ class SearchStepper:
             start_sha256=self.prepared.start_sha256,
             objective=self.prepared.objective_record,
             policy=self.prepared.policy,
+            target_scaling=self.prepared.target_scaling,
         )

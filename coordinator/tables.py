@@ -57,9 +57,17 @@ class Table:
 
 
 def read_table(
-    path: str | Path, *, labelled: bool, label_column: str | int | None = None, kind: str = "data file"
+    path: str | Path,
+    *,
+    labelled: bool,
+    label_column: str | int | None = None,
+    kind: str = "data file",
+    targets: bool = False,
 ) -> Table:
-    """The table in a .csv or .npz file; a ConfigError names the file, the line and the problem."""
+    """The table in a .csv or .npz file; a ConfigError names the file, the line and the problem.
+
+    targets: the label column holds a regressor's targets (any numbers) rather than classes.
+    """
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"{path}: is a directory; expected a .csv or .npz {kind}")
@@ -71,7 +79,7 @@ def read_table(
             raise ConfigError(f"{path}: a .npz file keeps its labels in array y; --label-column is for .csv files")
         return _read_npz(path, labelled)
     if suffix == ".csv":
-        return _read_csv(path, labelled, label_column)
+        return _read_csv(path, labelled, label_column, targets)
     raise ConfigError(f"{path}: unknown {kind} type {suffix or '(none)'!r}; use a .csv or .npz file")
 
 
@@ -118,7 +126,7 @@ def _read_npz(path: Path, labelled: bool) -> Table:
     return Table(path, X, y, None)
 
 
-def _read_csv(path: Path, labelled: bool, label_column: str | int | None) -> Table:
+def _read_csv(path: Path, labelled: bool, label_column: str | int | None, targets: bool = False) -> Table:
     """The rows of a .csv file (see the module's docstring)."""
     rows, delimiter = _csv_rows(path)
     notes = []
@@ -192,13 +200,19 @@ def _read_csv(path: Path, labelled: bool, label_column: str | int | None) -> Tab
                     "remove the row, or give it its class"
                 )
         numbers = _numbers(cells)
-        if numbers is not None:
+        if targets and numbers is None:
+            row = next(row for row, cell in enumerate(cells) if _numbers([cell]) is None)
+            raise ConfigError(
+                f"{path}: line {rows[row][0]}, column {name(label)} has {cells[row]!r}; a regressor's targets must be "
+                "numbers (for classes, leave out --task regression)"
+            )
+        if numbers is not None and not targets:
             fractional = next((row for row, value in enumerate(numbers) if not float(value).is_integer()), None)
             if fractional is not None:
                 hint = " (the label is the last column; give --label-column if it is another)" if choose_label else ""
                 raise ConfigError(
                     f"{path}: line {rows[fractional][0]}, column {name(label)} has {cells[fractional]!r}; "
-                    f"labels must be whole numbers or text{hint}"
+                    f"labels must be whole numbers or text{hint}; to predict numbers, give --task regression"
                 )
         y = np.asarray(numbers, dtype=np.float64) if numbers is not None else np.asarray(cells, dtype=str)
     names = tuple(name(column) for column in feature_columns) if header is not None else None

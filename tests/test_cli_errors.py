@@ -63,7 +63,8 @@ CASES = {
     ),
     "unknown data set": (
         ["--dataset", "spirals"],
-        "dataset: must be one of spiral, vertical, digits, iris, wine, breast_cancer or a .npz/.csv file",
+        "dataset: must be one of spiral, vertical, sine, digits, iris, wine, breast_cancer, diabetes or a "
+        ".npz/.csv file",
     ),
     "a count that is not a number": (
         ["--climbers", "many"],
@@ -74,6 +75,22 @@ CASES = {
     "random search on a grid": (
         ["--weights", "ternary", "--strategy", "random"],
         "weights: random search draws float weights; 'ternary' weights need strategy 'adjust'",
+    ),
+    "a regressor's loss for a classifier": (
+        ["--dataset", "spiral", "--loss", "mae"],
+        "loss: 'mae' is a regressor's loss; a classifier minimises cross_entropy or error",
+    ),
+    "a classifier's loss for a regressor": (
+        ["--dataset", "sine", "--loss", "error"],
+        "loss: 'error' is a classifier's loss; a regressor minimises mse or mae",
+    ),
+    "a grid for a regressor": (
+        ["--task", "regression", "--dataset", "prices.csv", "--weights", "int8"],
+        "weights: 'int8' is for classifiers; a regressor's is 'float'",
+    ),
+    "sign units for a regressor": (
+        ["--dataset", "diabetes", "--activation", "sign"],
+        "activation: 'sign' is for classifiers; a regressor's is 'relu'",
     ),
     "data seed beyond numpy's": (["--data-seed", str(2**32)], "data_seed: Input should be less than or equal to"),
     "YAML file missing": (["--config", "absent.yaml"], "error: absent.yaml: no such config file"),

@@ -17,6 +17,7 @@ import numpy as np
 from workers import grid, kernel
 from workers.kernel import Problem
 from workers.network import Layout, evaluate, init_params
+from workers.objective import LOSS_KINDS, REGRESSION_LOSSES
 from workers.settings import MAX_STEP_SIZE, MIN_STEP_SIZE, ClimbSettings
 
 # Steps whose noise is drawn at once. Fixed, so that the stream a climber consumes never depends
@@ -59,13 +60,23 @@ def _blocks(steps: int):
     return [BLOCK_STEPS] * full + ([rest] if rest else [])
 
 
-def prepare_rows(X: np.ndarray, labels: np.ndarray) -> Problem:
+def prepare_rows(
+    X: np.ndarray, labels: np.ndarray | None, targets: np.ndarray | None = None, loss: str = "mse"
+) -> Problem:
     """Training rows X (S, F) and integer labels (S,) as climbs read them: prepared once, read-only, shareable.
 
-    Hand the result to `climb_rows` (or to a `ClimbWorker`) as often as you like; Ray's object store
-    shares its arrays between the worker processes of a node.
+    A regressor's rows: labels None, targets (S, T) and its loss ("mse" or "mae"). Hand the result to
+    `climb_rows` (or to a `ClimbWorker`) as often as you like; Ray's object store shares its arrays
+    between the worker processes of a node.
     """
     X = np.asarray(X, dtype=np.float64)
+    if targets is not None:
+        targets = np.asarray(targets, dtype=np.float64)
+        if X.ndim != 2 or targets.shape[:1] != X.shape[:1] or targets.ndim not in (1, 2):
+            raise ValueError(
+                f"expected X (samples, features) and targets (samples, outputs), got {X.shape} and {targets.shape}"
+            )
+        return kernel.make_problem(X, None, targets=targets, loss=loss)
     labels = np.asarray(labels, dtype=np.int64)
     if X.ndim != 2 or labels.shape != (X.shape[0],):
         raise ValueError(f"expected X (samples, features) and labels (samples,), got {X.shape} and {labels.shape}")
@@ -201,9 +212,13 @@ def _climb_numba(params, step_sizes, generators, problem, layout, settings, rand
 def _climb_numpy(params, step_sizes, generators, problem, layout, settings, random_steps, adjust_steps):
     """Reference engine: all climbers in lock step, vectorised over the batch."""
     X, labels = kernel.dense_inputs(problem), problem.labels  # (S, F), (S,): the kernel's order of samples
+    loss = {kind: name for name, kind in LOSS_KINDS.items()}[problem.loss_kind]
+    if loss in REGRESSION_LOSSES:
+        labels = problem.targets.T  # (S, T) a regressor's targets, in the same order
+
     rows = np.arange(len(generators))
     every = np.arange(layout.num_params)
-    l2, loss = settings.l2, settings.loss
+    l2 = settings.l2
     losses = evaluate(params, X, labels, layout, l2, loss)[0]  # (B,)
 
     def keep(candidates, candidate_losses):

@@ -9,8 +9,9 @@ the sources' content (`workers/jitcache.py`).
 
 State arrays are unit-major, (units, S): every layer's units stacked (row `unit_start[m] + j` is
 unit j of weight layer m; the logits are the last rows), so the innermost loops run over samples
-and vectorise. One loss implementation serves everything: per-sample terms (`sample_losses`),
-summed in a fixed order (`mean_of`), plus the L2 term (`with_penalty`); `forward` is the one
+and vectorise. One loss implementation serves everything: per-sample terms (`sample_losses`, or a
+regressor's `regression_losses` from its linear outputs), summed in a fixed order (`mean_of`,
+`ordered_mean`), plus the L2 term (`with_penalty`); `forward` is the one
 pass from scratch, for `score`, the seed's rule, random search and the refresh below.
 
 A sparse step (`adjust_sparse`) is evaluated incrementally at any depth (`_candidate`): a touched
@@ -36,7 +37,7 @@ import numpy as np
 
 from workers import fastmath, grid, jitcache
 from workers import objective as definition  # `objective` is the kernel's own function below
-from workers.objective import CLIP, CROSS_ENTROPY, ERROR_RATE, LOSS_KINDS
+from workers.objective import ABSOLUTE_ERROR, CLIP, CROSS_ENTROPY, ERROR_RATE, LOSS_KINDS, SQUARED_ERROR
 
 # The sources the compiled code depends on, which key its cache: workers/network.py too (the LayoutArrays
 # it is handed), named by path, as the kernel does not import the network module (which imports the kernel).
@@ -80,7 +81,9 @@ class Problem(NamedTuple):
     nonzero_samples: np.ndarray  # (nonzeros,) int32, ascending within a feature
     nonzero_values: np.ndarray  # (nonzeros,) float64, the inputs there
     l2_scale: float  # l2 / (2 * samples); 0.0: no penalty, and no operation for it
-    loss_kind: int  # workers.objective: CROSS_ENTROPY, or ERROR_RATE (cross-entropy breaking the ties)
+    targets: np.ndarray  # (T, S) float64 a regressor's targets, samples in the problem's order; (0, S) a classifier's
+    # workers.objective: CROSS_ENTROPY or ERROR_RATE (labels), SQUARED_ERROR or ABSOLUTE_ERROR (targets)
+    loss_kind: int
 
 
 class StepRule(NamedTuple):
@@ -138,13 +141,21 @@ class Compact(NamedTuple):
 # pre-activations where they are read.
 
 
-def make_problem(X: np.ndarray, labels: np.ndarray, l2: float = 0.0) -> Problem:
+def make_problem(
+    X: np.ndarray, labels: np.ndarray | None, l2: float = 0.0, targets: np.ndarray | None = None, loss: str = "mse"
+) -> Problem:
     """The kernel's view of features X (S, F), integer labels (S,) and the L2 weight; its arrays are read-only.
 
     Samples are put in order of label (a stable sort): the loss then knows, without looking, where
     the true class's exp(0) = 1 need not be computed. The loss's sum runs in that order, the same
-    order whichever way the caller's samples came.
+    order whichever way the caller's samples came. A regressor gives targets (S, T) instead of
+    labels (labels None) and its loss, "mse" or "mae": its samples keep their order.
     """
+    X = np.asarray(X, dtype=np.float64)
+    if targets is not None:
+        targets = np.asarray(targets, dtype=np.float64)
+        targets = targets.reshape(X.shape[0], -1)  # (S,) is one target
+        labels = np.zeros(X.shape[0], dtype=np.int64)
     labels = np.asarray(labels, dtype=np.int64)
     order = np.argsort(labels, kind="stable")
     labels = labels[order]
@@ -171,10 +182,12 @@ def make_problem(X: np.ndarray, labels: np.ndarray, l2: float = 0.0) -> Problem:
                 nonzero_values[start[feature] : start[feature + 1]] = values[where]
     label_start = np.zeros((labels[-1] + 2) if samples else 1, dtype=np.int64)
     label_start[1:] = np.cumsum(np.bincount(labels, minlength=label_start.shape[0] - 1))
+    kind = CROSS_ENTROPY if targets is None else LOSS_KINDS[loss]
+    targets = np.zeros((0, samples)) if targets is None else np.ascontiguousarray(targets[order].T)  # (T, S)
     arrays = [dense, dense_row, labels, label_start, start, nonzero_samples, nonzero_values]
-    for array in arrays:
+    for array in [*arrays, targets]:
         array.flags.writeable = False  # one compiled signature for every caller, shared pages or not
-    return Problem(*arrays, definition.l2_scale(l2, samples) if l2 > 0 else 0.0, CROSS_ENTROPY)
+    return Problem(*arrays, definition.l2_scale(l2, samples) if l2 > 0 else 0.0, targets, kind)
 
 
 def with_l2(problem: Problem, l2: float) -> Problem:
@@ -182,9 +195,24 @@ def with_l2(problem: Problem, l2: float) -> Problem:
     return problem._replace(l2_scale=definition.l2_scale(l2, problem.labels.shape[0]) if l2 > 0 else 0.0)
 
 
-def with_objective(problem: Problem, l2: float, loss: str) -> Problem:
-    """The same rows with another L2 weight and loss ("cross_entropy" or "error"; no copy)."""
-    return with_l2(problem, l2)._replace(loss_kind=LOSS_KINDS[loss])
+def with_objective(problem: Problem, l2: float, loss: str | None) -> Problem:
+    """The same rows with another L2 weight and loss (no copy): a classifier's ("cross_entropy" or "error") for
+    labelled rows, a regressor's ("mse" or "mae") for rows with targets; None keeps the rows' own."""
+    problem = with_l2(problem, l2)
+    if loss is None:
+        return problem
+    regression = problem.targets.shape[0] > 0
+    if (loss in definition.REGRESSION_LOSSES) != regression:
+        kind = "regressor" if regression else "classifier"
+        losses = definition.REGRESSION_LOSSES if regression else definition.CLASSIFIER_LOSSES
+        raise ValueError(f"loss: {loss!r} is not a {kind}'s loss (one of {', '.join(losses)})")
+    return problem._replace(loss_kind=LOSS_KINDS[loss])
+
+
+@_jit(inline="always")
+def _regressor(problem):
+    """Whether the problem's loss is a regressor's (on targets: SQUARED_ERROR or ABSOLUTE_ERROR), not a classifier's."""
+    return problem.loss_kind == SQUARED_ERROR or problem.loss_kind == ABSOLUTE_ERROR
 
 
 @_jit(inline="always")
@@ -330,10 +358,63 @@ def mean_of(terms):
 @_jit(inline="always")
 def loss_mean(terms, loss_kind):
     """The mean loss of per-sample terms (S,): cross-entropy's kept within its clip bounds, the error objective's
-    as it is."""
+    and a regressor's as they are."""
     if loss_kind == CROSS_ENTROPY:
         return mean_of(terms)
     return ordered_mean(terms)
+
+
+@_jit
+def regression_losses(pre, first, targets, columns, terms, span, loss_kind):
+    """A regressor's per-sample terms into terms, from its linear outputs pre[first:] (T, S), on columns span.
+
+    Each term is the mean over outputs of the squared (SQUARED_ERROR) or absolute error, outputs in
+    order: the book's per-sample mean squared (or absolute) error. Column p stands for sample
+    columns[p] of targets (T, samples) when columns is not empty (a compact step), else for sample p.
+    """
+    low, high = span
+    outputs = pre.shape[0] - first
+    out = terms[low:high]
+    for t in range(high - low):
+        out[t] = 0.0
+    for c in range(outputs):
+        row, target = pre[first + c, low:high], targets[c]
+        if columns.shape[0] == 0:
+            wanted = target[low:high]
+            for t in range(high - low):  # over samples: SIMD
+                error = row[t] - wanted[t]
+                out[t] += error * error if loss_kind == SQUARED_ERROR else abs(error)
+        else:
+            for t in range(high - low):
+                error = row[t] - target[columns[low + t]]
+                out[t] += error * error if loss_kind == SQUARED_ERROR else abs(error)
+    for t in range(high - low):
+        out[t] /= outputs
+
+
+@_jit
+def _r_squared(pre, first, targets):
+    """The coefficient of determination of outputs pre[first:] (T, S) for targets (T, S), averaged over outputs.
+
+    Per output 1 - (sum of squared errors) / (sum of squared deviations of the targets from their mean), as
+    scikit-learn's r2_score gives it (an output whose targets never vary: 1 if it is exact, else 0).
+    """
+    outputs, samples = targets.shape
+    total = 0.0
+    for c in range(outputs):
+        target, row = targets[c], pre[first + c]
+        mean = ordered_mean(target)
+        residual = spread = 0.0
+        for s in range(samples):
+            error = row[s] - target[s]
+            deviation = target[s] - mean
+            residual += error * error
+            spread += deviation * deviation
+        if spread > 0.0:
+            total += 1.0 - residual / spread
+        elif residual == 0.0:
+            total += 1.0
+    return total / outputs
 
 
 @_jit(inline="always")
@@ -508,7 +589,10 @@ def _mean_loss_from_scratch(params, problem, net, work, current):
     pre, terms = work.state[0], work.terms[current]
     forward(params, problem, net, pre, work.post)
     first, span = net.unit_start[-1] - net.sizes[-1], (0, pre.shape[1])
-    sample_losses(pre, first, problem.labels, problem.label_start, terms, work.scratch, span, _error_tie(problem))
+    if not _regressor(problem):
+        sample_losses(pre, first, problem.labels, problem.label_start, terms, work.scratch, span, _error_tie(problem))
+    else:
+        regression_losses(pre, first, problem.targets, problem.labels[:0], terms, span, problem.loss_kind)
     return loss_mean(terms, problem.loss_kind)
 
 
@@ -556,14 +640,18 @@ def _accuracy(pre, first, labels):
 
 @_jit
 def score(batch, problem, net):
-    """(objectives (B,), accuracies (B,)) of parameter rows batch (B, P), each from scratch."""
+    """(objectives (B,), accuracies (B,)) of parameter rows batch (B, P), each from scratch; a regressor's R^2
+    stands for the accuracy."""
     work = _workspace(problem, net, False)
     first = net.unit_start[-1] - net.sizes[-1]
     losses = np.empty(batch.shape[0])
     accuracies = np.empty(batch.shape[0])
     for b in range(batch.shape[0]):
         losses[b] = objective(batch[b], problem, net, work)
-        accuracies[b] = _accuracy(work.state[0], first, problem.labels)
+        if not _regressor(problem):
+            accuracies[b] = _accuracy(work.state[0], first, problem.labels)
+        else:  # a regressor's "accuracy" is its R^2
+            accuracies[b] = _r_squared(work.state[0], first, problem.targets)
     return losses, accuracies
 
 
@@ -885,8 +973,12 @@ def _candidate(params, problem, net, work, current):
                 moved += 1
     first = unit_start[-1] - sizes[-1]
     terms, span = work.terms[1 - current], (0, samples)
-    labels, runs, tie = problem.labels, problem.label_start, _error_tie(problem)
-    sample_losses(state[1 - side[first]], first, labels, runs, terms, work.scratch, span, tie)
+    candidate = state[1 - side[first]]
+    if not _regressor(problem):
+        labels, runs, tie = problem.labels, problem.label_start, _error_tie(problem)
+        sample_losses(candidate, first, labels, runs, terms, work.scratch, span, tie)
+    else:
+        regression_losses(candidate, first, problem.targets, problem.labels[:0], terms, span, problem.loss_kind)
 
 
 @_jit
@@ -1044,6 +1136,9 @@ def _compact_output(problem, net, work, compact, movers, span):
             state[2, row, p] = state[now, row, columns[p]]
     if movers > 0:
         _add_rank_ones(state, side, first, work.deltas, work.outgoing[:, :width], movers, span, True)
+    if _regressor(problem):  # its targets at A's samples
+        regression_losses(state[2], first, problem.targets, columns, compact.compact_terms, span, problem.loss_kind)
+        return
     labels, compact_labels, runs = problem.labels, compact.compact_labels, compact.label_runs
     ordered = True
     for p in range(low, high):

@@ -1,6 +1,9 @@
 """The seed's network as plain functions of arrays: dense layers, ReLU (or another hidden activation), softmax,
 cross-entropy (or the error rate, cross-entropy breaking its ties).
 
+A regressor is the same network read another way: its last layer's values are its outputs (linear),
+scored by the mean squared or mean absolute error against targets (the book's regression chapter).
+
 Parameters live in one flat float64 vector per climber: for each layer its weights, shape
 (n_in, n_out) in row-major order, then its biases (n_out). `Layout` knows where each piece is.
 The functions here are the plain-numpy reference (`evaluate`), except `score`: the compiled
@@ -18,7 +21,16 @@ from typing import NamedTuple
 import numpy as np
 
 from workers import grid
-from workers.objective import ACCEPT_MARGIN, CLIP, ERROR_RATE, LOSS_KINDS, TIE_TOLERANCE, error_tie, l2_scale
+from workers.objective import (
+    ACCEPT_MARGIN,
+    CLIP,
+    ERROR_RATE,
+    LOSS_KINDS,
+    REGRESSION_LOSSES,
+    TIE_TOLERANCE,
+    error_tie,
+    l2_scale,
+)
 
 
 class LayoutArrays(NamedTuple):
@@ -234,6 +246,25 @@ def accuracy(probabilities: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.mean(correct, axis=-1)
 
 
+def regression_loss(outputs: np.ndarray, targets: np.ndarray, loss: str = "mse") -> np.ndarray:
+    """Mean over samples of the per-sample mean over outputs of the squared ("mse") or absolute ("mae") error.
+
+    outputs (..., S, T), targets (S, T); batch axes are kept. The book's MeanSquaredError / MeanAbsoluteError.
+    """
+    errors = outputs - targets
+    per_sample = np.mean(errors * errors if loss == "mse" else np.abs(errors), axis=-1)
+    return np.mean(per_sample, axis=-1)
+
+
+def r_squared(outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """R^2 of outputs (..., S, T) for targets (S, T), averaged over outputs (scikit-learn's r2_score)."""
+    residual = np.sum((targets - outputs) ** 2, axis=-2)
+    spread = np.sum((targets - targets.mean(axis=0)) ** 2, axis=-2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_output = np.where(spread > 0, 1 - residual / np.where(spread > 0, spread, 1), (residual == 0) * 1.0)
+    return np.mean(per_output, axis=-1)
+
+
 def l2_penalty(params: np.ndarray, layout: Layout, l2: float, samples: int) -> np.ndarray:
     """l2 / (2 * samples) * the sum of squared weights (biases excluded), per network: (,) or (B,)."""
     squares = sum(np.sum(weights * weights, axis=(-2, -1)) for weights, _ in layout.unpack(np.asarray(params)))
@@ -263,24 +294,31 @@ def evaluate(
     The objective is the mean cross-entropy (loss "error": the error rate, cross-entropy breaking
     ties, `error_terms`), plus `l2_penalty` when l2 > 0 (when l2 == 0 nothing is added: not even
     0 * an infinite sum). The plain-numpy reference: BLAS and numpy's exp and log may differ in the
-    last bits from one CPU to another; `score` does not.
+    last bits from one CPU to another; `score` does not. A regressor's (loss "mse" or "mae", y its
+    targets (S, T) or (S,)): `regression_loss`, and R^2 for the accuracy.
     """
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is expected there, and a NaN never wins
-        values = logits(params, X, layout)
-        probabilities = softmax(values)
-        if LOSS_KINDS[loss] == ERROR_RATE:
-            value = np.mean(error_terms(values, probabilities, y), axis=-1)
+        outputs = logits(params, X, layout)
+        if loss in REGRESSION_LOSSES:
+            targets = np.asarray(y, dtype=np.float64).reshape(np.shape(X)[0], -1)
+            objective, goodness = regression_loss(outputs, targets, loss), r_squared(outputs, targets)
         else:
-            value = cross_entropy(probabilities, y)
+            probabilities = softmax(outputs)
+            if LOSS_KINDS[loss] == ERROR_RATE:
+                objective = np.mean(error_terms(outputs, probabilities, y), axis=-1)
+            else:
+                objective = cross_entropy(probabilities, y)
+            goodness = accuracy(probabilities, y)
         if l2 > 0:
-            value = value + l2_penalty(params, layout, l2, np.shape(X)[0])
-        return value, accuracy(probabilities, y)
+            objective = objective + l2_penalty(params, layout, l2, np.shape(X)[0])
+        return objective, goodness
 
 
 def score(
     params: np.ndarray, X: np.ndarray, y: np.ndarray, layout: Layout, l2: float = 0.0, loss: str = "cross_entropy"
 ):
-    """(objective, accuracy) like `evaluate`, compiled, with the same bits on every CPU.
+    """(objective, accuracy) like `evaluate` (a regressor's: loss "mse" or "mae", R^2), compiled, the same bits on
+    every CPU.
 
     Floats for params (P,), arrays (B,) for a batch (B, P). The loss is the kernel's own
     from-scratch loss (no BLAS, no CPU-dispatched exp or log, no fused multiply-adds); it agrees
@@ -291,7 +329,10 @@ def score(
     params = np.asarray(params, dtype=np.float64)
     batch = np.ascontiguousarray(np.atleast_2d(params))
     layout.unpack(batch)  # checks the number of parameters
-    problem = kernel.with_objective(kernel.make_problem(X, sparse_labels(y)), l2, loss)
+    if loss in REGRESSION_LOSSES:
+        problem = kernel.make_problem(X, None, l2, targets=y, loss=loss)
+    else:
+        problem = kernel.with_objective(kernel.make_problem(X, sparse_labels(y)), l2, loss)
     losses, accuracies = kernel.score(batch, problem, layout.arrays)
     if params.ndim == 1:
         return float(losses[0]), float(accuracies[0])

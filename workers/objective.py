@@ -10,11 +10,16 @@ from __future__ import annotations
 # prediction is not rewarded beyond 1 - 1e-7.
 CLIP = 1e-7
 
-# The losses a network minimises, as the kernel reads them (Problem.loss_kind): the clipped cross-entropy
-# over softmax, or the error rate with the cross-entropy breaking its ties (ERROR_RATE: per sample 1 if the
-# largest logit is not the label's, plus the sample's cross-entropy times error_tie(samples)).
-CROSS_ENTROPY, ERROR_RATE = 0, 3
-LOSS_KINDS = {"cross_entropy": CROSS_ENTROPY, "error": ERROR_RATE}
+# The losses a network minimises, as the kernel reads them (Problem.loss_kind). A classifier's: the clipped
+# cross-entropy over softmax, or the error rate with the cross-entropy breaking its ties (ERROR_RATE: per sample
+# 1 if the largest logit is not the label's, plus the sample's cross-entropy times error_tie(samples)). A
+# regressor's: the error between its linear outputs and the targets, per sample the mean over outputs of the
+# squared (the book's mean squared error) or absolute (mean absolute) error.
+CROSS_ENTROPY, SQUARED_ERROR, ABSOLUTE_ERROR, ERROR_RATE = 0, 1, 2, 3
+LOSS_KINDS = {"cross_entropy": CROSS_ENTROPY, "mse": SQUARED_ERROR, "mae": ABSOLUTE_ERROR, "error": ERROR_RATE}
+# The loss names by task, the first of each its default (the `loss` setting, workers.settings).
+CLASSIFIER_LOSSES = ("cross_entropy", "error")
+REGRESSION_LOSSES = ("mse", "mae")
 # Above the largest clipped cross-entropy of a sample, -log(1e-7) = 16.1: the tie-break's sum stays below one
 # error, so a network with fewer errors always scores lower.
 TIE_BOUND = 17.0

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from workers.objective import CLASSIFIER_LOSSES, REGRESSION_LOSSES
+
 Strategy = Literal["adjust", "random"]
 StepScope = Literal["global", "parameter"]
 Engine = Literal["numba", "numpy"]
@@ -19,7 +21,7 @@ Engine = Literal["numba", "numpy"]
 # hidden layers' activation, and the loss a climb minimises.
 Weights = Literal["float", "int8", "ternary", "binary"]
 Activation = Literal["relu", "tanh", "sign", "step"]
-Loss = Literal["cross_entropy", "error"]
+Loss = Literal["cross_entropy", "error", "mse", "mae"]  # a classifier's (objective.CLASSIFIER_LOSSES), a regressor's
 
 # Bounds on an adapted step size: below the floor a step changes nothing in float64,
 # above the ceiling a step throws a network into saturation and never comes back.
@@ -102,10 +104,14 @@ class ClimbSettings(BaseModel):
         "relu", "the hidden layers' activation: 'relu' (the chapter's), 'tanh', 'sign' (-1, +1) or 'step' (0, 1)",
         "network",
     )  # fmt: skip
-    loss: Loss = setting(
-        "cross_entropy",
-        "what a climb minimises: 'cross_entropy' (the chapter's) or 'error' (the error rate, cross-entropy breaking "
-        "ties: it needs no gradient, and suits step and sign units)",
+    # One setting for both tasks; which names fit is checked against the task (the coordinator's config) or the
+    # rows (`kernel.with_objective`). None: the task's default, cross-entropy or mse.
+    loss: Loss | None = setting(
+        None,
+        "what a climb minimises: a classifier's 'cross_entropy' (the chapter's) or 'error' (the error rate, "
+        "cross-entropy breaking ties: it needs no gradient, and suits step and sign units); a regressor's 'mse' "
+        "(mean squared error) or 'mae' (mean absolute error); none = cross_entropy for a classifier, mse for a "
+        "regressor",
         "climb",
     )
 
@@ -161,3 +167,19 @@ class ClimbSettings(BaseModel):
     def climb_settings(self) -> ClimbSettings:
         """Only the climb settings (a subclass, such as the search's config, carries more)."""
         return ClimbSettings(**{name: getattr(self, name) for name in ClimbSettings.model_fields})
+
+
+def resolved_loss(loss: str | None, regression: bool) -> str:
+    """The loss a climb minimises: `loss`, or the task's default (a classifier's cross-entropy, a regressor's mse)."""
+    if loss is not None:
+        return loss
+    return REGRESSION_LOSSES[0] if regression else CLASSIFIER_LOSSES[0]
+
+
+def loss_mismatch(loss: str | None, regression: bool) -> str | None:
+    """Why `loss` does not fit the task (one line, naming the setting), or None where it does (or is unset)."""
+    if loss is None or (loss in REGRESSION_LOSSES) == regression:
+        return None
+    if regression:
+        return f"loss: {loss!r} is a classifier's loss; a regressor minimises {' or '.join(REGRESSION_LOSSES)}"
+    return f"loss: {loss!r} is a regressor's loss; a classifier minimises {' or '.join(CLASSIFIER_LOSSES)}"

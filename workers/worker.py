@@ -11,6 +11,7 @@ from workers.climbs import Solution, climb_rows, prepare_rows
 from workers.kernel import Problem
 from workers.messages import ClimbReport, ClimbTask
 from workers.network import Layout
+from workers.objective import CROSS_ENTROPY, LOSS_KINDS
 from workers.settings import ClimbSettings
 
 
@@ -30,7 +31,12 @@ class ClimbWorker:
         """Compile (or load from cache) the kernel before the first round is timed."""
         # Compiled code depends on the types alone: up to four rows of ones stand in for the data.
         labels = self.rows.labels[:4]  # as many as there are, up to four
-        few = prepare_rows(np.ones((labels.shape[0], self.layout.num_inputs)), labels)
+        ones = np.ones((labels.shape[0], self.layout.num_inputs))
+        if self.rows.loss_kind == CROSS_ENTROPY:
+            few = prepare_rows(ones, labels)
+        else:  # a regressor's: targets of ones, its own loss
+            loss = next(name for name, kind in LOSS_KINDS.items() if kind == self.rows.loss_kind)
+            few = prepare_rows(ones, None, np.ones((labels.shape[0], self.rows.targets.shape[0])), loss)
         climb_rows(None, [0], few, self.layout, _warm_settings(self.settings))
 
     def run(self, start: Solution | None, tasks: list[ClimbTask]) -> list[ClimbReport]:

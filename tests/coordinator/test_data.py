@@ -311,7 +311,8 @@ def test_a_label_in_the_first_column_gets_a_hint_of_label_column(tmp_path):
                        r"--label-column species$"):  # fmt: skip
         read_dataset_file(_csv(tmp_path, "species,sepal,petal\nsetosa,5.1,1.4\nvirginica,6.3,6.0\n"))
     with pytest.raises(ConfigError, match=r"labels must be whole numbers or text \(the label is the last column; "
-                       r"give --label-column if it is another\)$"):  # fmt: skip
+                       r"give --label-column if it is another\); to predict numbers, "
+                       r"give --task regression$"):  # fmt: skip
         read_dataset_file(_csv(tmp_path, "kind,sepal,petal\n1,5.1,1.4\n2,6.3,6.5\n", name="first.csv"))
 
 
@@ -331,7 +332,13 @@ def test_a_label_column_that_looks_like_a_quantity_is_refused_with_a_hint(tmp_pa
     message = str(caught.value)
     assert message.startswith(f"{path}: the label column price holds {classes} different numbers")
     assert "looks like a quantity to predict, not classes" in message and "--label-column" in message
-    assert message.endswith(f"--layers ending in {classes}")
+    assert message.endswith(f"--layers ending in {classes}") and "to predict it, give --task regression" in message
+    # Declared a regression, its label column is the target, as written.
+    regression = load_dataset(SearchConfig(dataset=str(path), task="regression"))
+    assert (
+        regression.regression
+        and regression.targets[:, 0].tolist() == np.loadtxt(path, delimiter=",", skiprows=1)[:, 1].tolist()
+    )
     # Declared as classes (the layers end in that many), it is read as classes.
     assert load_dataset(SearchConfig(dataset=str(path), layers=(1, 8, classes))).num_classes == classes
 

@@ -224,7 +224,8 @@ def test_importing_coordinator_needs_neither_scikit_learn_nor_onnx():
     blocked = "import sys; sys.modules['sklearn'] = None\nfrom coordinator import HillClimbClassifier"
     completed = _python(blocked, check=False)
     assert (
-        "HillClimbClassifier needs scikit-learn; install it with pip install 'hillclimb[sklearn]'" in completed.stderr
+        "HillClimbClassifier and HillClimbRegressor need scikit-learn; install it with pip install 'hillclimb[sklearn]'"
+        in completed.stderr
     )
 
 

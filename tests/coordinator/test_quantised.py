@@ -110,6 +110,8 @@ def test_the_estimator_takes_weights_activation_and_loss():
     assert model.score(X, y) > 0.6
     with pytest.raises(ValueError, match=r"^weights: Input should be 'float', 'int8', 'ternary' or 'binary'"):
         HillClimbClassifier(weights="int4").fit(X, y)
+    with pytest.raises(ValueError, match=r"^loss: 'mse' is a regressor's loss; a classifier minimises"):
+        HillClimbClassifier(loss="mse").fit(X, y)
 
 
 def test_a_recombination_on_a_grid_is_put_on_the_grid():
