@@ -3,7 +3,8 @@
 Usage:
     python bench/parallel_search.py critical [--datasets spiral,spiral1000,digits,mnist5k]
         [--climbers 1,2,4,8,16,32,64] [--seeds 0,1,2] [--combine recombine,best] [--out bench/results]
-    python bench/parallel_search.py wall [--workers 1,2] [--budgets 10,60] [--seeds 0,1,2] [--out bench/results]
+    python bench/parallel_search.py wall [--workers 1,2] [--budgets 10,60] [--seeds 0,1,2]
+        [--wall-datasets spiral,spiral1000] [--out bench/results]
     python bench/parallel_search.py report [--out bench/results]
 
 critical: every run is in this process (InProcessExecutor), so what it measures is exactly what Ray
@@ -169,30 +170,38 @@ def command_critical(args) -> None:
 
 
 def command_wall(args) -> None:
-    from coordinator import search
-
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for budget in (float(value) for value in args.budgets.split(",")):
-        for seed in (int(value) for value in args.seeds.split(",")):
-            for workers in (int(value) for value in args.workers.split(",")):
-                started = time.perf_counter()
-                result = search(SearchConfig(workers=workers, time_budget=budget, seed=seed))
-                row = {
-                    "workers": workers,
-                    "budget": budget,
-                    "seed": seed,
-                    "loss": result.best_loss,
-                    "accuracy": result.best_accuracy,
-                    "rounds": result.rounds_completed,
-                    "steps": result.config.steps,
-                    "evaluations": result.evaluations,
-                    "combined_rounds": sum(record.combined for record in result.history),
-                    "seconds": time.perf_counter() - started,
-                    "load": os.getloadavg()[0],
-                }
-                _append(out / WALL, row)
-                print(json.dumps(row), flush=True)
+    for name in args.wall_datasets.split(","):
+        values, _ = DATASETS[name]
+        for budget in (float(value) for value in args.budgets.split(",")):
+            for seed in (int(value) for value in args.seeds.split(",")):
+                for workers in (int(value) for value in args.workers.split(",")):
+                    _wall_run(out, name, values, workers, budget, seed)
+
+
+def _wall_run(out: Path, name: str, values: dict, workers: int, budget: float, seed: int) -> None:
+    """One search as a user runs it on a private local Ray; its row appended to the wall output."""
+    from coordinator import search
+
+    started = time.perf_counter()
+    result = search(SearchConfig(**values, workers=workers, time_budget=budget, seed=seed))
+    row = {
+        "data": name,
+        "workers": workers,
+        "budget": budget,
+        "seed": seed,
+        "loss": result.best_loss,
+        "accuracy": result.best_accuracy,
+        "rounds": result.rounds_completed,
+        "steps": result.config.steps,
+        "evaluations": result.evaluations,
+        "combined_rounds": sum(record.combined for record in result.history),
+        "seconds": time.perf_counter() - started,
+        "load": os.getloadavg()[0],
+    }
+    _append(out / WALL, row)
+    print(json.dumps(row), flush=True)
 
 
 def _median_critical(rows: list[dict], cap: int) -> float:
@@ -244,18 +253,27 @@ def command_report(args) -> None:
     if wall:
         lines += [
             "",
-            "| budget | workers | final training loss (median) | per seed | rounds (median) |",
-            "|---:|---:|---:|---|---:|",
+            "| data | budget | workers | final training loss (median) | per seed | rounds (median) | load |",
+            "|---|---:|---:|---:|---|---:|---:|",
         ]
-        for budget in sorted({row["budget"] for row in wall}):
-            for workers in sorted({row["workers"] for row in wall}):
-                runs = [row for row in wall if row["budget"] == budget and row["workers"] == workers]
-                losses = [row["loss"] for row in sorted(runs, key=lambda row: row["seed"])]
-                per_seed = ", ".join(f"{loss:.5f}" for loss in losses)
-                rounds = statistics.median(row["rounds"] for row in runs)
-                lines.append(
-                    f"| {budget:.0f} s | {workers} | {statistics.median(losses):.5f} | {per_seed} | {rounds:.0f} |"
-                )
+        for name in DATASETS:
+            for budget in sorted({row["budget"] for row in wall}):
+                for workers in sorted({row["workers"] for row in wall}):
+                    runs = [
+                        row
+                        for row in wall
+                        if row.get("data", "spiral") == name and row["budget"] == budget and row["workers"] == workers
+                    ]
+                    if not runs:
+                        continue
+                    losses = [row["loss"] for row in sorted(runs, key=lambda row: row["seed"])]
+                    per_seed = ", ".join(f"{loss:.5f}" for loss in losses)
+                    rounds = statistics.median(row["rounds"] for row in runs)
+                    load = max(row["load"] for row in runs)
+                    lines.append(
+                        f"| {name} | {budget:.0f} s | {workers} | {statistics.median(losses):.5f} | {per_seed} | "
+                        f"{rounds:.0f} | {load:.1f} at most |"
+                    )
     atomic_write_text(out / "parallel_search.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
     _plot(rows, out / "parallel_search.png")
@@ -296,6 +314,7 @@ def main() -> None:
     parser.add_argument("--combine", default="recombine,best")
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--budgets", default="10,60")
+    parser.add_argument("--wall-datasets", default="spiral", help="wall: data sets, of " + ",".join(DATASETS))
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args()
     {"critical": command_critical, "wall": command_wall, "report": command_report}[args.command](args)

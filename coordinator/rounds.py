@@ -6,8 +6,10 @@ climbers climb ONE_CLIMBER_STEPS / N each, so a round's total work stays the sam
 (coordinator/combine.py) sees their changes before they drift apart. Bounds keep a round's time
 sensible whatever the data: its climbing at most ROUND_WORK a climber (so a time budget, checked
 between rounds, is kept within a fraction of a second where each climber has a core), at least
-MIN_ROUND_WORK (so Ray's cost per round stays small beside it), and, when the coordinator scores
-recombinations (each a pass over every training row), at least COORDINATOR_SHARE times their work.
+MIN_ROUND_WORK (so Ray's cost per round stays small beside it), and at least COORDINATOR_SHARE times
+the work of the round's full passes over the training rows (each climber's start, and the
+coordinator's scoring of recombinations), which wins over ROUND_WORK where those passes alone are
+larger (60,000 rows of 784 pixels: a pass is more than ROUND_WORK).
 An objective's rounds (a user's function, an environment) are counted in evaluations instead
 (`objective_round_steps`).
 
@@ -59,10 +61,17 @@ def round_steps(config: SearchConfig, climbers: int, rows: int) -> int:
         return config.steps
     layers = config.layers
     work = step_work(rows, layers, config.climb_settings().mutated_count(_params(layers)))
-    steps = max(math.ceil(ONE_CLIMBER_STEPS / climbers), math.ceil(MIN_ROUND_WORK / work))
-    if config.combine == "recombine" and climbers > 1:
-        steps = max(steps, math.ceil(COORDINATOR_SHARE * len(LENGTHS) * pass_work(rows, layers) / work))
-    return max(1, min(steps, math.floor(ROUND_WORK / work)))
+    fixed = COORDINATOR_SHARE * fixed_passes(config, climbers) * pass_work(rows, layers)
+    steps = max(math.ceil(ONE_CLIMBER_STEPS / climbers), math.ceil(MIN_ROUND_WORK / work), math.ceil(fixed / work))
+    # Where a round's fixed passes alone outweigh ROUND_WORK (wide data, many rows), the round is as long as
+    # they require: shorter, it would spend most of its time on them and the time budget gains nothing.
+    return max(1, min(steps, max(math.floor(ROUND_WORK / work), math.ceil(fixed / work))))
+
+
+def fixed_passes(config: SearchConfig, climbers: int) -> int:
+    """Full passes over the training rows a round makes besides its steps: each climber's start, and the
+    coordinator's scoring of recombinations (one a candidate length) when it recombines."""
+    return 1 + (len(LENGTHS) if config.combine == "recombine" and climbers > 1 else 0)
 
 
 def long_round_note(config: SearchConfig, rows: int) -> str | None:

@@ -31,11 +31,23 @@ def test_a_round_climbs_enough_to_outweigh_its_fixed_costs():
     config = SearchConfig(layers=(64, 32, 10))
     rows, moved = 1000, config.climb_settings().mutated_count(64 * 32 + 32 + 32 * 10 + 10)
     work = step_work(rows, config.layers, moved)
-    scoring = COORDINATOR_SHARE * len(LENGTHS) * pass_work(rows, config.layers) / work
-    assert round_steps(config, 10_000, rows) == math.ceil(max(scoring, MIN_ROUND_WORK / work))
+    passes = COORDINATOR_SHARE * (1 + len(LENGTHS)) * pass_work(rows, config.layers) / work  # start, scoring
+    assert round_steps(config, 10_000, rows) == math.ceil(max(passes, MIN_ROUND_WORK / work))
     best_only = config.model_copy(update={"combine": "best"})  # no scoring to outweigh
     assert round_steps(best_only, 10_000, rows) == math.ceil(MIN_ROUND_WORK / work)
     assert round_steps(best_only, 10_000, rows) < round_steps(config, 10_000, rows)
+
+
+def test_a_round_on_rows_whose_one_pass_outweighs_the_round_bound_still_outweighs_its_passes():
+    # 48,000 rows of 784 pixels: one pass over them is more than ROUND_WORK; rounds bounded by ROUND_WORK
+    # alone were 187 steps and spent most of their time on the passes (94 evaluations a second).
+    config, rows = SearchConfig(layers=(784, 32, 10)), 48_000
+    assert pass_work(rows, config.layers) > ROUND_WORK
+    work = step_work(rows, config.layers, config.climb_settings().mutated_count(784 * 32 + 32 + 32 * 10 + 10))
+    for climbers, passes in ((1, 1), (2, 1 + len(LENGTHS)), (16, 1 + len(LENGTHS))):
+        steps = round_steps(config, climbers, rows)
+        assert steps * work >= COORDINATOR_SHARE * passes * pass_work(rows, config.layers)
+        assert steps < ONE_CLIMBER_STEPS / climbers or climbers == 16
 
 
 def test_slow_steps_make_short_rounds_so_a_time_budget_holds():
@@ -44,7 +56,8 @@ def test_slow_steps_make_short_rounds_so_a_time_budget_holds():
     steps = round_steps(config, 1, 5000)
     work = step_work(5000, config.layers, config.climb_settings().mutated_count(20 * 64 + 64 + 64 * 1000 + 1000))
     assert 1 <= steps < ONE_CLIMBER_STEPS
-    assert steps == 1 or steps * work <= ROUND_WORK * 1.001
+    passes = COORDINATOR_SHARE * pass_work(5000, config.layers)  # one climber's start: the round outweighs it
+    assert steps == 1 or steps * work <= max(ROUND_WORK, passes) + work
 
 
 def test_a_time_budget_holds_on_data_whose_steps_are_slow():
