@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from workers.blackbox import Objective
-from workers.climbs import ClimbOutcome, Solution, _blocks, _draw_fresh, climber_generator, draw_moves
+from workers.climbs import ClimbOutcome, Solution, climber_generator, lock_step_climb
 from workers.network import Layout, init_params
-from workers.settings import MAX_STEP_SIZE, MIN_STEP_SIZE, ClimbSettings
+from workers.settings import ClimbSettings
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,6 @@ def climb_objective(
         random_steps, adjust_steps = random_steps + settings.steps, 0
     else:
         adjust_steps = settings.steps
-    rows = np.arange(len(generators))
     non_finite = np.zeros(len(generators), dtype=np.int64)
 
     def losses_of(candidates: np.ndarray) -> np.ndarray:
@@ -68,43 +67,7 @@ def climb_objective(
 
     losses = losses_of(params)  # (B,)
     start_losses = losses.copy()
-
-    def keep(candidates, candidate_losses):
-        # Strictly lower; a NaN candidate never wins, and any number beats a NaN incumbent.
-        better = (candidate_losses < losses) | (np.isnan(losses) & ~np.isnan(candidate_losses))
-        params[better] = candidates[better]
-        losses[better] = candidate_losses[better]
-        return better
-
-    for block in _blocks(random_steps):
-        noise = np.stack([_draw_fresh(generator, block, layout) for generator in generators])
-        for step in range(block):
-            candidates = settings.step_size * noise[:, step]
-            keep(candidates, losses_of(candidates))
-
-    for block in _blocks(adjust_steps):
-        draws = [draw_moves(generator, block, settings, layout) for generator in generators]
-        noise = np.stack([normals for _, normals in draws])  # (B, steps, k)
-        indices = None if draws[0][0] is None else np.stack([drawn for drawn, _ in draws])
-        mutated = noise.shape[2]
-        for step in range(block):
-            candidates = params.copy()
-            if indices is None:
-                candidates += step_sizes * noise[:, step]
-            else:
-                for t in range(mutated):  # in order, as the kernel does, so repeated indices agree
-                    column = indices[:, step, t]
-                    candidates[rows, column] += step_sizes[rows, column] * noise[:, step, t]
-            better = keep(candidates, losses_of(candidates))
-            if settings.adaptive:
-                factor = np.where(better, settings.step_growth, settings.step_shrink)  # (B,)
-                if indices is None or settings.step_scope == "global":
-                    step_sizes[:] = np.clip(step_sizes * factor[:, None], MIN_STEP_SIZE, MAX_STEP_SIZE)
-                else:
-                    for t in range(mutated):
-                        column = indices[:, step, t]
-                        adapted = step_sizes[rows, column] * factor
-                        step_sizes[rows, column] = np.clip(adapted, MIN_STEP_SIZE, MAX_STEP_SIZE)
+    lock_step_climb(params, step_sizes, losses, generators, layout, settings, random_steps, adjust_steps, losses_of)
 
     evaluations = 1 + random_steps + adjust_steps
     return [

@@ -216,10 +216,24 @@ def _climb_numpy(params, step_sizes, generators, problem, layout, settings, rand
     if loss in REGRESSION_LOSSES:
         labels = problem.targets.T  # (S, T) a regressor's targets, in the same order
 
+    l2 = settings.l2
+
+    def losses_of(candidates: np.ndarray) -> np.ndarray:
+        return evaluate(candidates, X, labels, layout, l2, loss)[0]
+
+    losses = losses_of(params)  # (B,)
+    lock_step_climb(params, step_sizes, losses, generators, layout, settings, random_steps, adjust_steps, losses_of)
+
+
+def lock_step_climb(params, step_sizes, losses, generators, layout, settings, random_steps, adjust_steps, losses_of):
+    """Climbers in lock step, vectorised over the batch: params, step_sizes (B, P) and losses (B,) change in place.
+
+    losses_of(candidates (B, P)) -> (B,) scores a step's candidates, one a climber: the network's loss on rows
+    (the reference engine) or a user's objective (`workers.blackbox_climb`); the draws, moves, acceptance and
+    one-fifth rule are the same for both.
+    """
     rows = np.arange(len(generators))
     every = np.arange(layout.num_params)
-    l2 = settings.l2
-    losses = evaluate(params, X, labels, layout, l2, loss)[0]  # (B,)
 
     def keep(candidates, candidate_losses):
         # Strictly lower (by the layout's margin); a NaN candidate never wins, and any number beats a NaN incumbent.
@@ -233,7 +247,7 @@ def _climb_numpy(params, step_sizes, generators, problem, layout, settings, rand
         noise = np.stack([_draw_fresh(generator, block, layout) for generator in generators])
         for step in range(block):
             candidates = settings.step_size * noise[:, step]
-            keep(candidates, evaluate(candidates, X, labels, layout, l2, loss)[0])
+            keep(candidates, losses_of(candidates))
 
     for block in _blocks(adjust_steps):
         draws = [draw_moves(generator, block, settings, layout) for generator in generators]
@@ -249,7 +263,7 @@ def _climb_numpy(params, step_sizes, generators, problem, layout, settings, rand
                     column = indices[:, step, t]
                     change = step_sizes[rows, column] * noise[:, step, t]
                     candidates[rows, column] = _moved(layout, candidates[rows, column], change, column)
-            better = keep(candidates, evaluate(candidates, X, labels, layout, l2, loss)[0])
+            better = keep(candidates, losses_of(candidates))
             if settings.adaptive:
                 factor = np.where(better, settings.step_growth, settings.step_shrink)  # (B,)
                 if indices is None or settings.step_scope == "global":
