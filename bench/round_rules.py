@@ -179,21 +179,13 @@ class Bench:
 def partition_climb(bench: Bench, start: Solution, seed, owned: np.ndarray) -> ClimbOutcome:
     """A climb whose steps move only the owned parameters (k of them a step, as the settings say for that many)."""
     from workers import kernel
-    from workers.settings import MAX_STEP_SIZE, MIN_STEP_SIZE
 
     settings, layout = bench.settings, bench.layout
     generator = climbs_module.climber_generator(seed)
     params, step_sizes = start.params.copy(), start.step_sizes.copy()
     problem = kernel.with_l2(bench.rows, settings.l2)
     net = layout.arrays
-    rule = kernel.StepRule(
-        settings.adaptive,
-        settings.step_growth,
-        settings.step_shrink,
-        settings.step_scope == "parameter",
-        MIN_STEP_SIZE,
-        MAX_STEP_SIZE,
-    )
+    rule = climbs_module.step_rule(settings)
     work = kernel.workspace(problem, net)
     for number, block in enumerate(climbs_module._blocks(settings.steps)):
         indices, noise = climbs_module.draw_moves(generator, block, settings, layout, owned)

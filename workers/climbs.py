@@ -180,10 +180,9 @@ def _draw_fresh(generator: np.random.Generator, steps: int, layout: Layout) -> n
     return generator.standard_normal((steps, layout.num_params))
 
 
-def _climb_numba(params, step_sizes, generators, problem, layout, settings, random_steps, adjust_steps):
-    """Compiled engine: each climber runs alone, block after block."""
-    net = layout.arrays
-    rule = kernel.StepRule(
+def step_rule(settings: ClimbSettings) -> kernel.StepRule:
+    """The kernel's view of the settings' one-fifth rule."""
+    return kernel.StepRule(
         settings.adaptive,
         settings.step_growth,
         settings.step_shrink,
@@ -191,6 +190,12 @@ def _climb_numba(params, step_sizes, generators, problem, layout, settings, rand
         MIN_STEP_SIZE,
         MAX_STEP_SIZE,
     )
+
+
+def _climb_numba(params, step_sizes, generators, problem, layout, settings, random_steps, adjust_steps):
+    """Compiled engine: each climber runs alone, block after block."""
+    net = layout.arrays
+    rule = step_rule(settings)
     start_losses = kernel.score(params, problem, net)[0]  # (B,) each climber's start
     work = None  # one workspace serves climber after climber: each starts fresh
     for b, generator in enumerate(generators):
