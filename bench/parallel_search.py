@@ -2,7 +2,8 @@
 
 Usage:
     python bench/parallel_search.py critical [--datasets spiral,spiral1000,digits,mnist5k]
-        [--climbers 1,2,4,8,16,32,64] [--seeds 0,1,2] [--combine recombine,best] [--out bench/results]
+        [--climbers 1,2,4,8,16,32,64] [--seeds 0,1,2] [--target-seeds 0,1,2] [--combine recombine,best]
+        [--out bench/results]
     python bench/parallel_search.py wall [--workers 1,2] [--budgets 10,60] [--seeds 0,1,2]
         [--wall-datasets spiral,spiral1000] [--out bench/results]
     python bench/parallel_search.py report [--out bench/results]
@@ -11,13 +12,15 @@ critical: every run is in this process (InProcessExecutor), so what it measures 
 gives: a result does not depend on where climbs run. A round's critical path is the most evaluations
 any one climber made in it plus the coordinator's own (RoundRecord.critical_evaluations); a run's is
 their sum. For each data set, one climber runs until its critical path reaches the data set's budget;
-the target is the median over the seeds of the loss it ends at; then, for each number of climbers N
-and each seed, the search runs until its best training loss is at or below that target (or its
-critical path reaches the budget). The speed-up of N climbers is the median over the seeds of one
-climber's critical path to the target, divided by the median of N climbers' (a seed that never got
-there counts as beyond the budget). Held-out rows: the test rows of a scikit-learn data set (a
-quarter, stratified), scored with the network each run ends at. Every round's (critical path, loss)
-goes to parallel_search.jsonl, so the plot and the table can be made again without running.
+the target is the median over the seeds (or --target-seeds) of the loss it ends at; then, for each
+number of climbers N and each seed, the search runs until its best training loss is at or below that
+target (or its critical path reaches the budget). The speed-up of N climbers is the median over the
+seeds of one climber's critical path to the target, divided by the median of N climbers' (a seed
+that never got there counts as beyond the budget); the table gives it also in multiply-adds
+(`critical_work`: a full pass costs many steps). Held-out rows: the test rows of a scikit-learn data
+set (a quarter, stratified), scored with the network each run ends at. Every round's (critical
+path, loss) goes to parallel_search.jsonl, so the plot and the table can be made again without
+running.
 
 wall: searches as a user runs them (`search(config)` on a private local Ray, all defaults but the
 workers and the time budget), 1 and 2 workers side by side in one run, each seed and budget in turn;
@@ -51,6 +54,7 @@ from coordinator.executors import InProcessExecutor  # noqa: E402
 from coordinator.files import atomic_write_text  # noqa: E402
 from coordinator.prepare import prepare_run  # noqa: E402
 from coordinator.stepper import SearchStepper, score  # noqa: E402
+from workers.network import Layout  # noqa: E402
 
 # Each data set: its config, and the critical path one climber is given (evaluations).
 DATASETS = {
@@ -116,6 +120,28 @@ def critical_run(name: str, climbers: int, combine: str, seed: int, cap: int, ta
     }
 
 
+def work_units(name: str, arrays=None) -> tuple[float, float]:
+    """Multiply-adds of one climber step and of one full pass on a data set's training rows, as its runs had
+    them (`coordinator.rounds.step_work` and `pass_work`, the costs rounds are sized by)."""
+    from coordinator.rounds import pass_work, step_work
+
+    values, _ = DATASETS[name]
+    if name == "mnist5k" and arrays is None:
+        arrays = mnist5k()
+    X, y = arrays if arrays is not None else (None, None)
+    prepared = prepare_run(SearchConfig(**values), X, y)
+    rows, layers = prepared.dataset.X.shape[0], prepared.config.layers
+    moved = prepared.config.climb_settings().mutated_count(Layout(layers).num_params)
+    return step_work(rows, layers, moved), pass_work(rows, layers)
+
+
+def critical_work(row: dict, step: float, full: float) -> float:
+    """A run's critical path in multiply-adds: its steps, plus a full pass for each climber's start (one a round)
+    and each of the coordinator's scorings; evaluations count a full pass as one, and it costs many steps."""
+    passes = row["rounds"] + row["coordinator_evaluations"]
+    return (row["critical"] - passes) * step + passes * full
+
+
 def _append(path: Path, row: dict) -> None:
     with path.open("a") as handle:
         handle.write(json.dumps(row) + "\n")
@@ -142,12 +168,13 @@ def command_critical(args) -> None:
         baseline = {
             row["seed"]: row for row in done if row["data"] == name and row["climbers"] == 1 and row["target"] is None
         }
-        for seed in seeds:  # one climber, the whole budget: what the targets are made of
+        target_seeds = [int(seed) for seed in args.target_seeds.split(",")] if args.target_seeds else seeds
+        for seed in target_seeds:  # one climber, the whole budget: what the targets are made of
             if seed not in baseline:
                 baseline[seed] = critical_run(name, 1, "recombine", seed, cap, None, arrays)
                 _append(raw, baseline[seed])
                 print(f"{name} one climber seed {seed}: loss {baseline[seed]['loss']:.5f}", flush=True)
-        target = statistics.median(baseline[seed]["loss"] for seed in seeds)
+        target = statistics.median(baseline[seed]["loss"] for seed in target_seeds)
         for combine in args.combine.split(","):
             for climbers in (int(count) for count in args.climbers.split(",")):
                 for seed in seeds:
@@ -209,13 +236,18 @@ def _median_critical(rows: list[dict], cap: int) -> float:
     return statistics.median(row["critical"] if row["reached"] else float("inf") for row in rows) if rows else None
 
 
+def _median_work(rows: list[dict], step: float, full: float) -> float:
+    """Median critical path to the target in multiply-adds; a run that never got there counts as beyond the budget."""
+    return statistics.median(critical_work(row, step, full) if row["reached"] else float("inf") for row in rows)
+
+
 def command_report(args) -> None:
     out = Path(args.out)
     rows = _rows(out / RAW)
     lines = [
         "| data | rule | climbers | steps per round | critical path to the target (median) | speed-up | "
-        "rounds won by a recombination | test accuracy (median) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "speed-up in multiply-adds | rounds won by a recombination | test accuracy (median) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, (_, cap) in DATASETS.items():
         baseline = [row for row in rows if row["data"] == name and row["climbers"] == 1 and row["target"] is None]
@@ -227,6 +259,8 @@ def command_report(args) -> None:
         target = targets[-1]
         one = [row for row in rows if row["data"] == name and row["climbers"] == 1 and row["target"] == target]
         one_path = _median_critical(one, cap) if one else cap
+        step, full = work_units(name)
+        one_work = _median_work(one, step, full)
         for combine in ("recombine", "best"):
             for climbers in sorted({row["climbers"] for row in rows if row["data"] == name}):
                 runs = [
@@ -241,13 +275,15 @@ def command_report(args) -> None:
                     continue
                 path = _median_critical(runs, cap)
                 speedup = "—" if path == float("inf") else f"{one_path / path:.2f}x"
+                work = _median_work(runs, step, full)
+                work_speedup = "—" if work == float("inf") else f"{one_work / work:.2f}x"
                 shown = "beyond the budget" if path == float("inf") else f"{path:,.0f}"
                 won = sum(row["combined_rounds"] for row in runs) / max(1, sum(row["rounds"] for row in runs))
                 accuracies = [row["test_accuracy"] for row in runs if row["test_accuracy"] is not None]
                 accuracy = f"{statistics.median(accuracies):.3f}" if accuracies else ""
                 lines.append(
                     f"| {name} (target {target:.4f}) | {combine} | {climbers} | {runs[0]['steps']:,} | {shown} | "
-                    f"{speedup} | {won:.0%} | {accuracy} |"
+                    f"{speedup} | {work_speedup} | {won:.0%} | {accuracy} |"
                 )
     wall = _rows(out / WALL)
     if wall:
@@ -314,6 +350,12 @@ def main() -> None:
     parser.add_argument("--combine", default="recombine,best")
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--budgets", default="10,60")
+    parser.add_argument(
+        "--target-seeds",
+        default=None,
+        help="critical: seeds whose one-climber loss makes the target (default: --seeds), so that more seeds can "
+        "be run to the same target",
+    )
     parser.add_argument("--wall-datasets", default="spiral", help="wall: data sets, of " + ",".join(DATASETS))
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args()
