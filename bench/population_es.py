@@ -13,7 +13,7 @@ one climber's loss N times sooner, then pooling whole climbs is not what stands 
 Methods, each from the same start as the climbs (`init_params` from the seed, nnfs's 0.01 * randn):
 - snes: separable natural evolution strategies (Schaul et al. 2011): mean, a step size per
   parameter, log-rank utilities, learning rates 1 and (3 + ln n) / (5 sqrt n); the project's own
-  numpy implementation, 40 lines, with its random numbers from the seed's own Generator.
+  numpy implementation (`snes` below), its random numbers from a Generator of the seed's own.
 - cma: pycma's CMA-ES (`cma.CMAEvolutionStrategy`, full covariance) with popsize N; optional
   (`pip install cma`), skipped where it is missing.
 - sepcma: pycma with `CMA_diagonal: True` (a diagonal covariance, as the climbers' per-parameter
@@ -174,8 +174,6 @@ def command_run(args) -> None:
     out = Path(args.out)
     target, _ = spiral_rows(out)
     for method in args.methods.split(","):
-        if method not in METHODS:
-            raise SystemExit(f"methods: {method!r} is not one of {', '.join(METHODS)}")
         if method != "snes":
             try:
                 import cma  # noqa: F401
@@ -248,6 +246,9 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=200_000, help="most generations a run makes")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args()
+    unknown = [method for method in args.methods.split(",") if method not in METHODS]
+    if unknown:
+        parser.error(f"--methods: {', '.join(unknown)} is not one of {', '.join(METHODS)}")
     {"run": command_run, "report": command_report}[args.command](args)
 
 

@@ -22,6 +22,10 @@ differs is what the round keeps, and, for two rules, how the climbers move. Rule
   the improving climbers' changes (disjoint, so nothing is counted twice) if it beats the best climber.
 - scale2, scale4: recombine, with every climber's step sizes multiplied by 2 or 4 for its round (the
   mean repairs larger steps, as in evolution strategies); the broadcast keeps the unscaled sizes.
+- adapt-short, adapt-long: recombine, with round lengths that follow who won the last round: after a
+  round a recombination won, adapt-short halves the next round's steps (pooling paid: pool more
+  often) and adapt-long doubles them; after a round a single climber won, the opposite; within
+  1/8 to 4 times --steps. A function of the history alone, so still one answer a seed.
 
 A run's critical path is, per round, one climber's evaluations (1 + steps) plus the coordinator's
 (each candidate it scores). The loss is the best training loss when the critical path reaches
@@ -59,7 +63,14 @@ from workers import ClimbOutcome, ClimbReport, Layout  # noqa: E402
 from workers import climbs as climbs_module  # noqa: E402
 from workers.climbs import Solution  # noqa: E402
 
-RULES = ("best", "recombine", "mu-lengths", "powers", "sum", "gain", "deviation", "partition", "scale2", "scale4")
+RULES = (
+    "best", "recombine", "mu-lengths", "powers", "sum", "gain", "deviation", "partition", "scale2", "scale4",
+    "adapt-short", "adapt-long",
+)  # fmt: skip
+# The adaptive rules: the factor on the next round's steps after a round a recombination won (its inverse
+# after a round it did not), and the bounds, in multiples of --steps.
+ADAPTIVE = {"adapt-short": 0.5, "adapt-long": 2.0}
+ADAPTIVE_BOUNDS = (1 / 8, 4.0)
 DATA = {"spiral": {"dataset": "spiral"}, "digits": {"dataset": "digits", "hidden": (32,)}}
 
 
@@ -96,10 +107,11 @@ class Bench:
         self.rows = climbs_module.prepare_rows(self.dataset.X, self.dataset.labels)
         self.scorer = training_scorer(self.dataset, self.layout, self.settings.l2)
 
-    def climb(self, start: Solution | None, seed, owned: np.ndarray | None = None) -> ClimbOutcome:
-        """One climber's round, as the search makes it (owned: only those parameters move)."""
+    def climb(self, start: Solution | None, seed, owned: np.ndarray | None = None, steps: int | None = None):
+        """One climber's round, as the search makes it (owned: only those parameters move; steps: the round's own)."""
         if owned is None:
-            return climbs_module.climb_rows(start, [seed], self.rows, self.layout, self.settings)[0]
+            settings = self.settings if steps is None else self.settings.model_copy(update={"steps": steps})
+            return climbs_module.climb_rows(start, [seed], self.rows, self.layout, settings)[0]
         return partition_climb(self, start, seed, owned)
 
     def run(self, rule: str, climbers: int, seed: int, critical_cap: int) -> dict:
@@ -107,28 +119,39 @@ class Bench:
         critical, rounds, combined = 0, 0, 0
         parts = hidden_unit_parts(self.layout, climbers) if rule == "partition" else None
         scale = {"scale2": 2.0, "scale4": 4.0}.get(rule, 1.0)
+        base = steps = self.settings.steps
+        lengths = []  # each round's steps
         while critical < critical_cap:
+            lengths.append(steps)
             start = None if best is None else Solution(best.outcome.params, best.outcome.step_sizes)
             if start is not None and scale != 1.0:
                 start = Solution(start.params, np.clip(start.step_sizes * scale, 1e-9, 1e3))
             reports = []
             for climber in range(climbers):
                 owned = parts[climber] if parts is not None and best is not None else None
-                outcome = self.climb(start, seed_for(seed, rounds, climber), owned)
+                outcome = self.climb(start, seed_for(seed, rounds, climber), owned, steps)
                 if scale != 1.0 and best is not None:
                     outcome = ClimbOutcome(
                         outcome.params, outcome.step_sizes / scale, outcome.loss, outcome.accuracy, outcome.evaluations
                     )
                 reports.append(ClimbReport(round_index=rounds, climber_index=climber, outcome=outcome))
+            adapt = rule in ADAPTIVE and best is not None  # the first round has nothing to recombine
             best, evaluations, won = self.keep(rule, best, reports, rounds)
             critical += reports[0].outcome.evaluations + evaluations
+            if adapt:
+                factor = ADAPTIVE[rule] if won else 1 / ADAPTIVE[rule]
+                low, high = (round(base * bound) for bound in ADAPTIVE_BOUNDS)
+                steps = min(max(round(steps * factor), low), high)
             combined += won
             rounds += 1
-        return {"loss": best.loss, "rounds": rounds, "combined": combined, "critical": critical}
+        return {
+            "loss": best.loss, "rounds": rounds, "combined": combined, "critical": critical,
+            "median_steps": statistics.median(lengths),
+        }  # fmt: skip
 
     def keep(self, rule: str, previous: Best | None, reports: list[ClimbReport], round_index: int):
         """(best after the round, the coordinator's evaluations, whether a combination won) under a rule."""
-        if rule in ("recombine", "scale2", "scale4"):
+        if rule in ("recombine", "scale2", "scale4", *ADAPTIVE):
             kept = round_best(previous, reports, "recombine", self.scorer, round_index)
             return kept.best, kept.coordinator_evaluations, kept.combined
         single = keep_best(previous, reports)
@@ -224,6 +247,7 @@ def main() -> None:
             "median": statistics.median(run["loss"] for run in runs),
             "rounds": [run["rounds"] for run in runs],
             "combined": [run["combined"] for run in runs],
+            "median_steps": [run["median_steps"] for run in runs],
         }
         rows.append(row)
         with (out / "round_rules.jsonl").open("a") as handle:
