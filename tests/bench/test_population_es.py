@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
@@ -26,12 +24,6 @@ def test_the_written_out_loss_is_the_networks_loss_bit_for_bit(losses):
 
 
 def test_a_search_is_a_function_of_its_seed_and_its_best_never_rises(tmp_path, losses):
-    rows = [
-        {"data": "spiral", "climbers": 1, "combine": "recombine", "seed": seed, "target": 0.5, "critical": 10,
-         "reached": True, "rounds": 1, "coordinator_evaluations": 0}
-        for seed in (0, 1, 2)
-    ]  # fmt: skip
-    (tmp_path / population_es.CRITICAL).write_text("".join(json.dumps(row) + "\n" for row in rows))
     first = population_es.run("snes", 16, 0, 0.1, 2500, 0.0, tmp_path)
     second = population_es.run("snes", 16, 0, 0.1, 2500, 0.0, tmp_path)
     assert first["loss"] == second["loss"] and first["path"] == second["path"]
