@@ -8,6 +8,7 @@ on an instance of the class it was given.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -20,6 +21,8 @@ from cluster.connect import ClusterError
 NO_WORKER_TIMEOUT_S = 60.0
 # Calls queued on each actor, so that it never idles while a result travels back.
 CALLS_PER_ACTOR = 2
+# How often a wait for the actors to warm looks whether its caller still waits.
+WARM_POLL_S = 0.1
 # Environment of every actor: one CPU each, so math libraries must not start threads.
 ACTOR_ENVIRONMENT = {
     "OMP_NUM_THREADS": "1",
@@ -97,11 +100,16 @@ class WorkerPool:
         self._slots = [self._spawn() for _ in range(self.size)]
         return self
 
-    def wait_until_ready(self) -> None:
-        """Block until every actor has warmed up."""
+    def wait_until_ready(self, stop: threading.Event | None = None) -> bool:
+        """Block until every actor has warmed up (True), or until `stop` is set (False: the caller no longer waits)."""
         for slot in self._slots:
-            if not slot.ready:
-                self._finish_warm(slot, self._ray.get(slot.warm_ref))
+            while not slot.ready:
+                ready, _ = self._ray.wait([slot.warm_ref], timeout=WARM_POLL_S if stop is not None else None)
+                if ready:
+                    self._finish_warm(slot, self._ray.get(slot.warm_ref))
+                elif stop.is_set():
+                    return False
+        return True
 
     def _spawn(self) -> _Slot:
         actor = self._remote_class.remote(*self._init_refs)

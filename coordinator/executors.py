@@ -7,6 +7,7 @@ which one ran it, nor on how many workers it had.
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import os
 import threading
 import warnings
@@ -134,6 +135,7 @@ class RayExecutor:
             if self._private:
                 # A private Ray gets the CPUs there are (fewer if fewer workers are asked for), never more.
                 cpus = min(config.workers or local_cpus(), local_cpus())
+                self._private_cpus = cpus
                 self.workers = config.workers or cpus
                 _warn_if_shared(self.workers, cpus)
                 self._starter = threading.Thread(target=self._hold_private_ray, args=(cpus,), daemon=True)
@@ -164,9 +166,12 @@ class RayExecutor:
         try:
             with connect(None, num_cpus=cpus) as self.info:
                 try:
-                    self._start_pool()
-                    self.pool.wait_until_ready()
-                    self._ready.set()
+                    # A run that ended while Ray started (a short budget, a loaded machine) starts no actors
+                    # and waits for none to warm: Ray's start itself cannot be cut short, the rest can.
+                    if not self._stop.is_set():
+                        self._start_pool()
+                        if self.pool.wait_until_ready(stop=self._stop):
+                            self._ready.set()
                     self._stop.wait()
                 finally:
                     if self.pool is not None:
@@ -179,7 +184,7 @@ class RayExecutor:
     def _wait_for_pool(self) -> None:
         """The starter thread on a Ray that is up already: wait for the actors to warm."""
         try:
-            self.pool.wait_until_ready()
+            self.pool.wait_until_ready(stop=self._stop)
         except BaseException as error:
             self._failure = error
         finally:
@@ -222,7 +227,12 @@ class RayExecutor:
         return len(self.pool.worker_info) if self._ready.is_set() and self.pool is not None else 0
 
     def environment(self) -> Environment:
-        """Where it ran (a run that ended before Ray was up waits for it here)."""
+        """Where it ran. A private local Ray still starting is one node with the CPUs it was asked for: that is
+        said without waiting for it (what a short run on a loaded machine would otherwise wait for)."""
+        if self._private and not self._ready.is_set():
+            return Environment(
+                executor="ray", ray_version=ray_version(), nodes=1, cpus=self._private_cpus, workers=self.workers
+            )
         self.wait_until_ready()
         info = ray_info()
         return Environment(
@@ -238,6 +248,11 @@ class RayExecutor:
             starter = getattr(self, "_starter", None)
             if starter is not None and starter.is_alive():
                 starter.join()  # a private Ray ends in its own thread
+
+
+def ray_version() -> str:
+    """The installed Ray's version, without importing it (another thread may be starting it)."""
+    return importlib.metadata.version("ray")
 
 
 def _warn_if_shared(workers: int, cpus: int) -> None:
