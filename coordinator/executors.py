@@ -248,6 +248,15 @@ class RayExecutor:
             starter = getattr(self, "_starter", None)
             if starter is not None and starter.is_alive():
                 starter.join()  # a private Ray ends in its own thread
+            if self._private and self._failure is not None:
+                # A run that ended before its private Ray was up never looked at how the start went: say it here.
+                failure, self._failure = self._failure, None
+                warnings.warn(
+                    f"ray: the local Ray or its workers did not start ({failure}); every round of this run ran in "
+                    "this process",
+                    UserWarning,
+                    stacklevel=2,
+                )
 
 
 def ray_version() -> str:
