@@ -254,6 +254,41 @@ PGPE_SETTINGS = {
 }
 
 
+def pgpe_on_rows(
+    X: np.ndarray, y: np.ndarray, layout: Layout, seed: int, budget: float, loss: str = "cross_entropy"
+) -> tuple[np.ndarray, int, float]:
+    """EvoTorch PGPE (ClipUp, population 200) minimising `loss` of the network on (X, y) for `budget` seconds,
+    from `init_params` of the seed: (the better on (X, y) of its centre and its last generation's best,
+    generations made, seconds from the first generation to that choice). ImportError without evotorch/torch."""
+    import torch
+    from evotorch import Problem
+    from evotorch.algorithms import PGPE
+
+    class Loss(Problem):
+        def __init__(self):
+            super().__init__("min", solution_length=layout.num_params, initial_bounds=(-0.1, 0.1), seed=seed)
+
+        def _evaluate_batch(self, solutions):
+            params = solutions.values.detach().cpu().numpy().astype(np.float64)
+            losses, _ = evaluate(params, X, y, layout, loss=loss)
+            solutions.set_evals(torch.as_tensor(np.nan_to_num(losses, nan=1e6)))
+
+    start = init_params(layout, np.random.default_rng(seed))
+    searcher = PGPE(
+        Loss(), popsize=200, center_learning_rate=0.2, stdev_learning_rate=0.1, stdev_init=0.1,
+        optimizer="clipup", center_init=torch.as_tensor(start),
+    )  # fmt: skip
+    started, generations = time.monotonic(), 0
+    while time.monotonic() - started < budget:
+        searcher.step()
+        generations += 1
+    best = searcher.status["pop_best"].values.detach().cpu().numpy().astype(np.float64)
+    center = searcher.status["center"].detach().cpu().numpy().astype(np.float64)
+    # The point it would hand back: the better on the training rows of its centre and its best sample.
+    params = min((best, center), key=lambda point: float(evaluate(point, X, y, layout, loss=loss)[0]))
+    return params, generations, time.monotonic() - started
+
+
 def _evotorch_problem(objective: Objective, seed: int):
     """An EvoTorch problem whose vectorised fitness hands the population to the numpy objective."""
     import torch

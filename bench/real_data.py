@@ -201,44 +201,22 @@ def run_sklearn(kind: str, X, y, X_test, y_test, hidden: tuple[int, ...], split:
 
 def run_pgpe(X, y, X_test, y_test, hidden: tuple[int, ...], budget: float, split: int) -> dict:
     """EvoTorch PGPE (ClipUp, population 200) on the seed's loss over standardised features, one core."""
-    try:
-        import torch
-        from evotorch import Problem
-        from evotorch.algorithms import PGPE
-    except ImportError:
-        return {"status": "skipped", "note": "evotorch/torch not installed (pip install -e '.[bench]')"}
+    from bench._objective import pgpe_on_rows
     from coordinator.scaling import Scaling
-    from workers.network import Layout, evaluate, init_params
+    from workers.network import Layout, evaluate
 
-    torch.set_num_threads(1)
     scaling = Scaling.fit("standard", X)
     X, X_test = scaling.apply(X), scaling.apply(X_test)
     layout = Layout((X.shape[1], *hidden, int(y.max()) + 1))
+    try:
+        import torch
 
-    class Loss(Problem):
-        def __init__(self):
-            super().__init__("min", solution_length=layout.num_params, initial_bounds=(-0.1, 0.1), seed=split)
-
-        def _evaluate_batch(self, solutions):
-            params = solutions.values.detach().cpu().numpy().astype(np.float64)
-            losses, _ = evaluate(params, X, y, layout)
-            solutions.set_evals(torch.as_tensor(np.nan_to_num(losses, nan=1e6)))
-
-    problem = Loss()
-    start = init_params(layout, np.random.default_rng(split))
-    searcher = PGPE(
-        problem, popsize=200, center_learning_rate=0.2, stdev_learning_rate=0.1, stdev_init=0.1,
-        optimizer="clipup", center_init=torch.as_tensor(start),
-    )  # fmt: skip
-    started = time.monotonic()
-    while time.monotonic() - started < budget:
-        searcher.step()
-    best = searcher.status["pop_best"].values.detach().cpu().numpy().astype(np.float64)
-    center = searcher.status["center"].detach().cpu().numpy().astype(np.float64)
-    # The point it would hand back: the better on the training rows of its centre and its best sample.
-    params = min((best, center), key=lambda point: float(evaluate(point, X, y, layout)[0]))
+        torch.set_num_threads(1)
+        params, _, seconds = pgpe_on_rows(X, y, layout, split, budget)
+    except ImportError:
+        return {"status": "skipped", "note": "evotorch/torch not installed (pip install -e '.[bench]')"}
     _, accuracy = evaluate(params, X_test, y_test, layout)
-    return {"status": "ok", "test_accuracy": float(accuracy), "seconds": time.monotonic() - started, "cores": 1}
+    return {"status": "ok", "test_accuracy": float(accuracy), "seconds": seconds, "cores": 1}
 
 
 def _per_dataset(text: str, datasets: list[str], cast) -> dict:

@@ -138,41 +138,18 @@ def sine_mlp(seed: int, budget: float) -> dict:
 
 def sine_pgpe(seed: int, budget: float) -> dict:
     """EvoTorch PGPE (ClipUp, population 200) minimising the MSE of 1-64-64-1 on sine_data."""
-    try:
-        import torch
-        from evotorch import Problem
-        from evotorch.algorithms import PGPE
-    except ImportError:
-        return {"status": "skipped", "note": "evotorch/torch not installed (pip install -e '.[bench]')"}
+    from bench._objective import pgpe_on_rows
     from coordinator.data import sine_data
-    from workers.network import Layout, evaluate, init_params
+    from workers.network import Layout, evaluate
 
     X, y = sine_data()
     layout = Layout((1, 64, 64, 1))
-
-    class Loss(Problem):
-        def __init__(self):
-            super().__init__("min", solution_length=layout.num_params, initial_bounds=(-0.1, 0.1), seed=seed)
-
-        def _evaluate_batch(self, solutions):
-            params = solutions.values.detach().cpu().numpy().astype(np.float64)
-            losses, _ = evaluate(params, X, y, layout, loss="mse")
-            solutions.set_evals(torch.as_tensor(np.nan_to_num(losses, nan=1e6)))
-
-    problem = Loss()
-    start = init_params(layout, np.random.default_rng(seed))
-    searcher = PGPE(
-        problem, popsize=200, center_learning_rate=0.2, stdev_learning_rate=0.1, stdev_init=0.1,
-        optimizer="clipup", center_init=torch.as_tensor(start),
-    )  # fmt: skip
-    started, generations = time.monotonic(), 0
-    while time.monotonic() - started < budget:
-        searcher.step()
-        generations += 1
-    best = searcher.status["pop_best"].values.detach().cpu().numpy().astype(np.float64)
-    center = searcher.status["center"].detach().cpu().numpy().astype(np.float64)
-    mse = min(float(evaluate(point, X, y, layout, loss="mse")[0]) for point in (best, center))
-    return {"status": "ok", "mse": mse, "seconds": time.monotonic() - started, "generations": generations}
+    try:
+        params, generations, seconds = pgpe_on_rows(X, y, layout, seed, budget, loss="mse")
+    except ImportError:
+        return {"status": "skipped", "note": "evotorch/torch not installed (pip install -e '.[bench]')"}
+    mse = float(evaluate(params, X, y, layout, loss="mse")[0])
+    return {"status": "ok", "mse": mse, "seconds": seconds, "generations": generations}
 
 
 def sine_runs(seed: int, budget: float, scratch: Path) -> list[dict]:
