@@ -49,7 +49,7 @@ class ProblemData:
 def problem_data(dataset: str) -> ProblemData:
     """The training (and test) rows of a data set, split and scaled by the project's prepare_run."""
     from coordinator import SearchConfig
-    from coordinator.prepare import prepare_run
+    from coordinator.rounds.prepare import prepare_run
 
     prepared = prepare_run(SearchConfig(dataset=dataset, layers=LAYERS[dataset], validation_fraction=0.0))
     training, test = prepared.dataset, prepared.test

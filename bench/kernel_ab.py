@@ -27,7 +27,7 @@ os.environ["NUMBA_NUM_THREADS"] = "1"
 sys.path.insert(0, sys.argv[1])
 import numpy as np
 from sklearn.datasets import load_digits
-from coordinator.data import nnfs_data
+from coordinator.data.datasets import nnfs_data
 from workers import ClimbSettings, Layout
 from workers.climbs import climb_rows, prepare_rows
 steps = int(sys.argv[2])

@@ -53,7 +53,7 @@ SNES_SETTINGS = {"stdev_init": 0.1}
 
 def policy_of(env: str):
     """(spec, layers) of the benchmark's policy for env."""
-    from coordinator.environments import env_spec
+    from coordinator.data.environments import env_spec
 
     spec = env_spec(env)
     return spec, (spec.observation_size, *HIDDEN, spec.action_size)
@@ -61,7 +61,7 @@ def policy_of(env: str):
 
 def unseen_returns(env: str, params: np.ndarray, seed: int) -> np.ndarray:
     """The returns of params on the benchmark's 100 evaluation episodes for this seed (the same for every method)."""
-    from coordinator.environments import evaluate_policy
+    from coordinator.data.environments import evaluate_policy
 
     spec, layers = policy_of(env)
     return evaluate_policy(env, spec, layers, params, EVALUATION_EPISODES, 1000 + seed).returns
@@ -114,7 +114,7 @@ def run_evotorch(method: str, env: str, seed: int, budget: float, cores: int) ->
     from evotorch import Problem
     from evotorch.algorithms import PGPE, SNES
 
-    from coordinator.objectives import round_seed
+    from coordinator.rounds.objective_round import round_seed
     from workers import Layout
 
     torch.set_num_threads(1)

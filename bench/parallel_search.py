@@ -49,11 +49,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from cluster.atomic_files import atomic_write_text  # noqa: E402
 from coordinator import SearchConfig  # noqa: E402
-from coordinator.executors import InProcessExecutor  # noqa: E402
-from coordinator.files import atomic_write_text  # noqa: E402
-from coordinator.prepare import prepare_run  # noqa: E402
-from coordinator.stepper import SearchStepper, score  # noqa: E402
+from coordinator.rounds.executors import InProcessExecutor  # noqa: E402
+from coordinator.rounds.prepare import prepare_run  # noqa: E402
+from coordinator.rounds.stepper import SearchStepper, score  # noqa: E402
 from workers.network import Layout  # noqa: E402
 
 # Each data set: its config, and the critical path one climber is given (evaluations).
@@ -122,8 +122,8 @@ def critical_run(name: str, climbers: int, combine: str, seed: int, cap: int, ta
 
 def work_units(name: str, arrays=None) -> tuple[float, float]:
     """Multiply-adds of one climber step and of one full pass on a data set's training rows, as its runs had
-    them (`coordinator.rounds.step_work` and `pass_work`, the costs rounds are sized by)."""
-    from coordinator.rounds import pass_work, step_work
+    them (`coordinator.rounds.length.step_work` and `pass_work`, the costs rounds are sized by)."""
+    from coordinator.rounds.length import pass_work, step_work
 
     values, _ = DATASETS[name]
     if name == "mnist5k" and arrays is None:

@@ -84,7 +84,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench._objective import LAYERS, OBJECTIVE_KINDS  # noqa: E402
-from coordinator.files import atomic_write_text  # noqa: E402
+from cluster.atomic_files import atomic_write_text  # noqa: E402
 
 PEER_ORDER = ("seed", "oneplusone", "cma", "snes", "pgpe", "project1", "project")
 PROJECT_SEARCHES = ("project1", "project")
@@ -251,7 +251,7 @@ def objective_of(run: dict) -> str:
 
 def project_cores(args: argparse.Namespace) -> int:
     """Workers of the 'project' search: --cores, or every CPU this process may run on."""
-    from coordinator.executors import local_cpus
+    from coordinator.rounds.executors import local_cpus
 
     return args.cores or local_cpus()
 

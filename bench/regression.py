@@ -5,7 +5,7 @@ Usage: python bench/regression.py [--parts diabetes,sine] [--splits 0,1,2] [--di
                                   [--diabetes-flags "--hidden 64 --l2 30 --validation-fraction 0 --steps 500"]
 
 diabetes (scikit-learn, 442 rows, 10 features): for each split S the rows are split 75/25 exactly as
-`--dataset diabetes --data-seed S` splits them (coordinator.splits.stratified_split, one class, its
+`--dataset diabetes --data-seed S` splits them (coordinator.data.splits.stratified_split, one class, its
 test salt), and this project is run as a user runs it, on every local core (a private local Ray):
 
     python -m coordinator run --dataset diabetes --data-seed S --seed S --time-budget B --quiet --out RUN FLAGS
@@ -47,14 +47,14 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from coordinator.files import atomic_write_text  # noqa: E402
+from cluster.atomic_files import atomic_write_text  # noqa: E402
 
 DEFAULT_DIABETES_FLAGS = "--hidden 64 --l2 30 --validation-fraction 0 --steps 500"
 
 
 def run_project(arguments: list[str], run_dir: Path) -> tuple[object, float]:
     """`python -m coordinator run ARGUMENTS --out run_dir --quiet` in a process of its own; (result, seconds)."""
-    from coordinator.result import load_result
+    from coordinator.results.result import load_result
 
     started = time.monotonic()
     command = [sys.executable, "-m", "coordinator", "run", *arguments, "--out", str(run_dir), "--quiet", "--force"]
@@ -69,8 +69,8 @@ def diabetes_split(split: int):
     """(X_train, y_train, X_test, y_test) as `--dataset diabetes --data-seed split` splits the rows."""
     from sklearn.datasets import load_diabetes
 
-    from coordinator.prepare import TEST_FRACTION
-    from coordinator.splits import TEST_SALT, stratified_split
+    from coordinator.data.splits import TEST_SALT, stratified_split
+    from coordinator.rounds.prepare import TEST_FRACTION
 
     X, y = load_diabetes(return_X_y=True)
     kept, held = stratified_split(np.zeros(len(y), dtype=np.int64), TEST_FRACTION, split, TEST_SALT)
@@ -124,7 +124,7 @@ def sine_mlp(seed: int, budget: float) -> dict:
     """MLPRegressor (Adam, lr 0.005, batches of 200) 1-64-64-1 on sine_data, epochs until the budget is spent."""
     from sklearn.neural_network import MLPRegressor
 
-    from coordinator.data import sine_data
+    from coordinator.data.datasets import sine_data
 
     X, y = sine_data()
     model = MLPRegressor(hidden_layer_sizes=(64, 64), learning_rate_init=0.005, batch_size=200, random_state=seed)
@@ -139,7 +139,7 @@ def sine_mlp(seed: int, budget: float) -> dict:
 def sine_pgpe(seed: int, budget: float) -> dict:
     """EvoTorch PGPE (ClipUp, population 200) minimising the MSE of 1-64-64-1 on sine_data."""
     from bench._objective import pgpe_on_rows
-    from coordinator.data import sine_data
+    from coordinator.data.datasets import sine_data
     from workers.network import Layout, evaluate
 
     X, y = sine_data()

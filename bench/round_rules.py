@@ -8,7 +8,7 @@ seeds of (round, climber) and climb `steps` steps (the project's own climbs, `wo
 differs is what the round keeps, and, for two rules, how the climbers move. Rules:
 
 - best: the best climber (the round before recombination).
-- recombine: the project's rule (`coordinator.combine.round_best`): the log-rank weighted mean of the
+- recombine: the project's rule (`coordinator.rounds.combine.round_best`): the log-rank weighted mean of the
   improving climbers' changes, scored at LENGTHS times it.
 - mu-lengths: the same mean at mu/4, mu/2 and mu times it (mu improving climbers; mu times the mean
   is about their sum).
@@ -52,13 +52,13 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
+from cluster.atomic_files import atomic_write_text  # noqa: E402
 from coordinator import SearchConfig  # noqa: E402
-from coordinator.best import Best  # noqa: E402
-from coordinator.combine import keep_best, rank_key, recombination_weights, round_best  # noqa: E402
-from coordinator.files import atomic_write_text  # noqa: E402
-from coordinator.prepare import prepare_run  # noqa: E402
-from coordinator.seeds import seed_for  # noqa: E402
-from coordinator.stepper import training_scorer  # noqa: E402
+from coordinator.rounds.best import Best  # noqa: E402
+from coordinator.rounds.combine import keep_best, rank_key, recombination_weights, round_best  # noqa: E402
+from coordinator.rounds.prepare import prepare_run  # noqa: E402
+from coordinator.rounds.seeds import seed_for  # noqa: E402
+from coordinator.rounds.stepper import training_scorer  # noqa: E402
 from workers import ClimbOutcome, ClimbReport, Layout  # noqa: E402
 from workers import climbs as climbs_module  # noqa: E402
 from workers.climbs import Solution  # noqa: E402

@@ -30,10 +30,10 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from coordinator import SearchConfig, search  # noqa: E402
-from coordinator.data import load_dataset  # noqa: E402
-from coordinator.executors import RayExecutor  # noqa: E402
-from coordinator.prepare import prepare_run  # noqa: E402
-from coordinator.stepper import round_tasks  # noqa: E402
+from coordinator.data.datasets import load_dataset  # noqa: E402
+from coordinator.rounds.executors import RayExecutor  # noqa: E402
+from coordinator.rounds.prepare import prepare_run  # noqa: E402
+from coordinator.rounds.stepper import round_tasks  # noqa: E402
 from workers import ClimbWorker, prepare_rows  # noqa: E402
 
 

@@ -49,7 +49,7 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from coordinator.files import atomic_write_text  # noqa: E402
+from cluster.atomic_files import atomic_write_text  # noqa: E402
 
 # (hidden sizes, rounds): the rounds a 2-core run of the budget climbs (digits 60 s: about 22;
 # wine, breast cancer, iris 20 s: about 80, 40, 100; the spirals 60 s: about 250, 0.2 s a round).
@@ -66,9 +66,9 @@ SMALL = ("wine", "breast_cancer", "iris")
 
 def case_rows(case: str, seed: int):
     """(X_train, y_train, X_test, y_test) of a case and seed."""
-    from coordinator.data import nnfs_data, sklearn_data
-    from coordinator.prepare import TEST_FRACTION
-    from coordinator.splits import TEST_SALT, stratified_split
+    from coordinator.data.datasets import nnfs_data, sklearn_data
+    from coordinator.data.splits import TEST_SALT, stratified_split
+    from coordinator.rounds.prepare import TEST_FRACTION
 
     if case.startswith("spiral"):
         classes = int(case.removeprefix("spiral"))
@@ -85,9 +85,9 @@ def climb(
 ) -> list[dict]:
     """Per round: the best so far on training, held-out (held_rows, or the product's split) and test rows."""
     from coordinator.config import SearchConfig
-    from coordinator.executors import open_executor
-    from coordinator.prepare import prepare_run
-    from coordinator.stepper import SearchStepper
+    from coordinator.rounds.executors import open_executor
+    from coordinator.rounds.prepare import prepare_run
+    from coordinator.rounds.stepper import SearchStepper
     from workers.network import Layout, score
 
     if held_rows is not None:

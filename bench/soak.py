@@ -2,7 +2,7 @@
 
 Usage: python bench/soak.py [--climbers 256] [--rounds 200] [--steps 200] [--workers 2] [--limit 0.10]
 
-Runs the search's own round loop (coordinator.search.search, with a RayExecutor handed in and a
+Runs the search's own round loop (coordinator.rounds.search.search, with a RayExecutor handed in and a
 checkpoint written every round into a temporary run directory) on a private local Ray with
 --workers CPUs. Resident memory (VmRSS in /proc/PID/status) of the driver and of each actor is
 read before round 0 (actors started and warmed), after round 0 (the baseline: the kernels have
@@ -29,8 +29,8 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private local Ray: no to
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from coordinator import SearchConfig, search  # noqa: E402
-from coordinator.data import load_dataset  # noqa: E402
-from coordinator.executors import RayExecutor  # noqa: E402
+from coordinator.data.datasets import load_dataset  # noqa: E402
+from coordinator.rounds.executors import RayExecutor  # noqa: E402
 
 MIB = 1024 * 1024
 

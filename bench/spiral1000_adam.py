@@ -2,7 +2,7 @@
 targets set on that data (issue: "the spiral 1,000 x 3 reaches <= 0.10 in 60 s").
 
 scikit-learn's MLPClassifier (Adam, ReLU, 64 hidden units, no L2 penalty, no early stopping) on nnfs
-`spiral_data(1000, 3)` exactly as the project loads it (`coordinator.data.nnfs_data`, data seed 0), for
+`spiral_data(1000, 3)` exactly as the project loads it (`coordinator.data.datasets.nnfs_data`, data seed 0), for
 a fixed number of epochs; the figure is the training loss (categorical cross-entropy clipped at 1e-7, as
 the search reports it) and accuracy on all 3,000 rows. Settings: full-batch Adam at learning rates 0.01
 (seeds 0-2) and 0.03 (seed 0), 20,000 epochs; minibatches of 100 at 0.003 for 2,000 epochs (seed 0).
@@ -26,7 +26,7 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from coordinator.data import nnfs_data  # noqa: E402
+from coordinator.data.datasets import nnfs_data  # noqa: E402
 
 # (learning rate, batch size, epochs, seed)
 RUNS = [(0.01, 3000, 20_000, seed) for seed in (0, 1, 2)] + [(0.03, 3000, 20_000, 0), (0.003, 100, 2_000, 0)]

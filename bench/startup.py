@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from coordinator.files import atomic_write_text  # noqa: E402
+from cluster.atomic_files import atomic_write_text  # noqa: E402
 
 
 def one_run(budget: float) -> dict:

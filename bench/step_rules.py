@@ -40,7 +40,7 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from coordinator.files import atomic_write_text  # noqa: E402
+from cluster.atomic_files import atomic_write_text  # noqa: E402
 from workers import ClimbSettings, Layout, Solution, climb_rows, prepare_rows  # noqa: E402
 from workers.network import score  # noqa: E402
 
@@ -59,7 +59,7 @@ def data(case: str):
     """(X, y, X_test or None, y_test or None, l2) as the search would see the case's data."""
     name, _, scaling = case.split("-")[0].partition(":")
     if name == "spiral":
-        from coordinator.data import nnfs_data
+        from coordinator.data.datasets import nnfs_data
 
         X, y = nnfs_data("spiral", 100, 3)
         return X.astype(np.float64), y.astype(np.int64), None, None, 0.0

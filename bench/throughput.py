@@ -39,7 +39,7 @@ from bench.seed_reference import (  # noqa: E402
     Layer_Dense,
     Loss_CategoricalCrossentropy,
 )
-from coordinator.data import nnfs_data  # noqa: E402
+from coordinator.data.datasets import nnfs_data  # noqa: E402
 from workers import ClimbSettings, Layout, climb  # noqa: E402
 from workers.settings import SEED_RULE  # noqa: E402
 

@@ -15,8 +15,8 @@ import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from cluster.atomic_files import atomic_write_bytes
 from cluster.connect import ClusterError
-from cluster.files import atomic_write_bytes
 
 BEGIN_MARKER = "=== hillclimb run files begin ==="
 END_MARKER = "=== hillclimb run files end ==="

@@ -246,14 +246,16 @@ def receive_stopped(logs: str, run_dir: str | Path) -> StoppedJob | None:
 def checkpoint_rounds(data: bytes | None) -> int | None:
     """The rounds a checkpoint.npz holds, or None if it cannot say.
 
-    Read from the JSON `state` that coordinator/checkpoint.py stores in it (cluster/ does not import
+    Read from the JSON `state` that coordinator/rounds/checkpoint.py stores in it (cluster/ does not import
     coordinator/); only for telling the user, so anything unexpected is None, never an error.
     """
     if data is None:
         return None
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-            stored = archive["state"]  # UTF-8 bytes, or a numpy string in format 1 (see coordinator/checkpoint.py)
+            stored = archive[
+                "state"
+            ]  # UTF-8 bytes, or a numpy string in format 1 (see coordinator/rounds/checkpoint.py)
             text = stored.tobytes().decode() if stored.dtype == np.uint8 else str(stored)
             return int(json.loads(text)["rounds_completed"])
     except Exception:

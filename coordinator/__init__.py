@@ -9,21 +9,20 @@ until a search runs, and `HillClimbClassifier` (a scikit-learn estimator) import
 then: it is an optional extra (pip install 'hillclimb[sklearn]').
 """
 
-import sys
 from importlib import import_module
 
 _HOMES = {
     "ConfigError": "coordinator.config",
     "SearchConfig": "coordinator.config",
-    "Dataset": "coordinator.data",
-    "load_dataset": "coordinator.data",
-    "nnfs_data": "coordinator.data",
-    "HillClimbClassifier": "coordinator.estimator",
-    "HillClimbRegressor": "coordinator.estimator",
-    "RoundRecord": "coordinator.result",
-    "SearchResult": "coordinator.result",
-    "load_result": "coordinator.result",
-    "search": "coordinator.search",
+    "Dataset": "coordinator.data.datasets",
+    "load_dataset": "coordinator.data.datasets",
+    "nnfs_data": "coordinator.data.datasets",
+    "HillClimbClassifier": "coordinator.interface.estimator",
+    "HillClimbRegressor": "coordinator.interface.estimator",
+    "RoundRecord": "coordinator.results.result",
+    "SearchResult": "coordinator.results.result",
+    "load_result": "coordinator.results.result",
+    "search": "coordinator.rounds.search",
 }
 
 __all__ = sorted(_HOMES)
@@ -35,10 +34,6 @@ def __getattr__(name: str):
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(import_module(_HOMES[name]), name)
     globals()[name] = value
-    # Importing a module of the package sets its name here: `coordinator.search` the module would then
-    # shadow `search` the function for a later `from coordinator import search`. The function wins.
-    if "coordinator.search" in sys.modules:
-        globals()["search"] = sys.modules["coordinator.search"].search
     return value
 
 

@@ -1,7 +1,7 @@
-"""`python -m coordinator`: see coordinator.cli."""
+"""`python -m coordinator`: see coordinator.interface.cli."""
 
 import sys
 
-from coordinator.cli import main
+from coordinator.interface.cli import main
 
 sys.exit(main())

@@ -13,7 +13,7 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator, model_
 
 from workers.settings import ClimbSettings, finite_non_negative, loss_mismatch, resolved_loss, setting
 
-# A round of one climber, in steps; more climbers make shorter rounds (coordinator/rounds.py).
+# A round of one climber, in steps; more climbers make shorter rounds (coordinator/rounds/length.py).
 ONE_CLIMBER_STEPS = 20_000
 Combine = Literal["best", "recombine"]
 

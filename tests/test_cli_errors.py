@@ -264,7 +264,7 @@ def test_a_reader_that_stops_early_ends_the_run_quietly_and_it_can_be_resumed(tm
 
 
 def test_more_workers_than_cpus_are_warned_of_and_the_summary_tells_the_truth(tmp_path):
-    from coordinator.executors import local_cpus
+    from coordinator.rounds.executors import local_cpus
 
     workers = local_cpus() + 1
     completed = _run(tmp_path, *TINY, "--workers", str(workers), "--out", "run", timeout=180)

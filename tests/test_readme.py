@@ -72,7 +72,7 @@ def test_the_python_example_fits_data_of_any_width():
     import numpy as np
 
     from coordinator import SearchConfig
-    from coordinator.prepare import prepare_run
+    from coordinator.rounds.prepare import prepare_run
 
     text = (ROOT / "README.md").read_text()
     line = re.search(r"^config = (SearchConfig\(.*\))\s*(#[^)]*)?$", text, re.M).group(1)

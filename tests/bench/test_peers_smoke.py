@@ -90,7 +90,7 @@ def test_digits_is_split_as_the_project_splits_it_and_every_run_records_test_acc
 
 def test_the_peers_data_are_the_projects_training_and_test_rows_scaled():
     from coordinator import SearchConfig
-    from coordinator.prepare import prepare_run
+    from coordinator.rounds.prepare import prepare_run
 
     objective = Objective("digits", 1.0)
     prepared = prepare_run(SearchConfig(dataset="digits", validation_fraction=0.0))

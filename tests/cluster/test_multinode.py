@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from coordinator import SearchConfig, search
-from coordinator.executors import RayExecutor
-from coordinator.prepare import prepare_run
-from coordinator.stepper import SilentProgress
+from coordinator.rounds.executors import RayExecutor
+from coordinator.rounds.prepare import prepare_run
+from coordinator.rounds.stepper import SilentProgress
 from tests.cluster.head import OBJECT_STORE_BYTES, free_port
 from tests.cluster.processes import descendants, not_on_loopback
 

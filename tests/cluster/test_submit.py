@@ -17,7 +17,7 @@ import pytest
 from cluster.__main__ import main as cluster_main
 from cluster.log_transport import RUN_DIR_MARKER
 from coordinator import SearchConfig, load_result, search
-from coordinator.checkpoint import load_checkpoint
+from coordinator.rounds.checkpoint import load_checkpoint
 from tests.cluster.conftest import PROJECT, run_command
 from tests.cluster.processes import listeners, not_on_loopback
 

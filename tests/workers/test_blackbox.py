@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 
-from coordinator.data import nnfs_data
+from coordinator.data.datasets import nnfs_data
 from workers import ClimbSettings, Layout, Solution, climb, evaluate
 from workers.blackbox import Objective, ObjectiveCallError, ObjectiveError, required_positional
 from workers.blackbox_climb import climb_objective

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from coordinator.data import nnfs_data
+from coordinator.data.datasets import nnfs_data
 from workers import ClimbSettings, Layout, Solution, climb, climb_batch, climb_rows, evaluate, kernel, prepare_rows
 from workers.climbs import BLOCK_STEPS, draw_moves
 from workers.network import score

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from coordinator.data import nnfs_data
+from coordinator.data.datasets import nnfs_data
 from workers import ClimbSettings, Layout, Solution, climb, climb_batch, evaluate, grid
 from workers.network import error_terms, init_params, logits, score, softmax
 from workers.objective import CLIP, TIE_BOUND

@@ -19,7 +19,7 @@ import pytest
 from numba.core import config
 
 from coordinator.config import ConfigError, make_config
-from coordinator.data import nnfs_data
+from coordinator.data.datasets import nnfs_data
 from workers import ClimbSettings, Layout, Solution, climb, evaluate, jitcache, kernel
 from workers.network import score
 

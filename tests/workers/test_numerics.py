@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from coordinator import SearchConfig, search
-from coordinator.best import Best, better_of
-from coordinator.data import nnfs_data
-from coordinator.result import Environment
+from coordinator.data.datasets import nnfs_data
+from coordinator.results.result import Environment
+from coordinator.rounds.best import Best, better_of
 from workers import ClimbOutcome, ClimbReport, ClimbSettings, Layout, Solution, climb, evaluate, fastmath, kernel
 from workers.network import CLIP, cross_entropy, logits, score, softmax
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from bench.seed_reference import Activation_ReLU, Activation_Softmax, Layer_Dense, Loss_CategoricalCrossentropy
-from coordinator.data import nnfs_data
-from coordinator.reference import SEED_FIGURES as REFERENCE
+from coordinator.data.datasets import nnfs_data
+from coordinator.interface.reference import SEED_FIGURES as REFERENCE
 from workers import ClimbSettings, Layout, climb, evaluate
 from workers.network import score, sparse_labels
 from workers.settings import SEED_RULE

@@ -1,0 +1,507 @@
+"""`python -m coordinator run|predict|evaluate|plot|export`: the command line of the search."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from cluster.command_line import EXIT_OK, OneLineParser, run_main
+from coordinator.config import ConfigError, SearchConfig, make_config, read_config_file
+from coordinator.data.environments import EVALUATION_EPISODES
+from coordinator.interface.flags import add_setting_flags, given_settings
+from coordinator.interface.reference import seed_figure
+
+EXAMPLES = """examples:
+  {prog} run                              # spiral data, 2-64-3, all CPUs, about a minute
+  {prog} run --dataset vertical --layers 2,3,3 --time-budget 10
+  {prog} run --config search.yaml --climbers 32 --out runs/big
+  {prog} run --resume runs/big            # go on after a stop or a crash
+  {prog} run --env CartPole-v1 --hidden 16 --time-budget 60 --out runs/cartpole   # a policy (hillclimb[rl])
+  {prog} predict runs/big --input points.csv --output classes.csv
+  {prog} evaluate runs/big --input test.csv  # accuracy, per-class figures, confusion matrix
+  {prog} evaluate runs/cartpole             # a policy's returns on 100 episodes it never saw
+  {prog} plot runs/big                    # runs/big/decision_regions.png, history.png
+  {prog} export runs/big --onnx model.onnx  # the network as an ONNX graph
+  {prog} run --dataset sine --hidden 64,64 --time-budget 60 --out runs/sine   # regression: the book's sine
+  {prog} run --dataset prices.csv --task regression --loss mae   # a file whose last column is a number to predict
+"""
+
+EXPORT_EXAMPLES = """the graph: input X (N, features), float32 or float64 (--dtype); inside, in float64, the run's
+scaling, dense layers with ReLU, softmax; outputs probabilities (N, classes), of X's type, and label (N,), the run's
+class labels. It does not check its input: a row with NaN gets NaN probabilities. Needs pip install 'hillclimb[onnx]'.
+
+examples:
+  {prog} export runs/big --onnx model.onnx                    # X float32, as deployments and skl2onnx feed it
+  {prog} export runs/big --onnx model.onnx --dtype float64    # X float64: probabilities as predict_proba's
+"""
+
+PREDICT_EXAMPLES = """input: a .csv of feature columns (a header row is allowed), or a .npz with an array X.
+output: a header row class,p_0,p_1,... then, for each input row, its predicted class and each class's probability;
+a regressor's: a header row (prediction, or the target's name) then each row's predicted number(s).
+
+examples:
+  {prog} predict runs/big --input points.csv                 # print to the terminal
+  {prog} predict runs/big --input points.npz --output classes.csv
+"""
+
+EVALUATE_EXAMPLES = """prints the figures as text and draws the confusion matrix as a PNG; a regressor's: MSE, MAE
+and R^2 in the targets' own units. A run that learnt a policy
+(--env) is rolled out instead on episodes it never trained on (their seeds are odd, training's even), and its mean,
+min, median and max return are printed.
+
+examples:
+  {prog} evaluate runs/big --input test.csv
+  {prog} evaluate runs/big --input test.csv --label-column species --output confusion.png
+  {prog} evaluate runs/cartpole --episodes 100 --seed 1
+"""
+
+PLOT_EXAMPLES = """writes decision_regions.png (data with 2 features only) and history.png; a run still going is drawn
+as of its last finished round. A run on a data file needs that file at the same path (relative to where the
+run was started).
+
+examples:
+  {prog} plot runs/big                    # PNGs into runs/big/
+  {prog} plot runs/big --output pictures/
+"""
+
+
+def program_name() -> str:
+    """How this command was called: `hillclimb` (the installed script) or `python -m coordinator`."""
+    return "hillclimb" if Path(sys.argv[0]).name == "hillclimb" else "python -m coordinator"
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every subcommand; prog: the command's name as help and errors show it (default: as called)."""
+    prog = prog or program_name()
+    parser = OneLineParser(
+        prog=prog,
+        description="Train a small neural network without gradients: many hill climbs, the best broadcast.",
+        epilog=EXAMPLES.format(prog=prog),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    run = commands.add_parser(
+        "run",
+        help="run a search",
+        description="Run a search. Settings come from --config YAML, then flags override them.",
+        epilog=EXAMPLES.format(prog=prog),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,  # `--ou` must not pass for `--out`: `cluster submit` reads --out and --resume
+    )
+    run.add_argument(
+        "--config",
+        metavar="FILE.yaml",
+        help="YAML of settings, keyed as the flags below without -- and with _ for - (time_budget: 30); "
+        "flags given override them",
+    )
+    groups = add_setting_flags(run)
+    groups["where"].add_argument(
+        "--address",
+        help="Ray to use: none = a private local Ray on this machine's CPUs; 'auto' = the cluster started here "
+        "with `ray start`; host:port or ray://host:10001 = that cluster",
+    )
+    groups["where"].add_argument("--inprocess", action="store_true", help="run every climb in this process, no Ray")
+    output = run.add_argument_group("the run directory and what is shown")
+    output.add_argument("--out", metavar="DIR", help="run directory (default runs/<date-time>/)")
+    output.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last finished round")
+    output.add_argument("--force", action="store_true", help="overwrite the run in --out if there is one")
+    output.add_argument(
+        "--dry-run", action="store_true",
+        help="check the settings, the data and the run directory, say what would run, and stop (exit 0 if all is well)",
+    )  # fmt: skip
+    output.add_argument("--quiet", action="store_true", help="print nothing but errors (default: a live progress line)")
+    output.add_argument(
+        "--log-json", action="store_true",
+        help="one JSON object per round on stdout, the summary on stderr (default: text for people)",
+    )  # fmt: skip
+    output.add_argument(
+        "--plot", action="store_true", help="at the end, draw the PNGs of `plot` into the run directory"
+    )
+
+    predict = commands.add_parser(
+        "predict",
+        help="classify points with a finished run's network",
+        description="Classify each row of a .csv (features only, optional header) or .npz (array X) file.",
+        epilog=PREDICT_EXAMPLES.format(prog=prog),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    predict.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory")
+    predict.add_argument("--input", required=True, metavar="FILE", help=".csv or .npz file of features")
+    predict.add_argument("--output", metavar="FILE.csv", help="write class and probabilities here (default stdout)")
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="score a finished run's network on labelled rows it never saw",
+        description="Loss, accuracy, per-class precision and recall and the confusion matrix of a finished run's "
+        "network on a labelled .csv or .npz file (labels as the run saw them).",
+        epilog=EVALUATE_EXAMPLES.format(prog=prog),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    evaluate.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory")
+    evaluate.add_argument(
+        "--input",
+        metavar="FILE",
+        help="labelled .csv (label last) or .npz (X, y); needed unless the run learnt a policy",
+    )
+    evaluate.add_argument(
+        "--label-column",
+        metavar="NAME|INDEX",
+        help="the label column of a .csv (default: the run's own, else the last)",
+    )
+    evaluate.add_argument(
+        "--output", metavar="FILE.png", help="the confusion matrix picture (default RUN_DIR/confusion_<input name>.png)"
+    )
+    evaluate.add_argument(
+        "--episodes", type=int, metavar="N",
+        help=f"a policy: episodes to roll out (default: {EVALUATION_EPISODES})",
+    )  # fmt: skip
+    evaluate.add_argument(
+        "--seed", type=int, metavar="N", help="a policy: the seed the episodes' seeds are drawn from (default: 0)"
+    )
+
+    plot = commands.add_parser(
+        "plot",
+        help="draw a run's decision regions and loss curve",
+        description="Draw the data with the best network's decision regions, and loss and accuracy per round.",
+        epilog=PLOT_EXAMPLES.format(prog=prog),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    plot.add_argument("run_dir", metavar="RUN_DIR", help="a run directory")
+    plot.add_argument("--output", metavar="DIR", help="where to write the PNG files (default RUN_DIR)")
+
+    export = commands.add_parser(
+        "export",
+        help="write a finished run's network as an ONNX graph",
+        description="Write a finished run's network, its feature scaling and class labels as a standard ONNX graph.",
+        epilog=EXPORT_EXAMPLES.format(prog=prog),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    export.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory")
+    export.add_argument(
+        "--onnx", required=True, metavar="FILE.onnx", help="the ONNX file to write (replaced atomically)"
+    )
+    export.add_argument(
+        "--dtype",
+        choices=("float32", "float64"),
+        default="float32",
+        help="the type of the input X and of the probabilities (default: float32); the graph computes in float64",
+    )
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> SearchConfig:
+    """YAML values, then flag values; a ConfigError names the first bad field."""
+    values = read_config_file(args.config) if args.config else {}
+    values.update(given_settings(args))
+    return make_config(values)
+
+
+def _command_run(args: argparse.Namespace) -> int:
+    from cluster.quiet import ray_logs_to_file
+    from coordinator.interface.progress import JsonProgress, LineProgress, ProgressGroup, mean_return
+    from coordinator.interface.ray_metrics import RayMetrics
+    from coordinator.rounds.prepare import prepare_run
+    from coordinator.rounds.search import run_prepared
+
+    if args.resume and args.out and Path(args.out) != Path(args.resume):
+        raise ConfigError("--out: give either --resume DIR or --out DIR, not two different directories")
+    config = config_from_args(args)
+    run_dir = Path(args.resume or args.out or Path("runs") / time.strftime("%Y-%m-%dT%H-%M-%S"))
+    args.out = str(run_dir)  # for the message if interrupted
+    prepared = prepare_run(
+        _run_config(args, config), run_dir=run_dir, resume=bool(args.resume), force=args.force, claim=not args.dry_run
+    )
+    if not args.quiet:  # before the run (or instead of it): what the data holds, and what was done to it
+        for note in prepared.data.notes if prepared.data is not None else ():
+            print(f"note: {note}", file=sys.stderr)
+    if args.dry_run:
+        print(f"would run: {_describe(prepared)}; results into {run_dir}/")
+        return EXIT_OK
+    shown = []
+    budget = prepared.config.time_budget
+    policy = prepared.policy is not None
+    if args.log_json:
+        shown.append(JsonProgress(time_budget=budget, returns=policy))
+    elif not args.quiet:
+        notice = f"searching {_describe(prepared)}; results go to {run_dir}/"
+        shown.append(
+            LineProgress(
+                budget,
+                notice=notice,
+                goodness=_goodness(prepared.config),
+                shown=mean_return(prepared.config.episodes) if policy else None,
+            )
+        )
+    # On Ray, the run's figures go to Ray's metrics too (dashboard, Prometheus), tagged with its directory.
+    progress = ProgressGroup(*shown, *([] if args.inprocess else [RayMetrics(str(run_dir))]))
+    # Ray's own notices (its token notice, a thread's missing SIGTERM handler) go to its log files: the
+    # terminal shows this run's progress, and problems come as our own one-line errors.
+    ray_notices = ray_logs_to_file()
+    started = time.monotonic()
+    try:
+        with ray_notices:
+            result = run_prepared(prepared, "inprocess" if args.inprocess else "ray", args.address, progress)
+    finally:
+        progress.close()  # end a live line before the summary, an error or "interrupted"
+    session_seconds = time.monotonic() - started
+    plots = []
+    from coordinator.interface.plot import plot_run
+    from coordinator.results.run_files import PICTURES
+
+    # A resumed run's pictures are drawn again, asked or not: pictures of an earlier round would mislead.
+    if args.plot or (args.resume and any((run_dir / name).exists() for name in PICTURES)):
+        plots = plot_run(run_dir)
+    if not args.quiet:
+        _print_summary(result, run_dir, sys.stderr if args.log_json else sys.stdout, plots, session_seconds)
+    return EXIT_OK
+
+
+def _describe(prepared) -> str:
+    """'spiral (300 rows, 2 features, 3 classes, 60 held out), network 2-64-3[, after round N]'."""
+    dataset, config, data = prepared.dataset, prepared.config, prepared.data
+    resumed = f", going on after round {prepared.state.rounds_completed}" if prepared.state else ""
+    if prepared.policy is not None:
+        policy = prepared.policy
+        actions = (
+            f"{policy.action_size} actions"
+            if policy.action == "discrete"
+            else f"actions of {policy.action_size} number(s) in a box"
+        )
+        return (
+            f"{config.env} (observations of {policy.observation_size} number(s), {actions}; the loss is minus the "
+            f"mean return of {config.episodes} episodes, new ones each round), policy "
+            f"{'-'.join(map(str, config.layers))}{resumed}"
+        )
+    held = f", {data.validation.rows} held out" if data.validation is not None else ""
+    outputs = f"{dataset.num_classes} classes"
+    if dataset.regression:
+        count = dataset.num_outputs
+        outputs = f"{count} target{'s' if count != 1 else ''}, regression, loss {config.loss}"
+    return (
+        f"{Path(dataset.name).name} ({len(dataset.X)} rows, {dataset.num_features} features, "
+        f"{outputs}{held}), network {'-'.join(map(str, config.layers))}{resumed}"
+    )
+
+
+def _goodness(config: SearchConfig) -> str:
+    """What a run's second figure is: a classifier's accuracy, a regressor's R^2."""
+    return "R^2" if config.task == "regression" else "accuracy"
+
+
+def _run_config(args: argparse.Namespace, config: SearchConfig) -> SearchConfig | None:
+    """The config to run: on resume, None unless settings were given (the checkpoint's stands)."""
+    return config if not args.resume or _given_fields(args) else None
+
+
+def _given_fields(args: argparse.Namespace) -> bool:
+    return bool(args.config) or bool(given_settings(args))
+
+
+def _rounds_line(result) -> str:
+    """What the climbers bought: who won the rounds, and the losses computed one after another."""
+    history = result.history
+    config = result.config
+    combined = sum(record.combined for record in history)
+    single = sum(record.winning_climber is not None for record in history)
+    critical = [record.critical_evaluations for record in history if record.critical_evaluations is not None]
+    coordinator = sum(record.coordinator_evaluations for record in history)
+    text = (
+        f"rounds of {config.climbers} climber(s) x {config.steps:,} steps: {single} won by a single climber, "
+        f"{combined} by a recombination of several climbers' changes, {len(history) - single - combined} by none"
+    )
+    if critical:
+        text += f"; {sum(critical):,} evaluations one after another ({coordinator:,} of them the coordinator's)"
+    return text
+
+
+def _print_summary(result, run_dir: Path, stream, plots: list[Path] | None = None, session_seconds=None) -> None:
+    """What a run found and what it cost, in plain words; session_seconds: this session's time (the budget's)."""
+    config = result.config
+    goodness = _goodness(config)
+    lines = [
+        f"best loss {result.best_loss:.5f}, {goodness} {result.best_accuracy:.3f} "
+        f"after {result.rounds_completed} rounds ({result.stopped_because.text} reached)"
+        if result.best_accuracy is not None
+        else f"best loss {result.best_loss:.6g} after {result.rounds_completed} rounds "
+        f"({result.stopped_because.text} reached)",
+    ]
+    if result.policy is not None:
+        lines = [
+            f"best return {-result.best_loss:.2f} (the mean of round {result.rounds_completed - 1}'s "
+            f"{config.episodes} training episodes) after {result.rounds_completed} rounds "
+            f"({result.stopped_because.text} reached)"
+        ]
+    if result.validation_loss is not None:
+        lines = _kept_lines(result)
+    if result.test_accuracy is not None:
+        lines.append(
+            f"test rows never seen by the search ({result.data.test.rows}): loss {result.test_loss:.5f}, "
+            f"{goodness} {result.test_accuracy:.3f}"
+        )
+    if result.regression and result.target_scaling is not None and result.target_scaling.kind != "none":
+        lines.append("losses are of the targets as scaled on the training rows (standard); R^2 is the same either way")
+    figure = seed_figure(config)
+    if figure is not None:
+        lines.append(figure.describe())
+    lines.append(_cost_line(result, session_seconds))
+    lines.append(_rounds_line(result))
+    if result.policy is not None:
+        lines.append(f"its returns on episodes it never trained on: {program_name()} evaluate {run_dir}")
+    written = [run_dir / "result.json", run_dir / "weights.npz", *(plots or [])]
+    lines.append(f"written: {', '.join(str(path) for path in written)}")
+    print("\n".join(lines), file=stream)
+
+
+def _kept_lines(result) -> list[str]:
+    """The network kept for its held-out figures, and the last round's beside it when that is another."""
+    from coordinator.rounds.best import REGRESSION_SELECTION_RULE, SELECTION_RULE
+
+    last = result.history[-1]
+    held = result.data.validation.rows
+    rule, name = (REGRESSION_SELECTION_RULE, "R^2") if result.regression else (SELECTION_RULE, "accuracy")
+    lines = [
+        f"kept the network of round {result.selected_round} of {result.rounds_completed} ({rule}): "
+        f"on the {held} held-out rows {name} {result.validation_accuracy:.3f}, loss {result.validation_loss:.5f}; "
+        f"on the training rows {name} {result.best_accuracy:.3f}, loss {result.best_loss:.5f} "
+        f"({result.stopped_because.text} reached)"
+    ]
+    if result.selected_round != last.round and last.validation_accuracy is not None:
+        lines.append(
+            f"the last round's network: held-out {name} {last.validation_accuracy:.3f}, loss "
+            f"{last.validation_loss:.5f}; training {name} {last.best_accuracy:.3f}, loss {last.best_loss:.5f}"
+        )
+    return lines
+
+
+def _cost_line(result, session_seconds: float | None) -> str:
+    """Evaluations, time and rates of this session (a resumed run's earlier sessions said apart), and where."""
+    session = result.history[-1].session
+    records = [record for record in result.history if record.session == session]
+    evaluations = sum(record.evaluations for record in records)
+    climbing_seconds = sum(record.wall_seconds for record in records)
+    if session_seconds is None:
+        session_seconds = result.wall_seconds if session == 0 else climbing_seconds
+    rate = evaluations / session_seconds if session_seconds > 0 else 0.0
+    climbing = f", {evaluations / climbing_seconds:,.0f}/s while climbing" if climbing_seconds > 0 else ""
+    starting = sum(1 for record in records if record.workers == 0)
+    while_starting = f"; {starting} round(s) climbed here while Ray started" if starting else ""
+    text = (
+        f"{evaluations:,} evaluations in {session_seconds:.1f} s ({rate:,.0f}/s overall{climbing}) "
+        f"on {result.environment.workers} worker(s), {result.environment.cpus} CPU(s), "
+        f"{result.environment.nodes} node(s){while_starting}"
+    )
+    if session == 0:
+        return text
+    return (
+        f"this session (resumed after round {records[0].round - 1}): {len(records)} rounds, {text}; the whole run: "
+        f"{session + 1} sessions, {result.evaluations:,} evaluations in {result.wall_seconds:.1f} s"
+    )
+
+
+def _command_predict(args: argparse.Namespace) -> int:
+    from coordinator.interface.predict import predict_file
+
+    predict_file(args.run_dir, args.input, args.output)
+    return EXIT_OK
+
+
+def _command_evaluate(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from coordinator.data.columns import match_columns
+    from coordinator.data.tables import read_table
+    from coordinator.interface.plot import plot_confusion
+    from coordinator.results.result import load_result
+
+    result = load_result(args.run_dir)
+    if result.policy is not None:
+        return _evaluate_policy(args, result)
+    if args.input is None:
+        raise ConfigError("--input: give the labelled rows to score the network on (a .csv or .npz file)")
+    if args.episodes is not None or args.seed is not None:
+        flag = "--episodes" if args.episodes is not None else "--seed"
+        raise ConfigError(f"{flag}: {args.run_dir} learnt from data, not a policy; evaluate it on rows (--input)")
+    label_column = args.label_column if args.label_column is not None else result.config.label_column
+    table = read_table(
+        args.input, labelled=True, label_column=label_column, kind="input file", targets=result.regression
+    )
+    for note in table.notes:
+        print(f"note: {note}", file=sys.stderr)
+    names = result.data.feature_names if result.data is not None else None
+    table = replace(table, X=match_columns(table.X, table.feature_names, names, args.input))
+    if table.X.shape[1] != result.layout.num_inputs:
+        raise ConfigError(
+            f"{args.input}: rows have {table.X.shape[1]} features; the network takes {result.layout.num_inputs}"
+        )
+    try:
+        evaluation = result.evaluate(table.X, table.y)
+    except ConfigError as error:
+        raise ConfigError(f"{args.input}: {error}") from None
+    if result.regression:  # figures only: no confusion matrix to draw
+        if args.output:
+            raise ConfigError("--output: a regressor's evaluation draws no picture (use plot for its fit)")
+        sys.stdout.write(evaluation.report())
+        return EXIT_OK
+    output = Path(args.output) if args.output else Path(args.run_dir) / f"confusion_{Path(args.input).stem}.png"
+    picture = plot_confusion(
+        evaluation, output, f"{Path(args.input).name}, network {'-'.join(map(str, result.config.layers))}"
+    )
+    sys.stdout.write(evaluation.report())
+    print(f"written: {picture}")
+    return EXIT_OK
+
+
+def _evaluate_policy(args: argparse.Namespace, result) -> int:
+    """Roll a policy out on episodes it never trained on and print its returns."""
+    for flag, value in (("--input", args.input), ("--label-column", args.label_column), ("--output", args.output)):
+        if value is not None:
+            raise ConfigError(
+                f"{flag}: {args.run_dir} learnt a policy for {result.config.env}; it is scored on episodes"
+            )
+    episodes = EVALUATION_EPISODES if args.episodes is None else args.episodes
+    evaluation = result.rollout(episodes, 0 if args.seed is None else args.seed)
+    sys.stdout.write(evaluation.report())
+    return EXIT_OK
+
+
+def _command_plot(args: argparse.Namespace) -> int:
+    from coordinator.interface.plot import plot_run, read_run, regions_data
+
+    for path in plot_run(args.run_dir, args.output):
+        print(path)
+    _dataset, skipped = regions_data(read_run(args.run_dir))
+    if skipped:
+        print(f"note: {skipped}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _command_export(args: argparse.Namespace) -> int:
+    from coordinator.interface.export import export_run
+
+    print(f"written: {export_run(args.run_dir, args.onnx, args.dtype)}")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status (2 for bad input, told in one line)."""
+    from cluster.connect import ClusterError
+    from workers.blackbox import ObjectiveError
+
+    args = build_parser().parse_args(argv)
+    commands = {
+        "run": _command_run,
+        "predict": _command_predict,
+        "evaluate": _command_evaluate,
+        "plot": _command_plot,
+        "export": _command_export,
+    }
+
+    def stopped(why: str) -> str:
+        if args.command == "run" and args.out:
+            return f"{why}; resume with --resume {args.out}"
+        return "" if why == "output closed" else why  # `predict | head`: the reader had what it wanted
+
+    return run_main(lambda: commands[args.command](args), (ConfigError, ClusterError, ObjectiveError), stopped)

@@ -1,0 +1,222 @@
+"""What a running search shows: a live line on a terminal, a line per round in a log, JSON lines for machines.
+
+The driver hears of each climber as its result arrives (Ray actors report to it), so the display
+lives here, in the driver: nothing needs drawing from inside the actors, and no progress-bar
+library is needed for one line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TextIO
+
+from coordinator.results.result import RoundRecord
+from coordinator.rounds.best import Best
+
+if TYPE_CHECKING:  # for annotations only: the stepper brings the executors and the workers with it
+    from coordinator.rounds.stepper import Progress
+
+REDRAW_SECONDS = 0.1  # a terminal's live line is redrawn at most this often
+KEEP_LINE_SECONDS = 1.0  # on a terminal, a round's line is kept (scrolls up) at most this often
+
+
+def _rate(value: float) -> str:
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= scale:
+            return f"{value / scale:.2f}{suffix}"
+    return f"{value:.0f}"
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def loss_and_r2(loss: float, r2: float | None) -> str:
+    """How a regressor's best is shown: `best loss 0.00120  R^2 0.998`."""
+    if r2 is None:
+        return f"best loss {loss:.6g}"
+    return f"best loss {loss:.5f}  R^2 {r2:.3f}"
+
+
+def loss_and_accuracy(loss: float, accuracy: float | None) -> str:
+    """How a round's best is shown on a data set: `best loss 0.31708  accuracy 0.880`."""
+    if accuracy is None:
+        return f"best loss {loss:.6g}"
+    return f"best loss {loss:.5f}  accuracy {accuracy:.3f}"
+
+
+def mean_return(episodes: int) -> Callable[[float, float | None], str]:
+    """How a round's best is shown for a policy: `best return 187.40 (5 episodes)`, minus the loss."""
+
+    def shown(loss: float, accuracy: float | None) -> str:
+        return f"best return {-loss:.2f} ({episodes} episodes)"
+
+    return shown
+
+
+class LineProgress:
+    """On a terminal: one live line, redrawn as climbers report, and a kept line about every second.
+
+    Elsewhere (a pipe, a log file): exactly one line per round, nothing redrawn. shown(loss, accuracy)
+    says what the best is (default: loss and accuracy; `mean_return` for a policy).
+    """
+
+    def __init__(
+        self,
+        time_budget: float | None,
+        stream: TextIO | None = None,
+        live: bool | None = None,
+        notice: str | None = None,
+        goodness: str = "accuracy",
+        shown: Callable[[float, float | None], str] | None = None,
+    ):
+        """goodness: what held-out rows' second figure is called ("accuracy", or a regressor's "R^2")."""
+        self.shown = shown or (loss_and_r2 if goodness == "R^2" else loss_and_accuracy)
+        self.stream = stream or sys.stderr
+        self.notice = notice  # printed once the search has checked its input and starts
+        self.live = _is_terminal(self.stream) if live is None else live
+        self.time_budget = time_budget
+        self.goodness = goodness
+        self._clock = time.monotonic()  # when `_elapsed` was last known
+        self._elapsed = 0.0  # the search's elapsed seconds at `_clock` (a resumed run starts above 0)
+        self._last_draw = -math.inf
+        self._last_kept = -math.inf
+        self._open = False  # a live line is on screen without its newline
+
+    def started(self) -> None:
+        """The search passed its checks and its workers are up: say where results go."""
+        if self.notice:
+            self.stream.write(self.notice + "\n")
+            self.stream.flush()
+
+    def _elapsed_now(self) -> float:
+        return self._elapsed + time.monotonic() - self._clock
+
+    def _timing(self, elapsed_s: float) -> str:
+        text = f"elapsed {elapsed_s:6.1f} s"
+        if self.time_budget is not None:
+            text += f"  left {max(0.0, self.time_budget - elapsed_s):6.1f} s"
+        return text
+
+    def _draw(self, line: str, keep: bool) -> None:
+        width = shutil.get_terminal_size((120, 24)).columns - 1
+        self.stream.write("\r" + line[:width] + "\x1b[K" + ("\n" if keep else ""))
+        self.stream.flush()
+        self._open = not keep
+
+    def climber_done(self, round_index: int, done: int, total: int, best: Best | None) -> None:
+        """Redraw the live line (terminals only, at most every REDRAW_SECONDS)."""
+        now = time.monotonic()
+        if not self.live or best is None or (now - self._last_draw < REDRAW_SECONDS and done < total):
+            return
+        self._last_draw = now
+        self._draw(
+            f"round {round_index:>5}  climbers {done}/{total}  {self.shown(best.loss, _number(best.accuracy))}  "
+            f"{self._timing(self._elapsed_now())}",
+            keep=False,
+        )
+
+    def round_done(self, record: RoundRecord, elapsed_s: float) -> None:
+        """Show the round's line: printed in a log, drawn (and kept about every second) on a terminal."""
+        now = time.monotonic()
+        self._clock, self._elapsed = now, elapsed_s
+        held_out = ""
+        if record.validation_loss is not None:  # rows are held out: how the best does on them
+            held_out = f"held-out loss {record.validation_loss:.5f}  {self.goodness} {record.validation_accuracy:.3f}  "
+        line = (
+            f"round {record.round:>5}  {self.shown(record.best_loss, record.best_accuracy)}  "
+            f"{held_out}{_rate(record.evaluations_per_second)} evals/s  {self._timing(elapsed_s)}"
+        )
+        if not self.live:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+            return
+        keep = now - self._last_kept >= KEEP_LINE_SECONDS
+        if keep:
+            self._last_kept = now
+        self._last_draw = now
+        self._draw(line, keep=keep)
+
+    def close(self) -> None:
+        """Keep the live line on screen and end it, so what is printed next starts on a line of its own."""
+        if self._open:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._open = False
+
+
+def _number(value: float) -> float | None:
+    """A NaN accuracy (an objective's climbers have none) as None."""
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _plain(value):
+    """NaN and infinities become null: strict JSON has no words for them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class JsonProgress:
+    """One JSON object per round on stdout: the round's record, elapsed_s, and time_left_s (null without a budget).
+
+    returns: the run trains a policy; each line also gives best_return (minus best_loss).
+    """
+
+    def __init__(self, stream: TextIO | None = None, time_budget: float | None = None, returns: bool = False):
+        self.stream = stream or sys.stdout
+        self.time_budget = time_budget
+        self.returns = returns
+
+    def started(self) -> None:
+        """Nothing before the first round."""
+
+    def climber_done(self, round_index: int, done: int, total: int, best: Best | None) -> None:
+        """Nothing between rounds."""
+
+    def round_done(self, record: RoundRecord, elapsed_s: float) -> None:
+        """Write the round as one JSON line."""
+        time_left = None if self.time_budget is None else max(0.0, self.time_budget - elapsed_s)
+        fields = {**record.model_dump(mode="json"), "elapsed_s": elapsed_s, "time_left_s": time_left}
+        if self.returns:
+            fields["best_return"] = -record.best_loss
+        self.stream.write(json.dumps({key: _plain(value) for key, value in fields.items()}, allow_nan=False) + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        """Nothing to end."""
+
+
+class ProgressGroup:
+    """Several onlookers as one: each hears every event, in the order given."""
+
+    def __init__(self, *progresses: Progress):
+        self.progresses = progresses
+
+    def started(self) -> None:
+        """Tell each that rounds begin."""
+        for progress in self.progresses:
+            progress.started()
+
+    def climber_done(self, round_index: int, done: int, total: int, best: Best | None) -> None:
+        """Tell each that a climber reported."""
+        for progress in self.progresses:
+            progress.climber_done(round_index, done, total, best)
+
+    def round_done(self, record: RoundRecord, elapsed_s: float) -> None:
+        """Tell each that a round ended."""
+        for progress in self.progresses:
+            progress.round_done(record, elapsed_s)
+
+    def close(self) -> None:
+        """Tell each that the search ended."""
+        for progress in self.progresses:
+            progress.close()

@@ -1,0 +1,302 @@
+"""Where climbs run: on Ray worker actors, or in this process (for debugging and tests).
+
+Both take the same tasks and give the same reports, so a search's result does not depend on
+which one ran it, nor on how many workers it had.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import os
+import threading
+import warnings
+from collections.abc import Iterator
+from typing import Literal, Protocol
+
+from cluster import RayInfo, WorkerPool, connect, ray_info
+from cluster.connect import starts_private_ray
+from coordinator.config import ConfigError, SearchConfig
+from coordinator.data.datasets import Dataset
+from coordinator.results.result import Environment
+from workers import ClimbReport, ClimbTask, ClimbWorker, Solution, prepare_rows
+from workers.blackbox import Objective, ObjectiveError
+from workers.objective_worker import ObjectiveWorker
+from workers.settings import resolved_loss
+
+ExecutorKind = Literal["ray", "inprocess"]
+
+
+def worker_of(dataset: Dataset | None, config: SearchConfig, objective: Objective | None) -> tuple[type, tuple]:
+    """The worker class and its arguments: a ClimbWorker holding the rows, or an ObjectiveWorker the objective."""
+    if objective is not None:
+        return ObjectiveWorker, (objective, config.layers, config.climb_settings())
+    # The rows as the kernel reads them, made once here: a pool puts them into the object store once,
+    # and every actor of a node maps the same pages (no copy per actor).
+    return ClimbWorker, (training_rows(dataset, config), config.layers, config.climb_settings())
+
+
+def task_groups(tasks: list[ClimbTask], workers: int) -> list[list[ClimbTask]]:
+    """A round's tasks as `workers` runs of consecutive climbers: what each worker scores together (batch objective)."""
+    size = -(-len(tasks) // max(1, workers))
+    return [tasks[start : start + size] for start in range(0, len(tasks), size)]
+
+
+class Executor(Protocol):
+    """Runs a round's climbs and yields their reports."""
+
+    workers: int
+
+    def run_round(self, start: Solution | None, tasks: list[ClimbTask]) -> Iterator[ClimbReport]:
+        """Reports of the round's tasks, each exactly once."""
+
+    def workers_alive(self) -> int:
+        """Workers up and running now."""
+
+    def environment(self) -> Environment:
+        """Where it ran."""
+
+    def close(self) -> None:
+        """Release what it holds."""
+
+
+class InProcessExecutor:
+    """Runs every climb here, one after another."""
+
+    def __init__(self, dataset: Dataset | None, config: SearchConfig, objective: Objective | None = None):
+        # As many as a Ray run here would have, so that default climbers match; all run here.
+        self.workers = config.workers or local_cpus()
+        worker_class, arguments = worker_of(dataset, config, objective)
+        self.worker = worker_class(*arguments)
+        self.worker.warm_up()
+        # A batch objective scores each worker's climbers of a round together, as they would be on Ray.
+        self.batch = objective is not None and objective.batch
+
+    def run_round(self, start: Solution | None, tasks: list[ClimbTask]) -> Iterator[ClimbReport]:
+        """Reports of the round's tasks, in task order."""
+        for group in task_groups(tasks, self.workers) if self.batch else [[task] for task in tasks]:
+            yield from self.worker.run(start, group)
+
+    def workers_alive(self) -> int:
+        """This process."""
+        return 1
+
+    def environment(self) -> Environment:
+        """Where it ran."""
+        return Environment(executor="inprocess", cpus=local_cpus(), workers=1)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def training_rows(dataset: Dataset, config: SearchConfig):
+    """The training rows as the climbs read them (`workers.prepare_rows`), a regressor's with its targets and loss."""
+    if dataset.regression:
+        return prepare_rows(dataset.X, None, dataset.targets, resolved_loss(config.loss, True))
+    return prepare_rows(dataset.X, dataset.labels)
+
+
+def local_cpus() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class RayExecutor:
+    """Runs climbs on long-lived Ray actors, one CPU each; lost actors' climbs run again elsewhere.
+
+    While Ray and its workers start, this process climbs: a round's tasks run here, one at a time,
+    until every actor is warm, then on the actors. Whoever runs a task, its report is the same, so
+    the result does not change; only less of a short run goes to waiting. A private local Ray is
+    started by a thread of its own, which holds it until close() (Ray ends the processes it starts
+    when the thread that started them ends); a cluster is joined here, at once, so that an
+    unreachable address is told before anything else.
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset | None,
+        config: SearchConfig,
+        address: str | None = None,
+        objective: Objective | None = None,
+    ):
+        self._stack = contextlib.ExitStack()
+        self._ready = threading.Event()  # every actor is warm (or the start failed)
+        self._stop = threading.Event()
+        self._failure: BaseException | None = None
+        self.pool: WorkerPool | None = None
+        self.info: RayInfo | None = None
+        self._worker_class, self._init_args = worker_of(dataset, config, objective)
+        self.batch = objective is not None and objective.batch  # each actor scores its share of a round together
+        self._private = starts_private_ray(address)
+        try:
+            if self._private:
+                # A private Ray gets the CPUs there are (fewer if fewer workers are asked for), never more.
+                cpus = min(config.workers or local_cpus(), local_cpus())
+                self._private_cpus = cpus
+                self.workers = config.workers or cpus
+                _warn_if_shared(self.workers, cpus)
+                self._starter = threading.Thread(target=self._hold_private_ray, args=(cpus,), daemon=True)
+            else:
+                self.info = self._stack.enter_context(connect(address))
+                self.workers = config.workers or max(1, self.info.cpus)
+                _warn_if_shared(self.workers, self.info.cpus)
+                self._start_pool()
+                self._stack.callback(self.pool.close)
+                self._starter = threading.Thread(target=self._wait_for_pool, daemon=True)
+            self._starter.start()
+            self.local = self._worker_class(*self._init_args)  # climbs here until the actors are warm
+            self.local.warm_up()
+        except BaseException:
+            self.close()
+            raise
+
+    def _start_pool(self) -> None:
+        """Create the actors; they warm up in the background."""
+        cpus = self.info.cpus
+        # More workers than CPUs share them, rather than wait for CPUs that never come.
+        cpus_per_worker = min(1.0, cpus / self.workers) if cpus else 1.0
+        options = {"num_cpus": cpus_per_worker}
+        self.pool = WorkerPool(self._worker_class, self._init_args, self.workers, actor_options=options).start()
+
+    def _hold_private_ray(self, cpus: int) -> None:
+        """The starter thread of a private Ray: start it and the actors, hold them until close(), end them."""
+        try:
+            with connect(None, num_cpus=cpus) as self.info:
+                try:
+                    # A run that ended while Ray started (a short budget, a loaded machine) starts no actors
+                    # and waits for none to warm: Ray's start itself cannot be cut short, the rest can.
+                    if not self._stop.is_set():
+                        self._start_pool()
+                        if self.pool.wait_until_ready(stop=self._stop):
+                            self._ready.set()
+                    self._stop.wait()
+                finally:
+                    if self.pool is not None:
+                        self.pool.close()
+        except BaseException as error:  # told in the main thread, at its next look
+            self._failure = error
+        finally:
+            self._ready.set()
+
+    def _wait_for_pool(self) -> None:
+        """The starter thread on a Ray that is up already: wait for the actors to warm."""
+        try:
+            self.pool.wait_until_ready(stop=self._stop)
+        except BaseException as error:
+            self._failure = error
+        finally:
+            self._ready.set()
+
+    def _actors_ready(self) -> bool:
+        """Whether every actor is warm; what went wrong in the starter thread is raised here."""
+        if not self._ready.is_set():
+            return False
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
+        return True
+
+    def wait_until_ready(self) -> None:
+        """Block until every actor is warm (for callers that want every climb on an actor)."""
+        self._ready.wait()
+        self._actors_ready()
+
+    def run_round(self, start: Solution | None, tasks: list[ClimbTask]) -> Iterator[ClimbReport]:
+        """Reports of the round's tasks as they arrive; reports of other rounds are dropped."""
+        round_index = tasks[0].round_index
+        queue = list(tasks)
+        while queue and not self._actors_ready():
+            yield from self.local.run(start, [queue.pop(0)])
+        if not queue:
+            return
+        accept = lambda report: report.round_index == round_index  # noqa: E731
+        try:
+            if self.batch:  # groups of a round's climbers, one call each; a group's reports come back together
+                yield from self.pool.run("run_groups", start, task_groups(queue, self.workers), accept=accept)
+            else:
+                yield from self.pool.run("run", start, queue, accept=accept)
+        except ObjectiveError as error:  # raised in an actor: Ray's wrapper holds the one line as its cause
+            cause = getattr(error, "cause", None)
+            raise (cause if isinstance(cause, ObjectiveError) else ObjectiveError(str(error))) from None
+
+    def workers_alive(self) -> int:
+        """Actors up and running now (0 while they start and this process climbs)."""
+        return len(self.pool.worker_info) if self._ready.is_set() and self.pool is not None else 0
+
+    def environment(self) -> Environment:
+        """Where it ran. A private local Ray still starting is one node with the CPUs it was asked for: that is
+        said without waiting for it (what a short run on a loaded machine would otherwise wait for)."""
+        if self._private and not self._ready.is_set():
+            return Environment(
+                executor="ray", ray_version=ray_version(), nodes=1, cpus=self._private_cpus, workers=self.workers
+            )
+        self.wait_until_ready()
+        info = ray_info()
+        return Environment(
+            executor="ray", ray_version=info.version, nodes=info.nodes, cpus=info.cpus, workers=self.workers
+        )
+
+    def close(self) -> None:
+        """End the actors and, if this executor started Ray, Ray itself."""
+        self._stop.set()
+        try:
+            self._stack.close()  # a joined cluster's actors end here; the starter thread ends with them
+        finally:
+            starter = getattr(self, "_starter", None)
+            if starter is not None and starter.is_alive():
+                starter.join()  # a private Ray ends in its own thread
+            if self._private and self._failure is not None:
+                # A run that ended before its private Ray was up never looked at how the start went: say it here.
+                failure, self._failure = self._failure, None
+                warnings.warn(
+                    f"ray: the local Ray or its workers did not start ({failure}); every round of this run ran in "
+                    "this process",
+                    UserWarning,
+                    stacklevel=2,
+                )
+
+
+def ray_version() -> str:
+    """The installed Ray's version, without importing it (another thread may be starting it)."""
+    return importlib.metadata.version("ray")
+
+
+def _warn_if_shared(workers: int, cpus: int) -> None:
+    """Point out more workers than CPUs: they only share them."""
+    if cpus and workers > cpus:
+        warnings.warn(
+            f"workers: {workers} workers share the {cpus} CPU(s) Ray has: each holds the data and "
+            f"a process of its own, and none runs faster (give --workers {cpus} or fewer)",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+@contextlib.contextmanager
+def open_executor(
+    executor: ExecutorKind | Executor,
+    dataset: Dataset | None,
+    config: SearchConfig,
+    address: str | None = None,
+    objective: Objective | None = None,
+) -> Iterator[Executor]:
+    """The executor named (closed at the end of the block), or the caller's own (left open).
+
+    objective: what the climbs minimise instead of the dataset's loss (then dataset is None).
+    """
+    if not isinstance(executor, str):
+        yield executor
+        return
+    if executor == "inprocess":
+        runner: Executor = InProcessExecutor(dataset, config, objective)
+    elif executor == "ray":
+        runner = RayExecutor(dataset, config, address, objective)
+    else:
+        raise ConfigError(f"executor: must be 'ray', 'inprocess' or an Executor, got {executor!r}")
+    try:
+        yield runner
+    finally:
+        runner.close()

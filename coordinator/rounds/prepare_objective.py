@@ -1,0 +1,102 @@
+"""Preparing a run that minimises an objective instead of a data set's loss: a user's function or an environment.
+
+Such a run has no rows: no split, no scaling, no held-out rows, no L2 term (an objective's own
+penalty belongs in the objective). Its network's layer sizes come from `layers` (a function) or from
+the environment's spaces and `hidden` (a policy); everything is checked here, before Ray starts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from coordinator.config import OBJECTIVE, ConfigError, SearchConfig
+from coordinator.data.environments import check_layers, env_objective, env_spec, episode_limit
+from coordinator.data.scaling import Scaling
+from coordinator.rounds.checkpoint import Checkpoint
+from coordinator.rounds.objective_round import objective_record
+from coordinator.rounds.prepared_run import PreparedRun
+from workers.blackbox import Objective
+from workers.network import Layout
+from workers.settings import auto_max_mutations
+
+# Settings that speak of rows, which a run without data cannot honour.
+DATA_SETTINGS = ("label_column", "validation_data")
+
+
+def prepare_objective(config: SearchConfig, objective, X=None, y=None) -> PreparedRun:
+    """A run ready to minimise objective (a callable or an Objective), or the environment config.env names."""
+    if X is not None or y is not None:
+        raise ConfigError("X: a run minimises an objective or learns from data (X, y), not both")
+    if objective is not None and config.env is not None:
+        raise ConfigError(f"env: give an objective or an environment ({config.env}), not both")
+    if objective is not None and "dataset" in config.model_fields_set and config.dataset != OBJECTIVE:
+        raise ConfigError(f"dataset: an objective replaces the data ({config.dataset}); give one or the other")
+    _refuse_data_settings(config)
+    for name in ("weights", "activation", "loss"):  # a black-box climb moves float weights of a ReLU network
+        value, default = getattr(config, name), SearchConfig.model_fields[name].default
+        if value != default:
+            raise ConfigError(
+                f"{name}: {value!r} is for searches on data; an objective's network has float weights and ReLU "
+                "units, and the objective is its loss"
+            )
+    policy = episode_steps = None
+    if config.env is not None:
+        policy = env_spec(config.env)
+        episode_steps = episode_limit(config.env)
+        layers = tuple(config.layers or policy.layers(config.hidden))
+        check_layers(config.env, policy, layers)
+        objective = env_objective(config.env, config.episodes, policy, layers)
+    else:
+        try:
+            objective = Objective.of(objective)
+        except TypeError as error:
+            raise ConfigError(str(error)) from None
+        if config.layers is None:
+            raise ConfigError(
+                "layers: an objective needs every layer size, inputs first (its parameters are those of "
+                "workers.network.Layout(layers)), such as layers=(4, 16, 2)"
+            )
+        layers = tuple(config.layers)
+    resolved = config.model_copy(
+        update={
+            "dataset": OBJECTIVE,
+            "layers": layers,
+            "hidden": layers[1:-1],
+            "scaling": "none",
+            "validation_fraction": 0.0,
+            "l2": 0.0,
+            "max_mutations": config.max_mutations or auto_max_mutations(Layout(layers).num_params),
+        }
+    )
+    record = objective_record(objective, config.env)
+    return PreparedRun(
+        resolved, None, None, None, Scaling(kind="none"), None, None, None,
+        objective=objective, objective_record=record, policy=policy, episode_steps=episode_steps,
+    )  # fmt: skip
+
+
+def _refuse_data_settings(config: SearchConfig) -> None:
+    """One line for the first setting about rows given to a run that has none."""
+    for name in DATA_SETTINGS:
+        if getattr(config, name) is not None:
+            raise ConfigError(f"{name}: the run minimises an objective and has no rows to take it from")
+    if config.validation_fraction:
+        raise ConfigError("validation_fraction: the run minimises an objective and has no rows to hold out")
+    if config.l2:
+        raise ConfigError("l2: the penalty is on a data set's loss; put an objective's own penalty in the objective")
+    if config.scaling not in ("auto", "none"):
+        raise ConfigError("scaling: the run minimises an objective and has no features to scale")
+
+
+def check_resumed_objective(run_dir: Path, state: Checkpoint, objective) -> None:
+    """Refuse to resume a run with another kind of objective than it began with (or without its function)."""
+    record = state.objective
+    if record is None and objective is not None:
+        raise ConfigError(f"objective: the run in {run_dir} learnt from data; resume it without an objective")
+    if record is not None and record.kind == "callable" and objective is None:
+        raise ConfigError(
+            f"objective: the run in {run_dir} minimised {record.name}; give it again to resume "
+            f"(search(config, objective=..., run_dir=..., resume=True))"
+        )
+    if record is not None and record.kind == "env" and objective is not None:
+        raise ConfigError(f"objective: the run in {run_dir} learnt a policy for {record.name}; resume it without one")

@@ -1,0 +1,355 @@
+"""A search you can step: each `step()` runs one round and returns its record.
+
+In the spirit of the ask/tell interfaces of nevergrad and pycma and of EvoTorch's `step()`: the
+caller owns the loop (and may stop, checkpoint or inspect between rounds); the stepper owns the
+round: it hands every climber its seed, gathers their reports, keeps the global best and counts
+the work. With rows held out, it also scores the best on them after every round and keeps the
+network that scores best on them (`coordinator.rounds.best.selection_of`): that one is the result.
+`coordinator.rounds.search.search` is the one-call loop on top.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from coordinator.config import SearchConfig
+from coordinator.data.datasets import Dataset
+from coordinator.results.result import RoundRecord, SearchResult, StopReason
+from coordinator.rounds.best import Best, Selected, better_of, selection_of, start_of
+from coordinator.rounds.checkpoint import Checkpoint
+from coordinator.rounds.combine import round_best
+from coordinator.rounds.executors import Executor
+from coordinator.rounds.length import objective_round_steps, round_steps
+from coordinator.rounds.objective_round import objective_scorer, rescored, round_seed, warn_non_finite
+from coordinator.rounds.seeds import seed_for
+from workers import ClimbOutcome, ClimbTask, Layout
+from workers.network import score as workers_score
+
+if TYPE_CHECKING:
+    from coordinator.rounds.prepared_run import PreparedRun
+
+
+class Progress(Protocol):
+    """What a search tells an onlooker."""
+
+    def started(self) -> None:
+        """The input passed every check and the workers are up; rounds begin."""
+
+    def climber_done(self, round_index: int, done: int, total: int, best: Best | None) -> None:
+        """A climber of the round reported; best is the best so far, this round included."""
+
+    def round_done(self, record: RoundRecord, elapsed_s: float) -> None:
+        """A round ended, elapsed_s seconds into this session."""
+
+    def close(self) -> None:
+        """Its owner is done with it (a terminal's live line ends here); may come twice."""
+
+
+class SilentProgress:
+    """Tells nobody anything."""
+
+    def started(self) -> None:
+        """Nothing to say."""
+
+    def climber_done(self, round_index: int, done: int, total: int, best: Best | None) -> None:
+        """Nothing to say."""
+
+    def round_done(self, record: RoundRecord, elapsed_s: float) -> None:
+        """Nothing to say."""
+
+    def close(self) -> None:
+        """Nothing to end."""
+
+
+def round_tasks(config: SearchConfig, round_index: int, objective_seed: int | None = None) -> list[ClimbTask]:
+    """The climbers of one round (config resolved: climbers and steps set), each with its own seed.
+
+    objective_seed: a seeded objective's seed for the round, the same for every climber.
+    """
+    return [
+        ClimbTask(
+            round_index=round_index,
+            climber_index=climber,
+            seed=seed_for(config.seed, round_index, climber),
+            steps=config.steps,
+            round_seed=objective_seed,
+        )
+        for climber in range(config.climbers)
+    ]
+
+
+def stop_reason(
+    config: SearchConfig,
+    best: Best | None,
+    rounds_completed: int,
+    session_seconds: float,
+    rounds_without_gain: int,
+    session_rounds: int = 1,
+) -> StopReason | None:
+    """Why a search in this state stops now, or None to go on.
+
+    The time budget counts this session, starting Ray included, and stops it only once it has run a
+    round: however slow the start, a session always leaves a result.
+    """
+    if rounds_completed >= config.rounds:
+        return StopReason.ROUNDS
+    if best is not None and config.target_loss is not None and best.loss <= config.target_loss:
+        return StopReason.TARGET_LOSS
+    if config.patience is not None and rounds_without_gain >= config.patience:
+        return StopReason.PATIENCE
+    if config.time_budget is not None and session_seconds >= config.time_budget and session_rounds > 0:
+        return StopReason.TIME_BUDGET
+    return None
+
+
+def score(
+    params, dataset: Dataset, layout: Layout, l2: float = 0.0, loss: str = "cross_entropy"
+) -> tuple[float, float]:
+    """(loss, accuracy) of one network on a data set's rows: the compiled scorer, the same bits on every CPU.
+
+    l2 and loss as the climbs' objective has them; held-out and test rows are scored without the L2 term, a
+    classifier's by their cross-entropy. A regressor's rows (loss "mse" or "mae"): its loss on the targets,
+    and R^2 for the accuracy.
+    """
+    loss, accuracy = workers_score(params, dataset.X, _answers(dataset), layout, l2, loss)
+    return float(loss), float(accuracy)
+
+
+def _answers(dataset: Dataset) -> np.ndarray:
+    """What the rows' loss compares the network with: a regressor's targets (S, T), a classifier's labels (S,)."""
+    return dataset.targets if dataset.regression else dataset.labels
+
+
+def training_scorer(dataset: Dataset, layout: Layout, l2: float, loss: str = "cross_entropy"):
+    """score() on the training rows, with the climbs' objective, the rows prepared for the kernel once."""
+    from workers import kernel  # here: reading a config or checking input loads no kernel
+
+    if dataset.regression:
+        problem = kernel.make_problem(dataset.X, None, l2, targets=dataset.targets, loss=loss)
+    else:
+        problem = kernel.with_objective(kernel.make_problem(dataset.X, dataset.labels), l2, loss)
+    net = layout.arrays
+
+    def scored(params) -> tuple[float, float]:
+        losses, accuracies = kernel.score(np.ascontiguousarray(params, dtype=np.float64)[None, :], problem, net)
+        return float(losses[0]), float(accuracies[0])
+
+    return scored
+
+
+def _start_best(prepared: PreparedRun, layout: Layout) -> Best | None:
+    """A new run's given start as the best before round 0 (round -1, climber -1), scored on its training rows.
+
+    Scored here, on these rows, so that the first round's climbers start from it and beat it only
+    by a loss measured on the same rows; None without a start (each climber draws its own).
+    """
+    start = prepared.start
+    if start is None:
+        return None
+    if prepared.objective is not None:  # scored as round 0's climbers will score it: under that round's seed
+        scorer = objective_scorer(prepared.objective, _objective_seed(prepared, 0), 0, "the start network")
+        params = start.params
+        loss, accuracy = scorer(params)
+    else:
+        params = layout.snap(start.params)  # a start off the grid climbs from its nearest levels
+        config = prepared.config
+        loss, accuracy = score(params, prepared.dataset, layout, config.l2, prepared.loss_name)  # the climbs' objective
+    outcome = ClimbOutcome(params, start.step_sizes, loss, accuracy, evaluations=0)
+    return Best(round_index=-1, climber_index=-1, outcome=outcome)
+
+
+def _objective_seed(prepared: PreparedRun, round_index: int) -> int | None:
+    """The round's seed when the run minimises a seeded objective, else None."""
+    objective = prepared.objective
+    return round_seed(prepared.config.seed, round_index) if objective is not None and objective.seeded else None
+
+
+class SearchStepper:
+    """A search in progress on an executor, from scratch or from a checkpoint's state."""
+
+    def __init__(
+        self,
+        prepared: PreparedRun,
+        executor: Executor,
+        progress: Progress | None = None,
+        session_started: float | None = None,
+    ):
+        """session_started: time.monotonic() when this session began (default now); the time budget counts from it."""
+        config, state = prepared.config, prepared.state
+        if config.climbers is None:
+            # One climber per worker: the deepest climbs per second. Recorded in the result's
+            # config (and checkpoint), so the run can be repeated anywhere.
+            config = config.model_copy(update={"climbers": executor.workers})
+        self.objective = prepared.objective  # None: the climbs minimise the training rows' loss
+        if config.steps is None:  # sized from the climbers and the data; recorded likewise
+            if self.objective is not None:
+                steps = objective_round_steps(config, config.climbers, prepared.episode_steps)
+            else:
+                steps = round_steps(config, config.climbers, len(prepared.dataset.X))
+            config = config.model_copy(update={"steps": steps})
+        self.config = config
+        self.prepared = prepared
+        self.executor = executor
+        self.progress = progress or SilentProgress()
+        self.layout = Layout(config.layers, config.activation, config.weights)
+        self._loss_name = prepared.loss_name
+        # Held-out and test rows: a regressor's by its loss, a classifier's by their cross-entropy (whatever it climbs)
+        regression = prepared.dataset is not None and prepared.dataset.regression
+        self._held_out_loss = self._loss_name if regression else "cross_entropy"
+        self._training_score = None  # an objective's scorer is made each round, for the round's seed
+        if self.objective is None:
+            self._training_score = training_scorer(prepared.dataset, self.layout, config.l2, self._loss_name)
+        self._warned_non_finite = False
+        self.best: Best | None = state.best if state else _start_best(prepared, self.layout)
+        self.selected: Selected | None = state.selected if state else None
+        self.history: list[RoundRecord] = list(state.history) if state else []
+        self.evaluations = state.evaluations if state else 0
+        self.rounds_completed = state.rounds_completed if state else 0
+        self._first_round = self.rounds_completed  # of this session
+        self.session = self.history[-1].session + 1 if self.history else 0
+        self._seconds_before = state.wall_seconds if state else 0.0
+        self._started = time.monotonic() if session_started is None else session_started
+
+    @property
+    def session_seconds(self) -> float:
+        """Seconds since this session (the first run, or a resume) began."""
+        return time.monotonic() - self._started
+
+    @property
+    def wall_seconds(self) -> float:
+        """Seconds of every session of the run together."""
+        return self._seconds_before + self.session_seconds
+
+    @property
+    def rounds_without_gain(self) -> int:
+        """Rounds since the held-out score last improved (0 without held-out rows)."""
+        if self.selected is None:
+            return 0
+        return self.rounds_completed - 1 - self.selected.round_index
+
+    @property
+    def stop_reason(self) -> StopReason | None:
+        """Why the search should stop now, or None while it should go on."""
+        return stop_reason(
+            self.config,
+            self.best,
+            self.rounds_completed,
+            self.session_seconds,
+            self.rounds_without_gain,
+            self.rounds_completed - self._first_round,
+        )
+
+    def step(self) -> RoundRecord:
+        """Run one round from the broadcast best; returns its record."""
+        round_index = self.rounds_completed
+        started = time.monotonic()
+        objective_seed = _objective_seed(self.prepared, round_index)
+        tasks = round_tasks(self.config, round_index, objective_seed)
+        best, reports = self.best, []
+        for report in self.executor.run_round(start_of(self.best), tasks):
+            best = better_of(best, report)
+            reports.append(report)
+            self.progress.climber_done(round_index, len(reports), len(tasks), best)
+        if len(reports) != len(tasks):  # a pool never loses a task; this guards the one-answer promise
+            raise RuntimeError(f"round {round_index}: {len(reports)} of {len(tasks)} climbers reported")
+        previous, scorer = self.best, self._training_score
+        if self.objective is not None:
+            # Fair under a seeded objective: the best so far meets this round's climbers with the loss they
+            # measured for it under this round's seed, and the coordinator scores recombinations under it too.
+            previous = rescored(self.best, reports)
+            scorer = objective_scorer(self.objective, objective_seed, round_index, "a recombination")
+            if not self._warned_non_finite:
+                self._warned_non_finite = warn_non_finite(self.objective, reports)
+        kept = round_best(previous, reports, self.config.combine, scorer, round_index, snap=self.layout.snap)
+        best = kept.best
+        climber_evaluations = max(report.outcome.evaluations for report in reports)
+        evaluations = sum(report.outcome.evaluations for report in reports)  # the climbers'; the coordinator's apart
+        seconds = time.monotonic() - started
+        validation_loss = validation_accuracy = None
+        if self.prepared.validation is not None:
+            validation_loss, validation_accuracy = score(
+                best.outcome.params, self.prepared.validation, self.layout, loss=self._held_out_loss
+            )
+            candidate = Selected(best, round_index, validation_loss, validation_accuracy)
+            self.selected = selection_of(self.selected, candidate, by_loss=self.prepared.dataset.regression)
+        record = RoundRecord(
+            round=round_index,
+            best_loss=best.loss,
+            best_accuracy=best.accuracy if self.objective is None else None,
+            evaluations=evaluations,
+            wall_seconds=seconds,
+            evaluations_per_second=evaluations / seconds if seconds > 0 else 0.0,
+            winning_climber=best.climber_index if best.round_index == round_index and not kept.combined else None,
+            session=self.session,
+            workers=self.executor.workers_alive(),
+            validation_loss=validation_loss,
+            validation_accuracy=validation_accuracy,
+            steps=self.config.steps,
+            climber_evaluations=climber_evaluations,
+            coordinator_evaluations=kept.coordinator_evaluations,
+            combined=kept.combined,
+        )
+        self.best = best
+        self.history.append(record)
+        self.evaluations += evaluations
+        self.rounds_completed += 1
+        self.progress.round_done(record, self.session_seconds)
+        return record
+
+    def checkpoint(self) -> Checkpoint:
+        """The state after the rounds so far, to save and resume from."""
+        return Checkpoint(
+            self.config,
+            self.rounds_completed,
+            self.best,
+            self.history.copy(),
+            self.evaluations,
+            self.wall_seconds,
+            self.selected,
+            self.prepared.data,
+            self.prepared.scaling,
+            self.prepared.start_sha256,
+            self.prepared.objective_record,
+            self.prepared.target_scaling,
+        )
+
+    def result(self, stopped_because: StopReason | None = None) -> SearchResult:
+        """The result as of now (while the executor is open: it says where the search ran).
+
+        The network is the best on held-out rows when rows are held out, else the best on the
+        training rows. stopped_because defaults to the stepper's own stop reason, else the caller's decision.
+        """
+        if self.best is None:
+            raise RuntimeError("no round has run yet")
+        kept = self.selected.best if self.selected is not None else self.best
+        test = self.prepared.test
+        test_loss, test_accuracy = (None, None)
+        if test is not None:
+            test_loss, test_accuracy = score(kept.outcome.params, test, self.layout, loss=self._held_out_loss)
+        return SearchResult(
+            config=self.config,
+            best_loss=kept.loss,
+            best_accuracy=kept.accuracy if self.objective is None else None,
+            rounds_completed=self.rounds_completed,
+            evaluations=self.evaluations,
+            wall_seconds=self.wall_seconds,
+            stopped_because=stopped_because or self.stop_reason or StopReason.CALLER,
+            history=self.history.copy(),
+            environment=self.executor.environment(),
+            params=kept.outcome.params,
+            step_sizes=kept.outcome.step_sizes,
+            data=self.prepared.data,
+            scaling=self.prepared.scaling,
+            selected_round=self.selected.round_index if self.selected is not None else None,
+            validation_loss=self.selected.validation_loss if self.selected is not None else None,
+            validation_accuracy=self.selected.validation_accuracy if self.selected is not None else None,
+            test_loss=test_loss,
+            test_accuracy=test_accuracy,
+            start_sha256=self.prepared.start_sha256,
+            objective=self.prepared.objective_record,
+            policy=self.prepared.policy,
+            target_scaling=self.prepared.target_scaling,
+        )
