@@ -64,17 +64,9 @@ def problem_data(dataset: str) -> ProblemData:
 
 def compiled_loss(layout: Layout, X: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], float]:
     """The workers package's compiled from-scratch loss of one network (P,) on (X, y), as a function."""
-    from workers import network
+    from workers.network import evaluate_compiled
 
-    if hasattr(network, "score"):  # a kernel that offers its compiled scorer as workers.network.score
-        return lambda params: float(network.score(params, X, y, layout)[0])
-    from workers import kernel
-
-    inputs = np.ascontiguousarray(X.T)  # (F, S): the kernel's layout
-    labels = np.ascontiguousarray(y, dtype=np.int64)
-    sizes = np.asarray(layout.sizes, dtype=np.int64)
-    offsets = np.asarray(layout.offsets, dtype=np.int64)
-    return lambda params: float(kernel.network_loss(params, inputs, labels, sizes, offsets))
+    return lambda params: float(evaluate_compiled(params, X, y, layout)[0])
 
 
 @dataclass

@@ -29,13 +29,14 @@ import numpy as np
 from sklearn.datasets import load_digits
 from coordinator.data.datasets import nnfs_data
 from workers import ClimbSettings, Layout
-from workers.climbs import climb_rows, prepare_rows
+from workers.climbs import climb_rows
+from workers.rows import pack_rows
 steps = int(sys.argv[2])
 X, y = load_digits(return_X_y=True)
 X = (X - X.mean(0)) / np.where(X.std(0) > 0, X.std(0), 1)
 cases = {"spiral-2-64-3": (*nnfs_data("spiral", 100, 3), (2, 64, 3)), "digits-64-32-10": (X, y, (64, 32, 10))}
 for name, (features, labels, sizes) in cases.items():
-    rows, layout, settings = prepare_rows(features, labels), Layout(sizes), ClimbSettings(steps=steps)
+    rows, layout, settings = pack_rows(features, labels), Layout(sizes), ClimbSettings(steps=steps)
     climb_rows(None, [0], rows, layout, settings.model_copy(update={"steps": 10}))  # compiled or loaded
     best = float("inf")
     for repeat in range(3):

@@ -53,7 +53,7 @@ from cluster.atomic_files import atomic_write_text  # noqa: E402
 from coordinator import SearchConfig  # noqa: E402
 from coordinator.rounds.executors import InProcessExecutor  # noqa: E402
 from coordinator.rounds.prepare import prepare_run  # noqa: E402
-from coordinator.rounds.stepper import SearchStepper, score  # noqa: E402
+from coordinator.rounds.stepper import SearchStepper, evaluate_rows  # noqa: E402
 from workers.network import Layout  # noqa: E402
 
 # Each data set: its config, and the critical path one climber is given (evaluations).
@@ -98,7 +98,7 @@ def critical_run(name: str, climbers: int, combine: str, seed: int, cap: int, ta
         critical += record.critical_evaluations
         path.append((critical, record.best_loss))
     test = prepared.test
-    test_accuracy = score(stepper.best.outcome.params, test, stepper.layout)[1] if test is not None else None
+    test_accuracy = evaluate_rows(stepper.best.outcome.params, test, stepper.layout)[1] if test is not None else None
     history = stepper.history
     return {
         "data": name,

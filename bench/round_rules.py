@@ -58,10 +58,11 @@ from coordinator.rounds.best import Best  # noqa: E402
 from coordinator.rounds.combine import keep_best, rank_key, recombination_weights, round_best  # noqa: E402
 from coordinator.rounds.prepare import prepare_run  # noqa: E402
 from coordinator.rounds.seeds import seed_for  # noqa: E402
-from coordinator.rounds.stepper import training_scorer  # noqa: E402
+from coordinator.rounds.stepper import training_evaluator  # noqa: E402
 from workers import ClimbOutcome, ClimbReport, Layout  # noqa: E402
 from workers import climbs as climbs_module  # noqa: E402
 from workers.climbs import Solution  # noqa: E402
+from workers.rows import pack_rows, with_l2  # noqa: E402
 
 RULES = (
     "best", "recombine", "mu-lengths", "powers", "sum", "gain", "deviation", "partition", "scale2", "scale4",
@@ -104,8 +105,8 @@ class Bench:
         self.dataset = prepared.dataset
         self.layout = Layout(self.config.layers)
         self.settings = self.config.climb_settings()
-        self.rows = climbs_module.prepare_rows(self.dataset.X, self.dataset.labels)
-        self.scorer = training_scorer(self.dataset, self.layout, self.settings.l2)
+        self.rows = pack_rows(self.dataset.X, self.dataset.labels)
+        self.scorer = training_evaluator(self.dataset, self.layout, self.settings.l2)
 
     def climb(self, start: Solution | None, seed, owned: np.ndarray | None = None, steps: int | None = None):
         """One climber's round, as the search makes it (owned: only those parameters move; steps: the round's own)."""
@@ -132,7 +133,7 @@ class Bench:
                 outcome = self.climb(start, seed_for(seed, rounds, climber), owned, steps)
                 if scale != 1.0 and best is not None:
                     outcome = ClimbOutcome(
-                        outcome.params, outcome.step_sizes / scale, outcome.loss, outcome.accuracy, outcome.evaluations
+                        outcome.params, outcome.step_sizes / scale, outcome.loss, outcome.score, outcome.evaluations
                     )
                 reports.append(ClimbReport(round_index=rounds, climber_index=climber, outcome=outcome))
             adapt = rule in ADAPTIVE and best is not None  # the first round has nothing to recombine
@@ -206,7 +207,7 @@ def partition_climb(bench: Bench, start: Solution, seed, owned: np.ndarray) -> C
     settings, layout = bench.settings, bench.layout
     generator = climbs_module.climber_generator(seed)
     params, step_sizes = start.params.copy(), start.step_sizes.copy()
-    problem = kernel.with_l2(bench.rows, settings.l2)
+    problem = with_l2(bench.rows, settings.l2)
     net = layout.arrays
     rule = climbs_module.step_rule(settings)
     work = kernel.workspace(problem, net)

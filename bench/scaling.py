@@ -34,7 +34,7 @@ from coordinator.data.datasets import load_dataset  # noqa: E402
 from coordinator.rounds.executors import RayExecutor  # noqa: E402
 from coordinator.rounds.prepare import prepare_run  # noqa: E402
 from coordinator.rounds.stepper import round_tasks  # noqa: E402
-from workers import ClimbWorker, prepare_rows  # noqa: E402
+from workers import ClimbWorker, pack_rows  # noqa: E402
 
 
 def _in_process_rate(config: SearchConfig, rounds: int) -> float:
@@ -62,7 +62,7 @@ _PLAIN_WORKER: ClimbWorker | None = None
 def _init_plain(config: SearchConfig) -> None:
     global _PLAIN_WORKER
     dataset = load_dataset(config)
-    _PLAIN_WORKER = ClimbWorker(prepare_rows(dataset.X, dataset.labels), config.layers, config.climb_settings())
+    _PLAIN_WORKER = ClimbWorker(pack_rows(dataset.X, dataset.labels), config.layers, config.climb_settings())
 
 
 def _warm_plain(_index: int) -> None:

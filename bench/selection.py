@@ -88,7 +88,7 @@ def climb(
     from coordinator.rounds.executors import open_executor
     from coordinator.rounds.prepare import prepare_run
     from coordinator.rounds.stepper import SearchStepper
-    from workers.network import Layout, score
+    from workers.network import Layout, evaluate_compiled
 
     if held_rows is not None:
         kept = np.setdiff1d(np.arange(len(y)), held_rows)
@@ -122,9 +122,9 @@ def climb(
             params = stepper.best.outcome.params
             row = {"train_loss": record.best_loss, "train_accuracy": record.best_accuracy}
             if held is not None:
-                loss, accuracy = score(params, held[0], held[1], layout)
+                loss, accuracy = evaluate_compiled(params, held[0], held[1], layout)
                 row |= {"held_loss": float(loss), "held_accuracy": float(accuracy)}
-            loss, accuracy = score(params, test_X, y_test, layout)
+            loss, accuracy = evaluate_compiled(params, test_X, y_test, layout)
             row |= {"test_loss": float(loss), "test_accuracy": float(accuracy)}
             records.append(row)
     return records

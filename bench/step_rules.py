@@ -41,8 +41,8 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 
 from cluster.atomic_files import atomic_write_text  # noqa: E402
-from workers import ClimbSettings, Layout, Solution, climb_rows, prepare_rows  # noqa: E402
-from workers.network import score  # noqa: E402
+from workers import ClimbSettings, Layout, Solution, climb_rows, pack_rows  # noqa: E402
+from workers.network import evaluate_compiled  # noqa: E402
 
 CASES = {
     "spiral-2-64-3": ((2, 64, 3), 10.0),
@@ -108,7 +108,7 @@ def run(case: str, rule: dict, seed: int, seconds: float, prepared) -> dict:
         rounds += 1
         start = Solution(outcome.params, outcome.step_sizes)
         trace.append((round(used, 2), outcome.loss))
-    test = float(score(outcome.params, X_test, y_test, layout)[1]) if X_test is not None else None
+    test = float(evaluate_compiled(outcome.params, X_test, y_test, layout)[1]) if X_test is not None else None
     return {
         "case": case,
         "rule": rule,
@@ -165,8 +165,8 @@ def main() -> int:
     print(f"load average before: {os.getloadavg()}", flush=True)
     for case in args.cases.split(","):
         X, y, X_test, y_test, l2 = data(case)
-        prepared = (prepare_rows(X, y), X_test, y_test, l2)
-        climb_rows(None, [0], prepare_rows(X[:20], y[:20]), Layout(CASES[case][0]), ClimbSettings(steps=3))  # compile
+        prepared = (pack_rows(X, y), X_test, y_test, l2)
+        climb_rows(None, [0], pack_rows(X[:20], y[:20]), Layout(CASES[case][0]), ClimbSettings(steps=3))  # compile
         for rule in rules:
             for seed in map(int, args.seeds.split(",")):
                 record = {**run(case, rule, seed, seconds[case], prepared), "load": os.getloadavg()[0]}

@@ -138,10 +138,10 @@ def time_seed_loop(X, y, sizes, seconds):
 def _climber(X, y, layout):
     """A function (seed, settings) -> one climber's outcome; the rows are prepared once where the code allows."""
     try:
-        from workers import climb_rows, prepare_rows
+        from workers import climb_rows, pack_rows
     except ImportError:  # a checkout from before prepared rows: climb() prepares them every call
         return lambda seed, settings: climb(None, seed, X, y, layout, settings)
-    rows = prepare_rows(X, y)
+    rows = pack_rows(X, y)
     return lambda seed, settings: climb_rows(None, [seed], rows, layout, settings)[0]
 
 

@@ -33,6 +33,8 @@ SKLEARN_DATASETS = (*SKLEARN_CLASSIFICATION, *SKLEARN_REGRESSION)
 REGRESSION_DATASETS = (*REGRESSION_DATASET_NAMES, *SKLEARN_REGRESSION)
 TaskChoice = Literal["auto", "classification", "regression"]
 TargetScalingChoice = Literal["auto", "standard", "none"]
+# The data files a run reads (coordinator/data/tables.py): a dataset, held-out rows, rows to predict.
+DATA_SUFFIXES = (".csv", ".npz")
 # What a run's config says of data handed to search(config, X, y) as arrays.
 ARRAYS = "arrays"
 # What a run's config says when it learnt from no data: it minimised an objective (a function given to
@@ -228,7 +230,7 @@ class SearchConfig(ClimbSettings):
     @classmethod
     def _dataset(cls, value: str) -> str:
         named = (*CHAPTER_DATASETS, *SKLEARN_DATASETS, ARRAYS, OBJECTIVE)
-        if value in named or Path(value).suffix.lower() in (".npz", ".csv"):
+        if value in named or Path(value).suffix.lower() in DATA_SUFFIXES:
             return value
         names = ", ".join((*CHAPTER_DATASETS, *SKLEARN_DATASETS))
         raise ValueError(f"must be one of {names} or a .npz/.csv file, got {value!r}")
@@ -236,7 +238,7 @@ class SearchConfig(ClimbSettings):
     @field_validator("validation_data")
     @classmethod
     def _validation_file(cls, value: str | None) -> str | None:
-        if value is not None and Path(value).suffix.lower() not in (".npz", ".csv"):
+        if value is not None and Path(value).suffix.lower() not in DATA_SUFFIXES:
             raise ValueError(f"must be a .csv or .npz file, got {value!r}")
         return value
 
@@ -317,7 +319,7 @@ def resolved_task(config: SearchConfig) -> str:
     return "regression" if config.dataset in REGRESSION_DATASETS else "classification"
 
 
-def objective_name(config: SearchConfig) -> str:
+def config_loss(config: SearchConfig) -> str:
     """What the network minimises, as the workers name it: a classifier's "cross_entropy" or "error", a regressor's
     "mse" or "mae" (the config's loss, or its task's default)."""
     return resolved_loss(config.loss, resolved_task(config) == "regression")

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from workers import grid, kernel
-from workers.kernel import Problem
+from workers import from_scratch, grid, kernel
+from workers.losses import LOSS_KINDS, REGRESSION_LOSSES
 from workers.network import Layout, evaluate, init_params
-from workers.objective import LOSS_KINDS, REGRESSION_LOSSES
+from workers.rows import Problem, dense_inputs, pack_rows, with_loss
 from workers.settings import MAX_STEP_SIZE, MIN_STEP_SIZE, ClimbSettings
 
 # Steps whose noise is drawn at once. Fixed, so that the stream a climber consumes never depends
@@ -45,7 +45,7 @@ class ClimbOutcome:
     params: np.ndarray  # (P,)
     step_sizes: np.ndarray  # (P,)
     loss: float
-    accuracy: float
+    score: float  # a classifier's accuracy, a regressor's R^2 (NaN on an objective: it has no score)
     evaluations: int
 
 
@@ -58,29 +58,6 @@ def _blocks(steps: int):
     """Sizes of the noise blocks for a climb of `steps` steps."""
     full, rest = divmod(steps, BLOCK_STEPS)
     return [BLOCK_STEPS] * full + ([rest] if rest else [])
-
-
-def prepare_rows(
-    X: np.ndarray, labels: np.ndarray | None, targets: np.ndarray | None = None, loss: str = "mse"
-) -> Problem:
-    """Training rows X (S, F) and integer labels (S,) as climbs read them: prepared once, read-only, shareable.
-
-    A regressor's rows: labels None, targets (S, T) and its loss ("mse" or "mae"). Hand the result to
-    `climb_rows` (or to a `ClimbWorker`) as often as you like; Ray's object store shares its arrays
-    between the worker processes of a node.
-    """
-    X = np.asarray(X, dtype=np.float64)
-    if targets is not None:
-        targets = np.asarray(targets, dtype=np.float64)
-        if X.ndim != 2 or targets.shape[:1] != X.shape[:1] or targets.ndim not in (1, 2):
-            raise ValueError(
-                f"expected X (samples, features) and targets (samples, outputs), got {X.shape} and {targets.shape}"
-            )
-        return kernel.make_problem(X, None, targets=targets, loss=loss)
-    labels = np.asarray(labels, dtype=np.int64)
-    if X.ndim != 2 or labels.shape != (X.shape[0],):
-        raise ValueError(f"expected X (samples, features) and labels (samples,), got {X.shape} and {labels.shape}")
-    return kernel.make_problem(X, labels)
 
 
 def climb(
@@ -104,7 +81,7 @@ def climb_batch(
     settings: ClimbSettings,
 ) -> list[ClimbOutcome]:
     """Independent climbs from one start, one per seed; each equals the climb it would make alone."""
-    return climb_rows(start, seeds, prepare_rows(X, labels), layout, settings)
+    return climb_rows(start, seeds, pack_rows(X, labels), layout, settings)
 
 
 def climb_rows(
@@ -114,11 +91,44 @@ def climb_rows(
     layout: Layout,
     settings: ClimbSettings,
 ) -> list[ClimbOutcome]:
-    """`climb_batch` on rows prepared once by `prepare_rows`; the settings' activation and weights are the network's.
-
-    A start off the settings' grid begins from its weights' nearest levels (`Layout.snap`).
-    """
+    """`climb_batch` on rows packed once by `workers.rows.pack_rows`; the settings' activation and weights are the
+    network's."""
     layout = Layout(layout.sizes, settings.activation, settings.weights)
+    setup = climb_setup(start, seeds, layout, settings)
+    problem = with_loss(rows, settings.l2, settings.loss)
+    run = _climb_numba if settings.engine == "numba" else _climb_numpy
+    run(setup, problem, layout, settings)
+    # What a climber reports comes from the compiled scorer, whichever engine climbed: the same
+    # bits on every CPU (numpy's evaluate leans on BLAS and CPU-dispatched exp and log).
+    losses, scores = from_scratch.evaluate_batch(setup.params, problem, layout.arrays)
+    return [
+        ClimbOutcome(setup.params[b], setup.step_sizes[b], float(losses[b]), float(scores[b]), setup.evaluations)
+        for b in range(len(seeds))
+    ]
+
+
+@dataclass(frozen=True)
+class ClimbSetup:
+    """Climbers ready to climb from one start: their streams, where they start, and how many steps of each kind."""
+
+    generators: list[np.random.Generator]
+    params: np.ndarray  # (B, P), each climber's own from here on
+    step_sizes: np.ndarray  # (B, P)
+    random_steps: int
+    adjust_steps: int
+
+    @property
+    def evaluations(self) -> int:
+        """Losses each climber computes: its start's, then one a step."""
+        return 1 + self.random_steps + self.adjust_steps
+
+
+def climb_setup(
+    start: Solution | None, seeds: Sequence[np.random.SeedSequence | int], layout: Layout, settings: ClimbSettings
+) -> ClimbSetup:
+    """Every climb's set-up, on rows or on an objective: one generator a seed; a start of its own (nnfs's
+    initialisation, from its generator) or the given start, put on the layout's grid (`Layout.snap`: nothing
+    changes on float weights); random-search steps only from a start of its own; the settings' steps."""
     generators = [climber_generator(seed) for seed in seeds]
     if start is None:
         params = np.stack([init_params(layout, generator) for generator in generators])
@@ -126,29 +136,12 @@ def climb_rows(
     else:
         params = layout.snap(np.tile(np.asarray(start.params, dtype=np.float64), (len(seeds), 1)))
         step_sizes = np.tile(np.asarray(start.step_sizes, dtype=np.float64), (len(seeds), 1))
-    # (B, P) each; every climber's rows are its own from here on.
     random_steps = settings.random_steps if start is None else 0
     if settings.strategy == "random":
         random_steps, adjust_steps = random_steps + settings.steps, 0
     else:
         adjust_steps = settings.steps
-    problem = kernel.with_objective(rows, settings.l2, settings.loss)
-    run = _climb_numba if settings.engine == "numba" else _climb_numpy
-    run(params, step_sizes, generators, problem, layout, settings, random_steps, adjust_steps)
-    # What a climber reports comes from the compiled scorer, whichever engine climbed: the same
-    # bits on every CPU (numpy's evaluate leans on BLAS and CPU-dispatched exp and log).
-    losses, accuracies = kernel.score(params, problem, layout.arrays)
-    evaluations = 1 + random_steps + adjust_steps
-    return [
-        ClimbOutcome(
-            params[b],
-            step_sizes[b],
-            float(losses[b]),
-            float(accuracies[b]),
-            evaluations,
-        )
-        for b in range(len(seeds))
-    ]
+    return ClimbSetup(generators, params, step_sizes, random_steps, adjust_steps)
 
 
 def draw_moves(
@@ -192,19 +185,20 @@ def step_rule(settings: ClimbSettings) -> kernel.StepRule:
     )
 
 
-def _climb_numba(params, step_sizes, generators, problem, layout, settings, random_steps, adjust_steps):
-    """Compiled engine: each climber runs alone, block after block."""
+def _climb_numba(setup: ClimbSetup, problem: Problem, layout: Layout, settings: ClimbSettings) -> None:
+    """Compiled engine: each climber runs alone, block after block (setup's params and step sizes change in place)."""
+    params, step_sizes = setup.params, setup.step_sizes
     net = layout.arrays
     rule = step_rule(settings)
-    start_losses = kernel.score(params, problem, net)[0]  # (B,) each climber's start
+    start_losses = from_scratch.evaluate_batch(params, problem, net)[0]  # (B,) each climber's start
     work = None  # one workspace serves climber after climber: each starts fresh
-    for b, generator in enumerate(generators):
+    for b, generator in enumerate(setup.generators):
         current, sigma = params[b], step_sizes[b]  # views: the kernel updates them in place
         loss = start_losses[b]
-        for block in _blocks(random_steps):
+        for block in _blocks(setup.random_steps):
             noise = _draw_fresh(generator, block, layout)
             loss = kernel.random_search(current, loss, noise, settings.step_size, problem, net)
-        for number, block in enumerate(_blocks(adjust_steps)):
+        for number, block in enumerate(_blocks(setup.adjust_steps)):
             indices, noise = draw_moves(generator, block, settings, layout)
             if indices is None:
                 loss = kernel.adjust_dense(current, sigma, loss, noise, rule, problem, net)
@@ -214,9 +208,9 @@ def _climb_numba(params, step_sizes, generators, problem, layout, settings, rand
                 loss = kernel.adjust_sparse(current, sigma, indices, noise, rule, problem, net, *work, fresh)
 
 
-def _climb_numpy(params, step_sizes, generators, problem, layout, settings, random_steps, adjust_steps):
+def _climb_numpy(setup: ClimbSetup, problem: Problem, layout: Layout, settings: ClimbSettings) -> None:
     """Reference engine: all climbers in lock step, vectorised over the batch."""
-    X, labels = kernel.dense_inputs(problem), problem.labels  # (S, F), (S,): the kernel's order of samples
+    X, labels = dense_inputs(problem), problem.labels  # (S, F), (S,): the kernel's order of samples
     loss = {kind: name for name, kind in LOSS_KINDS.items()}[problem.loss_kind]
     if loss in REGRESSION_LOSSES:
         labels = problem.targets.T  # (S, T) a regressor's targets, in the same order
@@ -226,17 +220,18 @@ def _climb_numpy(params, step_sizes, generators, problem, layout, settings, rand
     def losses_of(candidates: np.ndarray) -> np.ndarray:
         return evaluate(candidates, X, labels, layout, l2, loss)[0]
 
-    losses = losses_of(params)  # (B,)
-    lock_step_climb(params, step_sizes, losses, generators, layout, settings, random_steps, adjust_steps, losses_of)
+    lock_step_climb(setup, losses_of(setup.params), layout, settings, losses_of)
 
 
-def lock_step_climb(params, step_sizes, losses, generators, layout, settings, random_steps, adjust_steps, losses_of):
-    """Climbers in lock step, vectorised over the batch: params, step_sizes (B, P) and losses (B,) change in place.
+def lock_step_climb(setup: ClimbSetup, losses: np.ndarray, layout: Layout, settings: ClimbSettings, losses_of) -> None:
+    """Climbers in lock step, vectorised over the batch: setup's params, step_sizes (B, P) and losses (B,) change in
+    place.
 
     losses_of(candidates (B, P)) -> (B,) scores a step's candidates, one a climber: the network's loss on rows
-    (the reference engine) or a user's objective (`workers.blackbox_climb`); the draws, moves, acceptance and
+    (the reference engine) or a user's objective (`workers.objective_climb`); the draws, moves, acceptance and
     one-fifth rule are the same for both.
     """
+    params, step_sizes, generators = setup.params, setup.step_sizes, setup.generators
     rows = np.arange(len(generators))
     every = np.arange(layout.num_params)
 
@@ -248,13 +243,13 @@ def lock_step_climb(params, step_sizes, losses, generators, layout, settings, ra
         losses[better] = candidate_losses[better]
         return better
 
-    for block in _blocks(random_steps):
+    for block in _blocks(setup.random_steps):
         noise = np.stack([_draw_fresh(generator, block, layout) for generator in generators])
         for step in range(block):
             candidates = settings.step_size * noise[:, step]
             keep(candidates, losses_of(candidates))
 
-    for block in _blocks(adjust_steps):
+    for block in _blocks(setup.adjust_steps):
         draws = [draw_moves(generator, block, settings, layout) for generator in generators]
         noise = np.stack([normals for _, normals in draws])  # (B, steps, k)
         indices = None if draws[0][0] is None else np.stack([drawn for drawn, _ in draws])

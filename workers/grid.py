@@ -1,11 +1,11 @@
-"""Weight grids and hidden activations: what a layer's weights may be, and what its units output.
+"""Weight grids: what a layer's weights may be.
 
 A grid layer's weights are `scale * q` with q an integer of the grid's levels: int8 -127..127,
 ternary -1, 0, 1, binary -1, 1 (levels `stride` apart, at most `top` from zero). The scale is one
 power of two per layer, fixed by the layer's width (`layer_scale`), so it is saved with the result,
 every weight is exactly `scale * q`, a microcontroller applies it as a shift, and sums of weights
 times 0/1/-1 units are exact in any order (a tie between two classes is a tie in every engine).
-Biases stay float64: a unit's threshold. With ReLU or a step
+Biases stay float64: a unit's threshold. With ReLU or a step unit (`workers.activations`)
 the scale of a hidden layer is absorbed by the biases and the next layer; the output layer's scale
 sets how confident its probabilities can be, and int8's sets the range its 255 levels cover.
 
@@ -23,18 +23,11 @@ import math
 import numpy as np
 
 WEIGHT_KINDS = ("float", "int8", "ternary", "binary")
-ACTIVATIONS = ("relu", "tanh", "sign", "step")
-# The kernel's codes of the activations (LayoutArrays.activation).
-ACTIVATION_CODES = {name: code for code, name in enumerate(ACTIVATIONS)}
 # Per grid: (top, stride): levels q with |q| <= top, stride apart (binary's are -1 and 1).
 LEVELS = {"int8": (127, 1), "ternary": (1, 1), "binary": (1, 2)}
 # int8's levels cover about +-INT8_RANGE / sqrt(inputs) of a layer (the power of two nearest): the float climb's
 # weights on digits 64-32-10 (60 s) reach 1.0 and 1.8 in its two layers; these levels cover 2 and 4.
 INT8_RANGE = 16.0
-# Sign and step units switch at -STEP_TOLERANCE, not at 0: on a grid a unit's pre-activation is often exactly 0 (its
-# weights all 0, its bias unmoved, or its inputs 0 where its weights are not), and a sum taken in another order (an
-# incremental step, BLAS) rounds that 0 to +-1e-18: both engines must see the same side.
-STEP_TOLERANCE = 1e-12
 # A grid start: standard normal draws z (the float start's, 0.01 * z) put on levels round(spread * z): ternary 40%
 # nonzero, int8 about 2 levels either way. Not the float start rounded: that is all zeros on a grid, and a network
 # of zeros cannot climb (no single weight changes the output while every other weight is zero).
@@ -97,14 +90,3 @@ def nearest_level_array(x: np.ndarray, top: float, stride: float) -> np.ndarray:
 def start_levels(kind: str, normals: np.ndarray) -> np.ndarray:
     """A grid layer's starting levels from standard normal draws: the level nearest START_SPREAD[kind] * z."""
     return nearest_level_array(START_SPREAD[kind] * normals, *LEVELS[kind])
-
-
-def activate(values: np.ndarray, name: str) -> np.ndarray:
-    """A hidden layer's outputs from its pre-activations, in numpy: relu max(x, 0), tanh, sign (-1 below
-    -STEP_TOLERANCE, else +1) or step (0 below -STEP_TOLERANCE, else 1); NaN stays NaN."""
-    if name == "relu":
-        return np.maximum(0.0, values)
-    if name == "tanh":
-        return np.tanh(values)
-    low = -1.0 if name == "sign" else 0.0
-    return np.where(values >= -STEP_TOLERANCE, 1.0, np.where(values < -STEP_TOLERANCE, low, values))

@@ -5,7 +5,8 @@ numba's own `cache=True` keys a cache by the source file's directory (or writes 
 the kernel again for 11-18 s. Here the kernel's functions are cached in
 `$NUMBA_CACHE_DIR/hillclimb/<hash>` if NUMBA_CACHE_DIR is set, else in
 `$XDG_CACHE_HOME/hillclimb/numba/<hash>` (`~/.cache/...` without XDG_CACHE_HOME), where <hash>
-is that of the sources' bytes: any copy of the same sources, wherever it lies, finds the same
+is that of the bytes of the sources a compiled module depends on (each module registers its own,
+`workers.from_scratch` and `workers.kernel`): any copy of the same sources, wherever it lies, finds the same
 cache, and an edited source never loads a stale one. numba's index also keys each entry by numba
 version, Python version, signature and CPU, so one directory serves every machine that shares it.
 If the directory cannot be written, the kernel compiles without a cache (never an error).
@@ -13,11 +14,13 @@ If the directory cannot be written, the kernel compiles without a cache (never a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tempfile
 from pathlib import Path
 
+import numba
 from numba.core import caching, config
 
 # Newer numba calls it CacheImpl, older _CacheImpl; the locator base is _CacheLocator in both.
@@ -51,11 +54,57 @@ def writable(directory: Path) -> bool:
     return True
 
 
-def install(sources: list[str], cached_files: list[str]) -> bool:
-    """Cache the functions of cached_files by the content of sources; False (no cache) if unwritable.
+# registry: realpath of a compiled module -> (its cache directory, its sources' hash)
+_CACHED: dict[str, tuple[Path, str]] = {}
 
-    Must run before the @njit(cache=...) decorators of cached_files do: numba picks a function's
-    cache locator when the function is decorated.
+
+class ContentKeyedLocator(caching._CacheLocator):
+    """Caches a registered module's functions in its content-keyed directory, fresh while its sources are the same."""
+
+    hillclimb = True  # marks this project's locator among numba's
+
+    def __init__(self, py_func, directory: Path, content: str):
+        self._lineno = py_func.__code__.co_firstlineno
+        self._directory = directory
+        self._content = content
+
+    def ensure_cache_path(self):
+        """Create the directory and check that it is writable (numba's check)."""
+        self._directory.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=self._directory).close()
+
+    def get_cache_path(self):
+        """The content-keyed directory."""
+        return str(self._directory)
+
+    def get_source_stamp(self):
+        """The sources' hash, in place of numba's mtime (or single-file hash)."""
+        return self._content
+
+    def get_disambiguator(self):
+        """The function's first line, as numba's locators use."""
+        return str(self._lineno)
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        """A locator for a registered module's functions, None for anyone else's."""
+        entry = _CACHED.get(os.path.realpath(py_file))
+        if entry is None:
+            return None
+        locator = cls(py_func, *entry)
+        try:
+            locator.ensure_cache_path()
+        except OSError:
+            return None
+        return locator
+
+
+def install(sources: list[str], cached_file: str) -> bool:
+    """Cache the compiled functions of cached_file by the content of sources; False (no cache) if unwritable.
+
+    Must run before the @njit(cache=...) decorators of cached_file do: numba picks a function's cache
+    locator when the function is decorated. Each compiled module registers itself, with the sources it
+    depends on.
     """
     try:
         content = sources_hash(sources)
@@ -64,44 +113,15 @@ def install(sources: list[str], cached_files: list[str]) -> bool:
     directory = cache_root() / content[:20]
     if not writable(directory):
         return False
-    files = frozenset(os.path.realpath(path) for path in cached_files)
-
-    class ContentKeyedLocator(caching._CacheLocator):
-        """Caches the kernel's functions in `directory`, fresh while the sources' content is the same."""
-
-        def __init__(self, py_func, py_file):
-            self._lineno = py_func.__code__.co_firstlineno
-
-        def ensure_cache_path(self):
-            """Create the directory and check that it is writable (numba's check)."""
-            directory.mkdir(parents=True, exist_ok=True)
-            tempfile.TemporaryFile(dir=directory).close()
-
-        def get_cache_path(self):
-            """The content-keyed directory."""
-            return str(directory)
-
-        def get_source_stamp(self):
-            """The sources' hash, in place of numba's mtime (or single-file hash)."""
-            return content
-
-        def get_disambiguator(self):
-            """The function's first line, as numba's locators use."""
-            return str(self._lineno)
-
-        @classmethod
-        def from_function(cls, py_func, py_file):
-            """A locator for the kernel's own functions, None for anyone else's."""
-            if os.path.realpath(py_file) not in files:
-                return None
-            locator = cls(py_func, py_file)
-            try:
-                locator.ensure_cache_path()
-            except OSError:
-                return None
-            return locator
-
-    ContentKeyedLocator.hillclimb = True
+    _CACHED[os.path.realpath(cached_file)] = (directory, content)
     locators = _CacheImpl._locator_classes
-    locators[:] = [ContentKeyedLocator, *(locator for locator in locators if not hasattr(locator, "hillclimb"))]
+    if ContentKeyedLocator not in locators:
+        locators[:] = [ContentKeyedLocator, *(locator for locator in locators if not hasattr(locator, "hillclimb"))]
     return True
+
+
+def compiler(cached: bool):
+    """numba.njit as the project's compiled modules use it: cached where `install` said so, numpy's error model
+    (no exceptions from the hot loop), and without the GIL, so that a climb in a thread of the driver lets its
+    other threads run (Ray's start, for one)."""
+    return functools.partial(numba.njit, cache=cached, error_model="numpy", nogil=True)

@@ -34,6 +34,6 @@ class ClimbReport:
         return self.outcome.loss
 
     @property
-    def accuracy(self) -> float:
-        """The accuracy of the climber's best."""
-        return self.outcome.accuracy
+    def score(self) -> float:
+        """The score of the climber's best: a classifier's accuracy, a regressor's R^2 (NaN on an objective)."""
+        return self.outcome.score

@@ -6,9 +6,11 @@ scored by the mean squared or mean absolute error against targets (the book's re
 
 Parameters live in one flat float64 vector per climber: for each layer its weights, shape
 (n_in, n_out) in row-major order, then its biases (n_out). `Layout` knows where each piece is.
-The functions here are the plain-numpy reference (`evaluate`), except `score`: the compiled
-from-scratch scorer, whose arithmetic does not depend on BLAS or on the CPU, and whose figures
-are the ones climbs report.
+The functions here are the plain-numpy reference (`evaluate`), except `evaluate_compiled`, which
+hands the same question to the compiled code (`workers.from_scratch`), whose arithmetic does not
+depend on BLAS or on the CPU, and whose figures are the ones climbs and the coordinator report.
+What a network is judged by: its loss (lower is better, what a climb minimises) and its score
+(higher is better: a classifier's accuracy, a regressor's R^2, as scikit-learn's `score`).
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from workers import grid
-from workers.objective import (
+from workers import activations, grid
+from workers.losses import (
     ACCEPT_MARGIN,
     CLIP,
     ERROR_RATE,
@@ -43,8 +45,8 @@ class LayoutArrays(NamedTuple):
     offsets: np.ndarray
     unit_start: np.ndarray  # (L + 1,) first row of each weight layer's units in (units, S) state arrays
     where: np.ndarray  # (P, 3) per parameter: weight layer, input unit (-1 for a bias), output unit
-    activation: int  # the hidden layers' activation, grid.ACTIVATION_CODES (0: ReLU)
-    margin: float  # how much lower a step's loss must be, relative (objective.ACCEPT_MARGIN; 0.0: strictly lower)
+    activation: int  # the hidden layers' activation, activations.ACTIVATION_CODES (0: ReLU)
+    margin: float  # how much lower a step's loss must be, relative (losses.ACCEPT_MARGIN; 0.0: strictly lower)
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,8 @@ class Layout:
     def __post_init__(self) -> None:
         if len(self.sizes) < 2 or any(int(size) < 1 for size in self.sizes):
             raise ValueError(f"layer sizes must be at least two positive integers, got {list(self.sizes)}")
-        if self.activation not in grid.ACTIVATIONS:
-            raise ValueError(f"activation must be one of {', '.join(grid.ACTIVATIONS)}, got {self.activation!r}")
+        if self.activation not in activations.ACTIVATIONS:
+            raise ValueError(f"activation must be one of {', '.join(activations.ACTIVATIONS)}, got {self.activation!r}")
         if self.weights not in grid.WEIGHT_KINDS:
             raise ValueError(f"weights must be one of {', '.join(grid.WEIGHT_KINDS)}, got {self.weights!r}")
         object.__setattr__(self, "sizes", tuple(int(size) for size in self.sizes))
@@ -136,7 +138,7 @@ class Layout:
             np.array(offsets, dtype=np.int64),
             np.concatenate([[0], np.cumsum(self.sizes[1:])]).astype(np.int64),
             where,
-            grid.ACTIVATION_CODES[self.activation],
+            activations.ACTIVATION_CODES[self.activation],
             self.margin,
         )
 
@@ -209,7 +211,7 @@ def logits(params: np.ndarray, X: np.ndarray, layout: Layout) -> np.ndarray:
     for index, (weights, biases) in enumerate(layers):
         values = np.matmul(values, weights) + biases
         if index < len(layers) - 1:
-            values = grid.activate(values, layout.activation)
+            values = activations.activate(values, layout.activation)
     return values
 
 
@@ -272,8 +274,8 @@ def l2_penalty(params: np.ndarray, layout: Layout, l2: float, samples: int) -> n
 
 
 def error_terms(values: np.ndarray, probabilities: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """The error objective's per-sample terms: 1 where the largest logit (the first of equal ones, equal within
-    `objective.TIE_TOLERANCE`) is not the label's, plus the clipped cross-entropy times `objective.error_tie`:
+    """The error loss's per-sample terms: 1 where the largest logit (the first of equal ones, equal within
+    `losses.TIE_TOLERANCE`) is not the label's, plus the clipped cross-entropy times `losses.error_tie`:
     (S,) or (B, S)."""
     labels = sparse_labels(y)
     own = np.take_along_axis(values, np.broadcast_to(labels[:, None], (*values.shape[:-1], 1)), axis=-1)  # (..., S, 1)
@@ -289,51 +291,51 @@ def error_terms(values: np.ndarray, probabilities: np.ndarray, y: np.ndarray) ->
 def evaluate(
     params: np.ndarray, X: np.ndarray, y: np.ndarray, layout: Layout, l2: float = 0.0, loss: str = "cross_entropy"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(objective, accuracy) for params (P,) or a batch (B, P); a network that overflows has a NaN loss.
+    """(loss, score) for params (P,) or a batch (B, P); a network that overflows has a NaN loss.
 
-    The objective is the mean cross-entropy (loss "error": the error rate, cross-entropy breaking
+    The loss is the mean cross-entropy (loss "error": the error rate, cross-entropy breaking
     ties, `error_terms`), plus `l2_penalty` when l2 > 0 (when l2 == 0 nothing is added: not even
     0 * an infinite sum). The plain-numpy reference: BLAS and numpy's exp and log may differ in the
-    last bits from one CPU to another; `score` does not. A regressor's (loss "mse" or "mae", y its
-    targets (S, T) or (S,)): `regression_loss`, and R^2 for the accuracy.
+    last bits from one CPU to another; `evaluate_compiled` does not. A regressor's (loss "mse" or "mae", y
+    its targets (S, T) or (S,)): `regression_loss`, and R^2 for the score.
     """
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is expected there, and a NaN never wins
         outputs = logits(params, X, layout)
         if loss in REGRESSION_LOSSES:
             targets = np.asarray(y, dtype=np.float64).reshape(np.shape(X)[0], -1)
-            objective, goodness = regression_loss(outputs, targets, loss), r_squared(outputs, targets)
+            mean, score = regression_loss(outputs, targets, loss), r_squared(outputs, targets)
         else:
             probabilities = softmax(outputs)
             if LOSS_KINDS[loss] == ERROR_RATE:
-                objective = np.mean(error_terms(outputs, probabilities, y), axis=-1)
+                mean = np.mean(error_terms(outputs, probabilities, y), axis=-1)
             else:
-                objective = cross_entropy(probabilities, y)
-            goodness = accuracy(probabilities, y)
+                mean = cross_entropy(probabilities, y)
+            score = accuracy(probabilities, y)
         if l2 > 0:
-            objective = objective + l2_penalty(params, layout, l2, np.shape(X)[0])
-        return objective, goodness
+            mean = mean + l2_penalty(params, layout, l2, np.shape(X)[0])
+        return mean, score
 
 
-def score(
+def evaluate_compiled(
     params: np.ndarray, X: np.ndarray, y: np.ndarray, layout: Layout, l2: float = 0.0, loss: str = "cross_entropy"
 ):
-    """(objective, accuracy) like `evaluate` (a regressor's: loss "mse" or "mae", R^2), compiled, the same bits on
-    every CPU.
+    """(loss, score) like `evaluate` (a regressor's: loss "mse" or "mae", R^2), compiled, the same bits on every CPU.
 
-    Floats for params (P,), arrays (B,) for a batch (B, P). The loss is the kernel's own
+    Floats for params (P,), arrays (B,) for a batch (B, P). The loss is the compiled code's own
     from-scratch loss (no BLAS, no CPU-dispatched exp or log, no fused multiply-adds); it agrees
     with `evaluate` to about 1e-15 relative on ordinary networks.
     """
-    from workers import kernel  # here, not at the top: only scoring needs the compiled kernel loaded
+    from workers import from_scratch  # here, not at the top: only this needs the compiled code loaded
+    from workers.rows import pack_rows
 
     params = np.asarray(params, dtype=np.float64)
     batch = np.ascontiguousarray(np.atleast_2d(params))
     layout.unpack(batch)  # checks the number of parameters
     if loss in REGRESSION_LOSSES:
-        problem = kernel.make_problem(X, None, l2, targets=y, loss=loss)
+        rows = pack_rows(X, None, targets=y, loss=loss, l2=l2)
     else:
-        problem = kernel.with_objective(kernel.make_problem(X, sparse_labels(y)), l2, loss)
-    losses, accuracies = kernel.score(batch, problem, layout.arrays)
+        rows = pack_rows(X, sparse_labels(y), loss=loss, l2=l2)
+    losses, scores = from_scratch.evaluate_batch(batch, rows, layout.arrays)
     if params.ndim == 1:
-        return float(losses[0]), float(accuracies[0])
-    return losses, accuracies
+        return float(losses[0]), float(scores[0])
+    return losses, scores

@@ -1,44 +1,151 @@
-"""The objective's definition shared by both engines: the seed's clip, the losses, the L2 term's factor.
+"""A black-box objective: the user's function of a network's flat parameter vector, as a climb calls it.
 
-Its own module so that the compiled kernel and the numpy reference (`workers.network`) both read
-it without importing each other.
+`f(params) -> float`, lower is better, `params` the flat vector (P,) in `workers.network.Layout`
+order; or `f(params, seed)`, where `seed` is the round's seed, the same for every climber of a round
+(common random numbers: a noisy objective, such as an environment's return over a few episodes,
+then compares every candidate of a round on the same draws); or a batch form, `f(params) -> (B,)`
+for params (B, P), scoring several vectors in one call. Either form may be seeded.
+
+A climb calls `Objective.losses` on a batch (B, P) whatever the form, and gets (B,) float64 back. A
+value that is not a real number, a wrong shape, or an exception raised by `f` is an `ObjectiveCallError`
+(the worker names the climber and round); a non-finite number (NaN, an infinity) becomes NaN, which
+never wins a comparison.
 """
 
 from __future__ import annotations
 
-# The seed's clip for categorical cross-entropy: log(0) never happens, and a perfect
-# prediction is not rewarded beyond 1 - 1e-7.
-CLIP = 1e-7
+import inspect
+import math
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
-# The losses a network minimises, as the kernel reads them (Problem.loss_kind). A classifier's: the clipped
-# cross-entropy over softmax, or the error rate with the cross-entropy breaking its ties (ERROR_RATE: per sample
-# 1 if the largest logit is not the label's, plus the sample's cross-entropy times error_tie(samples)). A
-# regressor's: the error between its linear outputs and the targets, per sample the mean over outputs of the
-# squared (the book's mean squared error) or absolute (mean absolute) error.
-CROSS_ENTROPY, SQUARED_ERROR, ABSOLUTE_ERROR, ERROR_RATE = 0, 1, 2, 3
-LOSS_KINDS = {"cross_entropy": CROSS_ENTROPY, "mse": SQUARED_ERROR, "mae": ABSOLUTE_ERROR, "error": ERROR_RATE}
-# The loss names by task, the first of each its default (the `loss` setting, workers.settings).
-CLASSIFIER_LOSSES = ("cross_entropy", "error")
-REGRESSION_LOSSES = ("mse", "mae")
-# Above the largest clipped cross-entropy of a sample, -log(1e-7) = 16.1: the tie-break's sum stays below one
-# error, so a network with fewer errors always scores lower.
-TIE_BOUND = 17.0
-# Logits that differ by at most this times (1 + |the label's logit|) tie in the error count (the first class wins,
-# as argmax picks it): exact ties are common (a sample whose last hidden units are all off has the biases for
-# logits; units of 0/1 times weights of a power-of-two scale sum exactly), and an incremental step's sums, taken
-# in another order, round them an ulp apart.
-TIE_TOLERANCE = 1e-9
-# A step of a network that can tie exactly (grid weights, or sign or step units) is kept only if it lowers the loss
-# by more than this relative margin: the incremental state rounds an exact tie an ulp either way.
-ACCEPT_MARGIN = 1e-12
+import numpy as np
 
 
-def l2_scale(l2: float, samples: int) -> float:
-    """The factor of the sum of squared weights in the objective: scikit-learn MLPClassifier's alpha / (2 n)."""
-    return l2 / (2.0 * samples)
+class ObjectiveError(ValueError):
+    """A user's objective failed: one line naming the climber and round, and what went wrong."""
 
 
-def error_tie(samples: int) -> float:
-    """The weight of a sample's cross-entropy in the error objective: 1 / (samples * 17), so that the mean over
-    samples of the cross-entropy part stays below one error's 1 / samples."""
-    return 1.0 / (samples * TIE_BOUND)
+class ObjectiveCallError(Exception):
+    """What went wrong in one call of an objective; `row`: the failing row of the batch (None: the whole call)."""
+
+    def __init__(self, message: str, row: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.row = row
+
+
+def required_positional(function: Callable) -> int | None:
+    """How many positional arguments `function` needs (None: its signature cannot be read)."""
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return None
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    parameters = signature.parameters.values()
+    return sum(1 for parameter in parameters if parameter.kind in kinds and parameter.default is parameter.empty)
+
+
+def callable_name(function: Callable) -> str:
+    """A function's name as a person reads it: module.qualname, or the type of a callable object."""
+    name = getattr(function, "__qualname__", None) or type(function).__qualname__
+    module = getattr(function, "__module__", None) or type(function).__module__
+    return f"{module}.{name}" if module and module != "builtins" else name
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A function to minimise over a network's parameters, and how it is called.
+
+    seeded: f(params, seed) gets the round's seed (an int below 2**63); batch: f scores (B, P) at once,
+    returning (B,). `Objective.of(f)` reads `seeded` from f's signature (two required positional
+    arguments) and leaves batch off; give an `Objective` to say otherwise.
+    """
+
+    function: Callable[..., Any]
+    seeded: bool = False
+    batch: bool = False
+    name: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not callable(self.function):
+            raise TypeError(f"objective: must be callable, got {type(self.function).__name__}")
+        if not self.name:
+            object.__setattr__(self, "name", callable_name(self.function))
+
+    @classmethod
+    def of(cls, function: Callable[..., Any] | Objective) -> Objective:
+        """An Objective as given, or a plain callable's: seeded when it takes two required positional arguments."""
+        if isinstance(function, Objective):
+            return function
+        if not callable(function):
+            kind = type(function).__name__
+            raise TypeError(f"objective: must be a function f(params) or f(params, seed), not {kind}")
+        return cls(function, seeded=required_positional(function) == 2)
+
+    def warm_up(self) -> None:
+        """Let an objective that holds resources (environments) create them before the first round is timed."""
+        warm = getattr(self.function, "warm_up", None)
+        if callable(warm):
+            warm()
+
+    def losses(self, params: np.ndarray, seed: int | None) -> np.ndarray:
+        """(B,) float64 losses of params (B, P); NaN where f gave a non-finite number. Raises ObjectiveCallError."""
+        params = np.asarray(params, dtype=np.float64)
+        arguments = (seed,) if self.seeded else ()
+        if self.batch:
+            values = self._call(params.copy(), arguments, None)
+            losses = _as_batch(values, params.shape[0])
+        else:
+            losses = np.empty(params.shape[0])
+            for row in range(params.shape[0]):
+                # A copy: the function may keep or change what it is handed; the climb's rows stay its own.
+                losses[row] = _as_number(self._call(params[row].copy(), arguments, row), row)
+        losses[~np.isfinite(losses)] = np.nan
+        return losses
+
+    def _call(self, params: np.ndarray, arguments: tuple, row: int | None) -> Any:
+        try:
+            return self.function(params, *arguments)
+        except Exception as error:
+            raise ObjectiveCallError(describe_exception(error), row) from error
+
+
+def describe_exception(error: BaseException) -> str:
+    """`raised ZeroDivisionError: division by zero (at objective.py:12, in f)`: the innermost frame named."""
+    text = f"raised {type(error).__name__}"
+    message = str(error).strip().splitlines()
+    if message:
+        text += f": {message[0]}"
+    frames = traceback.extract_tb(error.__traceback__)
+    if frames:
+        last = frames[-1]
+        text += f" (at {last.filename.rsplit('/', 1)[-1]}:{last.lineno}, in {last.name})"
+    return text
+
+
+def _as_number(value: Any, row: int | None) -> float:
+    """A real number from what f returned (a float, an int, a numpy scalar or a one-element array)."""
+    if isinstance(value, bool) or value is None or isinstance(value, (str, bytes)):
+        raise ObjectiveCallError(f"returned {value!r}; expected a number", row)
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ObjectiveCallError(f"returned a {type(value).__name__}; expected a number", row) from None
+    if array.size != 1:
+        raise ObjectiveCallError(f"returned an array of shape {array.shape}; expected a number", row)
+    number = float(array.reshape(()))
+    return number if math.isfinite(number) else math.nan
+
+
+def _as_batch(values: Any, count: int) -> np.ndarray:
+    """(count,) float64 from what a batch f returned for `count` vectors."""
+    try:
+        array = np.array(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ObjectiveCallError(f"returned a {type(values).__name__}; expected {count} numbers") from None
+    if array.shape not in ((count,), (count, 1)):
+        raise ObjectiveCallError(f"returned shape {array.shape} for {count} parameter vectors; expected ({count},)")
+    return array.reshape(count)

@@ -7,11 +7,11 @@ closures and lambdas too).
 
 from __future__ import annotations
 
-from workers.blackbox import Objective, ObjectiveCallError, ObjectiveError
-from workers.blackbox_climb import climb_objective
 from workers.climbs import Solution
 from workers.messages import ClimbReport, ClimbTask
 from workers.network import Layout
+from workers.objective import Objective, ObjectiveCallError, ObjectiveError
+from workers.objective_climb import climb_objective
 from workers.settings import ClimbSettings
 
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from workers.objective import CLASSIFIER_LOSSES, REGRESSION_LOSSES
+from workers.losses import CLASSIFIER_LOSSES, REGRESSION_LOSSES
 
 Strategy = Literal["adjust", "random"]
 StepScope = Literal["global", "parameter"]
@@ -105,7 +105,7 @@ class ClimbSettings(BaseModel):
         "network",
     )  # fmt: skip
     # One setting for both tasks; which names fit is checked against the task (the coordinator's config) or the
-    # rows (`kernel.with_objective`). None: the task's default, cross-entropy or mse.
+    # rows (`workers.rows.with_loss`). None: the task's default, cross-entropy or mse.
     loss: Loss | None = setting(
         None,
         "what a climb minimises: a classifier's 'cross_entropy' (the chapter's) or 'error' (the error rate, "

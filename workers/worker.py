@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from workers.climbs import Solution, climb_rows, prepare_rows
-from workers.kernel import Problem
+from workers.climbs import Solution, climb_rows
+from workers.losses import CROSS_ENTROPY, LOSS_KINDS
 from workers.messages import ClimbReport, ClimbTask
 from workers.network import Layout
-from workers.objective import CROSS_ENTROPY, LOSS_KINDS
+from workers.rows import Problem, pack_rows
 from workers.settings import ClimbSettings
 
 
 class ClimbWorker:
-    """Runs climbs on the training rows it was created with (`workers.climbs.prepare_rows`, read-only).
+    """Runs climbs on the training rows it was created with (`workers.rows.pack_rows`, read-only).
 
     The rows are prepared once by whoever starts the workers: on Ray they travel through the object
     store, once per node, and every worker process there reads the same pages.
@@ -33,10 +33,10 @@ class ClimbWorker:
         labels = self.rows.labels[:4]  # as many as there are, up to four
         ones = np.ones((labels.shape[0], self.layout.num_inputs))
         if self.rows.loss_kind == CROSS_ENTROPY:
-            few = prepare_rows(ones, labels)
+            few = pack_rows(ones, labels)
         else:  # a regressor's: targets of ones, its own loss
             loss = next(name for name, kind in LOSS_KINDS.items() if kind == self.rows.loss_kind)
-            few = prepare_rows(ones, None, np.ones((labels.shape[0], self.rows.targets.shape[0])), loss)
+            few = pack_rows(ones, None, np.ones((labels.shape[0], self.rows.targets.shape[0])), loss)
         climb_rows(None, [0], few, self.layout, _warm_settings(self.settings))
 
     def run(self, start: Solution | None, tasks: list[ClimbTask]) -> list[ClimbReport]:

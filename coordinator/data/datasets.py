@@ -322,3 +322,29 @@ def check_layers(layers: tuple[int, ...], dataset: Dataset) -> None:
         raise ConfigError(
             f"layers: the data has {dataset.num_classes} classes ({shown}), but layers end with {layers[-1]}"
         )
+
+
+def class_indices(classes: list[int | str], y) -> np.ndarray:
+    """The class index (S,) of each label in y, labels as the run saw them; ConfigError for one it never saw."""
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ConfigError(f"labels: expected a (rows,) array of labels, got shape {y.shape}")
+    index = {label: position for position, label in enumerate(classes)}
+    text = bool(classes) and isinstance(classes[0], str)
+    indices = np.empty(len(y), dtype=np.int64)
+    for row, value in enumerate(y.tolist()):
+        key = str(value) if text else _whole(value)
+        if key not in index:
+            shown = ", ".join(str(label) for label in classes)
+            raise ConfigError(
+                f"labels: row {row} has label {value!r}, which the network never learnt (classes: {shown})"
+            )
+        indices[row] = index[key]
+    return indices
+
+
+def _whole(value) -> int | None:
+    """value as an int if it is a whole number, else None (which matches no class)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value) if float(value).is_integer() else None

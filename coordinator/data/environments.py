@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from coordinator.config import ConfigError
-from workers.blackbox import Objective
 from workers.episodes import EVALUATION, EpisodeObjective
+from workers.objective import Objective
 from workers.policy import PolicySpec, space_spec
 
 INSTALL = "pip install 'hillclimb[rl]'"

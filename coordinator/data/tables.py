@@ -27,7 +27,6 @@ import numpy as np
 
 from coordinator.config import ConfigError
 
-SUFFIXES = (".csv", ".npz")
 # Header cells pandas writes above its row index.
 INDEX_HEADERS = ("", "Unnamed: 0")
 # Column separators, the first that splits every row alike winning; a comma where it does.

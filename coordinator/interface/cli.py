@@ -231,7 +231,7 @@ def _command_run(args: argparse.Namespace) -> int:
             LineProgress(
                 budget,
                 notice=notice,
-                goodness=_goodness(prepared.config),
+                score_name="R^2" if prepared.config.task == "regression" else "accuracy",
                 shown=mean_return(prepared.config.episodes) if policy else None,
             )
         )
@@ -286,11 +286,6 @@ def _describe(prepared) -> str:
     )
 
 
-def _goodness(config: SearchConfig) -> str:
-    """What a run's second figure is: a classifier's accuracy, a regressor's R^2."""
-    return "R^2" if config.task == "regression" else "accuracy"
-
-
 def _run_config(args: argparse.Namespace, config: SearchConfig) -> SearchConfig | None:
     """The config to run: on resume, None unless settings were given (the checkpoint's stands)."""
     return config if not args.resume or _given_fields(args) else None
@@ -320,11 +315,11 @@ def _rounds_line(result) -> str:
 def _print_summary(result, run_dir: Path, stream, plots: list[Path] | None = None, session_seconds=None) -> None:
     """What a run found and what it cost, in plain words; session_seconds: this session's time (the budget's)."""
     config = result.config
-    goodness = _goodness(config)
+    score_name = result.score_name
     lines = [
-        f"best loss {result.best_loss:.5f}, {goodness} {result.best_accuracy:.3f} "
+        f"best loss {result.best_loss:.5f}, {score_name} {result.best_score:.3f} "
         f"after {result.rounds_completed} rounds ({result.stopped_because.text} reached)"
-        if result.best_accuracy is not None
+        if result.best_score is not None
         else f"best loss {result.best_loss:.6g} after {result.rounds_completed} rounds "
         f"({result.stopped_because.text} reached)",
     ]
@@ -336,10 +331,10 @@ def _print_summary(result, run_dir: Path, stream, plots: list[Path] | None = Non
         ]
     if result.validation_loss is not None:
         lines = _kept_lines(result)
-    if result.test_accuracy is not None:
+    if result.test_score is not None:
         lines.append(
             f"test rows never seen by the search ({result.data.test.rows}): loss {result.test_loss:.5f}, "
-            f"{goodness} {result.test_accuracy:.3f}"
+            f"{score_name} {result.test_score:.3f}"
         )
     if result.regression and result.target_scaling is not None and result.target_scaling.kind != "none":
         lines.append("losses are of the targets as scaled on the training rows (standard); R^2 is the same either way")
@@ -364,14 +359,14 @@ def _kept_lines(result) -> list[str]:
     rule, name = (REGRESSION_SELECTION_RULE, "R^2") if result.regression else (SELECTION_RULE, "accuracy")
     lines = [
         f"kept the network of round {result.selected_round} of {result.rounds_completed} ({rule}): "
-        f"on the {held} held-out rows {name} {result.validation_accuracy:.3f}, loss {result.validation_loss:.5f}; "
-        f"on the training rows {name} {result.best_accuracy:.3f}, loss {result.best_loss:.5f} "
+        f"on the {held} held-out rows {name} {result.validation_score:.3f}, loss {result.validation_loss:.5f}; "
+        f"on the training rows {name} {result.best_score:.3f}, loss {result.best_loss:.5f} "
         f"({result.stopped_because.text} reached)"
     ]
-    if result.selected_round != last.round and last.validation_accuracy is not None:
+    if result.selected_round != last.round and last.validation_score is not None:
         lines.append(
-            f"the last round's network: held-out {name} {last.validation_accuracy:.3f}, loss "
-            f"{last.validation_loss:.5f}; training {name} {last.best_accuracy:.3f}, loss {last.best_loss:.5f}"
+            f"the last round's network: held-out {name} {last.validation_score:.3f}, loss "
+            f"{last.validation_loss:.5f}; training {name} {last.best_score:.3f}, loss {last.best_loss:.5f}"
         )
     return lines
 
@@ -488,7 +483,7 @@ def _command_export(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (2 for bad input, told in one line)."""
     from cluster.connect import ClusterError
-    from workers.blackbox import ObjectiveError
+    from workers.objective import ObjectiveError
 
     args = build_parser().parse_args(argv)
     commands = {

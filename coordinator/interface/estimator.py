@@ -55,7 +55,7 @@ from coordinator.results.result import SearchResult
 from coordinator.rounds.prepare import prepare_run
 from coordinator.rounds.search import run_prepared
 from workers import Solution
-from workers.objective import REGRESSION_LOSSES
+from workers.losses import REGRESSION_LOSSES
 
 # Estimator parameters that are SearchConfig fields under scikit-learn's names (MLPClassifier's, same meaning).
 SKLEARN_NAMES = {
@@ -109,7 +109,7 @@ class _SearchEstimator:
         if self.verbose:
             from coordinator.interface.progress import LineProgress
 
-            progress = LineProgress(config.time_budget, goodness="R^2" if config.task == "regression" else "accuracy")
+            progress = LineProgress(config.time_budget, score_name="R^2" if config.task == "regression" else "accuracy")
         try:
             result = run_prepared(prepared, self.executor, self.address, progress)
         finally:

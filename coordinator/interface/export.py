@@ -31,7 +31,7 @@ import numpy as np
 from cluster.atomic_files import atomic_write_bytes
 from coordinator.config import ConfigError
 from coordinator.results.result import SearchResult, load_result
-from workers import grid
+from workers import activations
 
 # Opset 17 (ONNX 1.12, 2022) and its IR version 8: read by every onnxruntime since 1.12, and by
 # converters and runtimes that lag the newest ONNX; nothing here needs a later operator.
@@ -142,7 +142,7 @@ def _activation(helper, name: str, source: str, target: str, constant) -> list:
 
     if name in ("relu", "tanh"):
         return [helper.make_node("Relu" if name == "relu" else "Tanh", [source], [target])]
-    threshold = constant(f"{target}_threshold", np.float64(-grid.STEP_TOLERANCE))
+    threshold = constant(f"{target}_threshold", np.float64(-activations.STEP_TOLERANCE))
     nodes = [
         helper.make_node("GreaterOrEqual", [source, threshold], [f"{target}_on"]),
         helper.make_node(

@@ -20,8 +20,9 @@ from coordinator.config import ARRAYS, OBJECTIVE, ConfigError, SearchConfig
 from coordinator.data.datasets import Dataset, load_dataset
 from coordinator.data.scaling import Scaling
 from coordinator.interface.reference import SeedFigure, seed_figure
-from coordinator.results.evaluation import Evaluation
-from coordinator.results.result import DataRecord, RoundRecord, load_result
+from coordinator.results.evaluation import Evaluation, regression_evaluation_of
+from coordinator.results.records import DataRecord, RoundRecord
+from coordinator.results.result import load_result
 from coordinator.results.run_files import CHECKPOINT_FILE, FIT_FILE, HISTORY_FILE, REGIONS_FILE, RESULT_FILE
 from coordinator.rounds.checkpoint import Checkpoint, load_checkpoint
 from workers.network import Layout, logits, softmax
@@ -41,7 +42,7 @@ class RunView:
     data: DataRecord | None
     history: list[RoundRecord]
     best_loss: float
-    best_accuracy: float | None  # None: the run minimised an objective
+    best_score: float | None  # a classifier's accuracy, a regressor's R^2 (None: the run minimised an objective)
     selected_round: int | None
     rounds_completed: int
     evaluations: int
@@ -97,7 +98,7 @@ def read_run(run_dir: str | Path) -> RunView:
         data=result.data,
         history=list(result.history),
         best_loss=result.best_loss,
-        best_accuracy=result.best_accuracy,
+        best_score=result.best_score,
         selected_round=result.selected_round,
         rounds_completed=result.rounds_completed,
         evaluations=result.evaluations,
@@ -116,7 +117,7 @@ def _checkpoint_view(checkpoint: Checkpoint) -> RunView:
         data=checkpoint.data,
         history=list(checkpoint.history),
         best_loss=kept.loss,
-        best_accuracy=kept.accuracy,
+        best_score=kept.score,
         selected_round=checkpoint.selected.round_index if checkpoint.selected is not None else None,
         rounds_completed=checkpoint.rounds_completed,
         evaluations=checkpoint.evaluations,
@@ -242,7 +243,7 @@ def _regions_figure(run: RunView, dataset: Dataset):
     state = "" if run.finished else ", in progress"
     axes.set_title(
         f"{Path(run.config.dataset).name} data, network {_network_name(run.config)}\n"
-        f"best loss {run.best_loss:.4f}, accuracy {run.best_accuracy:.1%} "
+        f"best loss {run.best_loss:.4f}, accuracy {run.best_score:.1%} "
         f"after {run.rounds_completed} round{'s' if run.rounds_completed != 1 else ''}{state}",
         fontsize=11,
     )
@@ -290,12 +291,10 @@ def _fit_figure(run: RunView, dataset: Dataset):
         axes.set_ylabel("predicted value")
     axes.grid(True, alpha=0.3)
     axes.legend(fontsize=9, loc="best")
-    errors = predicted - targets
-    spread = np.sum((targets - targets.mean(axis=0)) ** 2)
-    r2 = 1 - np.sum(errors * errors) / spread if spread > 0 else float("nan")
+    figures = regression_evaluation_of(predicted, targets)  # as `evaluate` gives them
     axes.set_title(
         f"{Path(run.config.dataset).name} data, network {_network_name(run.config)}\n"
-        f"{len(X)} rows: MSE {np.mean(errors * errors):.4g}, R^2 {r2:.3f} "
+        f"{len(X)} rows: MSE {figures.mse:.4g}, R^2 {figures.r2:.3f} "
         f"after {run.rounds_completed} round{'s' if run.rounds_completed != 1 else ''}{state}",
         fontsize=11,
     )
@@ -311,13 +310,13 @@ def _history_figure(run: RunView, seed: SeedFigure | None):
 
     rounds = np.array([record.round for record in run.history])
     losses = np.array([record.best_loss for record in run.history])
-    accuracies = np.array([record.best_accuracy for record in run.history])
+    accuracies = np.array([record.best_score for record in run.history])
     held_out = [record.validation_loss is not None for record in run.history]
     validation_losses = np.array(
         [np.nan if record.validation_loss is None else record.validation_loss for record in run.history]
     )
     validation_accuracies = np.array(
-        [np.nan if record.validation_accuracy is None else record.validation_accuracy for record in run.history]
+        [np.nan if record.validation_score is None else record.validation_score for record in run.history]
     )
     marker = "o" if len(rounds) <= 40 else None
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
-from coordinator.results.result import RoundRecord
+from coordinator.results.records import RoundRecord
 from coordinator.rounds.best import Best
 
 if TYPE_CHECKING:  # for annotations only: the stepper brings the executors and the workers with it
@@ -56,7 +56,7 @@ def loss_and_accuracy(loss: float, accuracy: float | None) -> str:
 def mean_return(episodes: int) -> Callable[[float, float | None], str]:
     """How a round's best is shown for a policy: `best return 187.40 (5 episodes)`, minus the loss."""
 
-    def shown(loss: float, accuracy: float | None) -> str:
+    def shown(loss: float, score: float | None) -> str:
         return f"best return {-loss:.2f} ({episodes} episodes)"
 
     return shown
@@ -65,8 +65,8 @@ def mean_return(episodes: int) -> Callable[[float, float | None], str]:
 class LineProgress:
     """On a terminal: one live line, redrawn as climbers report, and a kept line about every second.
 
-    Elsewhere (a pipe, a log file): exactly one line per round, nothing redrawn. shown(loss, accuracy)
-    says what the best is (default: loss and accuracy; `mean_return` for a policy).
+    Elsewhere (a pipe, a log file): exactly one line per round, nothing redrawn. shown(loss, score)
+    says what the best is (default: loss and accuracy or R^2; `mean_return` for a policy).
     """
 
     def __init__(
@@ -75,16 +75,16 @@ class LineProgress:
         stream: TextIO | None = None,
         live: bool | None = None,
         notice: str | None = None,
-        goodness: str = "accuracy",
+        score_name: str = "accuracy",
         shown: Callable[[float, float | None], str] | None = None,
     ):
-        """goodness: what held-out rows' second figure is called ("accuracy", or a regressor's "R^2")."""
-        self.shown = shown or (loss_and_r2 if goodness == "R^2" else loss_and_accuracy)
+        """score_name: what a network's score is called ("accuracy", or a regressor's "R^2")."""
+        self.shown = shown or (loss_and_r2 if score_name == "R^2" else loss_and_accuracy)
         self.stream = stream or sys.stderr
         self.notice = notice  # printed once the search has checked its input and starts
         self.live = _is_terminal(self.stream) if live is None else live
         self.time_budget = time_budget
-        self.goodness = goodness
+        self.score_name = score_name
         self._clock = time.monotonic()  # when `_elapsed` was last known
         self._elapsed = 0.0  # the search's elapsed seconds at `_clock` (a resumed run starts above 0)
         self._last_draw = -math.inf
@@ -119,7 +119,7 @@ class LineProgress:
             return
         self._last_draw = now
         self._draw(
-            f"round {round_index:>5}  climbers {done}/{total}  {self.shown(best.loss, _number(best.accuracy))}  "
+            f"round {round_index:>5}  climbers {done}/{total}  {self.shown(best.loss, _number(best.score))}  "
             f"{self._timing(self._elapsed_now())}",
             keep=False,
         )
@@ -130,9 +130,9 @@ class LineProgress:
         self._clock, self._elapsed = now, elapsed_s
         held_out = ""
         if record.validation_loss is not None:  # rows are held out: how the best does on them
-            held_out = f"held-out loss {record.validation_loss:.5f}  {self.goodness} {record.validation_accuracy:.3f}  "
+            held_out = f"held-out loss {record.validation_loss:.5f}  {self.score_name} {record.validation_score:.3f}  "
         line = (
-            f"round {record.round:>5}  {self.shown(record.best_loss, record.best_accuracy)}  "
+            f"round {record.round:>5}  {self.shown(record.best_loss, record.best_score)}  "
             f"{held_out}{_rate(record.evaluations_per_second)} evals/s  {self._timing(elapsed_s)}"
         )
         if not self.live:
@@ -154,7 +154,7 @@ class LineProgress:
 
 
 def _number(value: float) -> float | None:
-    """A NaN accuracy (an objective's climbers have none) as None."""
+    """A NaN score (an objective's climbers have none) as None."""
     return None if isinstance(value, float) and math.isnan(value) else value
 
 

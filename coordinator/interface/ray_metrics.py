@@ -11,7 +11,7 @@ import sys
 import threading
 from dataclasses import dataclass
 
-from coordinator.results.result import RoundRecord
+from coordinator.results.records import RoundRecord
 from coordinator.rounds.best import Best
 
 METRIC_PREFIX = "hillclimb_"
@@ -29,14 +29,20 @@ class GaugeSpec:
 
 GAUGES = (
     GaugeSpec("round", "index of the last finished round (0 is the first)", "rounds"),
-    GaugeSpec("best_loss", "cross-entropy loss of the best network so far, on the training rows", "loss"),
     GaugeSpec(
-        "best_accuracy",
-        "fraction of training rows the best network so far classifies right (a regressor's: R^2)",
-        "ratio",
+        "best_loss",
+        "the loss the climbs minimise (the run's loss with its L2 term, or the objective) of the best network so far",
+        "loss",
     ),
-    GaugeSpec("validation_loss", "loss of the best network so far on held-out rows (absent: none held out)", "loss"),
+    GaugeSpec("best_accuracy", "fraction of training rows the best network so far classifies right", "ratio"),
+    GaugeSpec("best_r2", "a regressor's R^2 of the best network so far on the training rows", "ratio"),
+    GaugeSpec(
+        "validation_loss",
+        "loss of the best network so far on held-out rows, without the L2 term (absent: none held out)",
+        "loss",
+    ),
     GaugeSpec("validation_accuracy", "accuracy of the best network so far on held-out rows", "ratio"),
+    GaugeSpec("validation_r2", "a regressor's R^2 of the best network so far on held-out rows", "ratio"),
     GaugeSpec("evaluations_per_second", "loss evaluations per second in the last round, all workers", "1/s"),
     GaugeSpec("workers_alive", "worker actors alive at the end of the last round", "workers"),
     GaugeSpec("elapsed_seconds", "seconds since this session of the run began", "seconds"),
@@ -49,8 +55,10 @@ def round_figures(record: RoundRecord, elapsed_s: float) -> dict[str, float | No
         "round": record.round,
         "best_loss": record.best_loss,
         "best_accuracy": record.best_accuracy,
+        "best_r2": record.best_r2,
         "validation_loss": record.validation_loss,
         "validation_accuracy": record.validation_accuracy,
+        "validation_r2": record.validation_r2,
         "evaluations_per_second": record.evaluations_per_second,
         "workers_alive": record.workers,
         "elapsed_seconds": elapsed_s,

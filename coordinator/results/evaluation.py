@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from coordinator.config import ConfigError
+from workers.network import r_squared
 
 
 @dataclass(frozen=True)
@@ -77,47 +77,17 @@ class RegressionEvaluation:
 def regression_evaluation_of(predicted: np.ndarray, targets: np.ndarray) -> RegressionEvaluation:
     """The RegressionEvaluation of predictions (S, T) against targets (S, T)."""
     errors = predicted - targets
-    residual = np.sum(errors * errors, axis=0)
-    spread = np.sum((targets - targets.mean(axis=0)) ** 2, axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r2 = np.where(spread > 0, 1 - residual / np.where(spread > 0, spread, 1), (residual == 0) * 1.0)
     return RegressionEvaluation(
         rows=len(targets),
         mse=float(np.mean(errors * errors)),
         mae=float(np.mean(np.abs(errors))),
-        r2=float(np.mean(r2)),
+        r2=float(r_squared(predicted, targets)),
         outputs=targets.shape[1],
     )
 
 
 def _share(value: float) -> str:
     return "-" if np.isnan(value) else f"{value:.3f}"
-
-
-def class_indices(classes: list[int | str], y) -> np.ndarray:
-    """The class index (S,) of each label in y, labels as the run saw them; ConfigError for one it never saw."""
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise ConfigError(f"labels: expected a (rows,) array of labels, got shape {y.shape}")
-    index = {label: position for position, label in enumerate(classes)}
-    text = bool(classes) and isinstance(classes[0], str)
-    indices = np.empty(len(y), dtype=np.int64)
-    for row, value in enumerate(y.tolist()):
-        key = str(value) if text else _whole(value)
-        if key not in index:
-            shown = ", ".join(str(label) for label in classes)
-            raise ConfigError(
-                f"labels: row {row} has label {value!r}, which the network never learnt (classes: {shown})"
-            )
-        indices[row] = index[key]
-    return indices
-
-
-def _whole(value) -> int | None:
-    """value as an int if it is a whole number, else None (which matches no class)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return int(value) if float(value).is_integer() else None
 
 
 def evaluation_of(predicted: np.ndarray, labels: np.ndarray, classes: list[int | str], loss: float) -> Evaluation:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import zipfile
-from enum import Enum
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -14,115 +12,21 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from cluster.atomic_files import atomic_save_npz, atomic_write_text
 from coordinator.config import ConfigError, SearchConfig, current_names
 from coordinator.data.columns import column_names, match_columns
-from coordinator.data.datasets import encode_targets
+from coordinator.data.datasets import class_indices, encode_targets
 from coordinator.data.scaling import Scaling
-from coordinator.results.evaluation import (
-    Evaluation,
-    RegressionEvaluation,
-    class_indices,
-    evaluation_of,
-    regression_evaluation_of,
+from coordinator.results.evaluation import Evaluation, RegressionEvaluation, evaluation_of, regression_evaluation_of
+from coordinator.results.records import (
+    DataRecord,
+    Environment,
+    ObjectiveRecord,
+    RoundRecord,
+    StopReason,
+    regressor_fields,
 )
 from coordinator.results.run_files import RESULT_FILE, WEIGHTS_FILE
-from workers.network import Layout, logits, score, softmax
+from workers.network import Layout, evaluate_compiled, logits, softmax
 from workers.policy import PolicySpec, act
 from workers.settings import resolved_loss
-
-
-class StopReason(str, Enum):
-    """Why a search stopped."""
-
-    ROUNDS = "rounds"
-    TARGET_LOSS = "target_loss"
-    TIME_BUDGET = "time_budget"
-    PATIENCE = "patience"  # rounds without a better held-out score
-    CALLER = "caller"  # the caller stopped stepping
-
-    @property
-    def text(self) -> str:
-        """How a person reads it: 'time budget'."""
-        return self.value.replace("_", " ")
-
-
-class RoundRecord(BaseModel):
-    """One round: the best after it, the work done in it, and who won it."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    round: int
-    best_loss: float
-    best_accuracy: float | None  # None: the run minimised an objective; a regressor's: R^2
-    evaluations: int  # losses the climbers computed (the coordinator's: coordinator_evaluations)
-    wall_seconds: float
-    evaluations_per_second: float
-    winning_climber: int | None  # None: no single climber's network is the round's best
-    session: int = 0  # 0 for the first run, 1 after the first resume, ...
-    workers: int | None = None  # workers alive at the end of the round (0: Ray was starting; the driver climbed)
-    validation_loss: float | None = None  # of the best so far, on held-out rows (None: none held out)
-    validation_accuracy: float | None = None
-    steps: int | None = None  # steps each climber made in the round (None: saved before rounds recorded it)
-    climber_evaluations: int | None = None  # the most losses any one climber computed in the round
-    coordinator_evaluations: int = 0  # losses the coordinator computed itself (scoring recombinations)
-    combined: bool = False  # the round's best is a recombination of the climbers' changes
-
-    @property
-    def critical_evaluations(self) -> int | None:
-        """Losses computed one after another in the round: one climber's, then the coordinator's."""
-        if self.climber_evaluations is None:
-            return None
-        return self.climber_evaluations + self.coordinator_evaluations
-
-
-class Rows(BaseModel):
-    """A set of held-out rows: where they came from, how many, and their SHA-256."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    source: str
-    rows: int
-    sha256: str
-
-
-class DataRecord(BaseModel):
-    """What a run learnt from: enough to name the data, check it is the same, and map classes back."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    source: str  # a file's absolute path, a named data set, or "arrays"
-    rows: int  # training rows (held-out rows not counted)
-    features: int
-    classes: int
-    class_labels: list[int | str]  # the label each class index stands for, in order
-    sha256: str  # of the training rows (features as float64, class indices as int64, a regressor's targets)
-    feature_names: list[str] | None = None
-    notes: list[str] = []
-    validation: Rows | None = None
-    test: Rows | None = None
-    targets: int | None = None  # a regressor's outputs (None: a classifier)
-    target_names: list[str] | None = None  # a regressor's target columns, where the file named them
-
-
-class ObjectiveRecord(BaseModel):
-    """What a run minimised when it learnt from no data (coordinator/rounds/objective_round.py)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    kind: Literal["callable", "env"]  # a user's function, or minus an environment's mean return
-    name: str  # the function's module.qualname, or the environment's id
-    seeded: bool  # called with the round's seed
-    batch: bool  # scores (B, P) at once
-
-
-class Environment(BaseModel):
-    """Where a search ran."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    executor: Literal["ray", "inprocess"]
-    ray_version: str | None = None
-    nodes: int = 1
-    cpus: int = 1
-    workers: int = 1
 
 
 class SearchResult(BaseModel):
@@ -131,8 +35,9 @@ class SearchResult(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
     config: SearchConfig
-    best_loss: float
-    best_accuracy: float | None  # None: the run minimised an objective, which has no accuracy
+    best_loss: float  # the loss the climbs minimise, on the training rows (with the L2 term), or the objective's
+    best_accuracy: float | None = None  # a classifier's, on the training rows (None: a regressor, an objective)
+    best_r2: float | None = None  # a regressor's R^2 on the training rows (None: a classifier, an objective)
     rounds_completed: int
     evaluations: int
     wall_seconds: float
@@ -144,10 +49,12 @@ class SearchResult(BaseModel):
     data: DataRecord | None = None  # None in results saved before runs recorded their data
     scaling: Scaling = Scaling(kind="none")
     selected_round: int | None = None  # the round whose best was kept for its held-out score
-    validation_loss: float | None = None
-    validation_accuracy: float | None = None
+    validation_loss: float | None = None  # of the kept network, on the held-out rows that picked it
+    validation_accuracy: float | None = None  # a classifier's
+    validation_r2: float | None = None  # a regressor's
     test_loss: float | None = None  # on the held-out test rows of a scikit-learn data set
-    test_accuracy: float | None = None
+    test_accuracy: float | None = None  # a classifier's
+    test_r2: float | None = None  # a regressor's
     start_sha256: str | None = None  # of the network a warm start began from (None: each climber's own)
     objective: ObjectiveRecord | None = None  # what the run minimised, when it learnt from no data
     policy: PolicySpec | None = None  # an environment's policy: how observations and actions meet the network
@@ -157,6 +64,28 @@ class SearchResult(BaseModel):
     def regression(self) -> bool:
         """Whether the network predicts numbers (a regressor) rather than classes."""
         return self.config.task == "regression"
+
+    @property
+    def score_name(self) -> str | None:
+        """What the network's score is: a classifier's "accuracy", a regressor's "R^2" (None: an objective's run)."""
+        if self.objective is not None:
+            return None
+        return "R^2" if self.regression else "accuracy"
+
+    @property
+    def best_score(self) -> float | None:
+        """The score on the training rows: best_accuracy or best_r2, whichever the task has."""
+        return self.best_r2 if self.regression else self.best_accuracy
+
+    @property
+    def validation_score(self) -> float | None:
+        """The score on the held-out rows that picked the network: validation_accuracy or validation_r2."""
+        return self.validation_r2 if self.regression else self.validation_accuracy
+
+    @property
+    def test_score(self) -> float | None:
+        """The score on the test rows: test_accuracy or test_r2."""
+        return self.test_r2 if self.regression else self.test_accuracy
 
     @property
     def loss_name(self) -> str:
@@ -199,6 +128,8 @@ class SearchResult(BaseModel):
     def predict_log_proba(self, X) -> np.ndarray:
         """The logarithm of predict_proba (S, C), computed without underflow to -inf where it can be."""
         self._classifier("predict_log_proba")
+        if self.regression:
+            raise ConfigError("predict_log_proba: this network is a regressor; it predicts numbers (predict)")
         values = logits(self.params, self.scaling.apply(self._features(X)), self.layout)
         shifted = values - values.max(axis=1, keepdims=True)
         return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
@@ -288,8 +219,8 @@ class SearchResult(BaseModel):
             return regression_evaluation_of(predicted, targets)
         labels = class_indices(self.classes, y)
         X = self._features(X)
-        # The loss from the compiled scorer (the same bits on every CPU); the classes from the probabilities.
-        loss, _ = score(self.params, self.scaling.apply(X), labels, self.layout)
+        # The loss from the compiled code (the same bits on every CPU); the classes from the probabilities.
+        loss, _ = evaluate_compiled(self.params, self.scaling.apply(X), labels, self.layout)
         return evaluation_of(np.argmax(self.predict_proba(X), axis=1), labels, self.classes, loss)
 
     def summary(self) -> dict:
@@ -338,6 +269,12 @@ def load_result(directory: str | Path) -> SearchResult:
         raise ConfigError(f"{weights_path}: not a readable weights file (truncated or corrupt)") from None
     if isinstance(summary.get("config"), dict):
         summary["config"] = current_names(summary["config"])
+        if summary["config"].get("task") == "regression":  # R^2 under a classifier's names, in an older file
+            summary = regressor_fields(summary)
+            if isinstance(summary.get("history"), list):
+                summary["history"] = [
+                    regressor_fields(record) if isinstance(record, dict) else record for record in summary["history"]
+                ]
     try:
         result = SearchResult(**summary, params=params, step_sizes=step_sizes)
     except ValidationError as error:

@@ -51,13 +51,13 @@ class Selected:
     best: Best
     round_index: int
     validation_loss: float
-    validation_accuracy: float
+    validation_score: float  # a classifier's held-out accuracy, a regressor's R^2
 
 
 def _selection_key(selected: Selected) -> tuple[float, float]:
     """Larger is better: held-out accuracy, then the held-out loss negated (a NaN loss is the worst)."""
     loss = selected.validation_loss
-    return selected.validation_accuracy, -math.inf if math.isnan(loss) else -loss
+    return selected.validation_score, -math.inf if math.isnan(loss) else -loss
 
 
 def _loss_key(selected: Selected) -> float:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from cluster.atomic_files import atomic_save_npz
 from coordinator.config import ConfigError, SearchConfig, saved_config
 from coordinator.data.scaling import Scaling
-from coordinator.results.result import DataRecord, ObjectiveRecord, RoundRecord
+from coordinator.results.records import DataRecord, ObjectiveRecord, RoundRecord, regressor_fields
 from coordinator.results.run_files import CHECKPOINT_FILE
 from coordinator.rounds.best import Best, Selected
 from workers import ClimbOutcome
@@ -23,7 +23,7 @@ from workers.network import Layout
 FORMAT_VERSIONS = (1, 2)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Checkpoint:
     """Everything after `rounds_completed` rounds: the best, the history, the work and time spent."""
 
@@ -44,7 +44,7 @@ class Checkpoint:
 def _best_state(best: Best, prefix: str) -> dict:
     return {
         f"{prefix}_loss": best.loss,
-        f"{prefix}_accuracy": best.accuracy,
+        f"{prefix}_score": best.score,
         f"{prefix}_climber": best.climber_index,
         f"{prefix}_round": best.round_index,
         f"{prefix}_evaluations": best.outcome.evaluations,
@@ -56,7 +56,8 @@ def _best_from(state: dict, prefix: str, params: np.ndarray, step_sizes: np.ndar
         params=params,
         step_sizes=step_sizes,
         loss=float(state[f"{prefix}_loss"]),
-        accuracy=float(state[f"{prefix}_accuracy"]),
+        # format 2 files written before scores had their name call it accuracy
+        score=float(state.get(f"{prefix}_score", state.get(f"{prefix}_accuracy"))),
         evaluations=int(state.get(f"{prefix}_evaluations", 0)),
     )
     return Best(
@@ -95,7 +96,7 @@ def save_checkpoint(directory: str | Path, checkpoint: Checkpoint) -> None:
             **_best_state(selected.best, "best"),
             "round_index": selected.round_index,
             "validation_loss": selected.validation_loss,
-            "validation_accuracy": selected.validation_accuracy,
+            "validation_score": selected.validation_score,
         }
         arrays |= {
             "selected_params": selected.best.outcome.params,
@@ -126,21 +127,22 @@ def load_checkpoint(directory: str | Path) -> Checkpoint:
                 best=_best_from(kept, "best", arrays["selected_params"], arrays["selected_step_sizes"]),
                 round_index=int(kept["round_index"]),
                 validation_loss=float(kept["validation_loss"]),
-                validation_accuracy=float(kept["validation_accuracy"]),
+                validation_score=float(kept.get("validation_score", kept.get("validation_accuracy"))),
             )
+        regression = config.task == "regression"  # an older file's rounds may name its R^2 accuracy
         checkpoint = Checkpoint(
-            config,
-            int(state["rounds_completed"]),
-            best,
-            [RoundRecord(**record) for record in state["history"]],
-            int(state["evaluations"]),
-            float(state["wall_seconds"]),
-            selected,
-            DataRecord(**state["data"]) if state.get("data") is not None else None,
-            Scaling(**state["scaling"]) if state.get("scaling") is not None else None,
-            state.get("start_sha256"),
-            ObjectiveRecord(**state["objective"]) if state.get("objective") is not None else None,
-            Scaling(**state["target_scaling"]) if state.get("target_scaling") is not None else None,
+            config=config,
+            rounds_completed=int(state["rounds_completed"]),
+            best=best,
+            history=[RoundRecord(**(regressor_fields(row) if regression else row)) for row in state["history"]],
+            evaluations=int(state["evaluations"]),
+            wall_seconds=float(state["wall_seconds"]),
+            selected=selected,
+            data=DataRecord(**state["data"]) if state.get("data") is not None else None,
+            scaling=Scaling(**state["scaling"]) if state.get("scaling") is not None else None,
+            start_sha256=state.get("start_sha256"),
+            objective=ObjectiveRecord(**state["objective"]) if state.get("objective") is not None else None,
+            target_scaling=Scaling(**state["target_scaling"]) if state.get("target_scaling") is not None else None,
         )
     except ConfigError:
         raise

@@ -4,16 +4,16 @@ Keeping the best of N climbs gains like the expected maximum of N draws (about s
 so more climbers barely speed up the search. Their improvements carry more: each climber's change
 from the broadcast start is a step downhill plus noise of its own, and the noise of different
 climbers does not agree. A weighted mean of the improving climbers' changes (the weights of
-CMA-ES: log-ranks, best first) keeps what they agree on; the coordinator scores it at a few
+CMA-ES: log-ranks, best first) keeps what they agree on; the coordinator evaluates it at a few
 lengths along that direction and keeps whatever is lowest: that candidate, or the best climber.
 This is the recombination of evolution strategies ((mu/mu_W, lambda)), applied to whole climbs.
 On a grid (int8, ternary, binary weights) a recombined point falls between levels: each candidate is
-put on its weights' nearest levels (`Layout.snap`) before it is scored (BENCHMARKS.md measures it
+put on its weights' nearest levels (`Layout.snap`) before it is evaluated (BENCHMARKS.md measures it
 against keeping the best climber, `--combine best`).
 
 Everything here is a pure function of the start and the reports, taken in order of (loss,
-climber), so arrival order decides nothing; candidates are scored by the coordinator's compiled
-scorer, the same bits on every CPU.
+climber), so arrival order decides nothing; candidates are evaluated by the coordinator's compiled
+code (or, on an objective, by the objective under the round's seed), the same bits on every CPU.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from coordinator.config import Combine
 from coordinator.rounds.best import Best, better_of
 from workers import ClimbOutcome, ClimbReport
 
-# The lengths scored along the recombined direction, in multiples of it (a weighted mean of the
+# The lengths evaluated along the recombined direction, in multiples of it (a weighted mean of the
 # improving climbers' changes). Their sum (mu times the mean) overshoots: the climbers chase the same
 # easy directions first. Measured on the spiral 2-64-3, 16 climbers of 1,250 steps: twice the mean
 # won 219 of 252 rounds, once and four times 15 (bench/results/recombination_lengths.txt).
@@ -37,7 +37,8 @@ LENGTHS = (1.0, 2.0, 4.0)
 # The climber index a recombination is reported under (no single climber's network).
 COMBINED = -2
 
-Scorer = Callable[[np.ndarray], tuple[float, float]]
+# A candidate's (loss, score) as the climbers would measure it: the training rows' or the objective's.
+Evaluator = Callable[[np.ndarray], tuple[float, float]]
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def round_best(
     previous: Best | None,
     reports: Sequence[ClimbReport],
     combine: Combine,
-    scorer: Scorer,
+    evaluator: Evaluator,
     round_index: int,
     snap: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> RoundBest:
@@ -96,10 +97,10 @@ def round_best(
         params = start + length * direction
         if snap is not None:
             params = snap(params)
-        loss, accuracy = scorer(params)
+        loss, score = evaluator(params)
         # Strictly lower than the best so far: a tie keeps the climber's own network.
         if loss < best.loss:
-            outcome = ClimbOutcome(params, improvers[0].outcome.step_sizes, loss, accuracy, evaluations=0)
+            outcome = ClimbOutcome(params, improvers[0].outcome.step_sizes, loss, score, evaluations=0)
             best = ClimbReport(round_index=round_index, climber_index=COMBINED, outcome=outcome)
             combined = True
     return RoundBest(best, len(LENGTHS), combined)

@@ -18,9 +18,9 @@ from cluster import RayInfo, WorkerPool, connect, ray_info
 from cluster.connect import starts_private_ray
 from coordinator.config import ConfigError, SearchConfig
 from coordinator.data.datasets import Dataset
-from coordinator.results.result import Environment
-from workers import ClimbReport, ClimbTask, ClimbWorker, Solution, prepare_rows
-from workers.blackbox import Objective, ObjectiveError
+from coordinator.results.records import Environment
+from workers import ClimbReport, ClimbTask, ClimbWorker, Solution, pack_rows
+from workers.objective import Objective, ObjectiveError
 from workers.objective_worker import ObjectiveWorker
 from workers.settings import resolved_loss
 
@@ -90,10 +90,10 @@ class InProcessExecutor:
 
 
 def training_rows(dataset: Dataset, config: SearchConfig):
-    """The training rows as the climbs read them (`workers.prepare_rows`), a regressor's with its targets and loss."""
+    """The training rows as the climbs read them (`workers.pack_rows`), a regressor's with its targets and loss."""
     if dataset.regression:
-        return prepare_rows(dataset.X, None, dataset.targets, resolved_loss(config.loss, True))
-    return prepare_rows(dataset.X, dataset.labels)
+        return pack_rows(dataset.X, None, dataset.targets, resolved_loss(config.loss, True))
+    return pack_rows(dataset.X, dataset.labels)
 
 
 def local_cpus() -> int:

@@ -19,11 +19,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from coordinator.results.result import ObjectiveRecord
+from coordinator.results.records import ObjectiveRecord
 from coordinator.rounds.best import Best
-from coordinator.rounds.combine import Scorer
+from coordinator.rounds.combine import Evaluator
 from workers import ClimbReport
-from workers.blackbox import Objective, ObjectiveCallError, ObjectiveError
+from workers.objective import Objective, ObjectiveCallError, ObjectiveError
 
 # A key of the run's seed sequence no climber's (round, climber) key can take: the round seeds'.
 ROUND_SEED_SALT = 0x726F756E  # "roun"
@@ -58,20 +58,20 @@ def rescored(previous: Best | None, reports: Sequence[ClimbReport]) -> Best | No
     return replace(previous, outcome=replace(previous.outcome, loss=float(start_loss)))
 
 
-def objective_scorer(objective: Objective, seed: int | None, round_index: int, what: str) -> Scorer:
-    """score(params) -> (loss, NaN): the objective under the round's seed; failing, an ObjectiveError naming what."""
+def objective_evaluator(objective: Objective, seed: int | None, round_index: int, what: str) -> Evaluator:
+    """evaluate(params) -> (loss, NaN): the objective under the round's seed; failing, an ObjectiveError naming what."""
 
-    def scored(params) -> tuple[float, float]:
+    def evaluated(params) -> tuple[float, float]:
         try:
             loss = objective.losses(np.asarray(params, dtype=np.float64)[None, :], seed)[0]
         except ObjectiveCallError as failure:
             raise ObjectiveError(
-                f"objective {objective.name}: the coordinator's scoring of {what} in round {round_index} "
+                f"objective {objective.name}: the coordinator's evaluation of {what} in round {round_index} "
                 f"{failure.message}"
             ) from failure.__cause__
         return float(loss), math.nan
 
-    return scored
+    return evaluated
 
 
 def warn_non_finite(objective: Objective, reports: Sequence[ClimbReport]) -> bool:

@@ -33,17 +33,16 @@ from coordinator.config import (
     SPARSE_SCALING,
     ConfigError,
     SearchConfig,
+    config_loss,
     default_l2,
-    objective_name,
     resolved_task,
 )
 from coordinator.data.columns import match_columns
-from coordinator.data.datasets import Dataset, check_layers, encode_targets, load_dataset
+from coordinator.data.datasets import Dataset, check_layers, class_indices, encode_targets, load_dataset
 from coordinator.data.scaling import Scaling
 from coordinator.data.splits import TEST_SALT, VALIDATION_SALT, stratified_split
 from coordinator.data.tables import read_table
-from coordinator.results.evaluation import class_indices
-from coordinator.results.result import DataRecord, Rows, StopReason
+from coordinator.results.records import DataRecord, Rows, StopReason
 from coordinator.results.run_files import PICTURES, RUN_FILES
 from coordinator.rounds.checkpoint import Checkpoint, load_checkpoint
 from coordinator.rounds.length import long_round_note
@@ -181,7 +180,7 @@ def _prepare_data(config: SearchConfig, whole: Dataset, arrays: bool) -> Prepare
     resolved = config.model_copy(
         update={
             "task": resolved_task(config),
-            "loss": objective_name(config),
+            "loss": config_loss(config),
             "target_scaling": target_kind,
             "samples": samples,
             "dataset": ARRAYS if arrays else config.dataset,

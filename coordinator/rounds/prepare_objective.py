@@ -15,8 +15,8 @@ from coordinator.data.scaling import Scaling
 from coordinator.rounds.checkpoint import Checkpoint
 from coordinator.rounds.objective_round import objective_record
 from coordinator.rounds.prepared_run import PreparedRun
-from workers.blackbox import Objective
 from workers.network import Layout
+from workers.objective import Objective
 from workers.settings import auto_max_mutations
 
 # Settings that speak of rows, which a run without data cannot honour.

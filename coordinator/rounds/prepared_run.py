@@ -11,10 +11,10 @@ import numpy as np
 from coordinator.config import SearchConfig
 from coordinator.data.datasets import Dataset
 from coordinator.data.scaling import Scaling
-from coordinator.results.result import DataRecord, ObjectiveRecord
+from coordinator.results.records import DataRecord, ObjectiveRecord
 from coordinator.rounds.checkpoint import Checkpoint
 from workers import Solution
-from workers.blackbox import Objective
+from workers.objective import Objective
 from workers.policy import PolicySpec
 from workers.settings import resolved_loss
 

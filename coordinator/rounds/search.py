@@ -42,7 +42,7 @@ def search(
     start: a network (a previous result's params and step_sizes) for the first round to climb from.
     objective: a function to minimise instead of a data set's loss: f(params) -> float, params the flat
     vector (P,) of Layout(config.layers), lower is better; f(params, seed) gets the round's seed (the
-    same for every climber of a round); `workers.blackbox.Objective(f, seeded=..., batch=True)` scores
+    same for every climber of a round); `workers.objective.Objective(f, seeded=..., batch=True)` scores
     (B, P) at once. config.env names a gymnasium environment instead (minus a policy's mean return).
 
     Example (one process, no Ray):

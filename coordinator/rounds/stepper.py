@@ -17,16 +17,17 @@ import numpy as np
 
 from coordinator.config import SearchConfig
 from coordinator.data.datasets import Dataset
-from coordinator.results.result import RoundRecord, SearchResult, StopReason
+from coordinator.results.records import RoundRecord, StopReason
+from coordinator.results.result import SearchResult
 from coordinator.rounds.best import Best, Selected, better_of, selection_of, start_of
 from coordinator.rounds.checkpoint import Checkpoint
-from coordinator.rounds.combine import round_best
+from coordinator.rounds.combine import Evaluator, round_best
 from coordinator.rounds.executors import Executor
 from coordinator.rounds.length import objective_round_steps, round_steps
-from coordinator.rounds.objective_round import objective_scorer, rescored, round_seed, warn_non_finite
+from coordinator.rounds.objective_round import objective_evaluator, rescored, round_seed, warn_non_finite
 from coordinator.rounds.seeds import seed_for
 from workers import ClimbOutcome, ClimbTask, Layout
-from workers.network import score as workers_score
+from workers.network import evaluate_compiled
 
 if TYPE_CHECKING:
     from coordinator.rounds.prepared_run import PreparedRun
@@ -105,17 +106,17 @@ def stop_reason(
     return None
 
 
-def score(
+def evaluate_rows(
     params, dataset: Dataset, layout: Layout, l2: float = 0.0, loss: str = "cross_entropy"
 ) -> tuple[float, float]:
-    """(loss, accuracy) of one network on a data set's rows: the compiled scorer, the same bits on every CPU.
+    """(loss, score) of one network on a data set's rows: the compiled code's, the same bits on every CPU.
 
-    l2 and loss as the climbs' objective has them; held-out and test rows are scored without the L2 term, a
-    classifier's by their cross-entropy. A regressor's rows (loss "mse" or "mae"): its loss on the targets,
-    and R^2 for the accuracy.
+    l2 and loss as the climbs minimise them; held-out and test rows are evaluated without the L2 term, a
+    classifier's by their cross-entropy. The score: a classifier's accuracy, a regressor's R^2 (its loss
+    "mse" or "mae" on the targets).
     """
-    loss, accuracy = workers_score(params, dataset.X, _answers(dataset), layout, l2, loss)
-    return float(loss), float(accuracy)
+    loss, score = evaluate_compiled(params, dataset.X, _answers(dataset), layout, l2, loss)
+    return float(loss), float(score)
 
 
 def _answers(dataset: Dataset) -> np.ndarray:
@@ -123,21 +124,22 @@ def _answers(dataset: Dataset) -> np.ndarray:
     return dataset.targets if dataset.regression else dataset.labels
 
 
-def training_scorer(dataset: Dataset, layout: Layout, l2: float, loss: str = "cross_entropy"):
-    """score() on the training rows, with the climbs' objective, the rows prepared for the kernel once."""
-    from workers import kernel  # here: reading a config or checking input loads no kernel
+def training_evaluator(dataset: Dataset, layout: Layout, l2: float, loss: str = "cross_entropy") -> Evaluator:
+    """evaluate_rows() on the training rows, with the loss the climbs minimise, the rows packed once."""
+    from workers import from_scratch  # here: reading a config or checking input loads no compiled code
+    from workers.rows import pack_rows
 
     if dataset.regression:
-        problem = kernel.make_problem(dataset.X, None, l2, targets=dataset.targets, loss=loss)
+        rows = pack_rows(dataset.X, None, targets=dataset.targets, loss=loss, l2=l2)
     else:
-        problem = kernel.with_objective(kernel.make_problem(dataset.X, dataset.labels), l2, loss)
+        rows = pack_rows(dataset.X, dataset.labels, loss=loss, l2=l2)
     net = layout.arrays
 
-    def scored(params) -> tuple[float, float]:
-        losses, accuracies = kernel.score(np.ascontiguousarray(params, dtype=np.float64)[None, :], problem, net)
-        return float(losses[0]), float(accuracies[0])
+    def evaluated(params) -> tuple[float, float]:
+        losses, scores = from_scratch.evaluate_batch(np.ascontiguousarray(params, dtype=np.float64)[None, :], rows, net)
+        return float(losses[0]), float(scores[0])
 
-    return scored
+    return evaluated
 
 
 def _start_best(prepared: PreparedRun, layout: Layout) -> Best | None:
@@ -149,15 +151,15 @@ def _start_best(prepared: PreparedRun, layout: Layout) -> Best | None:
     start = prepared.start
     if start is None:
         return None
-    if prepared.objective is not None:  # scored as round 0's climbers will score it: under that round's seed
-        scorer = objective_scorer(prepared.objective, _objective_seed(prepared, 0), 0, "the start network")
+    if prepared.objective is not None:  # evaluated as round 0's climbers will: under that round's seed
+        evaluator = objective_evaluator(prepared.objective, _objective_seed(prepared, 0), 0, "the start network")
         params = start.params
-        loss, accuracy = scorer(params)
+        loss, score = evaluator(params)
     else:
         params = layout.snap(start.params)  # a start off the grid climbs from its nearest levels
         config = prepared.config
-        loss, accuracy = score(params, prepared.dataset, layout, config.l2, prepared.loss_name)  # the climbs' objective
-    outcome = ClimbOutcome(params, start.step_sizes, loss, accuracy, evaluations=0)
+        loss, score = evaluate_rows(params, prepared.dataset, layout, config.l2, prepared.loss_name)  # the climbs' loss
+    outcome = ClimbOutcome(params, start.step_sizes, loss, score, evaluations=0)
     return Best(round_index=-1, climber_index=-1, outcome=outcome)
 
 
@@ -199,9 +201,11 @@ class SearchStepper:
         # Held-out and test rows: a regressor's by its loss, a classifier's by their cross-entropy (whatever it climbs)
         regression = prepared.dataset is not None and prepared.dataset.regression
         self._held_out_loss = self._loss_name if regression else "cross_entropy"
-        self._training_score = None  # an objective's scorer is made each round, for the round's seed
+        self._training_evaluator = None  # an objective's evaluator is made each round, for the round's seed
         if self.objective is None:
-            self._training_score = training_scorer(prepared.dataset, self.layout, config.l2, self._loss_name)
+            self._training_evaluator = training_evaluator(prepared.dataset, self.layout, config.l2, self._loss_name)
+        # What a network's score is called in the records: a classifier's accuracy, a regressor's R^2, none.
+        self._score_name = None if self.objective is not None else "r2" if regression else "accuracy"
         self._warned_non_finite = False
         self.best: Best | None = state.best if state else _start_best(prepared, self.layout)
         self.selected: Selected | None = state.selected if state else None
@@ -255,30 +259,30 @@ class SearchStepper:
             self.progress.climber_done(round_index, len(reports), len(tasks), best)
         if len(reports) != len(tasks):  # a pool never loses a task; this guards the one-answer promise
             raise RuntimeError(f"round {round_index}: {len(reports)} of {len(tasks)} climbers reported")
-        previous, scorer = self.best, self._training_score
+        previous, evaluator = self.best, self._training_evaluator
         if self.objective is not None:
             # Fair under a seeded objective: the best so far meets this round's climbers with the loss they
-            # measured for it under this round's seed, and the coordinator scores recombinations under it too.
+            # measured for it under this round's seed, and the coordinator evaluates recombinations under it too.
             previous = rescored(self.best, reports)
-            scorer = objective_scorer(self.objective, objective_seed, round_index, "a recombination")
+            evaluator = objective_evaluator(self.objective, objective_seed, round_index, "a recombination")
             if not self._warned_non_finite:
                 self._warned_non_finite = warn_non_finite(self.objective, reports)
-        kept = round_best(previous, reports, self.config.combine, scorer, round_index, snap=self.layout.snap)
+        kept = round_best(previous, reports, self.config.combine, evaluator, round_index, snap=self.layout.snap)
         best = kept.best
         climber_evaluations = max(report.outcome.evaluations for report in reports)
         evaluations = sum(report.outcome.evaluations for report in reports)  # the climbers'; the coordinator's apart
         seconds = time.monotonic() - started
-        validation_loss = validation_accuracy = None
+        validation_loss = validation_score = None
         if self.prepared.validation is not None:
-            validation_loss, validation_accuracy = score(
+            validation_loss, validation_score = evaluate_rows(
                 best.outcome.params, self.prepared.validation, self.layout, loss=self._held_out_loss
             )
-            candidate = Selected(best, round_index, validation_loss, validation_accuracy)
+            candidate = Selected(best, round_index, validation_loss, validation_score)
             self.selected = selection_of(self.selected, candidate, by_loss=self.prepared.dataset.regression)
         record = RoundRecord(
             round=round_index,
             best_loss=best.loss,
-            best_accuracy=best.accuracy if self.objective is None else None,
+            **self._scores("best", best.score),
             evaluations=evaluations,
             wall_seconds=seconds,
             evaluations_per_second=evaluations / seconds if seconds > 0 else 0.0,
@@ -286,7 +290,7 @@ class SearchStepper:
             session=self.session,
             workers=self.executor.workers_alive(),
             validation_loss=validation_loss,
-            validation_accuracy=validation_accuracy,
+            **self._scores("validation", validation_score),
             steps=self.config.steps,
             climber_evaluations=climber_evaluations,
             coordinator_evaluations=kept.coordinator_evaluations,
@@ -299,21 +303,26 @@ class SearchStepper:
         self.progress.round_done(record, self.session_seconds)
         return record
 
+    def _scores(self, prefix: str, score: float | None) -> dict[str, float | None]:
+        """A score as a record names it: {prefix}_accuracy for a classifier, {prefix}_r2 for a regressor, nothing
+        for an objective (which has no score)."""
+        return {} if self._score_name is None else {f"{prefix}_{self._score_name}": score}
+
     def checkpoint(self) -> Checkpoint:
         """The state after the rounds so far, to save and resume from."""
         return Checkpoint(
-            self.config,
-            self.rounds_completed,
-            self.best,
-            self.history.copy(),
-            self.evaluations,
-            self.wall_seconds,
-            self.selected,
-            self.prepared.data,
-            self.prepared.scaling,
-            self.prepared.start_sha256,
-            self.prepared.objective_record,
-            self.prepared.target_scaling,
+            config=self.config,
+            rounds_completed=self.rounds_completed,
+            best=self.best,
+            history=self.history.copy(),
+            evaluations=self.evaluations,
+            wall_seconds=self.wall_seconds,
+            selected=self.selected,
+            data=self.prepared.data,
+            scaling=self.prepared.scaling,
+            start_sha256=self.prepared.start_sha256,
+            objective=self.prepared.objective_record,
+            target_scaling=self.prepared.target_scaling,
         )
 
     def result(self, stopped_because: StopReason | None = None) -> SearchResult:
@@ -326,13 +335,14 @@ class SearchStepper:
             raise RuntimeError("no round has run yet")
         kept = self.selected.best if self.selected is not None else self.best
         test = self.prepared.test
-        test_loss, test_accuracy = (None, None)
+        test_loss, test_score = (None, None)
         if test is not None:
-            test_loss, test_accuracy = score(kept.outcome.params, test, self.layout, loss=self._held_out_loss)
+            test_loss, test_score = evaluate_rows(kept.outcome.params, test, self.layout, loss=self._held_out_loss)
+        selected = self.selected
         return SearchResult(
             config=self.config,
             best_loss=kept.loss,
-            best_accuracy=kept.accuracy if self.objective is None else None,
+            **self._scores("best", kept.score),
             rounds_completed=self.rounds_completed,
             evaluations=self.evaluations,
             wall_seconds=self.wall_seconds,
@@ -344,10 +354,10 @@ class SearchStepper:
             data=self.prepared.data,
             scaling=self.prepared.scaling,
             selected_round=self.selected.round_index if self.selected is not None else None,
-            validation_loss=self.selected.validation_loss if self.selected is not None else None,
-            validation_accuracy=self.selected.validation_accuracy if self.selected is not None else None,
+            validation_loss=selected.validation_loss if selected is not None else None,
+            **self._scores("validation", selected.validation_score if selected is not None else None),
             test_loss=test_loss,
-            test_accuracy=test_accuracy,
+            **self._scores("test", test_score),
             start_sha256=self.prepared.start_sha256,
             objective=self.prepared.objective_record,
             policy=self.prepared.policy,

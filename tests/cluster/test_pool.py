@@ -66,11 +66,11 @@ def test_rows_reach_every_actor_through_the_object_store_without_a_copy(ray_loca
     """The training rows are put once; each actor maps them read-only (a view of the node's shared store)."""
     import numpy as np
 
-    from workers import prepare_rows
+    from workers import pack_rows
 
     generator = np.random.default_rng(0)
     X = generator.random((4000, 64)) * (generator.random((4000, 64)) < 0.2)  # 2 MB: stored, not inlined
-    rows = prepare_rows(X, generator.integers(0, 3, 4000))
+    rows = pack_rows(X, generator.integers(0, 3, 4000))
     # No CPU of their own: the module's pool holds both CPUs of this Ray.
     probes = WorkerPool(_RowsProbe, (rows,), size=2, actor_options={"num_cpus": 0}).start()
     try:

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from coordinator.data.datasets import nnfs_data
-from workers import ClimbSettings, Layout, Solution, climb, climb_batch, climb_rows, evaluate, kernel, prepare_rows
+from workers import ClimbSettings, Layout, Solution, climb, climb_batch, climb_rows, evaluate, kernel, pack_rows
 from workers.climbs import BLOCK_STEPS, draw_moves
-from workers.network import score
+from workers.network import evaluate_compiled
+from workers.rows import dense_inputs
 from workers.settings import MAX_STEP_SIZE, MIN_STEP_SIZE
 
 SPIRAL = nnfs_data("spiral", 100, 3)
@@ -161,15 +162,15 @@ def test_incremental_evaluation_does_not_drift(data, sizes, l2, per_step):
     steps, mutated = 60_000, mutated if per_step == "2%" else per_step
     indices = rng.integers(0, layout.num_params, size=(steps, mutated))
     noise = rng.standard_normal((steps, mutated))
-    start = score(params, X, y, layout, l2)[0]
+    start = evaluate_compiled(params, X, y, layout, l2)[0]
     rule = kernel.StepRule(True, 2.0, 2.0**-0.25, True, MIN_STEP_SIZE, MAX_STEP_SIZE)
-    problem = kernel.make_problem(X, y, l2)
+    problem = pack_rows(X, y, l2=l2)
     work, compact = kernel.workspace(problem, layout.arrays)
     for part, fresh in ((slice(0, steps // 2), True), (slice(steps // 2, steps), False)):
         running = kernel.adjust_sparse(
             params, step_sizes, indices[part], noise[part], rule, problem, layout.arrays, work, compact, fresh
         )
-    fresh = score(params, X, y, layout, l2)[0]
+    fresh = evaluate_compiled(params, X, y, layout, l2)[0]
     assert running < 0.7 * start  # it went somewhere: thousands of accepted steps
     assert abs(running - fresh) <= 1e-12 * fresh
 
@@ -233,7 +234,7 @@ def test_a_compact_step_is_the_whole_row_step_bit_for_bit(sizes, per_step):
     X, y = SPARSE
     layout, rng = Layout(sizes), np.random.default_rng(per_step)
     net, offsets, layers = layout.arrays, layout.offsets, len(sizes) - 1
-    problem = kernel.make_problem(X, y, 0.01)
+    problem = pack_rows(X, y, l2=0.01)
     params = 0.3 * rng.standard_normal(layout.num_params)
     step_sizes = np.full(layout.num_params, 0.2)
     work, compact_work = kernel.workspace(problem, net)
@@ -304,9 +305,9 @@ def test_a_step_moves_at_most_max_mutations_parameters():
 
 def test_prepared_rows_are_read_only_and_climb_as_the_arrays_do():
     X, y = SPARSE
-    rows = prepare_rows(X, y)
+    rows = pack_rows(X, y)
     assert not any(array.flags.writeable for array in rows if isinstance(array, np.ndarray))
-    np.testing.assert_array_equal(kernel.dense_inputs(rows), X[np.argsort(y, kind="stable")])
+    np.testing.assert_array_equal(dense_inputs(rows), X[np.argsort(y, kind="stable")])
     assert 0 < np.count_nonzero(rows.dense_row >= 0) < X.shape[1]  # dense rows for dense features only
     layout, settings = Layout((24, 8, 4)), ClimbSettings(steps=500)
     seeds = [np.random.SeedSequence(3, spawn_key=(0, climber)) for climber in range(2)]

@@ -1,4 +1,4 @@
-"""Weight grids, hidden activations and the error objective: plain formulas, both engines, the grid kept exactly."""
+"""Weight grids, hidden activations and the error loss: plain formulas, both engines, the grid kept exactly."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 
 from coordinator.data.datasets import nnfs_data
 from workers import ClimbSettings, Layout, Solution, climb, climb_batch, evaluate, grid
-from workers.network import error_terms, init_params, logits, score, softmax
-from workers.objective import CLIP, TIE_BOUND
+from workers.losses import CLIP, TIE_BOUND
+from workers.network import error_terms, evaluate_compiled, init_params, logits, softmax
 
 SPIRAL = nnfs_data("spiral", 100, 3)
 
@@ -88,7 +88,7 @@ def test_activations_follow_their_formulas_in_both_engines(activation):
     probabilities = softmax(hidden @ w2 + b2)
     expected = -np.mean(np.log(np.clip(probabilities[np.arange(len(y)), y], CLIP, 1 - CLIP)))
     assert np.isclose(evaluate(params[0], X, y, layout)[0], expected, rtol=1e-12)
-    compiled, _ = score(params, X, y, layout)
+    compiled, _ = evaluate_compiled(params, X, y, layout)
     np.testing.assert_allclose(compiled, evaluate(params, X, y, layout)[0], rtol=1e-12)
 
 
@@ -105,7 +105,7 @@ def test_the_error_objective_counts_errors_and_breaks_ties_by_cross_entropy():
     reference, accuracy = evaluate(params, X, y, layout, loss="error")
     assert np.isclose(reference, expected, rtol=1e-12) and accuracy == pytest.approx(1 - errors)
     assert 0.1 < errors < 0.6  # a network that gets some right and some wrong
-    assert np.isclose(score(params, X, y, layout, loss="error")[0], reference, rtol=1e-12)
+    assert np.isclose(evaluate_compiled(params, X, y, layout, loss="error")[0], reference, rtol=1e-12)
     assert np.mean(error_terms(values, probabilities, y)) == pytest.approx(reference, rel=1e-12)
     # the cross-entropy part never outweighs one error
     assert (reference - errors) * len(y) < 1.0

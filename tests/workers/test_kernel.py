@@ -20,8 +20,9 @@ from numba.core import config
 
 from coordinator.config import ConfigError, make_config
 from coordinator.data.datasets import nnfs_data
-from workers import ClimbSettings, Layout, Solution, climb, evaluate, jitcache, kernel
-from workers.network import score
+from workers import ClimbSettings, Layout, Solution, climb, evaluate, from_scratch, jitcache, kernel
+from workers.network import evaluate_compiled
+from workers.rows import pack_rows
 
 SPIRAL = nnfs_data("spiral", 100, 3)
 PACKAGE = Path(__file__).resolve().parents[2] / "workers"
@@ -40,11 +41,11 @@ def test_the_scorer_is_numpys_evaluate(sizes, scale, l2):
     X, y = SPIRAL if sizes[0] == 2 else _mostly_zero_inputs()
     layout = Layout(sizes)
     batch = scale * np.random.default_rng(sum(sizes)).standard_normal((5, layout.num_params))
-    losses, accuracies = score(batch, X, y, layout, l2)
+    losses, accuracies = evaluate_compiled(batch, X, y, layout, l2)
     expected_losses, expected_accuracies = evaluate(batch, X, y, layout, l2)
     np.testing.assert_allclose(losses, expected_losses, rtol=1e-12)
     np.testing.assert_array_equal(accuracies, expected_accuracies)
-    one_loss, one_accuracy = score(batch[2], X, np.eye(layout.num_classes)[y], layout, l2)  # one-hot labels
+    one_loss, one_accuracy = evaluate_compiled(batch[2], X, np.eye(layout.num_classes)[y], layout, l2)  # one-hot labels
     assert (one_loss, one_accuracy) == (losses[2], accuracies[2])
 
 
@@ -54,9 +55,9 @@ def test_a_non_finite_weight_on_a_mostly_zero_feature_scores_as_numpy_does(weigh
     X, y = _mostly_zero_inputs()
     layout = Layout((16, 6, 4))
     params = 0.3 * np.random.default_rng(2).standard_normal(layout.num_params)
-    assert kernel.make_problem(X, y).dense_row[3] < 0  # feature 3 is listed (mostly zero)
+    assert pack_rows(X, y).dense_row[3] < 0  # feature 3 is listed (mostly zero)
     params[3 * 6 + 1] = weight  # feature 3 -> hidden unit 1
-    loss, accuracy = score(params, X, y, layout)
+    loss, accuracy = evaluate_compiled(params, X, y, layout)
     expected_loss, expected_accuracy = evaluate(params, X, y, layout)
     assert np.isnan(loss) and np.isnan(expected_loss) and accuracy == expected_accuracy
 
@@ -68,7 +69,7 @@ def test_climbs_report_the_scorers_figures(engine, l2):
     layout = Layout((2, 8, 3))
     settings = ClimbSettings(steps=200, engine=engine, mutation_rate=0.05, adaptive=True, l2=l2)
     outcome = climb(None, 3, X, y, layout, settings)
-    assert (outcome.loss, outcome.accuracy) == score(outcome.params, X, y, layout, l2)
+    assert (outcome.loss, outcome.score) == evaluate_compiled(outcome.params, X, y, layout, l2)
 
 
 def test_the_l2_term_is_scikit_learns_alpha_term():
@@ -100,7 +101,7 @@ def test_the_l2_term_is_scikit_learns_alpha_term():
             pytest.skip("MLPClassifier._backprop has another signature in this scikit-learn")
 
     expected = sklearn_loss(0.3) - sklearn_loss(0.0)
-    for loss in (evaluate, score):
+    for loss in (evaluate, evaluate_compiled):
         assert math.isclose(loss(params, X, y, layout, 0.3)[0] - loss(params, X, y, layout)[0], expected, rel_tol=1e-12)
 
 
@@ -122,10 +123,10 @@ def test_no_l2_adds_nothing_not_even_zero_times_infinity(engine):
     params = 0.1 * np.random.default_rng(1).standard_normal(layout.num_params)
     params[0] = 1e200  # input 0 -> hidden unit 0 ...
     params[12:15] = 0.0  # ... whose outgoing weights are zero
-    loss = score(params, X, y, layout)[0]
-    assert math.isfinite(loss) and loss == score(params, X, y, layout, 0.0)[0]
+    loss = evaluate_compiled(params, X, y, layout)[0]
+    assert math.isfinite(loss) and loss == evaluate_compiled(params, X, y, layout, 0.0)[0]
     assert math.isclose(evaluate(params, X, y, layout)[0], loss, rel_tol=1e-12)
-    assert score(params, X, y, layout, 0.1)[0] == math.inf
+    assert evaluate_compiled(params, X, y, layout, 0.1)[0] == math.inf
     start = Solution(params, np.full(layout.num_params, 0.05))
     outcome = climb(start, 0, X, y, layout, ClimbSettings(steps=300, engine=engine, mutation_rate=0.1, adaptive=True))
     assert outcome.loss < loss
@@ -136,12 +137,13 @@ def _run_climb_script(pythonpath: Path, environment: dict[str, str] | None = Non
     script = """
 import json, numpy as np
 from numba.core import config
-from workers import ClimbSettings, Layout, climb, kernel
+from workers import ClimbSettings, Layout, climb, from_scratch, kernel
 from coordinator_free_data import X, y
 outcome = climb(None, 7, X, y, Layout((2, 6, 5, 3)), ClimbSettings(steps=300, mutation_rate=0.05, adaptive=True,
                 step_scope="parameter", l2=0.01))
-functions = [kernel.adjust_sparse, kernel.score]
-print(json.dumps({"params": outcome.params.tobytes().hex(), "loss": outcome.loss, "cache": kernel.CACHE,
+functions = [kernel.adjust_sparse, from_scratch.evaluate_batch]
+print(json.dumps({"params": outcome.params.tobytes().hex(), "loss": outcome.loss,
+                  "cache": kernel.CACHE and from_scratch.CACHE,
                   "cpu": config.CPU_NAME,
                   "hits": sum(sum(f.stats.cache_hits.values()) for f in functions),
                   "misses": sum(sum(f.stats.cache_misses.values()) for f in functions)}))
@@ -181,10 +183,13 @@ def test_a_fresh_copy_of_the_package_loads_the_kernel_from_the_cache(tmp_path):
     there = _run_climb_script(_fresh_copy(tmp_path, "unpacked"), environment)
     assert there["cache"] and there["misses"] == 0 and there["hits"] >= 2
     assert there["params"] == here.params.tobytes().hex() and there["loss"] == here.loss
-    names = ("kernel.py", "fastmath.py", "objective.py", "network.py", "grid.py")
-    assert [Path(source).name for source in kernel.SOURCES] == list(names)
-    digest = jitcache.sources_hash([str(PACKAGE / name) for name in names])
-    assert list((jitcache.cache_root() / digest[:20]).glob("kernel.adjust_sparse-*.nbi"))
+    # Each compiled module is cached by the sources it depends on: the engine by the scoring's too.
+    names = ("from_scratch.py", "fastmath.py", "losses.py", "rows.py", "grid.py", "activations.py", "network.py")
+    assert [Path(source).name for source in from_scratch.SOURCES] == list(names)
+    assert [Path(source).name for source in kernel.SOURCES] == ["kernel.py", *names]
+    for module, function in ((from_scratch, "evaluate_batch"), (kernel, "adjust_sparse")):
+        digest = jitcache.sources_hash(module.SOURCES)
+        assert list((jitcache.cache_root() / digest[:20]).glob(f"{module.__name__.split('.')[-1]}.{function}-*.nbi"))
 
 
 def test_an_unwritable_cache_directory_means_no_cache_and_no_error(tmp_path, monkeypatch):
@@ -194,7 +199,7 @@ def test_an_unwritable_cache_directory_means_no_cache_and_no_error(tmp_path, mon
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker / "below-a-file"))
     assert jitcache.cache_root() == blocker / "below-a-file" / "hillclimb" / "numba"
     assert not jitcache.writable(jitcache.cache_root())
-    assert jitcache.install([kernel.__file__], [kernel.__file__]) is False
+    assert jitcache.install([kernel.__file__], kernel.__file__) is False
     monkeypatch.setattr(config, "CACHE_DIR", str(tmp_path / "numba"))
     assert jitcache.cache_root() == tmp_path / "numba" / "hillclimb"
 
@@ -210,21 +215,29 @@ def test_no_fused_multiply_add_anywhere_in_the_arithmetic():
     state = np.random.default_rng(1).standard_normal((2, 6, 40))
     side = np.zeros(6, dtype=np.int64)
     labels = np.arange(40) % 3
-    problem = kernel.make_problem(*_mostly_zero_inputs(samples=40))
+    problem = pack_rows(*_mostly_zero_inputs(samples=40))
     calls = {
-        kernel.sample_losses: (rows, 3, labels, np.zeros(4, dtype=np.int64), np.empty(40), np.empty((2, 40)), (0, 40)),
-        kernel.mean_of: (rows[0],),
-        kernel.squared_weights: (rows[0], Layout((2, 3, 4)).arrays),
-        kernel._add_scaled: (rows[0], rows[1], 0.5, 0, 40),
+        from_scratch.sample_losses: (
+            rows,
+            3,
+            labels,
+            np.zeros(4, dtype=np.int64),
+            np.empty(40),
+            np.empty((2, 40)),
+            (0, 40),
+        ),
+        from_scratch.mean_of: (rows[0],),
+        from_scratch.squared_weights: (rows[0], Layout((2, 3, 4)).arrays),
+        from_scratch._add_scaled: (rows[0], rows[1], 0.5, 0, 40),
         kernel._add_input_row: (state, 1, 2, rows, 3, 0.5),
         kernel._add_hidden_row: (state, 1, 2, 0, 3, 0.5, 0),
         kernel._activation_change: (state, side, 2, rows, 1, 0),
-        kernel._activate_other: (0.3, 1),  # tanh
+        from_scratch._activate_other: (0.3, 1),  # tanh
         kernel._add_four: (state, 1, 2, rows, 1, rows[0, :4].copy(), (0, 40)),
         kernel._add_four_twice: (state, (1, 1), 2, rows, rows[:5, :3].copy(), (1, 0), (0, 40)),
-        kernel._add_listed: (rows[0], problem, 1, 0.5),
+        from_scratch._add_listed: (rows[0], problem, 1, 0.5),
         kernel._add_nonzeros: (state, 1, 2, problem, 1, 0.5),
-        kernel._accuracy: (rows, 3, labels),
+        from_scratch._accuracy: (rows, 3, labels),
     }
     for function, arguments in calls.items():
         fresh = numba.njit(error_model="numpy")(function.py_func)

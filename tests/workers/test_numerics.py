@@ -22,10 +22,10 @@ from hypothesis.extra.numpy import arrays
 
 from coordinator import SearchConfig, search
 from coordinator.data.datasets import nnfs_data
-from coordinator.results.result import Environment
+from coordinator.results.records import Environment
 from coordinator.rounds.best import Best, better_of
-from workers import ClimbOutcome, ClimbReport, ClimbSettings, Layout, Solution, climb, evaluate, fastmath, kernel
-from workers.network import CLIP, cross_entropy, logits, score, softmax
+from workers import ClimbOutcome, ClimbReport, ClimbSettings, Layout, Solution, climb, evaluate, fastmath, from_scratch
+from workers.network import CLIP, cross_entropy, evaluate_compiled, logits, softmax
 
 LOSS_LOW, LOSS_HIGH = -math.log(1 - CLIP), -math.log(CLIP)
 # Rounding of a forward pass, relative to the same pass over absolute values (n * epsilon, n <= 8).
@@ -39,7 +39,7 @@ PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 def _kernel_loss_of_logits(values: np.ndarray, labels: np.ndarray) -> float:
     """The kernel's loss of logits (S, C)."""
     columns = np.ascontiguousarray(values.T, dtype=np.float64)
-    return kernel.loss_from_logits(columns, labels.astype(np.int64))
+    return from_scratch.loss_from_logits(columns, labels.astype(np.int64))
 
 
 def _numpy_loss_of_logits(values: np.ndarray, labels: np.ndarray) -> float:
@@ -144,7 +144,7 @@ def _network(data, exponent_range):
 
 
 def _kernel_network_loss(params, X, labels, layout):
-    return score(params, X, labels, layout)[0]
+    return evaluate_compiled(params, X, labels, layout)[0]
 
 
 def _forward_rounding(params, X, layout):
@@ -227,7 +227,7 @@ def test_a_climb_from_an_extreme_start_never_crashes_and_never_takes_a_nan(
         outcome = climb(
             start, 3, X, y, layout, ClimbSettings(steps=60, step_size=step_size, engine=engine, **VARIANTS[variant])
         )
-    assert 0.0 <= outcome.accuracy <= 1.0
+    assert 0.0 <= outcome.score <= 1.0
     if not math.isnan(start_loss):
         assert not math.isnan(outcome.loss)  # a NaN candidate is never taken
         if VARIANTS[variant].get("strategy") != "random":

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from workers import kernel
-from workers.climbs import climb_rows, prepare_rows
-from workers.network import Layout, evaluate, logits, score
+from workers.climbs import climb_rows
+from workers.network import Layout, evaluate, evaluate_compiled, logits
+from workers.rows import pack_rows, with_l2
 from workers.settings import ClimbSettings
 
 
@@ -35,7 +36,7 @@ def test_kernel_numpy_and_the_books_formula_agree(loss, sizes):
     X, y = _data(outputs=sizes[-1])
     layout = Layout(sizes)
     params = np.random.default_rng(1).standard_normal((4, layout.num_params))
-    compiled, r2 = score(params, X, y, layout, 0.0, loss)
+    compiled, r2 = evaluate_compiled(params, X, y, layout, 0.0, loss)
     reference, reference_r2 = evaluate(params, X, y, layout, 0.0, loss)
     book = [_book_loss(row, X, y, layout, loss) for row in params]
     np.testing.assert_allclose(compiled, book, rtol=1e-12)
@@ -47,7 +48,7 @@ def test_kernel_numpy_and_the_books_formula_agree(loss, sizes):
     np.testing.assert_allclose(r2, expected, rtol=1e-10)
     np.testing.assert_allclose(reference_r2, expected, rtol=1e-10)
     # with an L2 term: the same penalty as a classifier's
-    with_l2 = score(params, X, y, layout, 0.5, loss)[0]
+    with_l2 = evaluate_compiled(params, X, y, layout, 0.5, loss)[0]
     squares = sum(np.sum(weights**2, axis=(-2, -1)) for weights, _ in layout.unpack(params))
     np.testing.assert_allclose(with_l2, compiled + 0.5 / (2 * len(X)) * squares, rtol=1e-12)
 
@@ -62,7 +63,7 @@ def test_kernel_numpy_and_the_books_formula_agree(loss, sizes):
 )
 def test_engines_walk_the_same_path(sizes, zeros, loss):
     X, y = _data(samples=300, features=sizes[0], outputs=sizes[-1], zeros=zeros)
-    rows = prepare_rows(X, None, y, loss)
+    rows = pack_rows(X, None, y, loss)
     layout = Layout(sizes)
     outcomes = {
         engine: climb_rows(None, [3, 4], rows, layout, ClimbSettings(steps=700, engine=engine, l2=0.01))
@@ -72,7 +73,7 @@ def test_engines_walk_the_same_path(sizes, zeros, loss):
         np.testing.assert_allclose(compiled.params, reference.params, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(compiled.step_sizes, reference.step_sizes, rtol=1e-9)
         assert compiled.loss == reference.loss  # both reported by the compiled scorer
-        start = score(np.zeros(layout.num_params), X, y, layout, 0.01, loss)[0]
+        start = evaluate_compiled(np.zeros(layout.num_params), X, y, layout, 0.01, loss)[0]
         assert compiled.loss < start
 
 
@@ -80,24 +81,24 @@ def test_incremental_loss_is_the_from_scratch_loss():
     """Many accepted incremental steps later, the climber's loss is its network's loss from scratch."""
     X, y = _data(samples=400, features=10, zeros=0.7)
     layout = Layout((10, 32, 16, 1))
-    rows = prepare_rows(X, None, y, "mse")
+    rows = pack_rows(X, None, y, "mse")
     settings = ClimbSettings(steps=9000, l2=0.001)
     outcome = climb_rows(None, [5], rows, layout, settings)[0]
-    problem = kernel.with_l2(rows, settings.l2)
+    problem = with_l2(rows, settings.l2)
     work, compact = kernel.workspace(problem, layout.arrays)
     params, sigma = outcome.params.copy(), outcome.step_sizes.copy()
     indices = np.zeros((1, 1), dtype=np.int64)
     rule = kernel.StepRule(False, 2.0, 0.5, True, 1e-9, 1e3)
     carried = kernel.adjust_sparse(params, sigma, indices, np.zeros((1, 1)), rule, problem, layout.arrays, work,
                                    compact, True)  # fmt: skip
-    assert carried == pytest.approx(score(outcome.params, X, y, layout, 0.001, "mse")[0], rel=1e-12)
-    assert outcome.loss == score(outcome.params, X, y, layout, 0.001, "mse")[0]
+    assert carried == pytest.approx(evaluate_compiled(outcome.params, X, y, layout, 0.001, "mse")[0], rel=1e-12)
+    assert outcome.loss == evaluate_compiled(outcome.params, X, y, layout, 0.001, "mse")[0]
 
 
 def test_a_regression_climb_never_loses_ground_and_repeats_exactly():
     X, y = _data()
     layout = Layout((3, 16, 1))
-    rows = prepare_rows(X, None, y, "mae")
+    rows = pack_rows(X, None, y, "mae")
     first = climb_rows(None, [7], rows, layout, ClimbSettings(steps=500))[0]
     again = climb_rows(None, [7], rows, layout, ClimbSettings(steps=500))[0]
     assert first.params.tobytes() == again.params.tobytes()
@@ -113,7 +114,7 @@ def _solution(outcome):
 
 def test_prepared_targets_are_read_only_and_checked():
     X, y = _data()
-    rows = prepare_rows(X, None, y[:, 0], "mse")  # (S,) is one target
+    rows = pack_rows(X, None, y[:, 0], "mse")  # (S,) is one target
     assert rows.targets.shape == (1, len(X)) and not rows.targets.flags.writeable
     with pytest.raises(ValueError, match="targets"):
-        prepare_rows(X, None, y[:10], "mse")
+        pack_rows(X, None, y[:10], "mse")

@@ -14,7 +14,7 @@ from coordinator import SearchConfig, load_result, search
 from coordinator.interface.cli import _print_summary
 from coordinator.interface.progress import JsonProgress, LineProgress, ProgressGroup
 from coordinator.interface.ray_metrics import RayMetrics
-from coordinator.results.result import RoundRecord
+from coordinator.results.records import RoundRecord
 from coordinator.rounds.best import SELECTION_RULE, Best
 from tests.coordinator.cli_runner import TINY_FLAGS, make_run, run_cli
 from workers import ClimbOutcome

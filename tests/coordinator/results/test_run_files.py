@@ -15,7 +15,7 @@ import coordinator.results.result
 from cluster.atomic_files import atomic_save_npz, atomic_write_bytes, atomic_write_text
 from coordinator import SearchConfig, load_result, search
 from coordinator.config import ConfigError
-from coordinator.results.result import RoundRecord
+from coordinator.results.records import RoundRecord
 from coordinator.results.run_files import CHECKPOINT_FILE, RESULT_FILE, WEIGHTS_FILE
 from coordinator.rounds.best import Best
 from coordinator.rounds.checkpoint import Checkpoint, load_checkpoint, save_checkpoint

@@ -15,8 +15,9 @@ from workers import ClimbOutcome
 def _checkpoint(rounds: int) -> Checkpoint:
     config = SearchConfig(layers=(2, 4, 3))
     params = np.full(2 * 4 + 4 + 4 * 3 + 3, float(rounds))
+    best = Best(rounds - 1, 0, ClimbOutcome(params, params.copy(), 1.0 / rounds, 0.5, 0))
     return Checkpoint(
-        config, rounds, Best(rounds - 1, 0, ClimbOutcome(params, params.copy(), 1.0 / rounds, 0.5, 0)), [], rounds, 1.0
+        config=config, rounds_completed=rounds, best=best, history=[], evaluations=rounds, wall_seconds=1.0
     )
 
 

@@ -12,7 +12,7 @@ from coordinator import SearchConfig, search
 from coordinator.data.datasets import load_dataset
 from coordinator.rounds.best import Best
 from coordinator.rounds.combine import COMBINED, LENGTHS, keep_best, rank_key, recombination_weights, round_best
-from coordinator.rounds.stepper import training_scorer
+from coordinator.rounds.stepper import training_evaluator
 from workers import ClimbOutcome, ClimbReport, Layout, climb_batch
 from workers.climbs import Solution
 from workers.settings import ClimbSettings
@@ -26,7 +26,7 @@ def problem():
     config = SearchConfig(layers=LAYERS)
     dataset = load_dataset(config)
     layout = Layout(LAYERS)
-    scorer = training_scorer(dataset, layout, 0.0)
+    scorer = training_evaluator(dataset, layout, 0.0)
     settings = ClimbSettings(steps=300)
     # A start that has climbed a while: from there, recombining the round's changes beats every climber.
     (start,) = climb_batch(None, [11], dataset.X, dataset.labels, layout, ClimbSettings(steps=2000))

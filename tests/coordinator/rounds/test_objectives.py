@@ -13,8 +13,8 @@ from coordinator import ConfigError, SearchConfig, load_result, search
 from coordinator.rounds.objective_round import rescored, round_seed
 from coordinator.rounds.seeds import seed_for
 from workers import ClimbOutcome, ClimbReport, Layout, Solution
-from workers.blackbox import Objective, ObjectiveError
-from workers.blackbox_climb import ObjectiveOutcome
+from workers.objective import Objective, ObjectiveError
+from workers.objective_climb import ObjectiveOutcome
 
 LAYERS = (4, 3)
 TARGET = np.linspace(-1.0, 1.0, Layout(LAYERS).num_params)
@@ -150,7 +150,7 @@ def test_a_failing_function_stops_the_run_in_one_line_naming_the_climber_and_rou
     assert "breaks_late: climber 0 of round 2 raised KeyError: 'missing' (at test_objectives.py:" in str(error.value)
     assert isinstance(error.value.__cause__, KeyError)  # in one process, the user's traceback is kept
 
-    with pytest.raises(ObjectiveError, match=r"the coordinator's scoring of the start network in round 0 raised"):
+    with pytest.raises(ObjectiveError, match=r"the coordinator's evaluation of the start network in round 0 raised"):
         search(CONFIG, executor="inprocess", objective=lambda params: 1 / 0, start=Solution(TARGET, TARGET + 2))
 
 

@@ -11,7 +11,7 @@ from coordinator.rounds.objective_round import round_seed
 from coordinator.rounds.prepare import prepare_run
 from coordinator.rounds.search import run_prepared
 from coordinator.rounds.stepper import round_tasks
-from workers.blackbox import Objective, ObjectiveError
+from workers.objective import Objective, ObjectiveError
 
 CONFIG = SearchConfig(layers=(4, 3), climbers=4, steps=120, rounds=3, time_budget=None)
 

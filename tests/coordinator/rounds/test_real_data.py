@@ -12,7 +12,7 @@ import pytest
 from coordinator import ConfigError, SearchConfig, load_result, search
 from coordinator.config import DEFAULT_L2
 from coordinator.data.splits import VALIDATION_SALT, stratified_split
-from coordinator.results.result import StopReason
+from coordinator.results.records import StopReason
 from coordinator.rounds.best import Best, Selected, selection_of
 from coordinator.rounds.checkpoint import load_checkpoint
 from coordinator.rounds.prepare import prepare_run

@@ -19,7 +19,7 @@ from coordinator import ConfigError, HillClimbRegressor, SearchConfig, load_data
 from coordinator.config import make_config
 from coordinator.rounds.best import Selected, selection_of
 from coordinator.rounds.prepare import prepare_run
-from coordinator.rounds.stepper import training_scorer
+from coordinator.rounds.stepper import training_evaluator
 from tests.coordinator.cli_runner import assert_one_line_error, run_cli
 from workers import ClimbOutcome, ClimbReport, Layout
 from workers.network import evaluate
@@ -93,7 +93,7 @@ def test_the_coordinator_scores_recombinations_with_the_regression_loss():
     prepared = prepare_run(SearchConfig(task="regression", hidden=(4,), loss="mae", **TINY), X, y)
     layout = Layout(prepared.config.layers)
     params = np.random.default_rng(0).standard_normal(layout.num_params) * 0.3
-    loss, r2 = training_scorer(prepared.dataset, layout, 0.01, prepared.loss_name)(params)
+    loss, r2 = training_evaluator(prepared.dataset, layout, 0.01, prepared.loss_name)(params)
     expected = evaluate(params, prepared.dataset.X, prepared.dataset.targets, layout, 0.01, "mae")
     assert (loss, r2) == pytest.approx(expected, rel=1e-12)
 

@@ -9,7 +9,7 @@ from coordinator import ConfigError, SearchConfig, search
 from coordinator.rounds.executors import open_executor
 from coordinator.rounds.prepare import prepare_run
 from coordinator.rounds.prepared_run import start_sha256
-from coordinator.rounds.stepper import SearchStepper, score
+from coordinator.rounds.stepper import SearchStepper, evaluate_rows
 from workers import Solution
 
 CONFIG = SearchConfig(dataset="vertical", layers=(2, 8, 3), climbers=3, steps=400, rounds=3, time_budget=None)
@@ -41,9 +41,9 @@ def test_the_start_is_scored_on_this_runs_rows_before_round_0(trained):
     prepared = prepare_run(spiral, start=_start(trained))
     with open_executor("inprocess", prepared.dataset, prepared.config) as executor:
         stepper = SearchStepper(prepared, executor)
-        here = score(trained.params, prepared.dataset, stepper.layout)
+        here = evaluate_rows(trained.params, prepared.dataset, stepper.layout)
         assert (stepper.best.round_index, stepper.best.climber_index) == (-1, -1)
-        assert (stepper.best.loss, stepper.best.accuracy) == here
+        assert (stepper.best.loss, stepper.best.score) == here
         assert stepper.best.loss != trained.best_loss
         record = stepper.step()
     assert record.best_loss <= here[0]

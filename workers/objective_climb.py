@@ -19,15 +19,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from workers.blackbox import Objective
-from workers.climbs import ClimbOutcome, Solution, climber_generator, lock_step_climb
-from workers.network import Layout, init_params
+from workers.climbs import ClimbOutcome, Solution, climb_setup, lock_step_climb
+from workers.network import Layout
+from workers.objective import Objective
 from workers.settings import ClimbSettings
 
 
 @dataclass(frozen=True)
 class ObjectiveOutcome(ClimbOutcome):
-    """A climber's best on an objective (accuracy is NaN), with its start's loss under the round's seed."""
+    """A climber's best on an objective (its score is NaN), with its start's loss under the round's seed."""
 
     start_loss: float = math.nan  # the start, scored by this climber under the round's seed (NaN: no start)
     non_finite: int = 0  # evaluations where the objective gave NaN or an infinity
@@ -43,22 +43,11 @@ def climb_objective(
 ) -> list[ObjectiveOutcome]:
     """Independent climbs from one start, one per seed, minimising objective; each equals its climb alone.
 
-    Raises `workers.blackbox.ObjectiveCallError` (its row: the climber's place in seeds) when the objective fails.
+    Raises `workers.objective.ObjectiveCallError` (its row: the climber's place in seeds) when the objective fails.
     """
-    generators = [climber_generator(seed) for seed in seeds]
-    if start is None:
-        params = np.stack([init_params(layout, generator) for generator in generators])
-        step_sizes = np.full_like(params, settings.step_size)
-    else:
-        params = np.tile(np.asarray(start.params, dtype=np.float64), (len(seeds), 1))
-        step_sizes = np.tile(np.asarray(start.step_sizes, dtype=np.float64), (len(seeds), 1))
-    # (B, P) each; every climber's rows are its own from here on.
-    random_steps = settings.random_steps if start is None else 0
-    if settings.strategy == "random":
-        random_steps, adjust_steps = random_steps + settings.steps, 0
-    else:
-        adjust_steps = settings.steps
-    non_finite = np.zeros(len(generators), dtype=np.int64)
+    setup = climb_setup(start, seeds, layout, settings)
+    params, step_sizes = setup.params, setup.step_sizes
+    non_finite = np.zeros(len(seeds), dtype=np.int64)
 
     def losses_of(candidates: np.ndarray) -> np.ndarray:
         values = objective.losses(candidates, round_seed)
@@ -67,16 +56,14 @@ def climb_objective(
 
     losses = losses_of(params)  # (B,)
     start_losses = losses.copy()
-    lock_step_climb(params, step_sizes, losses, generators, layout, settings, random_steps, adjust_steps, losses_of)
-
-    evaluations = 1 + random_steps + adjust_steps
+    lock_step_climb(setup, losses, layout, settings, losses_of)
     return [
         ObjectiveOutcome(
             params[b],
             step_sizes[b],
             float(losses[b]),
             math.nan,
-            evaluations,
+            setup.evaluations,
             start_loss=float(start_losses[b]) if start is not None else math.nan,
             non_finite=int(non_finite[b]),
         )

@@ -10,9 +10,9 @@ import pytest
 
 from coordinator.data.datasets import nnfs_data
 from workers import ClimbSettings, Layout, Solution, climb, evaluate
-from workers.blackbox import Objective, ObjectiveCallError, ObjectiveError, required_positional
-from workers.blackbox_climb import climb_objective
 from workers.messages import ClimbTask
+from workers.objective import Objective, ObjectiveCallError, ObjectiveError, required_positional
+from workers.objective_climb import climb_objective
 from workers.objective_worker import ObjectiveWorker
 
 SPIRAL = nnfs_data("spiral", 100, 3)
@@ -90,7 +90,7 @@ def test_loss_never_rises_and_the_start_is_scored_under_the_rounds_seed():
     for outcome in outcomes:
         assert outcome.start_loss == bowl(start.params) + np.random.default_rng(77).normal()
         assert outcome.loss < outcome.start_loss
-        assert math.isnan(outcome.accuracy)
+        assert math.isnan(outcome.score)
 
 
 def test_the_seeded_form_is_read_from_the_signature():
@@ -100,7 +100,7 @@ def test_the_seeded_form_is_read_from_the_signature():
     assert required_positional(print) is None or not Objective.of(print).seeded
     given = Objective(bowl, batch=True)
     assert Objective.of(given) is given
-    assert Objective.of(bowl).name.endswith("test_blackbox.bowl")
+    assert Objective.of(bowl).name.endswith("test_objective.bowl")
     with pytest.raises(TypeError, match="must be a function"):
         Objective.of(3.0)
 
@@ -131,7 +131,7 @@ def test_an_exception_names_its_type_message_and_line():
     with pytest.raises(ObjectiveCallError) as failure:
         Objective(broken).losses(np.zeros((2, 3)), None)
     assert failure.value.row == 0
-    assert failure.value.message.startswith("raised ZeroDivisionError: float division by zero (at test_blackbox.py:")
+    assert failure.value.message.startswith("raised ZeroDivisionError: float division by zero (at test_objective.py:")
     assert failure.value.message.endswith(", in broken)")
 
 
@@ -161,8 +161,8 @@ def test_the_worker_names_the_climber_and_round_of_a_failure():
     start_far = Solution(np.where(np.arange(LAYOUT.num_params) == 0, 1.0, 0.0), start.step_sizes)
     with pytest.raises(ObjectiveError) as error:
         worker.run(start_far, tasks)
-    assert str(error.value).startswith("objective tests.workers.test_blackbox.")
-    assert "fails_for_the_third: climber 4 of round 7 raised ValueError: too far (at test_blackbox.py:" in str(
+    assert str(error.value).startswith("objective tests.workers.test_objective.")
+    assert "fails_for_the_third: climber 4 of round 7 raised ValueError: too far (at test_objective.py:" in str(
         error.value
     )
     assert "\n" not in str(error.value)
