@@ -29,18 +29,10 @@ class GaugeSpec:
 
 GAUGES = (
     GaugeSpec("round", "index of the last finished round (0 is the first)", "rounds"),
-    GaugeSpec(
-        "best_loss",
-        "the loss the climbs minimise (the run's loss with its L2 term, or the objective) of the best network so far",
-        "loss",
-    ),
+    GaugeSpec("best_loss", "the loss the climbs minimise (with any L2 term) of the best network so far", "loss"),
     GaugeSpec("best_accuracy", "fraction of training rows the best network so far classifies right", "ratio"),
     GaugeSpec("best_r2", "a regressor's R^2 of the best network so far on the training rows", "ratio"),
-    GaugeSpec(
-        "validation_loss",
-        "loss of the best network so far on held-out rows, without the L2 term (absent: none held out)",
-        "loss",
-    ),
+    GaugeSpec("validation_loss", "loss of the best network so far on held-out rows, without any L2 term", "loss"),
     GaugeSpec("validation_accuracy", "accuracy of the best network so far on held-out rows", "ratio"),
     GaugeSpec("validation_r2", "a regressor's R^2 of the best network so far on held-out rows", "ratio"),
     GaugeSpec("evaluations_per_second", "loss evaluations per second in the last round, all workers", "1/s"),
