@@ -82,6 +82,7 @@ class WorkerPool:
         self.warm_method = warm_method
         self.actor_options = dict(actor_options or {})
         self.replacements = 0  # actors replaced after they died
+        self.last_run_workers: set[int] = set()  # the actors whose results the last `run` yielded (their processes)
         self._slots: list[_Slot] = []
         self._ray: Any = None
         self._remote_class: Any = None
@@ -134,6 +135,7 @@ class WorkerPool:
         """
         ray = self._ray
         shared_ref = ray.put(shared)
+        self.last_run_workers = set()
         queue = deque(tasks)
         in_flight: dict[Any, tuple[_Slot, Any]] = {}
         lonely_since: float | None = None
@@ -170,6 +172,7 @@ class WorkerPool:
                     queue.appendleft(task)  # same task, same seed: the result cannot change
                     self._replace(slot)
                     continue
+                self.last_run_workers.add(slot.pid)
                 for result in results:
                     if accept(result):
                         yield result

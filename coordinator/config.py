@@ -174,6 +174,12 @@ class SearchConfig(ClimbSettings):
     )
 
     workers: PositiveInt | None = setting(None, "worker actors; none = one per CPU", "where")
+    climb_while_starting: bool = setting(
+        True,
+        "climb in this process while Ray and its worker actors start, then on the actors; off: every climb waits "
+        "for the actors (the same result either way)",
+        "where",
+    )
 
     # The climbers' l2, declared again only to give it an automatic default (resolved by prepare_run).
     l2: float | None = setting(

@@ -78,6 +78,7 @@ SEARCH_SETTINGS = (
     "weights",
     "activation",
     "loss",
+    "climb_while_starting",
 )
 EXECUTORS = ("ray", "inprocess")
 
@@ -89,6 +90,7 @@ STEP_SIZE = SearchConfig.model_fields["step_size"].default
 WEIGHTS = SearchConfig.model_fields["weights"].default
 ACTIVATION = SearchConfig.model_fields["activation"].default
 LOSS = SearchConfig.model_fields["loss"].default  # None: the task's default (a classifier's cross-entropy)
+CLIMB_WHILE_STARTING = SearchConfig.model_fields["climb_while_starting"].default
 # The regressor names its default loss, as it did before the loss setting served both tasks.
 REGRESSOR_LOSS = REGRESSION_LOSSES[0]
 
@@ -169,6 +171,8 @@ class HillClimbClassifier(ClassifierMixin, _SearchEstimator, BaseEstimator):
     executor: "inprocess" (every climb in this process: no Ray to start, a fit of iris in under a
     second) or "ray" (climbers on Ray actors: a local Ray shared by every fit of the process, or
     the cluster at `address`; worth its start-up when rounds are long). Both give the same result.
+    climb_while_starting: with executor "ray", climb in this process while the actors start (False:
+    every climb waits for them); the same result either way.
     combine: what a round keeps, "recombine" (the best climber or a recombination of the climbers'
     changes that scores lower) or "best" (the best climber).
     alpha: the L2 penalty on the weights, MLPClassifier's alpha (the same term, so the same values).
@@ -204,6 +208,7 @@ class HillClimbClassifier(ClassifierMixin, _SearchEstimator, BaseEstimator):
         random_state=None,
         executor="inprocess",
         address=None,
+        climb_while_starting=CLIMB_WHILE_STARTING,
         warm_start=False,
         verbose=0,
     ):
@@ -226,6 +231,7 @@ class HillClimbClassifier(ClassifierMixin, _SearchEstimator, BaseEstimator):
         self.random_state = random_state
         self.executor = executor
         self.address = address
+        self.climb_while_starting = climb_while_starting
         self.warm_start = warm_start
         self.verbose = verbose
 
@@ -310,6 +316,7 @@ class HillClimbRegressor(RegressorMixin, _SearchEstimator, BaseEstimator):
         random_state=None,
         executor="inprocess",
         address=None,
+        climb_while_starting=CLIMB_WHILE_STARTING,
         warm_start=False,
         verbose=0,
     ):
@@ -330,6 +337,7 @@ class HillClimbRegressor(RegressorMixin, _SearchEstimator, BaseEstimator):
         self.random_state = random_state
         self.executor = executor
         self.address = address
+        self.climb_while_starting = climb_while_starting
         self.warm_start = warm_start
         self.verbose = verbose
 

@@ -56,6 +56,8 @@ class RoundRecord(BaseModel):
     winning_climber: int | None  # None: no single climber's network is the round's best
     session: int = 0  # 0 for the first run, 1 after the first resume, ...
     workers: int | None = None  # workers alive at the end of the round (0: Ray was starting; the driver climbed)
+    driver_tasks: int | None = None  # climbs of the round run in this process, not on a worker (None: not recorded)
+    actors: int | None = None  # distinct worker actors that ran the round's other climbs (None: not recorded)
     validation_loss: float | None = None  # of the best so far, on held-out rows (None: none held out)
     validation_accuracy: float | None = None  # a classifier's
     validation_r2: float | None = None  # a regressor's

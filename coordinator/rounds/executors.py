@@ -12,6 +12,7 @@ import os
 import threading
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from cluster import RayInfo, WorkerPool, connect, ray_info
@@ -42,6 +43,14 @@ def task_groups(tasks: list[ClimbTask], workers: int) -> list[list[ClimbTask]]:
     return [tasks[start : start + size] for start in range(0, len(tasks), size)]
 
 
+@dataclass(frozen=True)
+class RoundPlacement:
+    """Where a round's climbs ran: how many in this process (the driver), and on how many worker actors."""
+
+    driver_tasks: int
+    actors: int  # distinct worker processes that ran the round's other tasks
+
+
 class Executor(Protocol):
     """Runs a round's climbs and yields their reports."""
 
@@ -49,6 +58,9 @@ class Executor(Protocol):
 
     def run_round(self, start: Solution | None, tasks: list[ClimbTask]) -> Iterator[ClimbReport]:
         """Reports of the round's tasks, each exactly once."""
+
+    def placement(self) -> RoundPlacement:
+        """Where the last round's climbs ran."""
 
     def workers_alive(self) -> int:
         """Workers up and running now."""
@@ -74,8 +86,13 @@ class InProcessExecutor:
 
     def run_round(self, start: Solution | None, tasks: list[ClimbTask]) -> Iterator[ClimbReport]:
         """Reports of the round's tasks, in task order."""
+        self._last_tasks = len(tasks)
         for group in task_groups(tasks, self.workers) if self.batch else [[task] for task in tasks]:
             yield from self.worker.run(start, group)
+
+    def placement(self) -> RoundPlacement:
+        """Every climb of the last round ran here."""
+        return RoundPlacement(driver_tasks=getattr(self, "_last_tasks", 0), actors=0)
 
     def workers_alive(self) -> int:
         """This process."""
@@ -131,6 +148,9 @@ class RayExecutor:
         self._worker_class, self._init_args = worker_of(dataset, config, objective)
         self.batch = objective is not None and objective.batch  # each actor scores its share of a round together
         self._private = starts_private_ray(address)
+        self._climb_while_starting = config.climb_while_starting
+        self._driver_tasks = 0  # of the last round
+        self.local = None
         try:
             if self._private:
                 # A private Ray gets the CPUs there are (fewer if fewer workers are asked for), never more.
@@ -147,8 +167,9 @@ class RayExecutor:
                 self._stack.callback(self.pool.close)
                 self._starter = threading.Thread(target=self._wait_for_pool, daemon=True)
             self._starter.start()
-            self.local = self._worker_class(*self._init_args)  # climbs here until the actors are warm
-            self.local.warm_up()
+            if self._climb_while_starting:
+                self.local = self._worker_class(*self._init_args)  # climbs here until the actors are warm
+                self.local.warm_up()
         except BaseException:
             self.close()
             raise
@@ -208,8 +229,14 @@ class RayExecutor:
         """Reports of the round's tasks as they arrive; reports of other rounds are dropped."""
         round_index = tasks[0].round_index
         queue = list(tasks)
+        self._driver_tasks = 0
+        if self.pool is not None:
+            self.pool.last_run_workers = set()
+        if not self._climb_while_starting:
+            self.wait_until_ready()
         while queue and not self._actors_ready():
             yield from self.local.run(start, [queue.pop(0)])
+            self._driver_tasks += 1
         if not queue:
             return
         accept = lambda report: report.round_index == round_index  # noqa: E731
@@ -221,6 +248,11 @@ class RayExecutor:
         except ObjectiveError as error:  # raised in an actor: Ray's wrapper holds the one line as its cause
             cause = getattr(error, "cause", None)
             raise (cause if isinstance(cause, ObjectiveError) else ObjectiveError(str(error))) from None
+
+    def placement(self) -> RoundPlacement:
+        """The last round's climbs in this process (while the actors started), and on how many actors."""
+        actors = len(self.pool.last_run_workers) if self.pool is not None else 0
+        return RoundPlacement(driver_tasks=self._driver_tasks, actors=actors)
 
     def workers_alive(self) -> int:
         """Actors up and running now (0 while they start and this process climbs)."""

@@ -53,7 +53,7 @@ from workers import Layout, Solution
 from workers.settings import auto_max_mutations
 
 # Settings a resumed run may change: they decide where and how long it runs, never the path.
-RESUMABLE_OVERRIDES = ("rounds", "time_budget", "target_loss", "patience", "workers")
+RESUMABLE_OVERRIDES = ("rounds", "time_budget", "target_loss", "patience", "workers", "climb_while_starting")
 TEST_FRACTION = 0.25  # of a scikit-learn data set, held out for testing
 
 

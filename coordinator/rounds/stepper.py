@@ -142,6 +142,15 @@ def training_evaluator(dataset: Dataset, layout: Layout, l2: float, loss: str = 
     return evaluated
 
 
+def _placement(executor: Executor) -> dict[str, int]:
+    """Where the last round's climbs ran, as a record says it; nothing from an executor that does not say."""
+    placement = getattr(executor, "placement", None)  # an Executor of a caller's, written before it was asked
+    if placement is None:
+        return {}
+    where = placement()
+    return {"driver_tasks": where.driver_tasks, "actors": where.actors}
+
+
 def _start_best(prepared: PreparedRun, layout: Layout) -> Best | None:
     """A new run's given start as the best before round 0 (round -1, climber -1), scored on its training rows.
 
@@ -289,6 +298,7 @@ class SearchStepper:
             winning_climber=best.climber_index if best.round_index == round_index and not kept.combined else None,
             session=self.session,
             workers=self.executor.workers_alive(),
+            **_placement(self.executor),
             validation_loss=validation_loss,
             **self._scores("validation", validation_score),
             steps=self.config.steps,

@@ -123,3 +123,6 @@ def test_actors_spread_over_both_nodes_and_losing_one_mid_round_keeps_the_result
     assert result.step_sizes.tobytes() == reference.step_sizes.tobytes()
     assert [record.best_loss for record in result.history] == [record.best_loss for record in reference.history]
     assert result.environment.nodes == 2  # the head and the worker node that is left
+    placements = [(record.driver_tasks, record.actors) for record in result.history]
+    assert placements[0] == (0, 2)  # round 0: one actor on each node
+    assert all(driver == 0 and actors >= 1 for driver, actors in placements)  # every climb on an actor

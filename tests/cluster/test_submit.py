@@ -20,10 +20,11 @@ from coordinator import SearchConfig, load_result, search
 from coordinator.rounds.checkpoint import load_checkpoint
 from tests.cluster.conftest import PROJECT, run_command
 from tests.cluster.processes import listeners, not_on_loopback
+from tests.coordinator.on_actors import assert_ran_on_actors
 
 SEARCH_FLAGS = [
     "--dataset", "vertical", "--layers", "2,3,3", "--climbers", "4", "--steps", "1000", "--rounds", "2",
-    "--time-budget", "none", "--workers", "2", "--engine", "numpy",
+    "--time-budget", "none", "--workers", "2", "--engine", "numpy", "--no-climb-while-starting",
 ]  # fmt: skip
 SEARCH_CONFIG = SearchConfig(
     dataset="vertical",
@@ -77,7 +78,7 @@ def test_a_submitted_search_brings_its_result_home(ray_head, in_process_result, 
     assert sorted(path.name for path in run_dir.iterdir()) == ["checkpoint.npz", "result.json", "weights.npz"]
     result = load_result(run_dir)
     assert_same_result(result, in_process_result)
-    assert result.environment.executor == "ray"
+    assert_ran_on_actors(result, actors=2)  # the job's every climb on the cluster's worker actors
     # The search's own lines were streamed; the lines that carried the files were not shown; those that
     # name the head's temporary run directory say that it is on the head; the last line says what
     # was written here.
@@ -117,6 +118,7 @@ def test_a_search_on_the_cluster_by_its_gcs_address_gives_the_same_result(ray_he
     assert finished.returncode == 0, finished.stderr
     result = load_result(tmp_path / "run")
     assert_same_result(result, in_process_result)
+    assert_ran_on_actors(result, actors=2)
     assert result.environment.cpus == 2
 
 

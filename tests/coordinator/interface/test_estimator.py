@@ -239,14 +239,16 @@ from tests.cluster.processes import descendants, start_time_of
 
 X, y = load_iris(return_X_y=True)
 settings = dict(max_iter=2, steps=200, climbers=3)
-sessions, predictions = [], []
+sessions, predictions, placements = [], [], []
 for _ in range(2):
-    model = HillClimbClassifier(executor="ray", **settings).fit(X, y)
+    model = HillClimbClassifier(executor="ray", climb_while_starting=False, **settings).fit(X, y)
     sessions.append(ray._private.worker._global_node.get_session_dir_path())
     predictions.append(model.predict_proba(X))
+    placements.append([(record.driver_tasks, record.actors) for record in model.result_.history])
 reference = HillClimbClassifier(executor="inprocess", **settings).fit(X, y).predict_proba(X)
 processes = {pid: start_time_of(pid) for pid in descendants(os.getpid())}
-print(json.dumps({"sessions": sessions, "processes": processes,
+print(json.dumps({"sessions": sessions, "processes": processes, "placements": placements,
+                  "cpus": ray.cluster_resources()["CPU"],
                   "same": all(np.array_equal(reference, p) for p in predictions)}))
 """
 
@@ -257,6 +259,8 @@ def test_fits_on_ray_share_one_local_ray_that_ends_with_the_process():
     report = json.loads(completed.stdout.strip().splitlines()[-1])
     first, second = report["sessions"]
     assert first == second and first.startswith(temporary)  # the second fit did not start Ray again
+    actors = min(3, int(report["cpus"]))  # one worker a CPU, three climbers a round
+    assert report["placements"] == [[[0, actors]] * 2] * 2  # every climb of both fits on the actors
     assert report["same"]  # on Ray or in process: one answer
     assert report["processes"], "found no Ray process at all: the check would prove nothing"
     processes = {int(pid): started for pid, started in report["processes"].items()}

@@ -58,3 +58,17 @@ def test_what_is_said_before_ray_is_up_is_what_ray_says_once_it_is():
     )
     assert not seen["ready"] and seen["alive"] == 1
     assert seen["early"] == seen["late"]
+
+
+def test_climbs_run_while_ray_starts_are_recorded_as_the_drivers():
+    seen = _run(
+        "from coordinator.rounds.stepper import round_tasks\n"
+        "config = prepared.config.model_copy(update={'climbers': 2, 'steps': 100})\n"
+        "reports = list(executor.run_round(None, round_tasks(config, 0)))\n"
+        "placed = executor.placement()\n"
+        "up = executor._ready.is_set()\n"
+        "executor.close()\n"
+        "print(json.dumps({'ready': up, 'reports': len(reports), 'placed': [placed.driver_tasks, placed.actors]}))\n"
+    )
+    assert seen["reports"] == 2
+    assert not seen["ready"] and seen["placed"] == [2, 0]  # both climbed here, in milliseconds, while Ray started

@@ -50,8 +50,20 @@ def test_a_function_is_minimised_with_the_rounds_of_the_data_path():
 
 
 def test_the_number_of_workers_changes_nothing():
-    one = search(CONFIG.model_copy(update={"workers": 1}), executor="inprocess", objective=noisy)
-    three = search(CONFIG.model_copy(update={"workers": 3}), executor="inprocess", objective=noisy)
+    """In one process the number of workers decides how a batch objective's climbers are grouped (as Ray's actors
+    would take them): the calls differ, the bits do not."""
+
+    def grouped(sizes):
+        def batch(params, seed):
+            sizes.add(len(params))
+            return np.sum((params - TARGET) ** 2, axis=1) + np.random.default_rng(seed).normal(0.0, 0.5)
+
+        return Objective(batch, seeded=True, batch=True)
+
+    one_sizes, three_sizes = set(), set()
+    one = search(CONFIG.model_copy(update={"workers": 1}), executor="inprocess", objective=grouped(one_sizes))
+    three = search(CONFIG.model_copy(update={"workers": 3}), executor="inprocess", objective=grouped(three_sizes))
+    assert one_sizes == {4, 1} and three_sizes == {2, 1}  # the climbers' batches; the coordinator's one at a time
     _same_bits(one, three)
 
 

@@ -11,6 +11,7 @@ from coordinator.rounds.objective_round import round_seed
 from coordinator.rounds.prepare import prepare_run
 from coordinator.rounds.search import run_prepared
 from coordinator.rounds.stepper import round_tasks
+from tests.coordinator.on_actors import assert_ran_on_actors
 from workers.objective import Objective, ObjectiveError
 
 CONFIG = SearchConfig(layers=(4, 3), climbers=4, steps=120, rounds=3, time_budget=None)
@@ -45,8 +46,8 @@ def test_a_callable_on_ray_gives_the_bits_it_gives_in_one_process(ray_local, kin
             on_ray = search(config, executor=executor, objective=objective)
         finally:
             executor.close()
-        assert on_ray.environment.executor == "ray"
         assert [record.workers for record in on_ray.history] == [workers] * 3
+        assert_ran_on_actors(on_ray, actors=workers)
         assert on_ray.params.tobytes() == in_process.params.tobytes()
         assert on_ray.step_sizes.tobytes() == in_process.step_sizes.tobytes()
         assert [r.best_loss for r in on_ray.history] == [r.best_loss for r in in_process.history]
@@ -91,6 +92,7 @@ def test_a_gymnasium_policy_on_ray_gives_the_bits_it_gives_in_one_process(ray_lo
     finally:
         executor.close()
     assert [record.workers for record in on_ray.history] == [2, 2]
+    assert_ran_on_actors(on_ray, actors=2)  # two groups of the round's three climbers, one an actor
     assert on_ray.params.tobytes() == in_process.params.tobytes()
     assert [r.best_loss for r in on_ray.history] == [r.best_loss for r in in_process.history]
     assert on_ray.policy == in_process.policy and on_ray.objective.kind == "env"

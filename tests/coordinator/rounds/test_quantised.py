@@ -10,6 +10,7 @@ import pytest
 from coordinator import ConfigError, HillClimbClassifier, SearchConfig, load_result, search
 from coordinator.interface.export import export_onnx
 from coordinator.rounds.combine import round_best
+from tests.coordinator.on_actors import ON_ACTORS, assert_ran_on_actors
 from workers import ClimbOutcome, ClimbReport, Layout
 from workers.network import logits, softmax
 
@@ -32,8 +33,8 @@ def in_process_result():
 
 
 def test_ray_gives_the_same_bits_as_one_process(ray_local, in_process_result):
-    result = search(QUANTISED.model_copy(update={"workers": 2}))
-    assert result.environment.executor == "ray"
+    result = search(QUANTISED.model_copy(update={"workers": 2, **ON_ACTORS}))
+    assert_ran_on_actors(result, actors=2)
     assert result.params.tobytes() == in_process_result.params.tobytes()
     assert [record.best_loss for record in result.history] == [record.best_loss for record in in_process_result.history]
 

@@ -21,6 +21,7 @@ from coordinator.rounds.best import Selected, selection_of
 from coordinator.rounds.prepare import prepare_run
 from coordinator.rounds.stepper import training_evaluator
 from tests.coordinator.cli_runner import assert_one_line_error, run_cli
+from tests.coordinator.on_actors import ON_ACTORS, assert_ran_on_actors
 from workers import ClimbOutcome, ClimbReport, Layout
 from workers.network import evaluate
 
@@ -103,8 +104,8 @@ def test_ray_gives_the_same_bits_for_any_number_of_workers(ray_local, workers):
     X, y = _table()
     config = SearchConfig(task="regression", hidden=(8,), climbers=3, steps=600, rounds=3, time_budget=None)
     reference = search(config, X, y, executor="inprocess")
-    result = search(config.model_copy(update={"workers": workers}), X, y)
-    assert result.environment.executor == "ray"
+    result = search(config.model_copy(update={"workers": workers, **ON_ACTORS}), X, y)
+    assert_ran_on_actors(result, actors=workers)  # a regressor's climbs on the actors, every round
     assert result.params.tobytes() == reference.params.tobytes()
     assert [record.best_loss for record in result.history] == [record.best_loss for record in reference.history]
     assert result.selected_round == reference.selected_round

@@ -20,6 +20,7 @@ from coordinator.rounds.best import Best, better_of
 from coordinator.rounds.executors import RayExecutor
 from coordinator.rounds.seeds import seed_for
 from coordinator.rounds.stepper import SilentProgress
+from tests.coordinator.on_actors import ON_ACTORS, assert_ran_on_actors, placements
 from workers import ClimbOutcome
 
 SMALL = SearchConfig(climbers=5, steps=1500, rounds=4, time_budget=None, layers=(2, 16, 3))
@@ -74,9 +75,10 @@ def test_ray_gives_the_same_bits_for_any_number_of_workers(ray_local, in_process
     cpus = int(ray_local.cluster_resources()["CPU"])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = search(SMALL.model_copy(update={"workers": workers}))
+        result = search(SMALL.model_copy(update={"workers": workers, **ON_ACTORS}))
     shared = [warning for warning in caught if "workers share the" in str(warning.message)]
     assert len(shared) == (1 if workers > cpus else 0)  # more workers than CPUs are pointed out
+    assert_ran_on_actors(result, actors=workers)  # 5 climbers a round: every worker gets one at least
     _same_bits(result, in_process_result)
     assert result.environment.executor == "ray"
     assert result.environment.workers == workers
@@ -109,6 +111,8 @@ def test_a_worker_killed_mid_round_changes_nothing(ray_local, in_process_result)
         assert killer.killed not in [pid for pid, _ in executor.pool.worker_info]
     finally:
         executor.close()
+    assert [driver for driver, _ in placements(result)] == [0] * SMALL.rounds
+    assert all(actors >= 1 for _, actors in placements(result))
     _same_bits(result, in_process_result)
 
 
@@ -175,8 +179,10 @@ def test_driver_killed_then_resumed_gives_the_uninterrupted_result(tmp_path):
 def test_resume_on_ray_continues_an_in_process_run(ray_local, tmp_path):
     config = SMALL.model_copy(update={"rounds": 2})
     search(config, executor="inprocess", run_dir=tmp_path)
-    resumed = search(SMALL.model_copy(update={"rounds": 4}), run_dir=tmp_path, resume=True)
+    resumed = search(SMALL.model_copy(update={"rounds": 4, "workers": 2, **ON_ACTORS}), run_dir=tmp_path, resume=True)
     assert resumed.rounds_completed == 4
+    assert placements(resumed)[:2] == [(SMALL.climbers, 0)] * 2  # the first session: every climb in one process
+    assert_ran_on_actors(resumed, actors=2, rounds=slice(2, None))  # the resumed one: every climb on the actors
     _same_bits(resumed, search(SMALL, executor="inprocess"))
 
 
