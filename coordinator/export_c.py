@@ -25,10 +25,11 @@ and popcount for sign units), and a hidden unit is on where its sum reaches an i
 that the export computes from the unit's bias in the float64 arithmetic predict uses. The output
 layer's integer sums take one multiplication by the scale (a power of two) and the bias. So:
 
-- on a grid with sign or step units, every integer sum is exact, as it is in predict, and the class
-  is predict's whenever the first layer's sums (real features, in another order than numpy's, about
-  1e-16 apart) are on the same side of -1e-12 as predict's: every row but one within that distance of
-  a switch. The first layer stays on real inputs: quantising them would change the network.
+- on a grid with sign or step units, every integer sum is exact, as it is in predict; the first
+  layer's sums of real features are predict's up to the order of additions (about 1e-16 apart), so
+  a class differs only where such a sum lies that close to a unit's switch at -1e-12, or two outputs
+  that close to each other. The first layer stays on real inputs: quantising them would change the
+  network.
 - with ReLU or tanh units, and with float weights, the sums are predict's to rounding, so the class is
   predict's except where two outputs tie within about 1e-15 (double) or 1e-7 (float32 weights).
 
@@ -165,10 +166,10 @@ def _real(value: float) -> str:
 
 def _float32(value: float) -> str:
     """A float32 as a C float literal that reads back as the same float."""
-    text = np.format_float_scientific(np.float32(value), unique=True, trim="0")
-    if not np.isfinite(np.float32(value)):
+    single = np.float32(value)
+    if not np.isfinite(single):
         raise ConfigError(f"export: the weight {value} overflows float32")
-    return text + "f"
+    return np.format_float_scientific(single, unique=True, trim="0") + "f"
 
 
 def _word(value: int) -> str:
@@ -431,6 +432,9 @@ def _scaling_code(source: _Source, result: SearchResult) -> str:
     body = [f"static inline void {name}_scale(const float *x, {real} *input)", "{", "    int i;"]
     if scaling.kind == "none":
         body.append(f"    for (i = 0; i < {features}; i++) input[i] = ({real})x[i];")
+    elif not any(scaling.offset):  # maxabs (or a shift of 0): x - 0.0 is x, so no offsets are stored
+        spread = source.array("spread", real, scaling.scale, _real, False, 8)
+        body.append(f"    for (i = 0; i < {features}; i++) input[i] = ({real})x[i] / {spread}[i];")
     else:
         offset = source.array("offset", real, scaling.offset, _real, False, 8)
         spread = source.array("spread", real, scaling.scale, _real, False, 8)

@@ -129,6 +129,12 @@ def test_weights_are_stored_at_the_size_of_their_grid(variants):
         assert header.libm == ()
     assert c_header(variants["net_ternary_tanh"], "model").libm == ("tanh",)
     assert "#include <math.h>" not in c_header(variants["net_ternary_relu"], "model").text
+    # the scaling's arrays: offsets and spreads of 64 features as doubles, no offsets for maxabs (all zero)
+    scalings = {variants[f"net_{kind}_relu"].scaling.kind: variants[f"net_{kind}_relu"] for kind in WEIGHTS}
+    biases = 8 * (sum(HIDDEN) + 10)
+    assert c_header(scalings["standard"], "model").other_bytes == 2 * 64 * 8 + biases
+    assert c_header(scalings["maxabs"], "model").other_bytes == 64 * 8 + biases
+    assert c_header(scalings["none"], "model").other_bytes == biases
     # a ternary 64-32-10 network: 2 bits a weight, 592 bytes
     ternary = variants["net_ternary_sign"]
     small = ternary.model_copy(
