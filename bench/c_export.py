@@ -243,7 +243,12 @@ def measure_emlearn(X, y, X_test, y_test, hidden: tuple[int, ...], split: int, s
     scaler = StandardScaler().fit(X)
     model = MLPClassifier(hidden_layer_sizes=hidden, max_iter=2000, random_state=split).fit(scaler.transform(X), y)
     name = "emlearn_mlp"
-    emlearn.convert(model).save(name=name, file=str(scratch / f"{name}.h"))
+    here = Path.cwd()
+    os.chdir(scratch)  # emlearn.convert compiles a test program of its own in ./tmp
+    try:
+        emlearn.convert(model).save(name=name, file=str(scratch / f"{name}.h"))
+    finally:
+        os.chdir(here)
     features = X.shape[1]
     scale = ", ".join(f"{value!r}f" for value in np.float32(scaler.scale_).tolist())
     mean = ", ".join(f"{value!r}f" for value in np.float32(scaler.mean_).tolist())
