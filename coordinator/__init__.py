@@ -59,6 +59,7 @@ _HOMES = {
     "ProgressGroup": "coordinator.interface.progress",
     "RayMetrics": "coordinator.interface.ray_metrics",
     "export_onnx": "coordinator.interface.export",
+    "export_c": "coordinator.interface.export_c",
     "plot_run": "coordinator.interface.plot",
     "predict_file": "coordinator.interface.predict",
 }

@@ -24,6 +24,7 @@ EXAMPLES = """examples:
   {prog} evaluate runs/cartpole             # a policy's returns on 100 episodes it never saw
   {prog} plot runs/big                    # runs/big/decision_regions.png, history.png
   {prog} export runs/big --onnx model.onnx  # the network as an ONNX graph
+  {prog} export runs/big --c model.h        # the network as one C99 header: int model_predict(const float *x)
   {prog} run --dataset sine --hidden 64,64 --time-budget 60 --out runs/sine   # regression: the book's sine
   {prog} run --dataset prices.csv --task regression --loss mae   # a file whose last column is a number to predict
 """
@@ -32,9 +33,15 @@ EXPORT_EXAMPLES = """the graph: input X (N, features), float32 or float64 (--dty
 scaling, dense layers with ReLU, softmax; outputs probabilities (N, classes), of X's type, and label (N,), the run's
 class labels. It does not check its input: a row with NaN gets NaN probabilities. Needs pip install 'hillclimb[onnx]'.
 
+the header: NAME_INPUTS, NAME_OUTPUTS, and int NAME_predict(const float *x) (the class index; a regressor's:
+void NAME_predict(const float *x, float *y)), the run's scaling inside, weights at their grid's size (int8 levels,
+ternary 2 bits, binary 1 bit, else float32), no allocation, no C library but tanh for tanh units.
+
 examples:
   {prog} export runs/big --onnx model.onnx                    # X float32, as deployments and skl2onnx feed it
   {prog} export runs/big --onnx model.onnx --dtype float64    # X float64: probabilities as predict_proba's
+  {prog} export runs/big --c digits.h                         # digits_predict, digits_INPUTS, ...
+  {prog} export runs/big --c model.h --name sensor            # sensor_predict
 """
 
 PREDICT_EXAMPLES = """input: a .csv of feature columns (a header row is allowed), or a .npz with an array X.
@@ -174,20 +181,27 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
     export = commands.add_parser(
         "export",
-        help="write a finished run's network as an ONNX graph",
-        description="Write a finished run's network, its feature scaling and class labels as a standard ONNX graph.",
+        help="write a finished run's network as an ONNX graph or a C99 header",
+        description="Write a finished run's network, its feature scaling and class labels as a standard ONNX graph "
+        "(--onnx) or as one self-contained C99 header for a microcontroller (--c).",
         epilog=EXPORT_EXAMPLES.format(prog=prog),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     export.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory")
+    target = export.add_mutually_exclusive_group(required=True)
+    target.add_argument("--onnx", metavar="FILE.onnx", help="the ONNX file to write (replaced atomically)")
+    target.add_argument(
+        "--c", metavar="FILE.h", help="the C99 header to write (replaced atomically): weights, scaling, NAME_predict"
+    )
     export.add_argument(
-        "--onnx", required=True, metavar="FILE.onnx", help="the ONNX file to write (replaced atomically)"
+        "--name", help="the prefix of the header's names (default: the file's stem: digits.h gives digits_predict)"
     )
     export.add_argument(
         "--dtype",
         choices=("float32", "float64"),
-        default="float32",
-        help="the type of the input X and of the probabilities (default: float32); the graph computes in float64",
+        default=None,
+        help="the type of the ONNX graph's input X and of its probabilities (default: float32); the graph computes "
+        "in float64",
     )
     return parser
 
@@ -474,9 +488,18 @@ def _command_plot(args: argparse.Namespace) -> int:
 
 
 def _command_export(args: argparse.Namespace) -> int:
+    if args.c is not None:
+        from coordinator.interface.export_c import export_c_run
+
+        if args.dtype is not None:
+            raise ConfigError("--dtype: is for --onnx; a C header takes float features and computes in double")
+        print(f"written: {export_c_run(args.run_dir, args.c, args.name)}")
+        return EXIT_OK
     from coordinator.interface.export import export_run
 
-    print(f"written: {export_run(args.run_dir, args.onnx, args.dtype)}")
+    if args.name is not None:
+        raise ConfigError("--name: is for --c (the prefix of a C header's names)")
+    print(f"written: {export_run(args.run_dir, args.onnx, args.dtype or 'float32')}")
     return EXIT_OK
 
 

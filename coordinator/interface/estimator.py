@@ -280,6 +280,13 @@ class HillClimbClassifier(ClassifierMixin, _SearchEstimator, BaseEstimator):
 
         return export_onnx(self.result_, path, classes=self.classes_, dtype=dtype)
 
+    def export_c(self, path: str | Path, name: str | None = None) -> Path:
+        """Write the fitted network as one C99 header (`interface.export_c`): the class index of `classes_`."""
+        check_is_fitted(self)
+        from coordinator.interface.export_c import export_c
+
+        return export_c(self.result_, path, name, classes=self.classes_)
+
 
 class HillClimbRegressor(RegressorMixin, _SearchEstimator, BaseEstimator):
     """A small neural network (dense, ReLU, a linear output) trained by many hill climbs, as a scikit-learn regressor.
@@ -375,6 +382,13 @@ class HillClimbRegressor(RegressorMixin, _SearchEstimator, BaseEstimator):
         from coordinator.interface.export import export_onnx
 
         return export_onnx(self.result_, path, dtype=dtype)
+
+    def export_c(self, path: str | Path, name: str | None = None) -> Path:
+        """Write the fitted network as one C99 header (`interface.export_c`): NAME_predict(x, y) fills y."""
+        check_is_fitted(self)
+        from coordinator.interface.export_c import export_c
+
+        return export_c(self.result_, path, name)
 
 
 def _with_feature_names(result: SearchResult, feature_names) -> SearchResult:
