@@ -80,3 +80,15 @@ def test_the_python_example_fits_data_of_any_width():
     my_X = np.random.default_rng(0).standard_normal((40, 5))  # five features, four classes: not the spiral's
     my_y = np.arange(40) % 4
     assert prepare_run(config, my_X, my_y).config.layers == (5, 64, 4)
+
+
+def test_ci_runs_the_readmes_install_and_test_commands():
+    """.ci/run installs the project as the README's first lines say and runs their test command, skips listed."""
+    readme = (ROOT / "README.md").read_text()
+    install, test = re.search(r"Run the tests.*?```bash\n(.*?) && (.*?)\n```", readme, re.S).groups()
+    ci = [
+        [word for word in shlex.split(line, comments=True) if word != "--quiet"]
+        for line in (ROOT / ".ci" / "run").read_text().splitlines()
+    ]
+    assert shlex.split(install) in ci and shlex.split(test) in ci
+    assert test == "python -m pytest -rs"

@@ -75,6 +75,7 @@ def test_climbs_report_the_scorers_figures(engine, l2):
 def test_the_l2_term_is_scikit_learns_alpha_term():
     """The same penalty as MLPClassifier's loss with alpha = l2, so a value tuned there means the same here."""
     pytest.importorskip("sklearn")
+    import sklearn
     from sklearn.neural_network import MLPClassifier
 
     X, y = SPIRAL
@@ -98,7 +99,10 @@ def test_the_l2_term_is_scikit_learns_alpha_term():
         try:
             return model._backprop(X, targets, None, activations, deltas, gradients, intercepts)[0]
         except TypeError:  # a private method: another scikit-learn version may call it differently
-            pytest.skip("MLPClassifier._backprop has another signature in this scikit-learn")
+            pytest.skip(
+                "a private API changed: this parity check calls scikit-learn's private MLPClassifier._backprop, "
+                f"which has another signature in scikit-learn {sklearn.__version__}"
+            )
 
     expected = sklearn_loss(0.3) - sklearn_loss(0.0)
     for loss in (evaluate, evaluate_compiled):
