@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         default="digits=32,wine=16,breast_cancer=16,iris=16,mnist=32,spiral5=64,spiral3=64",
         help="hidden sizes",
     )
-    known = "; ".join(VARIANTS)
+    known = "; ".join(VARIANTS).replace("%", "%%")  # argparse formats help with %: "2% of the parameters"
     parser.add_argument("--variants", default="default", help=f"'all' or some of, separated by ';': {known}")
     parser.add_argument(
         "--baselines", default="logistic,mlp,mlp01,pgpe", help="logistic, mlp, mlp01, pgpe (PGPE on digits, mnist)"
