@@ -53,9 +53,7 @@ def comma_list(kind: Callable = str, choices: Iterable | None = None, separator:
             ) from None
         unknown = [str(value) for value in values if allowed is not None and value not in allowed]
         if unknown:
-            raise argparse.ArgumentTypeError(
-                f"{', '.join(unknown)}: not one of {', '.join(map(str, allowed))}"
-            )  # fmt: skip
+            raise argparse.ArgumentTypeError(f"{', '.join(unknown)}: not one of {', '.join(map(str, allowed))}")
         return values
 
     return parse
