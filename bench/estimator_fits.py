@@ -10,15 +10,15 @@ executor="ray" (the first starts a private local Ray; the second reuses it). Pri
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: this checkout's packages
+
+from bench.common import QUIET_RAY, environment_defaults
+
+environment_defaults(QUIET_RAY)
 
 from sklearn.datasets import load_iris, load_wine  # noqa: E402
 

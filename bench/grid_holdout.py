@@ -21,11 +21,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: this checkout's packages
 
-from bench.real_data import run_project, split_rows, write_csv  # noqa: E402
+from bench.common import RESULTS, append_jsonl, comma_list
+from bench.user_data import run_project, split_rows, write_csv
 
 
 def count(rounds: int) -> list[str]:
@@ -47,16 +46,17 @@ VARIANTS = {
 def main(argv: list[str] | None = None) -> int:
     """Run every (split, variant) and append its test accuracy to grid_holdout.jsonl."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--splits", default="0,1,2", help="split seeds (the 75/25 split and the search's --seed)")
-    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"of: {', '.join(VARIANTS)}")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument(
+        "--splits", type=comma_list(int), default="0,1,2", help="split seeds (the 75/25 split and the search's --seed)"
+    )
+    parser.add_argument(
+        "--variants", type=comma_list(choices=VARIANTS), default=",".join(VARIANTS), help=f"of: {', '.join(VARIANTS)}"
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    variants = [name.strip() for name in args.variants.split(",")]
-    unknown = [name for name in variants if name not in VARIANTS]
-    if unknown:
-        parser.error(f"unknown variants: {', '.join(unknown)}")
+    variants = args.variants
     raw = args.out / "grid_holdout.jsonl"
-    for split in (int(value) for value in args.splits.split(",")):
+    for split in args.splits:
         X, y, X_test, y_test = split_rows("digits", split)
         with tempfile.TemporaryDirectory(prefix="hillclimb-grid-") as scratch:
             train, test = Path(scratch) / "train.csv", Path(scratch) / "test.csv"
@@ -68,8 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                 keys = ("test_accuracy", "validation_accuracy", "evaluations", "selected_round", "note")
                 line |= {key: run[key] for key in keys if key in run}
                 print(json.dumps(line), flush=True)
-                with raw.open("a") as handle:
-                    handle.write(json.dumps(line) + "\n")
+                append_jsonl(raw, line)
     return 0
 
 

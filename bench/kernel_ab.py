@@ -20,7 +20,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# What one side runs: its own package first on the path.
+# What one side runs: its own package first on the path (so nothing of this checkout, bench.common included,
+# is imported by either side).
 SIDE = """
 import os, sys, time
 os.environ["NUMBA_NUM_THREADS"] = "1"

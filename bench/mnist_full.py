@@ -29,33 +29,12 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: this checkout's packages
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from bench.real_data import mnist_5k  # noqa: E402
-from cluster.atomic_files import atomic_write_text  # noqa: E402
-
-SHIFTS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
-
-
-def full_size(rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(pixels (rows, 784) uint8, labels (rows,)): MNIST-5k repeated, each copy after the first moved a pixel."""
-    X, y = mnist_5k()
-    images = X.astype(np.uint8).reshape(-1, 28, 28)
-    generator = np.random.default_rng(seed)
-    parts, labels = [images], [y]
-    while sum(len(part) for part in parts) < rows:
-        choice = generator.integers(0, len(SHIFTS), len(images))
-        moved = np.empty_like(images)
-        for index, (dy, dx) in enumerate(SHIFTS):
-            chosen = choice == index
-            moved[chosen] = np.roll(images[chosen], (dy, dx), axis=(1, 2))  # MNIST's borders are blank
-        parts.append(moved)
-        labels.append(y)
-    return np.concatenate(parts)[:rows].reshape(rows, 784), np.concatenate(labels)[:rows]
+from bench.common import RESULTS, ROOT, mnist_full_size, usable_cpus
+from cluster.atomic_files import atomic_write_text
 
 
 def _children() -> dict[int, list[int]]:
@@ -126,13 +105,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=60_000)
     parser.add_argument("--budget", type=float, default=60.0)
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--name", default="mnist_full", help="file name stem of the outputs")
     parser.add_argument("extra", nargs="*", help="more flags for `coordinator run` (after --)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    X, y = full_size(args.rows)
+    X, y = mnist_full_size(args.rows)
     load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="hillclimb-mnist-full-") as scratch:
         data = Path(scratch) / "full.npz"
@@ -159,7 +138,7 @@ def main() -> int:
     summary = {
         "rows": args.rows,
         "data_mib": X.size * 8 / 2**20,  # as float64, the form the search holds it in
-        "cpus": len(os.sched_getaffinity(0)),
+        "cpus": usable_cpus(),
         "load_before": load,
         "returncode": process.returncode,
         "first_round_done_s": rounds[0]["since_start_s"] if rounds else None,

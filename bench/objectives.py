@@ -29,9 +29,12 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: this checkout's packages
+
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.common import RESULTS, ROOT, append_jsonl, comma_list, read_jsonl
+
 ENVS = ("CartPole-v1", "Pendulum-v1", "Acrobot-v1")
 METHODS = ("hillclimb", "pgpe", "snes")
 HIDDEN = (16,)
@@ -184,7 +187,7 @@ def one_run(env: str, method: str, seed: int, budget: float, cores: int, setting
 
 def summarise(paths: list[str]) -> str:
     """A markdown table: median (min-max) of the unseen mean return per environment and method."""
-    runs = [json.loads(line) for path in paths for line in Path(path).read_text().splitlines() if line.strip()]
+    runs = [run for path in paths for run in read_jsonl(path)]
     lines = [
         "| environment | policy | method | unseen mean return, median (min to max) | seeds | evaluations | seconds |",
         "|---|---|---|---|---|---|---|",
@@ -207,15 +210,19 @@ def summarise(paths: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--envs", default=",".join(ENVS), help=f"any of {','.join(ENVS)}")
-    parser.add_argument("--methods", default=",".join(METHODS), help=f"any of {','.join(METHODS)}")
-    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument(
+        "--envs", default=",".join(ENVS), type=comma_list(choices=ENVS), help=f"any of {','.join(ENVS)}"
+    )
+    parser.add_argument(
+        "--methods", default=",".join(METHODS), type=comma_list(choices=METHODS), help=f"any of {','.join(METHODS)}"
+    )
+    parser.add_argument("--seeds", default="0,1,2", type=comma_list(int))
     parser.add_argument("--budget", type=float, default=60.0, help="wall-clock seconds of each run")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument(
         "--hillclimb-settings", default="{}", help='the hillclimb runs\' other climb settings, JSON: {"step_size": 0.5}'
     )
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "objectives.jsonl"))
+    parser.add_argument("--out", default=str(RESULTS / "objectives.jsonl"))
     parser.add_argument("--one", help=argparse.SUPPRESS)  # env,method,seed: one run, its JSON line on stdout
     parser.add_argument("--summarise", nargs="+", metavar="JSONL", help="print the table of these files and exit")
     args = parser.parse_args(argv)
@@ -232,9 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average before: {os.getloadavg()}", flush=True)
     environment = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    for env in args.envs.split(","):
-        for seed in (int(seed) for seed in args.seeds.split(",")):
-            for method in args.methods.split(","):
+    for env in args.envs:
+        for seed in args.seeds:
+            for method in args.methods:
                 command = [sys.executable, __file__, "--one", f"{env},{method},{seed}",
                            "--budget", str(args.budget), "--cores", str(args.cores),
                            "--hillclimb-settings", args.hillclimb_settings]  # fmt: skip
@@ -242,10 +249,8 @@ def main(argv: list[str] | None = None) -> int:
                 if completed.returncode != 0:
                     print(f"{env} {method} seed {seed} failed:\n{completed.stderr[-2000:]}", flush=True)
                     continue
-                line = completed.stdout.strip().splitlines()[-1]
-                with out.open("a") as stream:
-                    stream.write(line + "\n")
-                run = json.loads(line)
+                run = json.loads(completed.stdout.strip().splitlines()[-1])
+                append_jsonl(out, run)
                 print(
                     f"{env} {method} seed {seed}: unseen mean return {run['unseen_mean_return']:.1f} "
                     f"({run['evaluations']} evaluations in {run['seconds']:.1f} s, load {run['load_before'][0]:.2f})",

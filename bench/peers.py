@@ -24,7 +24,7 @@ about 42 min). Estimates are rough (OVERHEAD_S); --estimate prints one for any c
 The data and the nets: nnfs spiral_data(100, 3) with layers 2-64-3 and vertical_data(100, 3) with
 2-3-3 (300 rows each; no test rows: loss and accuracy are on those rows), and scikit-learn's digits
 with 64-32-10, split 75/25 (stratified, data seed 0) and standard-scaled exactly as
-`prepare_run(SearchConfig(dataset="digits"))` does it (bench/_objective.problem_data calls it). Every
+`prepare_run(SearchConfig(dataset="digits"))` does it (bench/peer_methods.problem_data calls it). Every
 search learns from the same training rows (1,347 for digits; this project's search holds its
 default validation share, 0.2, of them out to pick its network, and fits its scaling on the rest,
 as its defaults do) and every run records the test accuracy of its final network on the 450 test
@@ -35,7 +35,7 @@ search's optimiser seed and its starting point both come from the seed):
 
 - the peers (seed loop, nevergrad OnePlusOne, pycma CMA-ES, EvoTorch SNES and PGPE) on one core each
   (OMP/MKL/OpenBLAS/numba/torch threads set to 1), minimising the seed's loss through
-  bench/_objective.py. --objective numpy (the default): `workers.network.evaluate`, population methods
+  bench/peer_methods.py. --objective numpy (the default): `workers.network.evaluate`, population methods
   handing it the whole population as one (B, P) batch (with glibc's malloc thresholds raised, see
   MALLOC_ENVIRONMENT, so that batches do not page-fault on every call). --objective compiled: the
   workers package's compiled from-scratch loss, one call per network (population methods call it per
@@ -65,13 +65,11 @@ spread).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
 import itertools
 import json
 import math
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -79,12 +77,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: this checkout's packages
 
-from bench._objective import LAYERS, OBJECTIVE_KINDS  # noqa: E402
-from cluster.atomic_files import atomic_write_text  # noqa: E402
+from bench.common import RESULTS, ROOT, comma_list, git_commit, machine, package_versions
+from bench.peer_methods import LAYERS, OBJECTIVE_KINDS
+from cluster.atomic_files import atomic_write_text
 
 PEER_ORDER = ("seed", "oneplusone", "cma", "snes", "pgpe", "project1", "project")
 PROJECT_SEARCHES = ("project1", "project")
@@ -143,9 +140,9 @@ CMA_DATASET_OVERHEAD_S = {"digits": 4.0}  # CMA-ES's eigendecompositions in 2,41
 
 def _numbers(text: str, what: str, parser: argparse.ArgumentParser, kind=float, separator: str = ",") -> list:
     try:
-        values = [kind(part) for part in text.split(separator) if part.strip()]
-    except ValueError:
-        parser.error(f"{what}: expected numbers separated by {separator!r}, got {text!r}")
+        values = comma_list(kind, separator=separator)(text)
+    except argparse.ArgumentTypeError as error:
+        parser.error(f"{what}: {error}")
     if not values:
         parser.error(f"{what}: give at least one")
     return values
@@ -158,7 +155,7 @@ def _budgets(values: list[float], what: str, parser: argparse.ArgumentParser) ->
 
 
 def _names(text: str, choices: tuple[str, ...], what: str, parser: argparse.ArgumentParser) -> list[str]:
-    names = [name.strip() for name in text.split(",") if name.strip()]
+    names = comma_list()(text)
     unknown = [name for name in names if name not in choices]
     if unknown or not names:
         parser.error(f"{what}: choose from {', '.join(choices)} (got {', '.join(unknown) or 'none'})")
@@ -179,7 +176,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--objective", default="numpy", help="the peers' loss: numpy (batched), compiled (per network), or both"
     )
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results"), help="directory for peers.json/.md/.png")
+    parser.add_argument("--out", default=str(RESULTS), help="directory for peers.json/.md/.png")
     parser.add_argument("--cores", type=int, default=None, help="workers of the 'project' search (default: all)")
     parser.add_argument("--project-executor", choices=("ray", "inprocess"), default="ray")
     parser.add_argument(
@@ -360,17 +357,12 @@ def run_all(args: argparse.Namespace) -> int:
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "commit": git_commit(),
         "started": time.strftime("%Y-%m-%d %H:%M:%S %z"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "python": platform.python_version(),
-        },
-        "packages": package_versions(),
+        "machine": machine(),
+        "packages": package_versions(PACKAGES),
         "load_average_start": os.getloadavg(),
         "seeds": args.seeds,
         "objective": "the seed's loss (dense, ReLU, softmax, cross-entropy clipped at 1e-7) on the training rows; "
-        "numpy: workers.network.evaluate (batched), compiled: bench._objective.compiled_loss (per network)",
+        "numpy: workers.network.evaluate (batched), compiled: bench.peer_methods.compiled_loss (per network)",
         "data": "spiral, vertical: nnfs, 100 samples x 3 classes (data seed 0), no test rows; digits: scikit-learn's, "
         "75/25 stratified split (data seed 0), standard scaling fitted on the training rows, as prepare_run does",
         "layers": {name: list(sizes) for name, sizes in LAYERS.items()},
@@ -492,7 +484,7 @@ def run_child(
 
 def run_peer(name: str, dataset: str, budget: float, seed: int, objective_kind: str = "numpy") -> dict:
     """One peer on one data set with one seed, through the numpy or the compiled objective."""
-    from bench._objective import PEERS, Objective
+    from bench.peer_methods import PEERS, Objective
 
     objective = Objective(dataset, budget, objective_kind)
     settings = PEERS[name](objective, seed)
@@ -836,34 +828,6 @@ def plot(runs: list[dict], path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
-
-
-# ------------------------------------------------------------------------------------------------
-# Where it ran
-
-
-def git_commit() -> dict | None:
-    """HEAD, and a hash of the uncommitted changes to tracked files (None when there are none)."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        diff = subprocess.run(["git", "-C", str(ROOT), "diff", "HEAD"], capture_output=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return {"head": head, "uncommitted_diff_sha256": hashlib.sha256(diff).hexdigest() if diff else None}
-
-
-def package_versions() -> dict:
-    from importlib import metadata
-
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
 
 
 if __name__ == "__main__":

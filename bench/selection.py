@@ -34,21 +34,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
-ONE_CORE = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
-for _name, _value in {**ONE_CORE, "RAY_USAGE_STATS_ENABLED": "0"}.items():
-    os.environ.setdefault(_name, _value)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: this checkout's packages
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from bench.common import ONE_THREAD, QUIET_RAY, RESULTS, comma_list, environment_defaults, named_values
+
+environment_defaults(ONE_THREAD, QUIET_RAY)  # before numpy is imported: its BLAS reads them once
 
 import numpy as np  # noqa: E402
 
+from bench.user_data import split_rows  # noqa: E402
 from cluster.atomic_files import atomic_write_text  # noqa: E402
 
 # (hidden sizes, rounds): the rounds a 2-core run of the budget climbs (digits 60 s: about 22;
@@ -62,22 +61,6 @@ CASES = {
     "iris": ("16", 100),
 }
 SMALL = ("wine", "breast_cancer", "iris")
-
-
-def case_rows(case: str, seed: int):
-    """(X_train, y_train, X_test, y_test) of a case and seed."""
-    from coordinator.data.datasets import nnfs_data, sklearn_data
-    from coordinator.data.splits import TEST_SALT, stratified_split
-    from coordinator.rounds.prepare import TEST_FRACTION
-
-    if case.startswith("spiral"):
-        classes = int(case.removeprefix("spiral"))
-        X, y = nnfs_data("spiral", 100, classes, seed)
-        X_test, y_test = nnfs_data("spiral", 100, classes, 1000 + seed)
-        return X.astype(np.float64), y.astype(np.int64), X_test.astype(np.float64), y_test.astype(np.int64)
-    dataset = sklearn_data(case)
-    kept, held = stratified_split(dataset.labels, TEST_FRACTION, seed, TEST_SALT)
-    return dataset.X[kept], dataset.labels[kept], dataset.X[held], dataset.labels[held]
 
 
 def climb(
@@ -97,7 +80,7 @@ def climb(
     else:
         X_fit, y_fit, X_held, y_held = X, y, None, None
     config = SearchConfig(
-        hidden=tuple(int(size) for size in hidden.split(",")),
+        hidden=tuple(comma_list(int)(hidden)),
         climbers=2,
         rounds=rounds,
         time_budget=None,
@@ -247,13 +230,17 @@ def penalty_table(named: dict[float, list[str]], out: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Climb every case, seed and way; write the per-round record and the table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", default=",".join(CASES))
-    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--cases", default=",".join(CASES), type=comma_list(choices=CASES))
+    parser.add_argument("--seeds", default="0,1,2", type=comma_list(int))
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--rounds", default="", help="override rounds per case: 'iris=50,wine=40'")
+    parser.add_argument(
+        "--rounds", default="", type=partial(named_values, kind=int), help="override rounds per case: 'iris=50,wine=40'"
+    )
     parser.add_argument("--l2", type=float, default=None, help="the L2 penalty of every climb (default: the default)")
-    parser.add_argument("--ways", default="", help="only these ways, e.g. 'holdout 0.2,all rows,cv' (default: all)")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    parser.add_argument(
+        "--ways", default="", type=comma_list(), help="only these ways, e.g. 'holdout 0.2,all rows,cv' (default: all)"
+    )
+    parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--name", default="selection")
     parser.add_argument(
         "--penalty-table",
@@ -263,29 +250,28 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.penalty_table:
-        pairs = (part.split("=") for part in args.penalty_table.split(","))
-        named = {float(l2): names.split("+") for l2, names in pairs}
+        named = {float(l2): names.split("+") for l2, names in named_values(args.penalty_table).items()}
         table = penalty_table(named, Path(args.out))
         atomic_write_text(Path(args.out) / f"{args.name}.md", table)
         print(table)
         return 0
-    rounds_override = dict(part.split("=") for part in args.rounds.split(",") if part)
+    rounds_override = args.rounds
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = []
     started = time.monotonic()
-    for case in args.cases.split(","):
+    for case in args.cases:
         hidden, rounds = CASES[case]
-        rounds = int(rounds_override.get(case, rounds))
-        for seed in (int(seed) for seed in args.seeds.split(",")):
-            X, y, X_test, y_test = case_rows(case, seed)
+        rounds = rounds_override.get(case, rounds)
+        for seed in args.seeds:
+            X, y, X_test, y_test = split_rows(case, seed)  # as `--data-seed seed` splits them
             ways: dict[str, tuple] = {"holdout 0.2": (None, 0.2), "all rows": (None, 0.0)}
             if case in SMALL:
                 ways["holdout 0.1"] = (None, 0.1)
                 for index, held in enumerate(folds(y, args.folds, seed)):
                     ways[f"fold {index}"] = (held, 0.0)
             if args.ways:  # 'cv' stands for every fold
-                wanted = set(args.ways.split(","))
+                wanted = set(args.ways)
                 ways = {way: ways[way] for way in ways if way in wanted or (way.startswith("fold ") and "cv" in wanted)}
             climbs = {}
             for way, (held, fraction) in ways.items():

@@ -20,13 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
-for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ.setdefault(_name, "1")
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private local Ray: no token file written to ~/.ray
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: this checkout's packages
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import ONE_THREAD, QUIET_RAY, comma_list, environment_defaults
+
+# Before numpy is imported (its BLAS reads them once); a private local Ray writes no token file to ~/.ray.
+environment_defaults(ONE_THREAD, QUIET_RAY, {"RAY_AUTH_MODE": "disabled"})
 
 from coordinator import SearchConfig, search  # noqa: E402
 from coordinator.data.datasets import load_dataset  # noqa: E402
@@ -95,14 +94,14 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--steps", type=int, default=200, help="steps per climber per round")
     parser.add_argument("--workers", type=int, default=2, help="actors, one CPU each (the local Ray gets as many)")
-    parser.add_argument("--layers", default="2,64,3")
+    parser.add_argument("--layers", default="2,64,3", type=comma_list(int))
     parser.add_argument("--every", type=int, default=50, help="sample memory every this many rounds")
     parser.add_argument("--limit", type=float, default=0.10, help="largest allowed growth from the baseline")
     args = parser.parse_args()
 
     config = SearchConfig(
         dataset="spiral",
-        layers=tuple(int(size) for size in args.layers.split(",")),
+        layers=tuple(args.layers),
         climbers=args.climbers,
         rounds=args.rounds,
         steps=args.steps,

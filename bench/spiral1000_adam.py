@@ -20,13 +20,12 @@ import time
 import warnings
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: this checkout's packages
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from coordinator.data.datasets import nnfs_data  # noqa: E402
+from bench.common import RESULTS, append_jsonl
+from coordinator.data.datasets import nnfs_data
 
 # (learning rate, batch size, epochs, seed)
 RUNS = [(0.01, 3000, 20_000, seed) for seed in (0, 1, 2)] + [(0.03, 3000, 20_000, 0), (0.003, 100, 2_000, 0)]
@@ -34,7 +33,7 @@ RUNS = [(0.01, 3000, 20_000, seed) for seed in (0, 1, 2)] + [(0.03, 3000, 20_000
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args()
     from sklearn.neural_network import MLPClassifier
 
@@ -60,8 +59,7 @@ def main() -> None:
             "accuracy": float(model.score(X, y)),
             "seconds": time.perf_counter() - started,
         }
-        with out.open("a") as handle:
-            handle.write(json.dumps(row) + "\n")
+        append_jsonl(out, row)
         print(json.dumps(row), flush=True)
 
 

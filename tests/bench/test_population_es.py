@@ -1,4 +1,4 @@
-"""bench/population_es.py and parallel_search.py's work count: the loss it scores, the search it runs, the sums."""
+"""bench/population_es.py and the critical path's work count: the loss it scores, the search it runs, the sums."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bench import population_es
-from bench.parallel_search import critical_work, work_units
+from bench.critical_path import critical_work, work_units
 from workers.network import evaluate
 
 

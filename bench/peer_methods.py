@@ -1,4 +1,8 @@
-"""The objective every peer minimises, and the peers themselves (each one process, one core).
+"""The peers (gradient-free methods beside this project's search) and the objective they minimise: a library.
+
+bench/peers.py runs the peers (each one process, one core); bench/population_es.py takes its data set
+rows from `problem_data`; bench/real_data.py and bench/regression.py run PGPE on their rows
+(`pgpe_on_rows`).
 
 The objective is the seed's network and loss (dense layers, ReLU, softmax, categorical
 cross-entropy clipped at 1e-7) on a data set's training rows, as a function of one flat float64
