@@ -45,21 +45,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: t
 
 import numpy as np
 
-from bench.common import RESULTS, ROOT, comma_list
-from bench.user_data import split_rows, write_csv
+from bench.common import RESULTS, ROOT, comma_list, grouped
+from bench.user_data import SEARCHES, split_rows, write_csv
 from cluster.atomic_files import atomic_write_text
 
-VARIANTS = {
-    "float": [],
-    "int8": ["--weights", "int8"],
-    "ternary": ["--weights", "ternary"],
-    "binary": ["--weights", "binary"],
-    "int8-sign": ["--weights", "int8", "--activation", "sign"],
-    "ternary-sign": ["--weights", "ternary", "--activation", "sign"],
-    "binary-sign": ["--weights", "binary", "--activation", "sign"],
-    "ternary-step": ["--weights", "ternary", "--activation", "step"],
-    "binary-sign-error": ["--weights", "binary", "--activation", "sign", "--loss", "error"],
-}
+# The searches exported (bench/user_data.py): extra flags of `coordinator run`.
+EXPORTED = ("float", "int8", "ternary", "binary", "int8-sign", "ternary-sign", "binary-sign", "ternary-step")
+VARIANTS = {name: SEARCHES[name] for name in (*EXPORTED, "binary-sign-error")}
 COMPILE = ["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 SPEED_FLAGS = ["-O2"]
 
@@ -293,10 +285,7 @@ def summarise(models: list[dict]) -> str:
         "| C with float sums = predict's | test accuracy (median) | predictions/s (median) | later layers/s |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for model in models:
-        groups.setdefault((model["dataset"], model["model"]), []).append(model)
-    for (dataset, label), group in groups.items():
+    for (dataset, label), group in grouped(models, lambda model: (model["dataset"], model["model"])).items():
 
         def median(key: str, group=group, shape: str = ",.0f") -> str:
             values = [model[key] for model in group if model.get(key) is not None]

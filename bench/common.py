@@ -79,6 +79,14 @@ def named_values(text: str, kind: Callable = str) -> dict:
 # JSON lines: a row a run, appended as each run ends, so that an interrupted measurement keeps its rows
 
 
+def grouped(rows: Iterable[dict], key: Callable[[dict], tuple]) -> dict[tuple, list[dict]]:
+    """Rows grouped by key(row), groups in the order their first row came: what every table's rows are made of."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(key(row), []).append(row)
+    return groups
+
+
 def append_jsonl(path: Path, row: dict) -> None:
     """Append one row to a JSON-lines file."""
     with Path(path).open("a") as handle:

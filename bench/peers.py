@@ -79,7 +79,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: this checkout's packages
 
-from bench.common import RESULTS, ROOT, comma_list, git_commit, machine, package_versions
+from bench.common import RESULTS, ROOT, comma_list, git_commit, grouped, machine, package_versions
 from bench.peer_methods import LAYERS, OBJECTIVE_KINDS
 from cluster.atomic_files import atomic_write_text
 
@@ -628,9 +628,7 @@ def thin(trace: list[tuple[float, float]], points: int = TRACE_POINTS) -> list[l
 
 def cells(runs: list[dict]) -> list[tuple[tuple, list[dict]]]:
     """Runs grouped by (data set, budget, search, objective), in the table's order."""
-    groups: dict[tuple, list[dict]] = {}
-    for run in runs:
-        groups.setdefault((run["dataset"], float(run["budget_s"]), run["search"], objective_of(run)), []).append(run)
+    groups = grouped(runs, lambda run: (run["dataset"], float(run["budget_s"]), run["search"], objective_of(run)))
 
     def order(key: tuple) -> tuple:
         dataset, budget, search, objective = key

@@ -36,25 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: t
 import numpy as np
 
 from bench.common import RESULTS, ROOT, comma_list
-from bench.user_data import run_project, split_rows, write_csv
+from bench.user_data import SEARCHES, run_project, split_rows, write_csv
 from cluster.atomic_files import atomic_write_text
 
-# This project's searches: extra flags of `coordinator run`.
-VARIANTS = {
-    "float": [],
-    "int8": ["--weights", "int8"],
-    "ternary": ["--weights", "ternary"],
-    "binary": ["--weights", "binary"],
-    "ternary-error": ["--weights", "ternary", "--loss", "error"],
-    "ternary-combine-best": ["--weights", "ternary", "--combine", "best"],
-    "binary-combine-best": ["--weights", "binary", "--combine", "best"],
-    "ternary-step": ["--weights", "ternary", "--activation", "step"],
-    "ternary-step-error": ["--weights", "ternary", "--activation", "step", "--loss", "error"],
-    "binary-sign-error": ["--weights", "binary", "--activation", "sign", "--loss", "error"],
-    # every training row climbed on, none held out to pick the network (bench/grid_holdout.py: counts)
-    "ternary-no-holdout": ["--weights", "ternary", "--validation-fraction", "0"],
-    "binary-no-holdout": ["--weights", "binary", "--validation-fraction", "0"],
-}
+# This project's searches (bench/user_data.py): extra flags of `coordinator run`.
+VARIANTS = {name: flags for name, flags in SEARCHES.items() if not name.endswith("-sign")}
 GRIDS = ("int8", "ternary", "binary")
 
 

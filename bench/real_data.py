@@ -47,6 +47,7 @@ from bench.common import (
     RESULTS,
     comma_list,
     environment_defaults,
+    grouped,
     machine,
     named_values,
 )
@@ -164,10 +165,7 @@ def summarise(runs: list[dict]) -> str:
         "| kept: held-out accuracy | last round: held-out accuracy |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for run in runs:
-        if run["status"] == "ok":
-            groups.setdefault((run["dataset"], run["search"]), []).append(run)
+    groups = grouped((run for run in runs if run["status"] == "ok"), lambda run: (run["dataset"], run["search"]))
 
     def mean(members: list[dict], key: str) -> str:
         values = [member[key] for member in members if member.get(key) is not None]

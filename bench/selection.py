@@ -41,7 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: this checkout's packages
 
-from bench.common import ONE_THREAD, QUIET_RAY, RESULTS, comma_list, environment_defaults, named_values
+from bench.common import ONE_THREAD, QUIET_RAY, RESULTS, comma_list, environment_defaults, grouped, named_values
 
 environment_defaults(ONE_THREAD, QUIET_RAY)  # before numpy is imported: its BLAS reads them once
 
@@ -179,11 +179,8 @@ def summarise(results: list[dict]) -> str:
         "| round mean |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    groups: dict[tuple, list[dict]] = {}
-    for result in results:
-        for row in result["picked"]:
-            groups.setdefault((result["case"], row["way"], row["rule"]), []).append(row)
-    for (case, way, rule), rows in groups.items():
+    picked = ({"case": result["case"], **row} for result in results for row in result["picked"])
+    for (case, way, rule), rows in grouped(picked, lambda row: (row["case"], row["way"], row["rule"])).items():
         test = np.array([row["test_accuracy"] for row in rows])
         lines.append(
             f"| {case} | {way} | {rule} | {len(rows)} | {test.mean():.4f} | {np.median(test):.4f} | "

@@ -41,6 +41,7 @@ from bench.common import (
     append_jsonl,
     comma_list,
     environment_defaults,
+    grouped,
     mnist_full_size,
     named_values,
 )
@@ -134,10 +135,8 @@ def summarise(runs: list[dict]) -> str:
         "(min-max) | test accuracy: median |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for record in runs:
-        groups.setdefault((record["case"], json.dumps(record["rule"], sort_keys=True)), []).append(record)
-    for (case, rule), members in groups.items():
+    by_rule = grouped(runs, lambda record: (record["case"], json.dumps(record["rule"], sort_keys=True)))
+    for (case, rule), members in by_rule.items():
         losses = [member["loss"] for member in members]
         tests = [member["test_accuracy"] for member in members if member["test_accuracy"] is not None]
         test = f"{np.median(tests):.4f}" if tests else "—"

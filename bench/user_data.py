@@ -18,6 +18,25 @@ import numpy as np
 
 from bench.common import ROOT, mnist_5k
 
+# This project's searches on a weight grid (or float), as the benchmarks run them: extra flags of `coordinator run`.
+SEARCHES = {
+    "float": [],
+    "int8": ["--weights", "int8"],
+    "ternary": ["--weights", "ternary"],
+    "binary": ["--weights", "binary"],
+    "int8-sign": ["--weights", "int8", "--activation", "sign"],
+    "ternary-sign": ["--weights", "ternary", "--activation", "sign"],
+    "binary-sign": ["--weights", "binary", "--activation", "sign"],
+    "ternary-error": ["--weights", "ternary", "--loss", "error"],
+    "ternary-combine-best": ["--weights", "ternary", "--combine", "best"],
+    "binary-combine-best": ["--weights", "binary", "--combine", "best"],
+    "ternary-step": ["--weights", "ternary", "--activation", "step"],
+    "ternary-step-error": ["--weights", "ternary", "--activation", "step", "--loss", "error"],
+    "binary-sign-error": ["--weights", "binary", "--activation", "sign", "--loss", "error"],
+    # every training row climbed on, none held out to pick the network (bench/grid_holdout.py: counts)
+    "ternary-no-holdout": ["--weights", "ternary", "--validation-fraction", "0"],
+    "binary-no-holdout": ["--weights", "binary", "--validation-fraction", "0"],
+}
 SPIRALS = ("spiral5", "spiral3")  # the chapter's spiral (100 points a class, 5 or 3 classes) as a user's file
 
 
