@@ -28,7 +28,9 @@ from the seed (a recombination needs a common start). Then the round's keep:
   lengths 1, 2, 4 (`rank-long`: 2, 4, 8); `rank-best`: those and the top-ranked climber's own network;
   `movers`: each parameter's weighted mean change over the improvers that moved it (`mover_direction`: their
   changes added where they are apart) at lengths 0.5, 1, 2; `rank-scaled`: `rank`'s lengths times
-  max(1, improvers / 8) (2, 4, 8 for 16 improvers, 8, 16, 32 for 64). Step sizes: the top-ranked climber's.
+  max(1, improvers / 8) (2, 4, 8 for 16 improvers, 8, 16, 32 for 64); `rank-adapt`: `rank`'s lengths times a
+  scale that doubles after a round the longest won and halves after one the shortest (or none) won, within
+  0.25 and improvers / 4. Step sizes: the top-ranked climber's.
 
 Round length (`--steps`): `auto` is `coordinator.rounds.round_steps`' rule with a step at its share's cost and
 the round's fixed passes as they fall on the critical path when each share's worker scores the candidates on
@@ -103,7 +105,11 @@ RULES = {
     "rank-best": (1.0, 2.0, 4.0),
     "movers": (0.5, 1.0, 2.0),
     "rank-scaled": (1.0, 2.0, 4.0),  # times max(1, improvers / 8)
+    "rank-adapt": (1.0, 2.0, 4.0),  # times the run's length scale, which follows the winning length
 }
+# rank-adapt's scale: doubled after a round won by the longest candidate, halved after one won by the shortest
+# or by none, within [ADAPT_LOW, improvers / 4].
+ADAPT_LOW = 0.25
 
 
 def mnist5k() -> tuple[np.ndarray, np.ndarray]:
@@ -189,6 +195,7 @@ class Run:
         self.loss, self.accuracy, self.partials = self.scored(start[None, :])
         self.loss, self.accuracy = float(self.loss[0]), float(self.accuracy[0])
         self.round = 0
+        self.scale = 1.0  # rank-adapt's length scale
         self.critical_all = self.critical_spread = self.total = 0.0
 
     def scored(self, batch: np.ndarray):
@@ -280,6 +287,8 @@ class Run:
         lengths = RULES[self.rule]
         if self.rule == "rank-scaled":
             lengths = tuple(max(1.0, len(order) / 8) * length for length in lengths)
+        if self.rule == "rank-adapt":
+            lengths = tuple(self.scale * length for length in lengths)
         if self.rule == "movers":
             direction = mover_direction(self.params, ends, weights)
         else:
@@ -291,13 +300,18 @@ class Run:
             names.append(f"climber {order[0]}")
         batch = np.stack(candidates)
         losses, accuracies, parts = self.scored(batch)
-        kept, bar = None, self.loss
+        kept, bar, won = None, self.loss, None
         for index in range(len(batch)):
             if losses[index] < bar:
-                bar = losses[index]
+                bar, won = losses[index], index
                 chosen = [_pick(part, index) for part in parts]
                 sizes = outcomes[order[0]].step_sizes
                 kept = (batch[index], sizes, float(losses[index]), float(accuracies[index]), chosen, names[index])
+        if self.rule == "rank-adapt":
+            if won == len(lengths) - 1:
+                self.scale = min(self.scale * 2.0, max(1.0, len(order) / 4))
+            elif won is None or won == 0:
+                self.scale = max(self.scale / 2.0, ADAPT_LOW)
         return kept, len(batch)
 
 
@@ -387,93 +401,110 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else math.nan
 
 
-def _speedup(one: float, many: float) -> str:
-    return "—" if not math.isfinite(many) else f"{one / many:.2f}x"
+def _speedup(one: float, many: float, cap: float) -> str:
+    """one / many, or a bound when many is beyond the cap (a fraction of the budget)."""
+    return f"< {1 / cap:g}x" if not math.isfinite(many) else f"{one / many:.2f}x"
 
 
 def _work(value: float) -> str:
     return "beyond the cap" if not math.isfinite(value) else f"{value:.3g}"
 
 
+def _cap_on(row: dict) -> str:
+    return row.get("cap_on", "critical")
+
+
+def _is_baseline(row: dict, name: str) -> bool:
+    """One climber on all rows, run to its budget: what the target is made of."""
+    return (
+        row["data"] == name
+        and row["target"] is None
+        and row["climbers"] == 1
+        and row["shares"] == 1
+        and _cap_on(row) == "critical"
+    )
+
+
 def command_report(args) -> None:
     """row_shares.md from the raw rows: speed-ups to the one climber's loss, and test accuracy at fixed work."""
     out = Path(args.out)
-    rows = [row for row in _rows(out / RAW) if row.get("tag") in args.tags.split(",")]
+    tags = args.tags.split(",")
+    rows = [row for row in _rows(out / RAW) if row.get("tag") in tags]
     lines = []
     for name in ("mnist5k", "mnist60k"):
-        baseline = [
-            row
-            for row in rows
-            if row["data"] == name
-            and row["target"] is None
-            and row["climbers"] == 1
-            and row["shares"] == 1
-            and row["cap_on"] == "critical"
-        ]
+        baseline = [row for row in rows if _is_baseline(row, name)]
         if not baseline:
             continue
         seeds = sorted({row["seed"] for row in baseline})
         target = _median([row["loss"] for row in baseline])
+        budget = baseline[0]["budget"]
         one_all = _median([first_reaching(row["path"], target, "critical_all") for row in baseline])
         one_spread = _median([first_reaching(row["path"], target, "critical_spread") for row in baseline])
         one_test = _median([row["test_accuracy"] for row in baseline])
         lines += [
-            f"### {name}: {baseline[0]['full_pass'] / 25508:,.0f} training rows, 784-32-10, target {target:.5f} "
-            f"(one climber on all rows after {baseline[0]['budget']:.3g} multiply-adds, median of seeds "
-            f"{', '.join(map(str, seeds))}; its test accuracy there {one_test:.3f})",
+            f"### {name}: {round(baseline[0]['full_pass'] / 25508):,} training rows, 784-32-10, target loss "
+            f"{target:.5f}",
             "",
-            "| climbers | shares | rule | steps a round | critical path to the target, coordinator on all rows "
-            "(median) | speed-up | critical path, scoring spread (median) | speed-up | test accuracy there (median) "
-            "| seeds reached |",
-            "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+            f"The target: the median over seeds {', '.join(map(str, seeds))} of the training loss one climber on all "
+            f"rows ends at after {budget:.3g} multiply-adds on its critical path ({baseline[0]['steps']:,}-step "
+            f"rounds); its test accuracy there (median) {one_test:.3f}. Critical path to the target: the "
+            "coordinator's candidates as full passes over all rows (as bench/parallel_search.py counts them), or "
+            "spread (each worker scores them on the shares it holds). A run not there by its cap (a fraction of "
+            "the budget) counts as beyond it.",
+            "",
+            "| tag | climbers | shares | rule | steps a round | cap | critical path, coordinator on all rows "
+            "(median) | speed-up | critical path, scoring spread (median) | speed-up | test accuracy at the "
+            "end (median) | seeds reached |",
+            "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+            f"| | 1 | 1 | — | {baseline[0]['steps']:,} | 1 | {one_all:.3g} | 1.00x | {one_spread:.3g} | 1.00x | "
+            f"{one_test:.3f} | {len(baseline)} of {len(baseline)} |",
         ]
         groups = {}
         for row in rows:
-            if row["data"] == name and row["target"] == target and row["cap_on"] == "critical":
-                groups.setdefault((row["climbers"], row["shares"], row["rule"], row["steps"]), []).append(row)
-        for (climbers, shares, rule, steps), runs in sorted(groups.items()):
+            near = row["target"] is not None and abs(row["target"] - target) < 1e-4
+            if row["data"] == name and near and _cap_on(row) == "critical":
+                key = (row["tag"], row["climbers"], row["shares"], row["rule"], row["steps"])
+                groups.setdefault(key, []).append(row)
+        for (tag, climbers, shares, rule, steps), runs in sorted(groups.items()):
             reach_all = _median([first_reaching(row["path"], target, "critical_all") for row in runs])
             reach_spread = _median([first_reaching(row["path"], target, "critical_spread") for row in runs])
             test = _median([row["test_accuracy"] for row in runs])
             reached = sum(row["reached"] for row in runs)
+            cap = runs[0]["cap"] / budget
             lines.append(
-                f"| {climbers} | {shares} | {rule if shares > 1 or climbers > 1 else '—'} | {steps:,} | "
-                f"{_work(reach_all)} | {_speedup(one_all, reach_all)} | {_work(reach_spread)} | "
-                f"{_speedup(one_spread, reach_spread)} | {test:.3f} | {reached} of {len(runs)} |"
+                f"| {tag} | {climbers} | {shares} | {rule} | {steps:,} | {cap:g} | {_work(reach_all)} | "
+                f"{_speedup(one_all, reach_all, cap)} | {_work(reach_spread)} | "
+                f"{_speedup(one_spread, reach_spread, cap)} | {test:.3f} | {reached} of {len(runs)} |"
             )
-        lines.insert(
-            len(lines) - len(groups),
-            f"| 1 | 1 | — | {baseline[0]['steps']:,} | {one_all:.3g} | 1.00x | "
-            f"{one_spread:.3g} | 1.00x | {one_test:.3f} | {len(baseline)} of {len(baseline)} |",
-        )
-        fixed = [row for row in rows if row["data"] == name and row["cap_on"] == "total"]
+        fixed = [row for row in rows if row["data"] == name and _cap_on(row) == "total"]
         if fixed:
             lines += [
                 "",
-                f"Test accuracy after a fixed amount of work on {name}: every climber's multiply-adds and the "
-                "coordinator's together (what the cores share on a time budget).",
+                f"#### {name}: test accuracy after a fixed amount of work",
                 "",
-                "| climbers | shares | rule | steps a round | work | training loss (median) | test accuracy (median) "
-                "| per seed |",
-                "|---:|---:|---|---:|---:|---:|---:|---|",
+                "Work: every climber's multiply-adds and the coordinator's together (what the cores share on a time "
+                "budget), the budget above; one climber on all rows is the target's runs.",
+                "",
+                "| tag | climbers | shares | rule | steps a round | work | training loss (median) | test accuracy "
+                "(median) | per seed |",
+                "|---|---:|---:|---|---:|---:|---:|---:|---|",
             ]
-            groups = {}
+            groups = {("", 1, 1, "—", baseline[0]["steps"]): baseline}
             for row in fixed:
-                groups.setdefault((row["cap"], row["climbers"], row["shares"], row["rule"], row["steps"]), []).append(
-                    row
-                )
-            for (cap, climbers, shares, rule, steps), runs in sorted(groups.items()):
+                key = (row["tag"], row["climbers"], row["shares"], row["rule"], row["steps"])
+                groups.setdefault(key, []).append(row)
+            for (tag, climbers, shares, rule, steps), runs in sorted(groups.items()):
                 runs = sorted(runs, key=lambda row: row["seed"])
                 per_seed = ", ".join(f"{row['test_accuracy']:.3f}" for row in runs)
                 lines.append(
-                    f"| {climbers} | {shares} | {rule} | {steps:,} | {cap:.3g} | "
+                    f"| {tag} | {climbers} | {shares} | {rule} | {steps:,} | {runs[0]['path'][-1]['total']:.3g} | "
                     f"{_median([row['loss'] for row in runs]):.4f} | "
                     f"{_median([row['test_accuracy'] for row in runs]):.3f} | {per_seed} |"
                 )
         lines.append("")
     text = "\n".join(lines)
     if args.write:
-        atomic_write_text(out / "row_shares.md", text)
+        atomic_write_text(out / args.name, text)
     print(text)
 
 
@@ -497,7 +528,8 @@ def main() -> None:
     )
     parser.add_argument("--tag", default="")
     parser.add_argument("--tags", default="final", help="report: the tags of the rows it reads, comma-separated")
-    parser.add_argument("--write", action="store_true", help="report: write row_shares.md")
+    parser.add_argument("--write", action="store_true", help="report: write the table to --name")
+    parser.add_argument("--name", default="row_shares.md", help="report: the table's file, in --out")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args()
     {"run": command_run, "report": command_report}[args.command](args)
