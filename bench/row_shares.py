@@ -505,7 +505,35 @@ def command_report(args) -> None:
     text = "\n".join(lines)
     if args.write:
         atomic_write_text(out / args.name, text)
+        _plot(rows, out / Path(args.name).with_suffix(".png").name)
     print(text)
+
+
+def _plot(rows: list[dict], path: Path) -> None:
+    """Best training loss against the critical path (scoring spread), seed 0, one panel a data set."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [name for name in ("mnist5k", "mnist60k") if any(row["data"] == name for row in rows)]
+    figure, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4.5), squeeze=False)
+    for axis, name in zip(axes[0], names, strict=True):
+        runs = [row for row in rows if row["data"] == name and row["seed"] == 0 and _cap_on(row) == "critical"]
+        for row in sorted(runs, key=lambda row: (row["shares"] > 1, row["climbers"], row["shares"])):
+            xs = [record["critical_spread"] for record in row["path"]]
+            ys = [record["loss"] for record in row["path"]]
+            style = "-" if row["shares"] > 1 else "--"
+            axis.plot(xs, ys, style, marker=".", label=f"{row['climbers']} climbers, {row['shares']} shares")
+        target = _median([row["loss"] for row in rows if _is_baseline(row, name)])
+        axis.axhline(target, color="grey", linewidth=0.8)
+        axis.set_xscale("log")
+        axis.set_title(f"{name} (seed 0): dashed without shares")
+        axis.set_xlabel("critical path, multiply-adds (scoring spread over the shares' workers)")
+        axis.set_ylabel("best training loss on all rows")
+        axis.legend(fontsize="x-small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
 
 
 def main() -> None:
