@@ -425,10 +425,18 @@ def _is_baseline(row: dict, name: str) -> bool:
     )
 
 
+def _shown(one: float, many: float, cap: float | None) -> str:
+    """A speed-up, its bound for a run capped short of the target, or what a run of fixed work says of it."""
+    if cap is None and not math.isfinite(many):
+        return "not within its work"
+    return _speedup(one, many, cap if cap is not None else 1.0)
+
+
 def _longer_target(longer: list[dict], runs: list[dict], name: str) -> list[str]:
-    """A lower target: where one climber on all rows ends after a longer budget; the runs of a fixed amount of
-    work (which stop at no target) to it."""
+    """A lower target: where one climber on all rows ends after a longer budget; runs of a fixed amount of work
+    (which stop at no target) and runs given that target (tagged as the longer runs), to it."""
     target = _median([row["loss"] for row in longer])
+    budget = longer[0]["budget"]
     one_all = _median([first_reaching(row["path"], target, "critical_all") for row in longer])
     one_spread = _median([first_reaching(row["path"], target, "critical_spread") for row in longer])
     test = _median([row["test_accuracy"] for row in longer])
@@ -436,25 +444,29 @@ def _longer_target(longer: list[dict], runs: list[dict], name: str) -> list[str]
         "",
         f"#### {name}: a lower target, {target:.5f}",
         "",
-        f"Where one climber on all rows ends after {longer[0]['budget']:.3g} multiply-adds (seeds "
-        f"{', '.join(str(row['seed']) for row in longer)}; test accuracy {test:.3f}); the runs of a fixed amount "
-        "of work below, to it.",
+        f"Where one climber on all rows ends after {budget:.3g} multiply-adds (seeds "
+        f"{', '.join(str(row['seed']) for row in longer)}; test accuracy {test:.3f}); runs given this target "
+        "(cap: a fraction of that budget) and the runs of a fixed amount of work below (cap: their work), to it.",
         "",
-        "| climbers | shares | rule | critical path, coordinator on all rows (median) | speed-up | critical path, "
-        "scoring spread (median) | speed-up | seeds reached |",
-        "|---:|---:|---|---:|---:|---:|---:|---:|",
+        "| climbers | shares | rule | cap | critical path, coordinator on all rows (median) | speed-up | critical "
+        "path, scoring spread (median) | speed-up | test accuracy at the end (median) | seeds reached |",
+        "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     groups = {}
     for row in runs:
-        groups.setdefault((row["climbers"], row["shares"], row["rule"]), []).append(row)
-    for (climbers, shares, rule), group in sorted(groups.items()):
+        targeted = row["target"] is not None
+        cap = f"{row['cap'] / budget:g}" if targeted else f"work {row['cap']:.3g}"
+        groups.setdefault((row["climbers"], row["shares"], row["rule"], cap, targeted), []).append(row)
+    for (climbers, shares, rule, cap, targeted), group in sorted(groups.items()):
         rule = rule if shares > 1 else "today's"
         reach_all = _median([first_reaching(row["path"], target, "critical_all") for row in group])
         reach_spread = _median([first_reaching(row["path"], target, "critical_spread") for row in group])
         reached = sum(math.isfinite(first_reaching(row["path"], target, "critical_all")) for row in group)
+        bound = float(cap) if targeted else None
         lines.append(
-            f"| {climbers} | {shares} | {rule} | {_work(reach_all)} | {_speedup(one_all, reach_all, 1.0)} | "
-            f"{_work(reach_spread)} | {_speedup(one_spread, reach_spread, 1.0)} | {reached} of {len(group)} |"
+            f"| {climbers} | {shares} | {rule} | {cap} | {_work(reach_all)} | {_shown(one_all, reach_all, bound)} | "
+            f"{_work(reach_spread)} | {_shown(one_spread, reach_spread, bound)} | "
+            f"{_median([row['test_accuracy'] for row in group]):.3f} | {reached} of {len(group)} |"
         )
     return lines
 
@@ -512,9 +524,10 @@ def command_report(args) -> None:
                 f"{_speedup(one_spread, reach_spread, cap)} | {test:.3f} | {reached} of {len(runs)} |"
             )
         fixed = [row for row in rows if row["data"] == name and _cap_on(row) == "total"]
-        longer = [row for row in _rows(out / RAW) if row.get("tag") == args.long_tag and _is_baseline(row, name)]
-        if fixed and longer:
-            lines += _longer_target(longer, fixed, name)
+        tagged = [row for row in _rows(out / RAW) if row.get("tag") == args.long_tag and row["data"] == name]
+        longer = [row for row in tagged if _is_baseline(row, name)]
+        if longer:
+            lines += _longer_target(longer, fixed + [row for row in tagged if row["target"] is not None], name)
         if fixed:
             lines += [
                 "",
