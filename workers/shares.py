@@ -27,6 +27,14 @@ from workers.objective import CLIP, CROSS_ENTROPY, ERROR_RATE, TIE_BOUND, l2_sca
 
 # A split's stream is its own: never a climber's (keyed by round and climber) nor a held-out split's.
 SHARE_SALT = 0x73686172  # "shar"
+# The automatic number of shares: at most this many steps per row of its share in a round of one climber that
+# holds every share. Runs that made more stalled (bench/results/row_shares.md: 95 and 180 steps a row ended at
+# 0.57 and 0.55); runs with about 12 went on (60,000 rows in 16 shares, 4,000 in 4). At most MAX_SHARES.
+STEPS_PER_ROW = 16.0
+MAX_SHARES = 64
+# A round is sized so that it climbs at least 4 times the work of its full passes (`coordinator.rounds`); one
+# climber on shares makes 4 of them (3 candidates and its own network) over all rows: 16 passes' worth of steps.
+ROUND_PASSES = 16.0
 
 _LOSS_LOW = -math.log(1 - CLIP)  # kernel.mean_of's bounds for a mean cross-entropy
 _LOSS_HIGH = -math.log(CLIP)
@@ -51,6 +59,21 @@ def assign_shares(labels: np.ndarray | None, rows: int, shares: int, seed: int) 
         assignment[members] = (dealt + np.arange(len(members))) % shares
         dealt += len(members)
     return assignment
+
+
+def auto_shares(rows: int, pass_steps: float, smallest_class: int | None = None) -> int:
+    """The default number of shares for `rows` training rows: a function of the data and the net, never of workers.
+
+    pass_steps: a full pass's work in steps (`coordinator.rounds.pass_work / step_work`, the same for any rows:
+    230 on 784-32-10). One climber holding all S shares makes about ROUND_PASSES * pass_steps * S steps a round
+    on a share of rows / S rows; S is the most shares that keep that at or below STEPS_PER_ROW steps a row,
+    sqrt(rows * STEPS_PER_ROW / (ROUND_PASSES * pass_steps)), within 1 and MAX_SHARES and no more than the
+    smallest class's rows: 16 for 60,000 MNIST rows, 4 for 4,000, 1 (no shares) below 920.
+    """
+    shares = math.floor(math.sqrt(rows * STEPS_PER_ROW / (ROUND_PASSES * pass_steps)))
+    if smallest_class is not None:
+        shares = min(shares, smallest_class)
+    return max(1, min(shares, MAX_SHARES, rows))
 
 
 def share_rows(assignment: np.ndarray, shares: int) -> list[np.ndarray]:

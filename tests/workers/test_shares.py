@@ -12,6 +12,7 @@ from workers.objective import SQUARED_ERROR
 from workers.settings import ClimbSettings
 from workers.shares import (
     assign_shares,
+    auto_shares,
     climber_share,
     improvement_order,
     mover_direction,
@@ -182,3 +183,10 @@ def test_improvers_are_ranked_by_the_fall_of_their_shares_loss():
     order = improvement_order(np.array([1.0, 2.0, 1.5, 1.0]), np.array([0.9, 1.5, 1.6, 0.5]), np.arange(4))
     assert order.tolist() == [1, 3, 0]  # climber 2 rose on its share; a NaN never improves
     assert improvement_order(np.array([1.0]), np.array([np.nan]), np.arange(1)).tolist() == []
+
+
+def test_the_default_shares_follow_the_rows_and_never_the_workers():
+    mnist = 25_508 / 111  # pass_work / step_work on 784-32-10, one parameter a step
+    assert [auto_shares(rows, mnist) for rows in (300, 4_000, 60_000, 10**7)] == [1, 4, 16, 64]
+    assert auto_shares(60_000, mnist, smallest_class=5) == 5
+    assert auto_shares(3, 0.001) == 3  # never more shares than rows
