@@ -3,7 +3,9 @@
 Each actor is created once with the data (put into the object store once). A task whose actor
 dies is run again on another actor with the same arguments; the pool replaces the dead actor
 when the cluster has room. The pool knows nothing of hill climbs: it calls `method(shared, [task])`
-on an instance of the class it was given.
+on an instance of the class it was given. Actors may hold different data (`slot_args`, each actor's
+own first arguments, which a replacement gets again), and a task may be one only some actors can run
+(`eligible`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +53,7 @@ def _with_pool_info(worker_class: type, warm_method: str | None) -> type:
 
 @dataclass
 class _Slot:
+    index: int  # which of the pool's actors it is: its own arguments are slot_args[index]
     actor: Any
     ready: bool = False
     warm_ref: Any = None
@@ -73,11 +76,16 @@ class WorkerPool:
         init_args: Sequence[Any],
         size: int,
         *,
+        slot_args: Sequence[Sequence[Any]] | None = None,
         warm_method: str | None = "warm_up",
         actor_options: dict | None = None,
     ):
+        """slot_args: each actor's own arguments (size of them), passed before init_args (none: none of its own)."""
         self.worker_class = worker_class
         self.init_args = tuple(init_args)
+        self.slot_args = [tuple(arguments) for arguments in slot_args] if slot_args is not None else [()] * size
+        if len(self.slot_args) != size:
+            raise ValueError(f"slot_args: {len(self.slot_args)} argument lists for {size} actors")
         self.size = size
         self.warm_method = warm_method
         self.actor_options = dict(actor_options or {})
@@ -87,6 +95,7 @@ class WorkerPool:
         self._ray: Any = None
         self._remote_class: Any = None
         self._init_refs: list[Any] = []
+        self._slot_refs: list[list[Any]] = []
 
     def start(self) -> WorkerPool:
         """Create the actors (each warms up in the background); returns the pool."""
@@ -98,7 +107,15 @@ class WorkerPool:
         options.setdefault("runtime_env", {"env_vars": ACTOR_ENVIRONMENT})
         self._remote_class = ray.remote(_with_pool_info(self.worker_class, self.warm_method)).options(**options)
         self._init_refs = [ray.put(argument) for argument in self.init_args]
-        self._slots = [self._spawn() for _ in range(self.size)]
+        placed: dict[int, Any] = {}  # an argument several actors share goes into the store once
+
+        def put(argument: Any) -> Any:
+            if id(argument) not in placed:
+                placed[id(argument)] = ray.put(argument)
+            return placed[id(argument)]
+
+        self._slot_refs = [[put(argument) for argument in arguments] for arguments in self.slot_args]
+        self._slots = [self._spawn(index) for index in range(self.size)]
         return self
 
     def wait_until_ready(self, stop: threading.Event | None = None) -> bool:
@@ -112,9 +129,9 @@ class WorkerPool:
                     return False
         return True
 
-    def _spawn(self) -> _Slot:
-        actor = self._remote_class.remote(*self._init_refs)
-        return _Slot(actor=actor, warm_ref=actor.pool_warm_up.remote())
+    def _spawn(self, index: int) -> _Slot:
+        actor = self._remote_class.remote(*self._slot_refs[index], *self._init_refs)
+        return _Slot(index=index, actor=actor, warm_ref=actor.pool_warm_up.remote())
 
     @staticmethod
     def _finish_warm(slot: _Slot, info: Any) -> None:
@@ -127,11 +144,19 @@ class WorkerPool:
         """(process id, node id) of every live actor, for operators and fault tests."""
         return [(slot.pid, slot.node_id) for slot in self._slots if slot.ready]
 
-    def run(self, method: str, shared: Any, tasks: Sequence[Any], accept: Callable[[Any], bool]) -> Iterator[Any]:
+    def run(
+        self,
+        method: str,
+        shared: Any,
+        tasks: Sequence[Any],
+        accept: Callable[[Any], bool],
+        eligible: Callable[[Any], Container[int]] | None = None,
+    ) -> Iterator[Any]:
         """Run every task as `method(shared, [task])`; yield each accepted result as it arrives.
 
         `shared` goes into the object store once for the whole batch. A task whose actor died
-        is queued again; results that `accept` rejects (a stale round) are dropped.
+        is queued again; results that `accept` rejects (a stale round) are dropped. eligible(task):
+        the indices of the actors that can run it (those holding its data); none given: any actor.
         """
         ray = self._ray
         shared_ref = ray.put(shared)
@@ -144,7 +169,9 @@ class WorkerPool:
             for depth in range(CALLS_PER_ACTOR):
                 for slot in self._slots:
                     if slot.ready and queue and slot.in_flight <= depth:
-                        task = queue.popleft()
+                        task = _first_for(queue, slot.index, eligible)
+                        if task is None:
+                            continue
                         in_flight[getattr(slot.actor, method).remote(shared_ref, [task])] = (slot, task)
                         slot.in_flight += 1
             warming = {slot.warm_ref: slot for slot in self._slots if slot.warm_ref is not None}
@@ -182,7 +209,7 @@ class WorkerPool:
         if slot not in self._slots:
             return
         self._ray.kill(slot.actor, no_restart=True)
-        self._slots[self._slots.index(slot)] = self._spawn()
+        self._slots[self._slots.index(slot)] = self._spawn(slot.index)
         self.replacements += 1
 
     def close(self) -> None:
@@ -190,3 +217,12 @@ class WorkerPool:
         for slot in self._slots:
             self._ray.kill(slot.actor, no_restart=True)
         self._slots = []
+
+
+def _first_for(queue: deque, index: int, eligible: Callable[[Any], Container[int]] | None) -> Any:
+    """The first queued task actor `index` can run, taken out of the queue; None if it can run none of them."""
+    for position, task in enumerate(queue):
+        if eligible is None or index in eligible(task):
+            del queue[position]
+            return task
+    return None

@@ -178,8 +178,8 @@ def _add_errors(logits, label, out, true_logits, wrong, tie):
 
 
 @jit
-def ordered_mean(terms):
-    """The mean of per-sample loss terms (S,), summed in a fixed order: four interleaved partial sums, then pairs.
+def ordered_sum(terms):
+    """The sum of per-sample loss terms (S,) in a fixed order: four interleaved partial sums, then pairs.
 
     The order is written out, so it is the same on every CPU whatever the vector width; four chains
     keep the adder busy where one chain would wait on each addition.
@@ -194,7 +194,13 @@ def ordered_mean(terms):
         d += terms[s + 3]
     for s in range(full, samples):
         a += terms[s]
-    return ((a + b) + (c + d)) / samples
+    return (a + b) + (c + d)
+
+
+@jit
+def ordered_mean(terms):
+    """The mean of per-sample loss terms (S,): their `ordered_sum` over their count."""
+    return ordered_sum(terms) / terms.shape[0]
 
 
 @jit
@@ -415,15 +421,21 @@ def make_work(problem, net, compact):
 @jit
 def mean_loss_from_scratch(params, problem, net, work, current):
     """Forward pass into plane 0 of work.state and the mean loss, its per-sample terms in terms[current]."""
+    terms_from_scratch(params, problem, net, work, current, error_tie_weight(problem))
+    return loss_mean(work.terms[current], problem.loss_kind)
+
+
+@jit
+def terms_from_scratch(params, problem, net, work, current, tie):
+    """Forward pass into plane 0 of work.state and every row's loss term into terms[current] (S,); tie: the error
+    loss's tie-break weight (`losses.error_tie` of the rows it is a mean over)."""
     pre, terms = work.state[0], work.terms[current]
     forward(params, problem, net, pre, work.post)
     first, span = net.unit_start[-1] - net.sizes[-1], (0, pre.shape[1])
     if not is_regressor(problem):
-        tie = error_tie_weight(problem)
         sample_losses(pre, first, problem.labels, problem.label_start, terms, work.scratch, span, tie)
     else:
         regression_losses(pre, first, problem.targets, problem.labels[:0], terms, span, problem.loss_kind)
-    return loss_mean(terms, problem.loss_kind)
 
 
 @jit
@@ -437,7 +449,13 @@ def loss_from_scratch(params, problem, net, work):
 
 @jit
 def _accuracy(pre, first, labels):
-    """Fraction of samples whose largest softmax probability is the label's, as numpy's argmax picks it.
+    """Fraction of samples whose largest softmax probability is the label's (`correct_rows` over the samples)."""
+    return correct_rows(pre, first, labels) / labels.shape[0]
+
+
+@jit
+def correct_rows(pre, first, labels):
+    """Samples whose largest softmax probability is the label's, as numpy's argmax picks it.
 
     Probabilities are exp(z - max) / sum, as the seed computes them (a tie goes to the first class);
     a sample with a NaN or +inf logit, or only -inf ones, predicts nothing (numpy's NaN row).
@@ -465,7 +483,7 @@ def _accuracy(pre, first, labels):
             if probability > best_probability:
                 best, best_probability = c, probability
         correct += best == labels[s]
-    return correct / samples
+    return correct
 
 
 @jit
@@ -483,3 +501,20 @@ def evaluate_batch(batch, problem, net):
         else:
             scores[b] = r_squared(work.state[0], first, problem.targets)
     return losses, scores
+
+
+@jit
+def partial_sums(batch, problem, net, tie):
+    """(sums (B,), correct (B,)) of parameter rows batch (B, P) on these rows, each from scratch: the `ordered_sum` of
+    the rows' loss terms (not divided: a part of a loss over more rows, `workers.shares`) and a classifier's
+    `correct_rows` (0 for a regressor); tie: the error loss's tie-break weight of all the rows the sum is a part of."""
+    work = make_work(problem, net, False)
+    first = net.unit_start[-1] - net.sizes[-1]
+    sums = np.empty(batch.shape[0])
+    correct = np.zeros(batch.shape[0], dtype=np.int64)
+    for b in range(batch.shape[0]):
+        terms_from_scratch(batch[b], problem, net, work, 0, tie)
+        sums[b] = ordered_sum(work.terms[0])
+        if not is_regressor(problem):
+            correct[b] = correct_rows(work.state[0], first, problem.labels)
+    return sums, correct

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from workers.climbs import ClimbOutcome
+from workers.shares import PartialSums
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,7 @@ class ClimbTask:
     seed: np.random.SeedSequence
     steps: int  # how long the round is: the coordinator's choice, the same for every climber of a round
     round_seed: int | None = None  # a seeded objective's seed for the round, the same for every climber of it
+    share: int = 0  # the share of the training rows the climber climbs on (0: the only one, every row)
 
 
 @dataclass(frozen=True)
@@ -37,3 +39,20 @@ class ClimbReport:
     def score(self) -> float:
         """The score of the climber's best: a classifier's accuracy, a regressor's R^2 (NaN on an objective)."""
         return self.outcome.score
+
+
+@dataclass(frozen=True)
+class ScoreTask:
+    """One share's part of a round's scoring: the coordinator's candidates (handed beside it) on that share's rows."""
+
+    round_index: int
+    share: int
+
+
+@dataclass(frozen=True)
+class ScoreReport:
+    """A share's partial sums of the loss of a round's candidates; the coordinator adds them in share order."""
+
+    round_index: int
+    share: int
+    partials: PartialSums

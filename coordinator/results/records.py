@@ -65,6 +65,7 @@ class RoundRecord(BaseModel):
     climber_evaluations: int | None = None  # the most losses any one climber computed in the round
     coordinator_evaluations: int = 0  # losses the coordinator computed itself (scoring recombinations)
     combined: bool = False  # the round's best is a recombination of the climbers' changes
+    winning_share: int | None = None  # row shares: the share of the climber whose share's loss fell most
 
     @property
     def best_score(self) -> float | None:
@@ -111,6 +112,8 @@ class DataRecord(BaseModel):
     test: Rows | None = None
     targets: int | None = None  # a regressor's outputs (None: a classifier)
     target_names: list[str] | None = None  # a regressor's target columns, where the file named them
+    shares: int = 1  # the row shares the training rows were split into (1: every climber on every row)
+    share_rows: list[int] | None = None  # the rows a share holds, each size once (shares of 3,000 rows in 4: [750])
 
 
 class ObjectiveRecord(BaseModel):

@@ -39,6 +39,7 @@ class Checkpoint:
     start_sha256: str | None = None  # of the network the run started from, if it was given one
     objective: ObjectiveRecord | None = None  # what the run minimises when it has no data
     target_scaling: Scaling | None = None  # a regressor's
+    share_scale: float = 1.0  # row shares: the recombination lengths' scale for the next round
 
 
 def _best_state(best: Best, prefix: str) -> dict:
@@ -89,6 +90,7 @@ def save_checkpoint(directory: str | Path, checkpoint: Checkpoint) -> None:
         "target_scaling": None
         if checkpoint.target_scaling is None
         else checkpoint.target_scaling.model_dump(mode="json"),
+        "share_scale": checkpoint.share_scale,
     }
     arrays = {"params": best.outcome.params, "step_sizes": best.outcome.step_sizes}
     if selected is not None:
@@ -143,6 +145,7 @@ def load_checkpoint(directory: str | Path) -> Checkpoint:
             start_sha256=state.get("start_sha256"),
             objective=ObjectiveRecord(**state["objective"]) if state.get("objective") is not None else None,
             target_scaling=Scaling(**state["target_scaling"]) if state.get("target_scaling") is not None else None,
+            share_scale=float(state.get("share_scale", 1.0)),
         )
     except ConfigError:
         raise

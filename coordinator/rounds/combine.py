@@ -64,6 +64,15 @@ def recombination_weights(count: int) -> np.ndarray:
     return weights / weights.sum()
 
 
+def recombined_direction(start: np.ndarray, ranked: Sequence[ClimbReport]) -> np.ndarray:
+    """The recombination weights' mean of ranked climbers' changes from start (P,), best first: the order of the
+    additions is the ranking's, so the bits do not depend on when reports arrived."""
+    direction = np.zeros_like(start)
+    for weight, report in zip(recombination_weights(len(ranked)), ranked, strict=True):
+        direction += weight * (report.outcome.params - start)
+    return direction
+
+
 def keep_best(previous: Best | None, reports: Sequence[ClimbReport]) -> Best | None:
     """The lowest loss among the previous best and the reports (better_of, in a fixed order)."""
     best = previous
@@ -91,9 +100,7 @@ def round_best(
     if len(improvers) < 2:  # one improvement: recombining it is that climber
         return RoundBest(best, 0, False)
     start = previous.outcome.params
-    direction = np.zeros_like(start)
-    for weight, report in zip(recombination_weights(len(improvers)), improvers, strict=True):
-        direction += weight * (report.outcome.params - start)
+    direction = recombined_direction(start, improvers)
     combined = False
     for length in LENGTHS:
         params = start + length * direction

@@ -15,26 +15,48 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+import numpy as np
+
 from cluster import RayInfo, WorkerPool, connect, ray_info
 from cluster.connect import starts_private_ray
 from coordinator.config import ConfigError, SearchConfig
 from coordinator.data.datasets import Dataset
 from coordinator.results.records import Environment
 from workers import ClimbReport, ClimbTask, ClimbWorker, Solution, pack_rows
+from workers.messages import ScoreTask
 from workers.objective import Objective, ObjectiveError
 from workers.objective_worker import ObjectiveWorker
 from workers.settings import resolved_loss
+from workers.shares import PartialSums, ShareRows
 
 ExecutorKind = Literal["ray", "inprocess"]
 
 
-def worker_of(dataset: Dataset | None, config: SearchConfig, objective: Objective | None) -> tuple[type, tuple]:
-    """The worker class and its arguments: a ClimbWorker holding the rows, or an ObjectiveWorker the objective."""
+def worker_of(
+    dataset: Dataset | None,
+    config: SearchConfig,
+    objective: Objective | None,
+    share_indices: list[np.ndarray] | None = None,
+) -> tuple[type, tuple]:
+    """The worker class and its arguments: a ClimbWorker holding the rows (every share of them, where the rows are
+    split into shares), or an ObjectiveWorker the objective."""
     if objective is not None:
         return ObjectiveWorker, (objective, config.layers, config.climb_settings())
     # The rows as the kernel reads them, made once here: a pool puts them into the object store once,
     # and every actor of a node maps the same pages (no copy per actor).
-    return ClimbWorker, (training_rows(dataset, config), config.layers, config.climb_settings())
+    if share_indices is None or len(share_indices) == 1:
+        return ClimbWorker, (training_rows(dataset, config), config.layers, config.climb_settings())
+    shares = {share: training_rows(dataset.take(rows), config) for share, rows in enumerate(share_indices)}
+    return ClimbWorker, (ShareRows(shares, len(dataset.X)), config.layers, config.climb_settings())
+
+
+def share_holdings(shares: int, workers: int) -> list[set[int]]:
+    """The shares each of `workers` actors holds: share s on actor s mod workers; with more actors than shares,
+    actor i holds share i mod shares (several actors hold a share, and take its climbs in turn). A placement only:
+    which actor holds what changes nothing but who computes it."""
+    if workers <= shares:
+        return [{share for share in range(shares) if share % workers == actor} for actor in range(workers)]
+    return [{actor % shares} for actor in range(workers)]
 
 
 def task_groups(tasks: list[ClimbTask], workers: int) -> list[list[ClimbTask]]:
@@ -62,6 +84,9 @@ class Executor(Protocol):
     def placement(self) -> RoundPlacement:
         """Where the last round's climbs ran."""
 
+    def score(self, round_index: int, candidates: np.ndarray) -> list[PartialSums]:
+        """Every row share's partial sums of the loss of candidates (K, P) (a run on row shares)."""
+
     def workers_alive(self) -> int:
         """Workers up and running now."""
 
@@ -75,10 +100,17 @@ class Executor(Protocol):
 class InProcessExecutor:
     """Runs every climb here, one after another."""
 
-    def __init__(self, dataset: Dataset | None, config: SearchConfig, objective: Objective | None = None):
+    def __init__(
+        self,
+        dataset: Dataset | None,
+        config: SearchConfig,
+        objective: Objective | None = None,
+        share_indices: list[np.ndarray] | None = None,
+    ):
         # As many as a Ray run here would have, so that default climbers match; all run here.
         self.workers = config.workers or local_cpus()
-        worker_class, arguments = worker_of(dataset, config, objective)
+        worker_class, arguments = worker_of(dataset, config, objective, share_indices)
+        self.shares = len(share_indices) if share_indices is not None else 1
         self.worker = worker_class(*arguments)
         self.worker.warm_up()
         # A batch objective scores each worker's climbers of a round together, as they would be on Ray.
@@ -93,6 +125,11 @@ class InProcessExecutor:
     def placement(self) -> RoundPlacement:
         """Every climb of the last round ran here."""
         return RoundPlacement(driver_tasks=getattr(self, "_last_tasks", 0), actors=0)
+
+    def score(self, round_index: int, candidates: np.ndarray) -> list[PartialSums]:
+        """Every share's partial sums, here."""
+        tasks = [ScoreTask(round_index, share) for share in range(self.shares)]
+        return [report.partials for report in self.worker.score(candidates, tasks)]
 
     def workers_alive(self) -> int:
         """This process."""
@@ -138,6 +175,7 @@ class RayExecutor:
         config: SearchConfig,
         address: str | None = None,
         objective: Objective | None = None,
+        share_indices: list[np.ndarray] | None = None,
     ):
         self._stack = contextlib.ExitStack()
         self._ready = threading.Event()  # every actor is warm (or the start failed)
@@ -145,7 +183,8 @@ class RayExecutor:
         self._failure: BaseException | None = None
         self.pool: WorkerPool | None = None
         self.info: RayInfo | None = None
-        self._worker_class, self._init_args = worker_of(dataset, config, objective)
+        self._worker_class, self._init_args = worker_of(dataset, config, objective, share_indices)
+        self.shares = len(share_indices) if share_indices is not None else 1
         self.batch = objective is not None and objective.batch  # each actor scores its share of a round together
         self._private = starts_private_ray(address)
         self._climb_while_starting = config.climb_while_starting
@@ -180,7 +219,24 @@ class RayExecutor:
         # More workers than CPUs share them, rather than wait for CPUs that never come.
         cpus_per_worker = min(1.0, cpus / self.workers) if cpus else 1.0
         options = {"num_cpus": cpus_per_worker}
-        self.pool = WorkerPool(self._worker_class, self._init_args, self.workers, actor_options=options).start()
+        init_args, slot_args = self._init_args, None
+        self._holdings = share_holdings(self.shares, self.workers)
+        self._holders = {
+            share: {i for i, held in enumerate(self._holdings) if share in held} for share in range(self.shares)
+        }
+        if self.shares > 1:  # each actor holds its shares' rows only
+            every, *rest = self._init_args
+            alone = [ShareRows({share: every.rows[share]}, every.total_rows) for share in range(self.shares)]
+            slot_args = [
+                (alone[next(iter(held))],)
+                if len(held) == 1
+                else (ShareRows({share: every.rows[share] for share in sorted(held)}, every.total_rows),)
+                for held in self._holdings
+            ]
+            init_args = tuple(rest)
+        self.pool = WorkerPool(
+            self._worker_class, init_args, self.workers, slot_args=slot_args, actor_options=options
+        ).start()
 
     def _hold_private_ray(self, cpus: int) -> None:
         """The starter thread of a private Ray: start it and the actors, hold them until close(), end them."""
@@ -243,11 +299,26 @@ class RayExecutor:
         try:
             if self.batch:  # groups of a round's climbers, one call each; a group's reports come back together
                 yield from self.pool.run("run_groups", start, task_groups(queue, self.workers), accept=accept)
-            else:
-                yield from self.pool.run("run", start, queue, accept=accept)
+            else:  # a climb on a row share goes to an actor that holds it
+                yield from self.pool.run("run", start, queue, accept=accept, eligible=self._holders_of)
         except ObjectiveError as error:  # raised in an actor: Ray's wrapper holds the one line as its cause
             cause = getattr(error, "cause", None)
             raise (cause if isinstance(cause, ObjectiveError) else ObjectiveError(str(error))) from None
+
+    def _holders_of(self, task: ClimbTask | ScoreTask) -> set[int]:
+        """The actors that hold the task's share of the rows."""
+        return self._holders[task.share]
+
+    def score(self, round_index: int, candidates: np.ndarray) -> list[PartialSums]:
+        """Every share's partial sums: on the actors that hold the shares, or here while they start."""
+        tasks = [ScoreTask(round_index, share) for share in range(self.shares)]
+        if not self._climb_while_starting:
+            self.wait_until_ready()
+        if not self._actors_ready():
+            return [report.partials for report in self.local.score(candidates, tasks)]
+        accept = lambda report: report.round_index == round_index  # noqa: E731
+        reports = self.pool.run("score", candidates, tasks, accept=accept, eligible=self._holders_of)
+        return [report.partials for report in sorted(reports, key=lambda report: report.share)]
 
     def placement(self) -> RoundPlacement:
         """The last round's climbs in this process (while the actors started), and on how many actors."""
@@ -314,18 +385,20 @@ def open_executor(
     config: SearchConfig,
     address: str | None = None,
     objective: Objective | None = None,
+    share_indices: list[np.ndarray] | None = None,
 ) -> Iterator[Executor]:
     """The executor named (closed at the end of the block), or the caller's own (left open).
 
-    objective: what the climbs minimise instead of the dataset's loss (then dataset is None).
+    objective: what the climbs minimise instead of the dataset's loss (then dataset is None); share_indices: each
+    row share's training rows (`PreparedRun.share_indices`), None for a run on every row.
     """
     if not isinstance(executor, str):
         yield executor
         return
     if executor == "inprocess":
-        runner: Executor = InProcessExecutor(dataset, config, objective)
+        runner: Executor = InProcessExecutor(dataset, config, objective, share_indices)
     elif executor == "ray":
-        runner = RayExecutor(dataset, config, address, objective)
+        runner = RayExecutor(dataset, config, address, objective, share_indices)
     else:
         raise ConfigError(f"executor: must be 'ray', 'inprocess' or an Executor, got {executor!r}")
     try:

@@ -55,13 +55,29 @@ def step_work(rows: int, layers: tuple[int, ...], moved: int) -> float:
     return rows * (moved + min(moved, hidden_units) * fan_out + EXP_WORK * layers[-1])
 
 
-def round_steps(config: SearchConfig, climbers: int, rows: int) -> int:
-    """Steps each climber makes per round: the config's, or sized from the climbers and the cost of a step."""
+def round_steps(config: SearchConfig, climbers: int, rows: int, shares: int = 1) -> int:
+    """Steps each climber makes per round: the config's, or sized from the climbers and the cost of a step.
+
+    With row shares a step costs what it touches on its share, and the fixed passes are those that fall on
+    one worker: a climber's start on its share, and the coordinator's candidates on the shares it holds.
+    """
     if config.steps is not None:
         return config.steps
     layers = config.layers
+    if shares > 1:
+        share = math.ceil(rows / shares)  # the largest share's rows
+        work = step_work(share, layers, config.climb_settings().mutated_count(_params(layers)))
+        held = share * math.ceil(shares / climbers)  # the candidates on the shares one worker holds
+        fixed = COORDINATOR_SHARE * (pass_work(share, layers) + len(LENGTHS) * pass_work(held, layers))
+        return _bounded_steps(climbers, work, fixed)
     work = step_work(rows, layers, config.climb_settings().mutated_count(_params(layers)))
     fixed = COORDINATOR_SHARE * fixed_passes(config, climbers) * pass_work(rows, layers)
+    return _bounded_steps(climbers, work, fixed)
+
+
+def _bounded_steps(climbers: int, work: float, fixed: float) -> int:
+    """ONE_CLIMBER_STEPS over the climbers, at least MIN_ROUND_WORK and `fixed` (a round's fixed passes, weighted),
+    at most ROUND_WORK unless the fixed passes need more."""
     steps = max(math.ceil(ONE_CLIMBER_STEPS / climbers), math.ceil(MIN_ROUND_WORK / work), math.ceil(fixed / work))
     # Where a round's fixed passes alone outweigh ROUND_WORK (wide data, many rows), the round is as long as
     # they require: shorter, it would spend most of its time on them and the time budget gains nothing.

@@ -40,12 +40,13 @@ from coordinator.config import (
 from coordinator.data.columns import match_columns
 from coordinator.data.datasets import Dataset, check_layers, class_indices, encode_targets, load_dataset
 from coordinator.data.scaling import Scaling
+from coordinator.data.shares import assign_shares, auto_shares, share_problem, share_rows
 from coordinator.data.splits import TEST_SALT, VALIDATION_SALT, stratified_split
 from coordinator.data.tables import read_table
 from coordinator.results.records import DataRecord, Rows, StopReason
 from coordinator.results.run_files import PICTURES, RUN_FILES
 from coordinator.rounds.checkpoint import Checkpoint, load_checkpoint
-from coordinator.rounds.length import long_round_note
+from coordinator.rounds.length import long_round_note, pass_work, step_work
 from coordinator.rounds.prepare_objective import check_resumed_objective, prepare_objective
 from coordinator.rounds.prepared_run import PreparedRun
 from coordinator.rounds.stepper import stop_reason
@@ -192,6 +193,13 @@ def _prepare_data(config: SearchConfig, whole: Dataset, arrays: bool) -> Prepare
             "max_mutations": config.max_mutations or auto_max_mutations(Layout(tuple(layers)).num_params),
         }
     )
+    resolved = resolved.model_copy(update={"shares": _shares(resolved, training)})
+    share_indices = None
+    if resolved.shares > 1:
+        labels = None if training.regression else training.labels
+        share_indices = share_rows(
+            assign_shares(labels, len(training.X), resolved.shares, resolved.seed), resolved.shares
+        )
     long_round = long_round_note(resolved, len(training.X))
     if long_round is not None:
         training = replace(training, notes=(*training.notes, long_round))
@@ -208,11 +216,45 @@ def _prepare_data(config: SearchConfig, whole: Dataset, arrays: bool) -> Prepare
         notes=list(training.notes),
         validation=_rows(validation, validation_source),
         test=_rows(test, f"{TEST_FRACTION:g} of {config.dataset}, stratified, data seed {config.data_seed}"),
+        shares=resolved.shares,
+        share_rows=None if share_indices is None else sorted({len(rows) for rows in share_indices}),
     )
     scaled = [None if part is None else _scaled(part, scaling, target_scaling) for part in (training, validation, test)]
     return PreparedRun(
-        resolved, scaled[0], scaled[1], scaled[2], scaling, record, None, None, target_scaling=target_scaling
+        resolved,
+        scaled[0],
+        scaled[1],
+        scaled[2],
+        scaling,
+        record,
+        None,
+        None,
+        target_scaling=target_scaling,
+        share_indices=share_indices,
     )
+
+
+def _shares(config: SearchConfig, training: Dataset) -> int:
+    """The run's row shares: the config's, checked against the training rows, or "auto"'s; a ConfigError in one line
+    when they do not fit (more shares than rows, a class with fewer rows than shares)."""
+    labels = None if training.regression else training.labels
+    smallest = None if labels is None else int(np.bincount(labels).min())
+    shares = config.shares
+    if shares is not None and shares > 1 and labels is None:
+        raise ConfigError(
+            f"shares: {shares} row shares for a regressor: its R^2 is not a sum over rows, so its rows are not shared "
+            "(give 1, or leave shares out)"
+        )
+    if shares is None and labels is None:
+        shares = 1  # a regressor's rows are not shared
+    if shares is None:
+        layers, moved = config.layers, config.climb_settings().mutated_count(Layout(tuple(config.layers)).num_params)
+        pass_steps = pass_work(1, layers) / step_work(1, layers, moved)  # a full pass, in steps (the same for any rows)
+        shares = auto_shares(len(training.X), pass_steps, smallest)
+    problem = share_problem(labels, len(training.X), shares)
+    if problem is not None:
+        raise ConfigError(problem)
+    return shares
 
 
 def _scaled(part: Dataset, scaling: Scaling, target_scaling: Scaling | None) -> Dataset:

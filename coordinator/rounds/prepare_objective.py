@@ -65,6 +65,7 @@ def prepare_objective(config: SearchConfig, objective, X=None, y=None) -> Prepar
             "scaling": "none",
             "validation_fraction": 0.0,
             "l2": 0.0,
+            "shares": 1,
             "max_mutations": config.max_mutations or auto_max_mutations(Layout(layers).num_params),
         }
     )
@@ -86,6 +87,8 @@ def _refuse_data_settings(config: SearchConfig) -> None:
         raise ConfigError("l2: the penalty is on a data set's loss; put an objective's own penalty in the objective")
     if config.scaling not in ("auto", "none"):
         raise ConfigError("scaling: the run minimises an objective and has no features to scale")
+    if config.shares is not None and config.shares > 1:
+        raise ConfigError("shares: the run minimises an objective and has no rows to share")
 
 
 def check_resumed_objective(run_dir: Path, state: Checkpoint, objective) -> None:

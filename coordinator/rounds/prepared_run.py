@@ -41,6 +41,7 @@ class PreparedRun:
     policy: PolicySpec | None = None  # an environment's policy: observations to inputs, outputs to actions
     episode_steps: int | None = None  # an environment's time limit: the most steps of one episode
     target_scaling: Scaling | None = None  # a regressor's, fitted on its training targets
+    share_indices: list[np.ndarray] | None = None  # each row share's training rows (indices), ascending; None: one
 
     @property
     def loss_name(self) -> str:

@@ -67,7 +67,10 @@ def run_prepared(
     session_started = time.monotonic()  # the time budget counts starting Ray and the workers too
     # On Ray, Ray's own notices (its token notice, ...) go to its log files, from every caller, as the CLI's do.
     quiet = ray_logs_to_file() if executor == "ray" else contextlib.nullcontext()
-    with quiet, open_executor(executor, prepared.dataset, prepared.config, address, prepared.objective) as runner:
+    opened = open_executor(
+        executor, prepared.dataset, prepared.config, address, prepared.objective, prepared.share_indices
+    )
+    with quiet, opened as runner:
         stepper = SearchStepper(prepared, runner, progress, session_started)
         progress.started()  # after every check and the connection: an error stays one line
         with CheckpointWriter.optional(prepared.run_dir) as writer:

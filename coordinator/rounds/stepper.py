@@ -10,6 +10,7 @@ network that scores best on them (`coordinator.rounds.best.selection_of`): that 
 
 from __future__ import annotations
 
+import math
 import time
 from typing import TYPE_CHECKING, Protocol
 
@@ -26,6 +27,7 @@ from coordinator.rounds.executors import Executor
 from coordinator.rounds.length import objective_round_steps, round_steps
 from coordinator.rounds.objective_round import objective_evaluator, rescored, round_seed, warn_non_finite
 from coordinator.rounds.seeds import seed_for
+from coordinator.rounds.share_round import RowShares, climber_share
 from workers import ClimbOutcome, ClimbTask, Layout
 from workers.network import evaluate_compiled
 
@@ -66,10 +68,11 @@ class SilentProgress:
 
 
 def round_tasks(config: SearchConfig, round_index: int, objective_seed: int | None = None) -> list[ClimbTask]:
-    """The climbers of one round (config resolved: climbers and steps set), each with its own seed.
+    """The climbers of one round (config resolved: climbers and steps set), each with its own seed and row share.
 
     objective_seed: a seeded objective's seed for the round, the same for every climber.
     """
+    shares = config.shares or 1
     return [
         ClimbTask(
             round_index=round_index,
@@ -77,6 +80,7 @@ def round_tasks(config: SearchConfig, round_index: int, objective_seed: int | No
             seed=seed_for(config.seed, round_index, climber),
             steps=config.steps,
             round_seed=objective_seed,
+            share=climber_share(round_index, climber, shares),
         )
         for climber in range(config.climbers)
     ]
@@ -199,7 +203,7 @@ class SearchStepper:
             if self.objective is not None:
                 steps = objective_round_steps(config, config.climbers, prepared.episode_steps)
             else:
-                steps = round_steps(config, config.climbers, len(prepared.dataset.X))
+                steps = round_steps(config, config.climbers, len(prepared.dataset.X), config.shares or 1)
             config = config.model_copy(update={"steps": steps})
         self.config = config
         self.prepared = prepared
@@ -216,7 +220,14 @@ class SearchStepper:
         # What a network's score is called in the records: a classifier's accuracy, a regressor's R^2, none.
         self._score_name = None if self.objective is not None else "r2" if regression else "accuracy"
         self._warned_non_finite = False
-        self.best: Best | None = state.best if state else _start_best(prepared, self.layout)
+        self.row_shares = None  # a run on row shares: its shares' state from round to round
+        if (config.shares or 1) > 1:
+            self.row_shares = RowShares(
+                config.shares, executor, self.layout, config.l2, self._loss_name, state.share_scale if state else 1.0
+            )
+            self.best = self._start_on_shares(state)
+        else:
+            self.best: Best | None = state.best if state else _start_best(prepared, self.layout)
         self.selected: Selected | None = state.selected if state else None
         self.history: list[RoundRecord] = list(state.history) if state else []
         self.evaluations = state.evaluations if state else 0
@@ -263,7 +274,8 @@ class SearchStepper:
         tasks = round_tasks(self.config, round_index, objective_seed)
         best, reports = self.best, []
         for report in self.executor.run_round(start_of(self.best), tasks):
-            best = better_of(best, report)
+            if self.row_shares is None:  # a report's loss on its share says nothing yet of all rows
+                best = better_of(best, report)
             reports.append(report)
             self.progress.climber_done(round_index, len(reports), len(tasks), best)
         if len(reports) != len(tasks):  # a pool never loses a task; this guards the one-answer promise
@@ -276,7 +288,13 @@ class SearchStepper:
             evaluator = objective_evaluator(self.objective, objective_seed, round_index, "a recombination")
             if not self._warned_non_finite:
                 self._warned_non_finite = warn_non_finite(self.objective, reports)
-        kept = round_best(previous, reports, self.config.combine, evaluator, round_index, snap=self.layout.snap)
+        winning_share = None
+        if self.row_shares is not None:
+            kept = self.row_shares.keep(previous, reports, round_index, self.layout.snap)
+            if kept.top_climber is not None:
+                winning_share = climber_share(round_index, kept.top_climber, self.row_shares.shares)
+        else:
+            kept = round_best(previous, reports, self.config.combine, evaluator, round_index, snap=self.layout.snap)
         best = kept.best
         climber_evaluations = max(report.outcome.evaluations for report in reports)
         evaluations = sum(report.outcome.evaluations for report in reports)  # the climbers'; the coordinator's apart
@@ -305,6 +323,7 @@ class SearchStepper:
             climber_evaluations=climber_evaluations,
             coordinator_evaluations=kept.coordinator_evaluations,
             combined=kept.combined,
+            winning_share=winning_share,
         )
         self.best = best
         self.history.append(record)
@@ -333,7 +352,19 @@ class SearchStepper:
             start_sha256=self.prepared.start_sha256,
             objective=self.prepared.objective_record,
             target_scaling=self.prepared.target_scaling,
+            share_scale=self.row_shares.scale if self.row_shares is not None else 1.0,
         )
+
+    def _start_on_shares(self, state: Checkpoint | None) -> Best:
+        """Where a run on row shares starts: a resumed run's best, the given start, or a common start drawn from the
+        seed; each evaluated on all rows here, so that the next round ranks its climbers against its shares."""
+        if state is not None:
+            return self.row_shares.adopt(state.best, state.best.round_index)
+        start = self.prepared.start
+        if start is None:
+            return self.row_shares.common_start(self.config.seed, self.config.step_size)
+        outcome = ClimbOutcome(self.layout.snap(start.params), start.step_sizes, math.nan, math.nan, 0)
+        return self.row_shares.adopt(Best(round_index=-1, climber_index=-1, outcome=outcome), -1)
 
     def result(self, stopped_because: StopReason | None = None) -> SearchResult:
         """The result as of now (while the executor is open: it says where the search ran).

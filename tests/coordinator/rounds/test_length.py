@@ -64,7 +64,7 @@ def test_a_time_budget_holds_on_data_whose_steps_are_slow():
     """600 classes: a step passes over 1.8 million logits; a round of the old 20,000 steps took ten minutes."""
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((3000, 10)), np.repeat(np.arange(600), 5)
-    config = SearchConfig(hidden=(16,), climbers=2, workers=1, validation_fraction=0.0, time_budget=3.0)
+    config = SearchConfig(hidden=(16,), climbers=2, workers=1, validation_fraction=0.0, time_budget=3.0, shares=1)
     search(config.model_copy(update={"rounds": 1, "time_budget": None, "steps": 2}), X, y, executor="inprocess")
     started = time.monotonic()  # the kernel is compiled (or loaded) above: this times the search alone
     result = search(config, X, y, executor="inprocess")
