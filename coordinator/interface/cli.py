@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cluster.command_line import EXIT_OK, OneLineParser, run_main
 from coordinator.config import ConfigError, SearchConfig, make_config, read_config_file
-from coordinator.data.environments import EVALUATION_EPISODES
+from coordinator.data.environments import EVALUATION_EPISODES, inputs_of, outputs_of
 from coordinator.interface.flags import add_setting_flags, given_settings
 from coordinator.interface.reference import seed_figure
 
@@ -279,14 +279,9 @@ def _describe(prepared) -> str:
     resumed = f", going on after round {prepared.state.rounds_completed}" if prepared.state else ""
     if prepared.policy is not None:
         policy = prepared.policy
-        actions = (
-            f"{policy.action_size} actions"
-            if policy.action == "discrete"
-            else f"actions of {policy.action_size} number(s) in a box"
-        )
         return (
-            f"{config.env} (observations of {policy.observation_size} number(s), {actions}; the loss is minus the "
-            f"mean return of {config.episodes} episodes, new ones each round), policy "
+            f"{config.env} (observations {inputs_of(policy)}; actions from {outputs_of(policy)}; the loss is minus "
+            f"the mean return of {config.episodes} episodes, new ones each round), policy "
             f"{'-'.join(map(str, config.layers))}{resumed}"
         )
     held = f", {data.validation.rows} held out" if data.validation is not None else ""

@@ -25,7 +25,7 @@ from coordinator.results.records import (
 )
 from coordinator.results.run_files import RESULT_FILE, WEIGHTS_FILE
 from workers.network import Layout, evaluate_compiled, logits, softmax
-from workers.policy import PolicySpec, act
+from workers.policy import PolicySpec, outputs
 from workers.settings import resolved_loss
 
 
@@ -187,7 +187,7 @@ class SearchResult(BaseModel):
             raise ConfigError(str(error)) from None
         if not np.all(np.isfinite(inputs)):
             raise ConfigError("observations: must be finite numbers")
-        return act(self.params, inputs, self.policy, self.layout)
+        return self.policy.actions(outputs(self.params, inputs, self.layout))  # inputs made once: states one-hot
 
     def rollout(self, episodes: int = 100, seed: int = 0):
         """A policy's returns on `episodes` episodes it never trained on (needs gymnasium): an EpisodeEvaluation."""
