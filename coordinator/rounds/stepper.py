@@ -24,7 +24,13 @@ from coordinator.rounds.checkpoint import Checkpoint
 from coordinator.rounds.combine import Evaluator, round_best
 from coordinator.rounds.executors import Executor
 from coordinator.rounds.length import objective_round_steps, round_steps
-from coordinator.rounds.objective_round import objective_evaluator, rescored, round_seed, warn_non_finite
+from coordinator.rounds.objective_round import (
+    objective_evaluator,
+    require_a_number,
+    rescored,
+    round_seed,
+    warn_non_finite,
+)
 from coordinator.rounds.seeds import seed_for
 from workers import ClimbOutcome, ClimbTask, Layout
 from workers.network import evaluate_compiled
@@ -278,6 +284,8 @@ class SearchStepper:
                 self._warned_non_finite = warn_non_finite(self.objective, reports)
         kept = round_best(previous, reports, self.config.combine, evaluator, round_index, snap=self.layout.snap)
         best = kept.best
+        if self.objective is not None:
+            require_a_number(self.objective, best, reports, round_index)  # a NaN best is an error, not a result
         climber_evaluations = max(report.outcome.evaluations for report in reports)
         evaluations = sum(report.outcome.evaluations for report in reports)  # the climbers'; the coordinator's apart
         seconds = time.monotonic() - started

@@ -75,6 +75,13 @@ def test_a_pendulum_policys_actions_stay_in_the_box():
         (["--env", "ALE/Pong-v5"], "one that a package registers is named with its package, such as ale_py:ALE/"),
         (["--env", "CartPole-v1", "--dataset", "spiral"], "give --env or --dataset, not both"),
         (["--env", "CartPole-v1", "--episodes", "0"], "episodes:"),
+        (["--env", "CartPole-v1", "--task", "regression"], "task: 'regression' is a setting of the data; a policy for"),
+        (
+            ["--env", "CartPole-v1", "--weights", "ternary"],
+            "weights: 'ternary' is for searches on data; a policy for CartPole-v1 climbs a network of float weights "
+            "and ReLU units, and its loss is minus its mean return",
+        ),
+        (["--env", "CartPole-v1", "--scaling", "minmax"], "scaling: a policy for CartPole-v1 learns from episodes;"),
     ],
 )
 def test_a_bad_environment_is_one_line_and_exit_status_2(tmp_path, flags, says):
