@@ -206,9 +206,13 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def config_from_args(args: argparse.Namespace) -> SearchConfig:
-    """YAML values, then flag values; a ConfigError names the first bad field."""
-    values = read_config_file(args.config) if args.config else {}
+def config_from_args(args: argparse.Namespace, saved: SearchConfig | None = None) -> SearchConfig:
+    """YAML values, then flag values; a ConfigError names the first bad field.
+
+    saved: a resumed run's settings, under what is given: each given value is checked beside them (`--loss mse`
+    of a regression run is a regressor's loss, whatever `--task` would default to on its own)."""
+    values = saved.model_dump() if saved is not None else {}
+    values.update(read_config_file(args.config) if args.config else {})
     values.update(given_settings(args))
     return make_config(values)
 
@@ -222,7 +226,12 @@ def _command_run(args: argparse.Namespace) -> int:
 
     if args.resume and args.out and Path(args.out) != Path(args.resume):
         raise ConfigError("--out: give either --resume DIR or --out DIR, not two different directories")
-    config = config_from_args(args)
+    saved = None
+    if args.resume and _given_fields(args):
+        from coordinator.rounds.checkpoint import load_checkpoint
+
+        saved = load_checkpoint(Path(args.resume)).config
+    config = config_from_args(args, saved)
     run_dir = Path(args.resume or args.out or Path("runs") / time.strftime("%Y-%m-%dT%H-%M-%S"))
     args.out = str(run_dir)  # for the message if interrupted
     prepared = prepare_run(
