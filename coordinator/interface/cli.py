@@ -156,7 +156,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--label-column",
         metavar="NAME|INDEX",
-        help="the label column of a .csv (default: the run's own, else the last)",
+        help="the label column of a .csv: a header name or a 0-based index (default: the column named as the run's "
+        "label was named, wherever it stands; else the run's --label-column; else the last)",
     )
     evaluate.add_argument(
         "--output", metavar="FILE.png", help="the confusion matrix picture (default RUN_DIR/confusion_<input name>.png)"
@@ -437,10 +438,14 @@ def _command_evaluate(args: argparse.Namespace) -> int:
     if args.episodes is not None or args.seed is not None:
         flag = "--episodes" if args.episodes is not None else "--seed"
         raise ConfigError(f"{flag}: {args.run_dir} learnt from data, not a policy; evaluate it on rows (--input)")
-    label_column = args.label_column if args.label_column is not None else result.config.label_column
+    given = args.label_column is not None
+    label_column = args.label_column if given else result.config.label_column
+    # Unless told, the run's label column by the name its training file gave it, wherever this file puts it.
+    label_header = None if given or result.data is None else result.data.label_name
     table = read_table(
-        args.input, labelled=True, label_column=label_column, kind="input file", targets=result.regression
-    )
+        args.input, labelled=True, label_column=label_column, kind="input file", targets=result.regression,
+        label_header=label_header,
+    )  # fmt: skip
     for note in table.notes:
         print(f"note: {note}", file=sys.stderr)
     names = result.data.feature_names if result.data is not None else None

@@ -111,6 +111,7 @@ class DataRecord(BaseModel):
     test: Rows | None = None
     targets: int | None = None  # a regressor's outputs (None: a classifier)
     target_names: list[str] | None = None  # a regressor's target columns, where the file named them
+    label_name: str | None = None  # the label column's header in the training file (evaluate finds it by it)
 
 
 class ObjectiveRecord(BaseModel):

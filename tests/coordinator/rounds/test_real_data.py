@@ -280,3 +280,27 @@ def test_out_naming_a_file_is_refused_before_work_starts(tmp_path):
                         cwd=tmp_path)  # fmt: skip
     assert_one_line_error(completed, "taken: is a file")
     assert (tmp_path / "taken").read_text() == "mine"
+
+
+def test_evaluate_finds_the_label_by_the_name_the_run_recorded_wherever_the_file_puts_it(tmp_path, capsys):
+    from coordinator.interface.cli import main
+
+    X, y = _blobs()
+    header = ("label", "a", "b", "c")  # trained with the label first, given by its index
+    rows = [f"{label},{row[0]:.17g},{row[1]:.17g},{row[2]:.17g}" for row, label in zip(X, y, strict=True)]
+    lines = [",".join(header), *rows]
+    (tmp_path / "train.csv").write_text("\n".join(lines) + "\n")
+    config = SearchConfig(dataset=str(tmp_path / "train.csv"), label_column="0", hidden=(4,), **TINY)
+    result = search(config, executor="inprocess", run_dir=tmp_path / "run")
+    test = _write_csv(tmp_path / "test.csv", X[::3], y[::3])  # a, b, c, label: the label last
+    assert main(["evaluate", str(tmp_path / "run"), "--input", str(test), "--output", str(tmp_path / "m.png")]) == 0
+    assert capsys.readouterr().out.startswith(f"rows 20, loss {result.evaluate(X[::3], y[::3]).loss:.4f}")
+    assert result.data.label_name == "label" and result.data.feature_names == ["a", "b", "c"]
+    held = _write_csv(tmp_path / "held.csv", X[::4], y[::4])  # --validation-data finds it by name too
+    prepared = prepare_run(config.model_copy(update={"validation_data": str(held), "validation_fraction": 0.0}))
+    assert len(prepared.validation.X) == 15
+    # A file without a header has no names: the run's label column stands, by position.
+    (tmp_path / "plain.csv").write_text("\n".join(line for line in lines[1::3]) + "\n")
+    assert main(["evaluate", str(tmp_path / "run"), "--input", str(tmp_path / "plain.csv"), "--output",
+                 str(tmp_path / "p.png")]) == 0  # fmt: skip
+    assert capsys.readouterr().out.startswith("rows 20, loss ")
