@@ -109,9 +109,10 @@ class _SearchEstimator:
                 shared_local_ray(self.address)  # every fit of this process uses one Ray, started once
         progress = None
         if self.verbose:
+            from coordinator.interface.labels import figure_names
             from coordinator.interface.progress import LineProgress
 
-            progress = LineProgress(config.time_budget, score_name="R^2" if config.task == "regression" else "accuracy")
+            progress = LineProgress(config.time_budget, names=figure_names(prepared.config, prepared.data))
         try:
             result = run_prepared(prepared, self.executor, self.address, progress)
         finally:

@@ -126,7 +126,7 @@ class ObjectiveRecord(BaseModel):
 
 
 class Environment(BaseModel):
-    """Where a search ran."""
+    """Where a search ran (its last session): the executor, the machines, and where its rounds' climbs ran."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -134,4 +134,9 @@ class Environment(BaseModel):
     ray_version: str | None = None
     nodes: int = 1
     cpus: int = 1
-    workers: int = 1
+    workers: int = 1  # worker actors asked for (one per CPU unless told); whether any climbed: the fields below
+    driver_rounds: int | None = None  # rounds every climb of which ran in this process (Ray starting, or in process)
+    worker_rounds: int | None = None  # rounds every climb of which ran on worker actors
+    shared_rounds: int | None = None  # rounds split between the two (the round the actors came up in)
+    first_worker_round: int | None = None  # the first round a worker actor climbed in (None: none did)
+    actors: int | None = None  # the most worker actors one round ran on (0: none; None: not recorded)

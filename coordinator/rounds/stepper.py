@@ -17,7 +17,8 @@ import numpy as np
 
 from coordinator.config import SearchConfig
 from coordinator.data.datasets import Dataset
-from coordinator.results.records import RoundRecord, StopReason
+from coordinator.results.placement import placement_fields
+from coordinator.results.records import Environment, RoundRecord, StopReason
 from coordinator.results.result import SearchResult
 from coordinator.rounds.best import Best, Selected, better_of, selection_of, start_of
 from coordinator.rounds.checkpoint import Checkpoint
@@ -326,6 +327,11 @@ class SearchStepper:
         for an objective (which has no score)."""
         return {} if self._score_name is None else {f"{prefix}_{self._score_name}": score}
 
+    def _environment(self) -> Environment:
+        """Where this session ran: the executor's word, and where its rounds' climbs ran, from their records."""
+        session = [record for record in self.history if record.session == self.session]
+        return self.executor.environment().model_copy(update=placement_fields(session))
+
     def checkpoint(self) -> Checkpoint:
         """The state after the rounds so far, to save and resume from."""
         return Checkpoint(
@@ -366,7 +372,7 @@ class SearchStepper:
             wall_seconds=self.wall_seconds,
             stopped_because=stopped_because or self.stop_reason or StopReason.CALLER,
             history=self.history.copy(),
-            environment=self.executor.environment(),
+            environment=self._environment(),
             params=kept.outcome.params,
             step_sizes=kept.outcome.step_sizes,
             data=self.prepared.data,

@@ -101,8 +101,12 @@ def test_without_gymnasium_an_environment_is_one_line_naming_the_extra(tmp_path)
 def test_the_command_line_trains_a_policy_and_evaluates_it_on_unseen_episodes(tmp_path):
     completed = run_cli("run", "--env", "CartPole-v1", *FLAGS, "--inprocess", "--out", "run", cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
-    assert "best return" in completed.stdout and "evaluate run" in completed.stdout
-    assert "best return" in completed.stderr  # the live line shows returns, not a loss
+    assert "evaluate run" in completed.stdout
+    summary = completed.stdout.splitlines()[0]
+    best = load_result(tmp_path / "run").best_loss
+    assert summary.startswith(f"kept policy after 2 rounds (rounds reached): return {-best:.2f}, its mean on round 1's")
+    assert "(each round scores it again on new episodes, so this can fall from round to round" in summary
+    assert "on the round's 2 episodes" in completed.stderr  # the live line shows returns, not a loss
     evaluated = run_cli("evaluate", "run", "--episodes", "4", "--seed", "3", cwd=tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr
     lines = evaluated.stdout.splitlines()
