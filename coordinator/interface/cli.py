@@ -311,14 +311,18 @@ def _describe(prepared) -> str:
             f"the mean return of {config.episodes} episodes, new ones each round), policy "
             f"{'-'.join(map(str, config.layers))}{resumed}"
         )
-    held = f", {data.validation.rows} held out" if data.validation is not None else ""
+    held = [f"{part.rows:,} {what}" for part, what in ((data.validation, "held out"), (data.test, "for testing"))
+            if part is not None]  # fmt: skip
+    rows = f"{data.rows:,} rows,"
+    if held:  # which rows the climbs learn from, and which they never see
+        rows = f"{data.rows:,} training rows, {', '.join(held)};"
     outputs = f"{dataset.num_classes} classes"
     if dataset.regression:
         count = dataset.num_outputs
         outputs = f"{count} target{'s' if count != 1 else ''}, regression, loss {config.loss}"
     return (
-        f"{Path(dataset.name).name} ({len(dataset.X)} rows, {dataset.num_features} features, "
-        f"{outputs}{held}), network {'-'.join(map(str, config.layers))}{resumed}"
+        f"{Path(dataset.name).name} ({rows} {dataset.num_features} features, {outputs}), "
+        f"network {'-'.join(map(str, config.layers))}{resumed}"
     )
 
 

@@ -68,7 +68,7 @@ def test_the_held_out_rows_and_the_notes_are_told_before_the_run(tmp_path):
     completed = run_cli("run", "--dataset", "many.csv", "--validation-fraction", "0.1", "--dry-run", cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
     assert completed.stderr.startswith("note: validation_fraction: 0.1 of 300 rows holds out 30, too few for one")
-    assert completed.stdout.startswith("would run: many.csv (270 rows, 2 features, 100 classes, 30 held out)")
+    assert completed.stdout.startswith("would run: many.csv (270 training rows, 30 held out; 2 features, 100 classes)")
 
 
 def test_one_row_from_each_class_is_held_out_when_that_is_near_the_fraction():
