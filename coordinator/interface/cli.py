@@ -32,8 +32,11 @@ EXAMPLES = """examples:
 """
 
 EXPORT_EXAMPLES = """the graph: input X (N, features), float32 or float64 (--dtype); inside, in float64, the run's
-scaling, dense layers with ReLU, softmax; outputs probabilities (N, classes), of X's type, and label (N,), the run's
-class labels. It does not check its input: a row with NaN gets NaN probabilities. Needs pip install 'hillclimb[onnx]'.
+scaling, dense layers with their hidden units' activation, then a classifier's softmax: outputs probabilities
+(N, classes), of X's type, and label (N,), the run's class labels; a regressor's: output prediction (N, targets) in
+the targets' units. It does not check its input: a row with NaN gets NaN outputs. A policy (--env) or a run that
+minimised a function has no graph (a policy with discrete actions has a C header). Needs pip install
+'hillclimb[onnx]'.
 
 the header: NAME_INPUTS, NAME_OUTPUTS, and int NAME_predict(const float *x) (the class index; a regressor's:
 void NAME_predict(const float *x, float *y)), the run's scaling inside, weights at their grid's size (int8 levels,
@@ -46,9 +49,12 @@ examples:
   {prog} export runs/big --c model.h --name sensor            # sensor_predict
 """
 
-PREDICT_EXAMPLES = """input: a .csv of feature columns (a header row is allowed), or a .npz with an array X.
-output: a header row class,p_0,p_1,... then, for each input row, its predicted class and each class's probability;
-a regressor's: a header row (prediction, or the target's name) then each row's predicted number(s).
+PREDICT_EXAMPLES = """input: a .csv of feature columns (a header row is allowed), or a .npz with an array X; for a
+policy (--env), each row one observation (its numbers flattened, or a state).
+output: a classifier's: a header row class,p_0,p_1,... (p_ and each class's label) then, for each input row, its
+predicted class and each class's probability; a regressor's: a header row (prediction, or the target's name) then
+each row's predicted number(s) in the targets' units; a policy's: a header row action (or action_0,action_1,...)
+then each row's action.
 
 examples:
   {prog} predict runs/big --input points.csv                 # print to the terminal
@@ -132,14 +138,15 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
     predict = commands.add_parser(
         "predict",
-        help="classify points with a finished run's network",
-        description="Classify each row of a .csv (features only, optional header) or .npz (array X) file.",
+        help="a finished run's predictions: classes, numbers, or a policy's actions",
+        description="Predict for each row of a .csv (features only, optional header) or .npz (array X) file: a "
+        "classifier's class and probabilities, a regressor's numbers, or a policy's action.",
         epilog=PREDICT_EXAMPLES.format(prog=prog),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     predict.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory")
     predict.add_argument("--input", required=True, metavar="FILE", help=".csv or .npz file of features")
-    predict.add_argument("--output", metavar="FILE.csv", help="write class and probabilities here (default stdout)")
+    predict.add_argument("--output", metavar="FILE.csv", help="write the predictions here (default stdout)")
 
     evaluate = commands.add_parser(
         "evaluate",
@@ -185,8 +192,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     export = commands.add_parser(
         "export",
         help="write a finished run's network as an ONNX graph or a C99 header",
-        description="Write a finished run's network, its feature scaling and class labels as a standard ONNX graph "
-        "(--onnx) or as one self-contained C99 header for a microcontroller (--c).",
+        description="Write a finished run's network with its feature scaling (a classifier's class labels, a "
+        "regressor's target scaling) as a standard ONNX graph (--onnx) or as one self-contained C99 header for a "
+        "microcontroller (--c).",
         epilog=EXPORT_EXAMPLES.format(prog=prog),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -203,8 +211,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "--dtype",
         choices=("float32", "float64"),
         default=None,
-        help="the type of the ONNX graph's input X and of its probabilities (default: float32); the graph computes "
-        "in float64",
+        help="the type of the ONNX graph's input X and of its outputs (probabilities, or a regressor's prediction; "
+        "default: float32); the graph computes in float64",
     )
     return parser
 

@@ -526,6 +526,9 @@ def plot_confusion(evaluation: Evaluation, path: str | Path, title: str) -> Path
     for (row, column), count in np.ndenumerate(confusion):
         color = "white" if count > threshold else "black"
         axes.text(column, row, str(count), ha="center", va="center", color=color, fontsize=8)
-    axes.set_title(f"{title}\naccuracy {evaluation.accuracy:.1%} on {evaluation.rows} rows, loss {evaluation.loss:.4f}")
+    axes.set_title(
+        f"{title}\n{evaluation.rows} rows: accuracy {evaluation.accuracy:.1%}, cross-entropy {evaluation.loss:.4f} "
+        "(no L2 term)"
+    )
     figure.tight_layout()
     return write_png(Path(path), _render(figure))

@@ -239,7 +239,7 @@ def test_the_evaluate_command_scores_labelled_rows_and_draws_the_confusion_matri
     completed = run_cli("evaluate", "run", "--input", "test.csv", cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
     lines = completed.stdout.splitlines()
-    assert lines[0].startswith("rows 20, loss ") and "accuracy" in lines[0]
+    assert lines[0].startswith("rows 20, cross-entropy ") and "accuracy" in lines[0]
     assert any(line.split()[0] == "low" for line in lines[3:6])
     assert "confusion matrix" in completed.stdout
     picture = tmp_path / "run" / "confusion_test.png"
@@ -294,7 +294,8 @@ def test_evaluate_finds_the_label_by_the_name_the_run_recorded_wherever_the_file
     result = search(config, executor="inprocess", run_dir=tmp_path / "run")
     test = _write_csv(tmp_path / "test.csv", X[::3], y[::3])  # a, b, c, label: the label last
     assert main(["evaluate", str(tmp_path / "run"), "--input", str(test), "--output", str(tmp_path / "m.png")]) == 0
-    assert capsys.readouterr().out.startswith(f"rows 20, loss {result.evaluate(X[::3], y[::3]).loss:.4f}")
+    expected = f"rows 20, cross-entropy {result.evaluate(X[::3], y[::3]).loss:.5f} (no L2 term), "
+    assert capsys.readouterr().out.startswith(expected)
     assert result.data.label_name == "label" and result.data.feature_names == ["a", "b", "c"]
     held = _write_csv(tmp_path / "held.csv", X[::4], y[::4])  # --validation-data finds it by name too
     prepared = prepare_run(config.model_copy(update={"validation_data": str(held), "validation_fraction": 0.0}))
@@ -303,4 +304,4 @@ def test_evaluate_finds_the_label_by_the_name_the_run_recorded_wherever_the_file
     (tmp_path / "plain.csv").write_text("\n".join(line for line in lines[1::3]) + "\n")
     assert main(["evaluate", str(tmp_path / "run"), "--input", str(tmp_path / "plain.csv"), "--output",
                  str(tmp_path / "p.png")]) == 0  # fmt: skip
-    assert capsys.readouterr().out.startswith("rows 20, loss ")
+    assert capsys.readouterr().out.startswith("rows 20, cross-entropy ")
