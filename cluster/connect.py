@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 from cluster.auth import find_token
 from cluster.errors import ClusterError
 from cluster.quiet import ray_log_directory_known
+from cluster.stopping import wait_until_stopped
 
 # The checks before Ray is asked to connect wait at most this long for a TCP connection, then for
 # the answer to a gRPC greeting: an unreachable or silent address is told within their sum (15 s).
@@ -265,6 +266,7 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> Iterator
     Ray, or that wants a token this machine lacks is a one-line ClusterError within
     CONNECT_TIMEOUT_S + GREETING_TIMEOUT_S.
     """
+    wait_until_stopped()  # a private Ray an earlier run left to stop is gone before another is reached
     if _is_connected():
         yield ray_info()  # the caller owns this connection (or it is the shared one): leave it open
         return
@@ -306,6 +308,7 @@ def shared_local_ray(address: str | None = None, num_cpus: int | None = None) ->
     it open, so many searches (an estimator fitted again and again) pay Ray's start once. With an
     address (or RAY_ADDRESS set) nothing is started and None comes back: `connect` joins that cluster.
     """
+    wait_until_stopped()  # a private Ray an earlier run left to stop is gone before another starts
     if _is_connected():
         return ray_info()
     if _address_to_join(address) is not None:
@@ -327,6 +330,7 @@ RAY_INIT_OPTIONS = {"log_to_driver": False, "configure_logging": False}
 
 def starts_private_ray(address: str | None) -> bool:
     """Whether `connect(address)` would start a private local Ray (not joining one that is up or a cluster)."""
+    wait_until_stopped()  # a private Ray an earlier run left to stop is not one to join
     return not _is_connected() and _address_to_join(address) is None
 
 
@@ -348,9 +352,15 @@ def _address_to_join(address: str | None) -> str | None:
     return address
 
 
+def import_ray_for_local() -> None:
+    """Import Ray as a private local Ray needs it: its loopback settings made first (a second, and done once)."""
+    _set_loopback_environment()  # before Ray is imported: a private Ray stays on 127.0.0.1
+    import ray  # noqa: F401
+
+
 def _start_local_ray(num_cpus: int | None) -> None:
     """Start a private local Ray with num_cpus CPUs (None: all), every listener on 127.0.0.1."""
-    _set_loopback_environment()  # before Ray is imported: a private Ray stays on 127.0.0.1
+    import_ray_for_local()
     import ray
 
     try:

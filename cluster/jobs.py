@@ -34,7 +34,8 @@ POLL_SECONDS = 0.5
 AGENT_WAIT_S = 60.0  # how long a fresh head may take to accept jobs
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 PROGRESS_SECONDS = 10.0  # while waiting for a job, a line about it this often
-ROUND_LINE = re.compile(r"\s*round\s+\d+\s+best loss ")  # what `coordinator run` prints after each round
+# What `coordinator run` prints in a log after each round: "round    26  training cross-entropy 0.17129, ...".
+ROUND_LINE = re.compile(r"\s*round\s+\d+  (training|return|objective) ")
 
 
 def dashboard_address(address: str | None = None) -> str:

@@ -1,7 +1,5 @@
 """`python -m coordinator`: see coordinator.interface.cli."""
 
-import sys
+from coordinator.interface.cli import run_as_program
 
-from coordinator.interface.cli import main
-
-sys.exit(main())
+run_as_program()

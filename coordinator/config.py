@@ -135,8 +135,9 @@ class SearchConfig(ClimbSettings):
 
     env: str | None = setting(
         None,
-        "a gymnasium environment to train a policy for, such as CartPole-v1 or Pendulum-v1: observations in, "
-        "actions out (arg-max for discrete actions, tanh scaled to a box's bounds); instead of --dataset",
+        "a gymnasium environment to train a policy for, such as CartPole-v1, Pendulum-v1 or FrozenLake-v1, or "
+        "PACKAGE:NAME for one a package registers (ale_py:ALE/Pong-v5): observations in, actions out (arg-max for "
+        "discrete actions, tanh scaled to a box's bounds; see docs/usage.md); instead of --dataset",
         "env",
     )
     episodes: PositiveInt = setting(

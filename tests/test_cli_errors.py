@@ -271,4 +271,11 @@ def test_more_workers_than_cpus_are_warned_of_and_the_summary_tells_the_truth(tm
     assert completed.returncode == 0, completed.stderr
     warning = f"warning: workers: {workers} workers share the {local_cpus()} CPU(s) Ray has"
     assert any(line.startswith(warning) for line in completed.stderr.splitlines()), completed.stderr
-    assert f"on {workers} worker(s), {local_cpus()} CPU(s), 1 node(s)" in completed.stdout
+    assert f"({workers} worker actor(s) asked for, {local_cpus()} CPU(s), 1 node(s))" in completed.stdout
+    # Two rounds of milliseconds end long before a private Ray is up: where they ran is said, and recorded.
+    assert "; rounds 0-1 climbed in this process while Ray started (" in completed.stdout
+    assert "no worker actor climbed: Ray was still starting when the run ended" in completed.stdout
+    environment = json.loads((tmp_path / "run" / "result.json").read_text())["environment"]
+    placed = {key: environment[key] for key in ("driver_rounds", "worker_rounds", "shared_rounds", "actors")}
+    assert placed == {"driver_rounds": 2, "worker_rounds": 0, "shared_rounds": 0, "actors": 0}
+    assert environment["workers"] == workers and environment["first_worker_round"] is None

@@ -92,3 +92,16 @@ def test_ci_runs_the_readmes_install_and_test_commands():
     ]
     assert shlex.split(install) in ci and shlex.split(test) in ci
     assert test == "python -m pytest -rs"
+
+
+def test_the_docs_python_examples_need_no_package_that_no_extra_installs():
+    """pandas is installed by no extra: an example that needs a data frame says so in words, outside its code."""
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    installed = " ".join(requirement for group in extras.values() for requirement in group).lower()
+    assert "pandas" not in installed
+    for path in (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))):
+        for block in re.findall(r"```python\n(.*?)```", path.read_text(), re.S):
+            for needs in ("as_frame=True", "import pandas", "pd.DataFrame"):
+                assert needs not in block, f"{path.name}: a Python example needs pandas ({needs})"

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from workers.network import Layout
-from workers.policy import PolicySpec, act
+from workers.policy import PolicySpec, outputs
 
 # Which seeds an episode may have: even ones for training, odd ones for evaluation.
 TRAINING, EVALUATION = 0, 1
@@ -37,10 +37,17 @@ def make_env(env_id: str):
 
 
 def _as_actions(actions: np.ndarray, spec: PolicySpec, env) -> list:
-    """What env.step takes, one per row: Python ints for a discrete space, arrays of the box's type for a box."""
+    """What env.step takes, one per row: Python ints for a discrete space, arrays of the space's type otherwise."""
     if spec.action == "discrete":
         return actions.tolist()
     return list(actions.astype(env.action_space.dtype))
+
+
+def _input_row(observation, spec: PolicySpec) -> np.ndarray:
+    """One observation as the network's inputs (F,): numbers flattened in C order, or states one-hot."""
+    if spec.observation == "box":
+        return np.ravel(observation)  # as spec.inputs flattens it, without its checks (a rollout's inner loop)
+    return spec.inputs(observation)[0]
 
 
 def rollout_returns(
@@ -53,22 +60,22 @@ def rollout_returns(
     if len(envs) < count:
         raise ValueError(f"needs {count} environments, got {len(envs)}")
     owners = np.repeat(np.arange(networks), episodes)  # env m runs network m // K on episode m % K
-    box = spec.observation == "box"
-    inputs = np.zeros((count, spec.observation_size))
+    inputs = np.zeros((count, spec.observation_size))  # each live episode's last observation, as network inputs
     for m in range(count):
         observation, _ = envs[m].reset(seed=int(seeds[m % episodes]))
-        inputs[m] = spec.inputs(observation)[0]
+        inputs[m] = spec.inputs(observation)[0]  # checked once: the environment's observations fit the spec
     returns = np.zeros(count)
     alive = np.arange(count)
     while alive.size:
         # One network call for every live episode, then each environment's step.
-        actions = _as_actions(act(params[owners[alive]], inputs[alive], spec, layout), spec, envs[0])
+        # The inputs are the network's already (one-hot states included): outputs, then actions, never inputs again.
+        actions = _as_actions(spec.actions(outputs(params[owners[alive]], inputs[alive], layout)), spec, envs[0])
         still = []
         for m, action in zip(alive.tolist(), actions, strict=True):
             observation, reward, terminated, truncated, _ = envs[m].step(action)
             returns[m] += float(reward)
             if not (terminated or truncated):
-                inputs[m] = np.ravel(observation) if box else spec.inputs(observation)[0]
+                inputs[m] = _input_row(observation, spec)
                 still.append(m)
         alive = np.asarray(still, dtype=np.int64)
     return returns.reshape(networks, episodes)

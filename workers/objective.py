@@ -74,6 +74,22 @@ class Objective:
             raise TypeError(f"objective: must be callable, got {type(self.function).__name__}")
         if not self.name:
             object.__setattr__(self, "name", callable_name(self.function))
+        self._check_arguments()
+
+    def _check_arguments(self) -> None:
+        """A TypeError now, not in round 0, for a function that cannot take what it will be given."""
+        try:
+            signature = inspect.signature(self.function)
+        except (TypeError, ValueError):
+            return  # a signature Python cannot read (some builtins): its first call tells
+        form = "f(params, seed)" if self.seeded else "f(params)"
+        try:
+            signature.bind(*([None] * (2 if self.seeded else 1)))
+        except TypeError:
+            raise TypeError(
+                f"objective: {self.name}{signature} cannot be called as {form}; an objective takes the parameters, "
+                "and a seeded one the round's seed too"
+            ) from None
 
     @classmethod
     def of(cls, function: Callable[..., Any] | Objective) -> Objective:

@@ -50,6 +50,7 @@ class Dataset:
     notes: tuple[str, ...] = ()
     targets: np.ndarray | None = None  # (S, T) a regressor's targets
     target_names: tuple[str, ...] | None = None
+    label_name: str | None = None  # the label column's header in the file it came from (None: not named)
 
     @property
     def regression(self) -> bool:
@@ -232,10 +233,11 @@ def from_arrays(
 def from_table(table: Table, regression: bool = False) -> Dataset:
     """A Dataset from a labelled table read from a file (a regressor's: its label column holds the targets)."""
     names = (table.label_name,) if regression and table.label_name is not None else None
-    return from_arrays(
+    dataset = from_arrays(
         table.X, table.y, name=str(table.source), feature_names=table.feature_names, notes=table.notes,
         regression=regression, target_names=names,
     )  # fmt: skip
+    return replace(dataset, label_name=table.label_header)
 
 
 def read_dataset_file(path: str | Path, label_column: str | int | None = None, regression: bool = False) -> Dataset:

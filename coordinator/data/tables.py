@@ -53,6 +53,7 @@ class Table:
     feature_names: tuple[str, ...] | None  # from a header row
     notes: tuple[str, ...] = ()  # what the reader did that a person should know
     label_name: str | None = None  # the label column's header, or its 0-based index as text
+    label_header: str | None = None  # the label column's header, where the file names it (None: no header row)
 
 
 def read_table(
@@ -62,10 +63,13 @@ def read_table(
     label_column: str | int | None = None,
     kind: str = "data file",
     targets: bool = False,
+    label_header: str | None = None,
 ) -> Table:
     """The table in a .csv or .npz file; a ConfigError names the file, the line and the problem.
 
-    targets: the label column holds a regressor's targets (any numbers) rather than classes.
+    targets: the label column holds a regressor's targets (any numbers) rather than classes. label_header: the
+    label column's name as a run recorded it: where this file's header has it, that column is the label, wherever
+    it stands (label_column is for a file that does not name it).
     """
     path = Path(path)
     if path.is_dir():
@@ -78,7 +82,7 @@ def read_table(
             raise ConfigError(f"{path}: a .npz file keeps its labels in array y; --label-column is for .csv files")
         return _read_npz(path, labelled)
     if suffix == ".csv":
-        return _read_csv(path, labelled, label_column, targets)
+        return _read_csv(path, labelled, label_column, targets, label_header)
     raise ConfigError(f"{path}: unknown {kind} type {suffix or '(none)'!r}; use a .csv or .npz file")
 
 
@@ -125,7 +129,9 @@ def _read_npz(path: Path, labelled: bool) -> Table:
     return Table(path, X, y, None)
 
 
-def _read_csv(path: Path, labelled: bool, label_column: str | int | None, targets: bool = False) -> Table:
+def _read_csv(
+    path: Path, labelled: bool, label_column: str | int | None, targets: bool = False, label_header: str | None = None
+) -> Table:
     """The rows of a .csv file (see the module's docstring)."""
     rows, delimiter = _csv_rows(path)
     notes = []
@@ -142,6 +148,8 @@ def _read_csv(path: Path, labelled: bool, label_column: str | int | None, target
         if len(cells) != width:
             raise ConfigError(f"{path}: line {number} has {len(cells)} columns, expected {width}")
     columns = list(range(width))
+    if labelled and header is not None and label_header is not None and label_header in header:
+        label_column = label_header  # the run's label by its name, wherever this file puts it
     label = _label_index(path, header, width, label_column) if labelled else None
 
     def name(column: int) -> str:
@@ -216,7 +224,8 @@ def _read_csv(path: Path, labelled: bool, label_column: str | int | None, target
         y = np.asarray(numbers, dtype=np.float64) if numbers is not None else np.asarray(cells, dtype=str)
     names = tuple(name(column) for column in feature_columns) if header is not None else None
     label_name = name(label) if label is not None else None
-    return Table(path, X, y, names, tuple(notes), label_name)
+    header_name = header[label] if label is not None and header is not None and header[label] else None
+    return Table(path, X, y, names, tuple(notes), label_name, header_name)
 
 
 def _flag_value(name: str) -> str:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 from cluster.command_line import EXIT_OK, OneLineParser, run_main
 from coordinator.config import ConfigError, SearchConfig, make_config, read_config_file
-from coordinator.data.environments import EVALUATION_EPISODES
+from coordinator.data.environments import EVALUATION_EPISODES, inputs_of, outputs_of
 from coordinator.interface.flags import add_setting_flags, given_settings
-from coordinator.interface.reference import seed_figure
+from coordinator.interface.summary import print_summary, share_sizes
 
 EXAMPLES = """examples:
   {prog} run                              # spiral data, 2-64-3, all CPUs, about a minute
@@ -30,8 +32,11 @@ EXAMPLES = """examples:
 """
 
 EXPORT_EXAMPLES = """the graph: input X (N, features), float32 or float64 (--dtype); inside, in float64, the run's
-scaling, dense layers with ReLU, softmax; outputs probabilities (N, classes), of X's type, and label (N,), the run's
-class labels. It does not check its input: a row with NaN gets NaN probabilities. Needs pip install 'hillclimb[onnx]'.
+scaling, dense layers with their hidden units' activation, then a classifier's softmax: outputs probabilities
+(N, classes), of X's type, and label (N,), the run's class labels; a regressor's: output prediction (N, targets) in
+the targets' units. It does not check its input: a row with NaN gets NaN outputs. A policy (--env) or a run that
+minimised a function has no graph (a policy with discrete actions has a C header). Needs pip install
+'hillclimb[onnx]'.
 
 the header: NAME_INPUTS, NAME_OUTPUTS, and int NAME_predict(const float *x) (the class index; a regressor's:
 void NAME_predict(const float *x, float *y)), the run's scaling inside, weights at their grid's size (int8 levels,
@@ -44,9 +49,12 @@ examples:
   {prog} export runs/big --c model.h --name sensor            # sensor_predict
 """
 
-PREDICT_EXAMPLES = """input: a .csv of feature columns (a header row is allowed), or a .npz with an array X.
-output: a header row class,p_0,p_1,... then, for each input row, its predicted class and each class's probability;
-a regressor's: a header row (prediction, or the target's name) then each row's predicted number(s).
+PREDICT_EXAMPLES = """input: a .csv of feature columns (a header row is allowed), or a .npz with an array X; for a
+policy (--env), each row one observation (its numbers flattened, or a state).
+output: a classifier's: a header row class,p_0,p_1,... (p_ and each class's label) then, for each input row, its
+predicted class and each class's probability; a regressor's: a header row (prediction, or the target's name) then
+each row's predicted number(s) in the targets' units; a policy's: a header row action (or action_0,action_1,...)
+then each row's action.
 
 examples:
   {prog} predict runs/big --input points.csv                 # print to the terminal
@@ -130,14 +138,15 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
     predict = commands.add_parser(
         "predict",
-        help="classify points with a finished run's network",
-        description="Classify each row of a .csv (features only, optional header) or .npz (array X) file.",
+        help="a finished run's predictions: classes, numbers, or a policy's actions",
+        description="Predict for each row of a .csv (features only, optional header) or .npz (array X) file: a "
+        "classifier's class and probabilities, a regressor's numbers, or a policy's action.",
         epilog=PREDICT_EXAMPLES.format(prog=prog),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     predict.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory")
     predict.add_argument("--input", required=True, metavar="FILE", help=".csv or .npz file of features")
-    predict.add_argument("--output", metavar="FILE.csv", help="write class and probabilities here (default stdout)")
+    predict.add_argument("--output", metavar="FILE.csv", help="write the predictions here (default stdout)")
 
     evaluate = commands.add_parser(
         "evaluate",
@@ -156,7 +165,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--label-column",
         metavar="NAME|INDEX",
-        help="the label column of a .csv (default: the run's own, else the last)",
+        help="the label column of a .csv: a header name or a 0-based index (default: the column named as the run's "
+        "label was named, wherever it stands; else the run's --label-column; else the last)",
     )
     evaluate.add_argument(
         "--output", metavar="FILE.png", help="the confusion matrix picture (default RUN_DIR/confusion_<input name>.png)"
@@ -182,8 +192,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     export = commands.add_parser(
         "export",
         help="write a finished run's network as an ONNX graph or a C99 header",
-        description="Write a finished run's network, its feature scaling and class labels as a standard ONNX graph "
-        "(--onnx) or as one self-contained C99 header for a microcontroller (--c).",
+        description="Write a finished run's network with its feature scaling (a classifier's class labels, a "
+        "regressor's target scaling) as a standard ONNX graph (--onnx) or as one self-contained C99 header for a "
+        "microcontroller (--c).",
         epilog=EXPORT_EXAMPLES.format(prog=prog),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -200,29 +211,39 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "--dtype",
         choices=("float32", "float64"),
         default=None,
-        help="the type of the ONNX graph's input X and of its probabilities (default: float32); the graph computes "
-        "in float64",
+        help="the type of the ONNX graph's input X and of its outputs (probabilities, or a regressor's prediction; "
+        "default: float32); the graph computes in float64",
     )
     return parser
 
 
-def config_from_args(args: argparse.Namespace) -> SearchConfig:
-    """YAML values, then flag values; a ConfigError names the first bad field."""
-    values = read_config_file(args.config) if args.config else {}
+def config_from_args(args: argparse.Namespace, saved: SearchConfig | None = None) -> SearchConfig:
+    """YAML values, then flag values; a ConfigError names the first bad field.
+
+    saved: a resumed run's settings, under what is given: each given value is checked beside them (`--loss mse`
+    of a regression run is a regressor's loss, whatever `--task` would default to on its own)."""
+    values = saved.model_dump() if saved is not None else {}
+    values.update(read_config_file(args.config) if args.config else {})
     values.update(given_settings(args))
     return make_config(values)
 
 
 def _command_run(args: argparse.Namespace) -> int:
     from cluster.quiet import ray_logs_to_file
-    from coordinator.interface.progress import JsonProgress, LineProgress, ProgressGroup, mean_return
+    from coordinator.interface.labels import figure_names
+    from coordinator.interface.progress import JsonProgress, LineProgress, ProgressGroup
     from coordinator.interface.ray_metrics import RayMetrics
     from coordinator.rounds.prepare import prepare_run
     from coordinator.rounds.search import run_prepared
 
     if args.resume and args.out and Path(args.out) != Path(args.resume):
         raise ConfigError("--out: give either --resume DIR or --out DIR, not two different directories")
-    config = config_from_args(args)
+    saved = None
+    if args.resume and _given_fields(args):
+        from coordinator.rounds.checkpoint import load_checkpoint
+
+        saved = load_checkpoint(Path(args.resume)).config
+    config = config_from_args(args, saved)
     run_dir = Path(args.resume or args.out or Path("runs") / time.strftime("%Y-%m-%dT%H-%M-%S"))
     args.out = str(run_dir)  # for the message if interrupted
     prepared = prepare_run(
@@ -236,21 +257,15 @@ def _command_run(args: argparse.Namespace) -> int:
         return EXIT_OK
     shown = []
     budget = prepared.config.time_budget
-    policy = prepared.policy is not None
+    names = figure_names(prepared.config, prepared.data)  # what each figure shown is: rows, loss, L2 term
     if args.log_json:
-        shown.append(JsonProgress(time_budget=budget, returns=policy))
+        shown.append(JsonProgress(time_budget=budget, returns=prepared.policy is not None, names=names))
     elif not args.quiet:
         notice = f"searching {_describe(prepared)}; results go to {run_dir}/"
-        shown.append(
-            LineProgress(
-                budget,
-                notice=notice,
-                score_name="R^2" if prepared.config.task == "regression" else "accuracy",
-                shown=mean_return(prepared.config.episodes) if policy else None,
-            )
-        )
+        shown.append(LineProgress(budget, notice=notice, names=names))
     # On Ray, the run's figures go to Ray's metrics too (dashboard, Prometheus), tagged with its directory.
-    progress = ProgressGroup(*shown, *([] if args.inprocess else [RayMetrics(str(run_dir))]))
+    last_round = _LastRound()  # when the session's last round ended: the summary says why a budget was overrun
+    progress = ProgressGroup(*shown, last_round, *([] if args.inprocess else [RayMetrics(str(run_dir))]))
     # Ray's own notices (its token notice, a thread's missing SIGTERM handler) go to its log files: the
     # terminal shows this run's progress, and problems come as our own one-line errors.
     ray_notices = ray_logs_to_file()
@@ -269,34 +284,56 @@ def _command_run(args: argparse.Namespace) -> int:
     if args.plot or (args.resume and any((run_dir / name).exists() for name in PICTURES)):
         plots = plot_run(run_dir)
     if not args.quiet:
-        _print_summary(result, run_dir, sys.stderr if args.log_json else sys.stdout, plots, session_seconds)
+        stream = sys.stderr if args.log_json else sys.stdout
+        print_summary(result, run_dir, stream, plots, session_seconds, last_round.elapsed_s, program_name())
     return EXIT_OK
+
+
+class _LastRound:
+    """A Progress that keeps when the last round ended, in seconds into the session."""
+
+    elapsed_s: float | None = None
+
+    def started(self) -> None:
+        """Nothing to keep."""
+
+    def climber_done(self, round_index: int, done: int, total: int, best) -> None:
+        """Nothing to keep."""
+
+    def round_done(self, record, elapsed_s: float) -> None:
+        """Keep when it ended."""
+        self.elapsed_s = elapsed_s
+
+    def close(self) -> None:
+        """Nothing to end."""
 
 
 def _describe(prepared) -> str:
     """'spiral (300 rows, 2 features, 3 classes, 60 held out), network 2-64-3[, after round N]'."""
     dataset, config, data = prepared.dataset, prepared.config, prepared.data
-    resumed = f", going on after round {prepared.state.rounds_completed}" if prepared.state else ""
+    resumed = f", going on after round {prepared.state.rounds_completed - 1}" if prepared.state else ""
     if prepared.policy is not None:
         policy = prepared.policy
-        actions = (
-            f"{policy.action_size} actions"
-            if policy.action == "discrete"
-            else f"actions of {policy.action_size} number(s) in a box"
-        )
         return (
-            f"{config.env} (observations of {policy.observation_size} number(s), {actions}; the loss is minus the "
-            f"mean return of {config.episodes} episodes, new ones each round), policy "
+            f"{config.env} (observations {inputs_of(policy)}; actions from {outputs_of(policy)}; the loss is minus "
+            f"the mean return of {config.episodes} episodes, new ones each round), policy "
             f"{'-'.join(map(str, config.layers))}{resumed}"
         )
-    held = f", {data.validation.rows} held out" if data.validation is not None else ""
+    held = [f"{part.rows:,} {what}" for part, what in ((data.validation, "held out"), (data.test, "for testing"))
+            if part is not None]  # fmt: skip
+    rows = f"{data.rows:,} rows,"
+    if held:  # which rows the climbs learn from, and which they never see
+        rows = f"{data.rows:,} training rows, {', '.join(held)};"
     outputs = f"{dataset.num_classes} classes"
     if dataset.regression:
         count = dataset.num_outputs
         outputs = f"{count} target{'s' if count != 1 else ''}, regression, loss {config.loss}"
+    shared = ""
+    if data.shares > 1:  # each climber climbs on one share of the training rows
+        shared = f"; {data.shares} row shares of {share_sizes(data.share_rows)} rows, each climber on one"
     return (
-        f"{Path(dataset.name).name} ({len(dataset.X)} rows, {dataset.num_features} features, "
-        f"{outputs}{held}), network {'-'.join(map(str, config.layers))}{resumed}"
+        f"{Path(dataset.name).name} ({rows} {dataset.num_features} features, {outputs}{shared}), "
+        f"network {'-'.join(map(str, config.layers))}{resumed}"
     )
 
 
@@ -307,107 +344,6 @@ def _run_config(args: argparse.Namespace, config: SearchConfig) -> SearchConfig 
 
 def _given_fields(args: argparse.Namespace) -> bool:
     return bool(args.config) or bool(given_settings(args))
-
-
-def _rounds_line(result) -> str:
-    """What the climbers bought: who won the rounds, and the losses computed one after another."""
-    history = result.history
-    config = result.config
-    combined = sum(record.combined for record in history)
-    single = sum(record.winning_climber is not None for record in history)
-    critical = [record.critical_evaluations for record in history if record.critical_evaluations is not None]
-    coordinator = sum(record.coordinator_evaluations for record in history)
-    text = (
-        f"rounds of {config.climbers} climber(s) x {config.steps:,} steps: {single} won by a single climber, "
-        f"{combined} by a recombination of several climbers' changes, {len(history) - single - combined} by none"
-    )
-    if critical:
-        text += f"; {sum(critical):,} evaluations one after another ({coordinator:,} of them the coordinator's)"
-    return text
-
-
-def _print_summary(result, run_dir: Path, stream, plots: list[Path] | None = None, session_seconds=None) -> None:
-    """What a run found and what it cost, in plain words; session_seconds: this session's time (the budget's)."""
-    config = result.config
-    score_name = result.score_name
-    lines = [
-        f"best loss {result.best_loss:.5f}, {score_name} {result.best_score:.3f} "
-        f"after {result.rounds_completed} rounds ({result.stopped_because.text} reached)"
-        if result.best_score is not None
-        else f"best loss {result.best_loss:.6g} after {result.rounds_completed} rounds "
-        f"({result.stopped_because.text} reached)",
-    ]
-    if result.policy is not None:
-        lines = [
-            f"best return {-result.best_loss:.2f} (the mean of round {result.rounds_completed - 1}'s "
-            f"{config.episodes} training episodes) after {result.rounds_completed} rounds "
-            f"({result.stopped_because.text} reached)"
-        ]
-    if result.validation_loss is not None:
-        lines = _kept_lines(result)
-    if result.test_score is not None:
-        lines.append(
-            f"test rows never seen by the search ({result.data.test.rows}): loss {result.test_loss:.5f}, "
-            f"{score_name} {result.test_score:.3f}"
-        )
-    if result.regression and result.target_scaling is not None and result.target_scaling.kind != "none":
-        lines.append("losses are of the targets as scaled on the training rows (standard); R^2 is the same either way")
-    figure = seed_figure(config)
-    if figure is not None:
-        lines.append(figure.describe())
-    lines.append(_cost_line(result, session_seconds))
-    lines.append(_rounds_line(result))
-    if result.policy is not None:
-        lines.append(f"its returns on episodes it never trained on: {program_name()} evaluate {run_dir}")
-    written = [run_dir / "result.json", run_dir / "weights.npz", *(plots or [])]
-    lines.append(f"written: {', '.join(str(path) for path in written)}")
-    print("\n".join(lines), file=stream)
-
-
-def _kept_lines(result) -> list[str]:
-    """The network kept for its held-out figures, and the last round's beside it when that is another."""
-    from coordinator.rounds.best import REGRESSION_SELECTION_RULE, SELECTION_RULE
-
-    last = result.history[-1]
-    held = result.data.validation.rows
-    rule, name = (REGRESSION_SELECTION_RULE, "R^2") if result.regression else (SELECTION_RULE, "accuracy")
-    lines = [
-        f"kept the network of round {result.selected_round} of {result.rounds_completed} ({rule}): "
-        f"on the {held} held-out rows {name} {result.validation_score:.3f}, loss {result.validation_loss:.5f}; "
-        f"on the training rows {name} {result.best_score:.3f}, loss {result.best_loss:.5f} "
-        f"({result.stopped_because.text} reached)"
-    ]
-    if result.selected_round != last.round and last.validation_score is not None:
-        lines.append(
-            f"the last round's network: held-out {name} {last.validation_score:.3f}, loss "
-            f"{last.validation_loss:.5f}; training {name} {last.best_score:.3f}, loss {last.best_loss:.5f}"
-        )
-    return lines
-
-
-def _cost_line(result, session_seconds: float | None) -> str:
-    """Evaluations, time and rates of this session (a resumed run's earlier sessions said apart), and where."""
-    session = result.history[-1].session
-    records = [record for record in result.history if record.session == session]
-    evaluations = sum(record.evaluations for record in records)
-    climbing_seconds = sum(record.wall_seconds for record in records)
-    if session_seconds is None:
-        session_seconds = result.wall_seconds if session == 0 else climbing_seconds
-    rate = evaluations / session_seconds if session_seconds > 0 else 0.0
-    climbing = f", {evaluations / climbing_seconds:,.0f}/s while climbing" if climbing_seconds > 0 else ""
-    starting = sum(1 for record in records if record.workers == 0)
-    while_starting = f"; {starting} round(s) climbed here while Ray started" if starting else ""
-    text = (
-        f"{evaluations:,} evaluations in {session_seconds:.1f} s ({rate:,.0f}/s overall{climbing}) "
-        f"on {result.environment.workers} worker(s), {result.environment.cpus} CPU(s), "
-        f"{result.environment.nodes} node(s){while_starting}"
-    )
-    if session == 0:
-        return text
-    return (
-        f"this session (resumed after round {records[0].round - 1}): {len(records)} rounds, {text}; the whole run: "
-        f"{session + 1} sessions, {result.evaluations:,} evaluations in {result.wall_seconds:.1f} s"
-    )
 
 
 def _command_predict(args: argparse.Namespace) -> int:
@@ -433,10 +369,14 @@ def _command_evaluate(args: argparse.Namespace) -> int:
     if args.episodes is not None or args.seed is not None:
         flag = "--episodes" if args.episodes is not None else "--seed"
         raise ConfigError(f"{flag}: {args.run_dir} learnt from data, not a policy; evaluate it on rows (--input)")
-    label_column = args.label_column if args.label_column is not None else result.config.label_column
+    given = args.label_column is not None
+    label_column = args.label_column if given else result.config.label_column
+    # Unless told, the run's label column by the name its training file gave it, wherever this file puts it.
+    label_header = None if given or result.data is None else result.data.label_name
     table = read_table(
-        args.input, labelled=True, label_column=label_column, kind="input file", targets=result.regression
-    )
+        args.input, labelled=True, label_column=label_column, kind="input file", targets=result.regression,
+        label_header=label_header,
+    )  # fmt: skip
     for note in table.notes:
         print(f"note: {note}", file=sys.stderr)
     names = result.data.feature_names if result.data is not None else None
@@ -501,6 +441,22 @@ def _command_export(args: argparse.Namespace) -> int:
         raise ConfigError("--name: is for --c (the prefix of a C header's names)")
     print(f"written: {export_run(args.run_dir, args.onnx, args.dtype or 'float32')}")
     return EXIT_OK
+
+
+def run_as_program() -> NoReturn:
+    """`hillclimb` and `python -m coordinator`: main(), then exit with its status.
+
+    A private Ray still starting when the run ended is not waited for (`cluster.stopping`): its processes share
+    this one's fate and end with it, so the process ends now rather than wait for Ray's start only to stop it.
+    """
+    from cluster.stopping import stopping
+
+    status = main()
+    if stopping():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
 
 
 def main(argv: list[str] | None = None) -> int:

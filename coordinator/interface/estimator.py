@@ -109,9 +109,10 @@ class _SearchEstimator:
                 shared_local_ray(self.address)  # every fit of this process uses one Ray, started once
         progress = None
         if self.verbose:
+            from coordinator.interface.labels import figure_names
             from coordinator.interface.progress import LineProgress
 
-            progress = LineProgress(config.time_budget, score_name="R^2" if config.task == "regression" else "accuracy")
+            progress = LineProgress(config.time_budget, names=figure_names(prepared.config, prepared.data))
         try:
             result = run_prepared(prepared, self.executor, self.address, progress)
         finally:
@@ -291,8 +292,9 @@ class HillClimbClassifier(ClassifierMixin, _SearchEstimator, BaseEstimator):
 class HillClimbRegressor(RegressorMixin, _SearchEstimator, BaseEstimator):
     """A small neural network (dense, ReLU, a linear output) trained by many hill climbs, as a scikit-learn regressor.
 
-    HillClimbClassifier's parameters, the same names and defaults, and loss: "mse" (mean squared error)
-    or "mae" (mean absolute error). y: numbers (samples,) or (samples, outputs); targets are scaled
+    HillClimbClassifier's parameters, the same names and defaults, but weights and activation (a regressor's
+    network has float weights and ReLU units), and loss: "mse" (mean squared error, the default) or "mae"
+    (mean absolute error). y: numbers (samples,) or (samples, outputs); targets are scaled
     (standard) on the training rows and predictions scaled back. `score` is R^2 (scikit-learn's
     regressors' score); early_stopping keeps the network with the lowest loss on the held-out rows.
 

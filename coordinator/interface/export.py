@@ -222,9 +222,15 @@ def _label_tensor(classes) -> np.ndarray:
 def export_onnx(result: SearchResult, path: str | Path, classes=None, dtype: str = "float32") -> Path:
     """Write the result's network as an ONNX file, atomically; a ConfigError in one line names what is wrong."""
     path = Path(path)
-    if result.objective is not None:  # the graph is a classifier's: softmax and class labels
+    if result.policy is not None:
         raise ConfigError(
-            f"export: the run minimised {result.objective.name}; an ONNX graph is written for classifiers"
+            f"export: the run learnt a policy for {result.config.env}; an ONNX graph is written for classifiers and "
+            "regressors (a policy with discrete actions exports as a C header: --c)"
+        )
+    if result.objective is not None:  # the graph is a classifier's or a regressor's
+        raise ConfigError(
+            f"export: the run minimised {result.objective.name}, a function of the parameters; an ONNX graph is "
+            "written for classifiers and regressors"
         )
     if path.is_dir():
         raise ConfigError(f"{path}: is a directory; --onnx takes a file name such as model.onnx")

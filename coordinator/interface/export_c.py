@@ -132,8 +132,8 @@ def _check_exportable(result: SearchResult) -> None:
         policy = result.policy
         if policy.action != "discrete":
             raise ConfigError(
-                f"export: the run learnt a policy for {result.config.env} with continuous (box) actions; "
-                "a C header is written for discrete actions only"
+                f"export: the run learnt a policy for {result.config.env} whose actions are "
+                f"{policy.action_space or policy.action}, not Discrete; a C header is written for discrete actions only"
             )
         if policy.observation != "box":
             raise ConfigError(

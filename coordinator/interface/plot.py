@@ -10,7 +10,7 @@ pyplot state and backend are left alone. Each PNG is rendered to bytes, then wri
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ from cluster.atomic_files import atomic_write_bytes
 from coordinator.config import ARRAYS, OBJECTIVE, ConfigError, SearchConfig
 from coordinator.data.datasets import Dataset, load_dataset
 from coordinator.data.scaling import Scaling
+from coordinator.interface.labels import figure_names
 from coordinator.interface.reference import SeedFigure, seed_figure
 from coordinator.results.evaluation import Evaluation, regression_evaluation_of
 from coordinator.results.records import DataRecord, RoundRecord
@@ -143,6 +144,45 @@ def regions_data(run: RunView) -> tuple[Dataset | None, str | None]:
         return None, f"decision regions need the run's data: {error}"
 
 
+@dataclass(frozen=True)
+class RowSets:
+    """The rows a run's pictures are drawn over, split as the run split them, in their own units (unscaled)."""
+
+    training: Dataset
+    held_out: Dataset | None = None
+    test: Dataset | None = None
+
+    def parts(self) -> list[tuple[str, Dataset]]:
+        """("training", rows), ("held-out", rows), ("test", rows): the sets there are."""
+        named = (("training", self.training), ("held-out", self.held_out), ("test", self.test))
+        return [(name, rows) for name, rows in named if rows is not None]
+
+
+def run_rows(run: RunView) -> tuple[RowSets | None, str | None]:
+    """(the run's rows, split as it split them, None) or (None, why there are none to draw)."""
+    from coordinator.rounds.prepare import prepare_run
+
+    whole, reason = regions_data(run)
+    if whole is None:
+        return None, reason
+    changes = {"dataset": whole.name if run.data is None else run.data.source}
+    if run.config.validation_data is not None and run.data is not None and run.data.validation is not None:
+        changes["validation_data"] = run.data.validation.source  # its absolute path: the plot may run elsewhere
+    try:
+        prepared = prepare_run(run.config.model_copy(update=changes))
+    except ConfigError as error:
+        return None, f"decision regions need the run's data: {error}"
+    unscaled = [None if part is None else _unscaled(part, prepared.scaling, prepared.target_scaling)
+                for part in (prepared.dataset, prepared.validation, prepared.test)]  # fmt: skip
+    return RowSets(*unscaled), None
+
+
+def _unscaled(part: Dataset, scaling: Scaling, target_scaling: Scaling | None) -> Dataset:
+    """Rows as prepare_run scaled them, back in their own units (the pictures' axes, the run's predictions)."""
+    targets = part.targets if target_scaling is None else target_scaling.invert(part.targets)
+    return replace(part, X=scaling.invert(part.X), targets=targets)
+
+
 def plot_run(run_dir: str | Path, output_dir: str | Path | None = None) -> list[Path]:
     """Write history.png and, for 2-feature data that can be read again, decision_regions.png; return the paths.
 
@@ -164,11 +204,11 @@ def plot_run(run_dir: str | Path, output_dir: str | Path | None = None) -> list[
     if output.exists() and not output.is_dir():
         raise ConfigError(f"{output}: not a directory; --output takes the directory to write the PNG files into")
     images = {}  # everything is rendered before anything is written
-    dataset, _reason = regions_data(run)
-    if dataset is not None and run.regression:
-        images[FIT_FILE] = _render(_fit_figure(run, dataset))
-    elif dataset is not None:
-        images[REGIONS_FILE] = _render(_regions_figure(run, dataset))
+    rows, _reason = run_rows(run)
+    if rows is not None and run.regression:
+        images[FIT_FILE] = _render(_fit_figure(run, rows))
+    elif rows is not None:
+        images[REGIONS_FILE] = _render(_regions_figure(run, rows))
     if run.config.dataset == OBJECTIVE:
         images[HISTORY_FILE] = _render(_objective_history_figure(run))
     else:
@@ -198,14 +238,20 @@ def _network_name(config: SearchConfig) -> str:
     return "-".join(str(size) for size in config.layers)
 
 
-def _regions_figure(run: RunView, dataset: Dataset):
-    """The data as the seed scatters it (brg), over the best network's class regions (paler where less sure)."""
+# How each set of rows is drawn: training rows as dots, held-out rows as triangles, test rows as squares.
+MARKERS = {"training": "o", "held-out": "^", "test": "s"}
+
+
+def _regions_figure(run: RunView, rows: RowSets):
+    """The rows as the seed scatters them (brg), over the best network's class regions (paler where less sure);
+    the title names each set of rows and its figures."""
     from matplotlib import colormaps
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
-    X, labels, classes = dataset.X, dataset.labels, dataset.num_classes
+    classes = len(run.classes)
+    X = np.concatenate([part.X for _name, part in rows.parts()])
     low, high = X.min(axis=0), X.max(axis=0)
     margin = np.maximum(0.1 * (high - low), 0.05)
     low, high = low - margin, high + margin
@@ -222,83 +268,107 @@ def _regions_figure(run: RunView, dataset: Dataset):
     colors[:, 3] = 0.12 + 0.33 * certainty
     image = colors.reshape(GRID_POINTS, GRID_POINTS, 4)
 
-    data_predicted = np.argmax(run.predict_proba(X), axis=1)
-    wrong = data_predicted != labels
-
-    figure = Figure(figsize=(6.4, 5.6))
+    figure = Figure(figsize=(6.4, 5.8))
     axes = figure.add_subplot()
     axes.imshow(
         image, origin="lower", extent=(low[0], high[0], low[1], high[1]), interpolation="nearest", aspect="auto"
     )
     size = 40 if len(X) <= 1000 else 12
-    axes.scatter(X[:, 0], X[:, 1], c=labels, s=size, cmap=COLOR_MAP, norm=norm, edgecolors="white", linewidths=0.4)
-    if wrong.any():
-        axes.scatter(
-            X[wrong, 0], X[wrong, 1], s=size * 2.2, facecolors="none", edgecolors="black", linewidths=1.0, zorder=3
-        )
+    wrong_count, accuracies = 0, []
+    for name, part in rows.parts():
+        wrong = np.argmax(run.predict_proba(part.X), axis=1) != part.labels
+        wrong_count += int(wrong.sum())
+        accuracies.append(f"{name} rows ({len(part.X):,}) {1 - wrong.mean():.1%}")
+        axes.scatter(part.X[:, 0], part.X[:, 1], c=part.labels, s=size, cmap=COLOR_MAP, norm=norm,
+                     marker=MARKERS[name], edgecolors="white", linewidths=0.4)  # fmt: skip
+        if wrong.any():
+            axes.scatter(part.X[wrong, 0], part.X[wrong, 1], s=size * 2.2, marker=MARKERS[name], facecolors="none",
+                         edgecolors="black", linewidths=1.0, zorder=3)  # fmt: skip
     axes.set_xlim(low[0], high[0])
     axes.set_ylim(low[1], high[1])
     axes.set_xlabel("feature 0")
     axes.set_ylabel("feature 1")
     state = "" if run.finished else ", in progress"
+    names = figure_names(run.config, run.data)
     axes.set_title(
-        f"{Path(run.config.dataset).name} data, network {_network_name(run.config)}\n"
-        f"best loss {run.best_loss:.4f}, accuracy {run.best_score:.1%} "
-        f"after {run.rounds_completed} round{'s' if run.rounds_completed != 1 else ''}{state}",
-        fontsize=11,
+        f"{Path(run.config.dataset).name} data, network {_network_name(run.config)}, "
+        f"{run.rounds_completed} round{'s' if run.rounds_completed != 1 else ''}{state}\n"
+        f"{names.training()}: {names.loss} {run.best_loss:.4f}\naccuracy: {', '.join(accuracies)}",
+        fontsize=10,
     )
     handles = [
         Line2D([], [], marker="o", linestyle="", color=color_map(norm(k)), label=f"class {label}")
         for k, label in enumerate(run.classes)
     ]
+    handles += [
+        Line2D([], [], marker=MARKERS[name], linestyle="", color="gray", label=f"{name} rows")
+        for name, _part in rows.parts()
+    ]
     handles.append(
         Line2D(
             [], [], marker="o", linestyle="", markerfacecolor="none", markeredgecolor="black",
-            label=f"misclassified ({int(wrong.sum())})",
+            label=f"misclassified ({wrong_count})",
         )
     )  # fmt: skip
-    figure.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), fontsize=9, frameon=False)
-    figure.subplots_adjust(left=0.13, right=0.97, top=0.88, bottom=0.16)
+    figure.legend(handles=handles, loc="lower center", ncol=min(len(handles), 3), fontsize=9, frameon=False)
+    figure.subplots_adjust(left=0.13, right=0.97, top=0.84, bottom=0.2)
     return figure
 
 
-def _fit_figure(run: RunView, dataset: Dataset):
-    """A regressor's fit: for one feature, the data and the network's curve through it (the book's sine plot);
-    otherwise each row's prediction against its true value, the diagonal marking a perfect fit."""
+# A regressor's rows, by set: training, held-out, test.
+COLORS = {"training": "tab:blue", "held-out": "tab:orange", "test": "tab:green"}
+
+
+def _fit_figure(run: RunView, rows: RowSets):
+    """A regressor's fit: for one feature, the rows and the network's curve through them (the book's sine plot);
+    otherwise each row's prediction against its true value, the diagonal marking a perfect fit. Each set of rows
+    (training, held-out, test) is drawn and scored apart: the title's R^2 of each is the summary's."""
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(6.4, 5.2))
+    figure = Figure(figsize=(6.4, 5.4))
     axes = figure.add_subplot()
-    X, targets = dataset.X, dataset.targets
-    predicted = run.predict_values(X)
     state = "" if run.finished else ", in progress"
-    if X.shape[1] == 1:
-        order = np.argsort(X[:, 0], kind="stable")
+    training = rows.training
+    single = training.X.shape[1] == 1
+    scores, errors, lows, highs = [], [], [], []
+    for name, part in rows.parts():
+        predicted = run.predict_values(part.X)
+        figures = regression_evaluation_of(predicted, part.targets)  # as `evaluate` gives them
+        scores.append(f"{name} {figures.r2:.3f} ({len(part.X):,} rows)")
+        errors.append(f"{name} {figures.mse:.4g}")
+        label = f"{name} rows ({len(part.X):,})"
+        if single:
+            for output in range(part.targets.shape[1]):
+                axes.scatter(part.X[:, 0], part.targets[:, output], s=8, color=COLORS[name], alpha=0.5,
+                             marker=MARKERS[name], label=label if output == 0 else None)  # fmt: skip
+        else:
+            axes.scatter(part.targets.ravel(), predicted.ravel(), s=10, color=COLORS[name], alpha=0.6,
+                         marker=MARKERS[name], label=label)  # fmt: skip
+            lows.append(min(part.targets.min(), predicted.min()))
+            highs.append(max(part.targets.max(), predicted.max()))
+    if single:
+        X = np.concatenate([part.X for _name, part in rows.parts()])
         grid = np.linspace(X[:, 0].min(), X[:, 0].max(), GRID_POINTS)[:, None]
         curve = run.predict_values(grid)
-        for output in range(targets.shape[1]):
-            axes.scatter(X[order, 0], targets[order, output], s=8, color="tab:blue", alpha=0.5,
-                         label="data" if output == 0 else None)  # fmt: skip
+        for output in range(curve.shape[1]):
             axes.plot(grid[:, 0], curve[:, output], color="tab:red", linewidth=2,
                       label="the network" if output == 0 else None)  # fmt: skip
-        axes.set_xlabel((dataset.feature_names or ("feature 0",))[0])
+        axes.set_xlabel((training.feature_names or ("feature 0",))[0])
         axes.set_ylabel("target")
     else:
-        low, high = float(min(targets.min(), predicted.min())), float(max(targets.max(), predicted.max()))
-        axes.scatter(targets.ravel(), predicted.ravel(), s=10, color="tab:blue", alpha=0.6, label="rows")
+        low, high = float(min(lows)), float(max(highs))
         axes.plot([low, high], [low, high], color="gray", linestyle="--", linewidth=1, label="a perfect fit")
         axes.set_xlabel("true value")
         axes.set_ylabel("predicted value")
     axes.grid(True, alpha=0.3)
     axes.legend(fontsize=9, loc="best")
-    figures = regression_evaluation_of(predicted, targets)  # as `evaluate` gives them
     axes.set_title(
-        f"{Path(run.config.dataset).name} data, network {_network_name(run.config)}\n"
-        f"{len(X)} rows: MSE {figures.mse:.4g}, R^2 {figures.r2:.3f} "
-        f"after {run.rounds_completed} round{'s' if run.rounds_completed != 1 else ''}{state}",
-        fontsize=11,
+        f"{Path(run.config.dataset).name} data, network {_network_name(run.config)}, "
+        f"{run.rounds_completed} round{'s' if run.rounds_completed != 1 else ''}{state}\n"
+        f"R^2: {', '.join(scores)}\nMSE in the targets' units: {', '.join(errors)}",
+        fontsize=9,
     )
-    figure.subplots_adjust(left=0.13, right=0.97, top=0.88, bottom=0.11)
+    figure.subplots_adjust(left=0.13, right=0.97, top=0.86, bottom=0.11)
     return figure
 
 
@@ -322,14 +392,17 @@ def _history_figure(run: RunView, seed: SeedFigure | None):
 
     figure = Figure(figsize=(6.4, 5.2))
     loss_axes, accuracy_axes = figure.subplots(2, 1, sharex=True)
-    loss_axes.plot(rounds, losses, color="tab:blue", marker=marker, markersize=4, label="training rows")
-    accuracy_axes.plot(rounds, accuracies, color="tab:green", marker=marker, markersize=4, label="training rows")
+    names = figure_names(run.config, run.data)
+    loss_axes.plot(rounds, losses, color="tab:blue", marker=marker, markersize=4,
+                   label=f"{names.training()}: {names.loss}")  # fmt: skip
+    accuracy_axes.plot(rounds, accuracies, color="tab:green", marker=marker, markersize=4, label=names.training())
     if any(held_out):
         loss_axes.plot(
-            rounds, validation_losses, color="tab:orange", marker=marker, markersize=4, label="held-out rows"
-        )
+            rounds, validation_losses, color="tab:orange", marker=marker, markersize=4,
+            label=f"{names.held_out()}: {names.held_out_loss}, no L2 term",
+        )  # fmt: skip
         accuracy_axes.plot(
-            rounds, validation_accuracies, color="tab:orange", marker=marker, markersize=4, label="held-out rows"
+            rounds, validation_accuracies, color="tab:orange", marker=marker, markersize=4, label=names.held_out()
         )
     if seed is not None:
         label = f"the chapter's loop, {seed.iterations:,} steps"
@@ -357,11 +430,11 @@ def _history_figure(run: RunView, seed: SeedFigure | None):
         loss_axes.yaxis.set_minor_formatter(NullFormatter())
     else:
         loss_axes.ticklabel_format(axis="y", useOffset=False)  # an offset label would sit on the title
+    same = not any(held_out) or names.loss == names.held_out_loss
+    loss_axes.set_ylabel(names.loss if same else "loss (see the legend)")
     if run.regression:  # its "accuracy" is R^2, which may be below 0
-        loss_axes.set_ylabel(f"loss ({run.config.loss})")
         accuracy_axes.set_ylabel("R^2")
     else:
-        loss_axes.set_ylabel("error rate" if run.config.loss == "error" else "cross-entropy loss")
         accuracy_axes.set_ylabel("accuracy")
         shown = np.concatenate(
             [accuracies, validation_accuracies[np.isfinite(validation_accuracies)], [seed.accuracy] if seed else []]
@@ -398,7 +471,7 @@ def _objective_history_figure(run: RunView):
     marker = "o" if len(rounds) <= 40 else None
     if policy:
         axes.plot(rounds, -losses, color="tab:green", marker=marker, markersize=4)
-        axes.set_ylabel(f"best mean return\n(the round's {run.config.episodes} episodes)")
+        axes.set_ylabel(f"the kept policy's mean return\n(on the round's {run.config.episodes} new episodes)")
         title = f"{run.config.env}, policy {_network_name(run.config)}"
     else:
         axes.plot(rounds, losses, color="tab:blue", marker=marker, markersize=4)
@@ -453,6 +526,9 @@ def plot_confusion(evaluation: Evaluation, path: str | Path, title: str) -> Path
     for (row, column), count in np.ndenumerate(confusion):
         color = "white" if count > threshold else "black"
         axes.text(column, row, str(count), ha="center", va="center", color=color, fontsize=8)
-    axes.set_title(f"{title}\naccuracy {evaluation.accuracy:.1%} on {evaluation.rows} rows, loss {evaluation.loss:.4f}")
+    axes.set_title(
+        f"{title}\n{evaluation.rows} rows: accuracy {evaluation.accuracy:.1%}, cross-entropy {evaluation.loss:.4f} "
+        "(no L2 term)"
+    )
     figure.tight_layout()
     return write_png(Path(path), _render(figure))

@@ -100,8 +100,9 @@ def _write(text: str, output_path: str | Path | None) -> None:
 
 
 def _write_actions(result, observations: np.ndarray, input_path, output_path) -> np.ndarray:
-    """A policy's actions for each row of observations: `action` (discrete) or `action_0,...` (a box)."""
-    expected = result.policy.observation_size if result.policy.observation == "box" else 1
+    """A policy's actions for each row of observations: `action` (discrete) or `action_0,...` (any other space's,
+    flattened); a row is one observation, flattened (a state, a state per component, or a box's numbers)."""
+    expected = result.policy.observation_length
     if observations.shape[1] != expected:
         raise ConfigError(
             f"{input_path}: rows have {observations.shape[1]} numbers; observations of {result.config.env} have "

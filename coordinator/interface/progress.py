@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
+from coordinator.interface.labels import FigureNames
 from coordinator.results.records import RoundRecord
 from coordinator.rounds.best import Best
 
@@ -39,34 +40,18 @@ def _is_terminal(stream: TextIO) -> bool:
         return False
 
 
-def loss_and_r2(loss: float, r2: float | None) -> str:
-    """How a regressor's best is shown: `best loss 0.00120  R^2 0.998`."""
-    if r2 is None:
-        return f"best loss {loss:.6g}"
-    return f"best loss {loss:.5f}  R^2 {r2:.3f}"
-
-
-def loss_and_accuracy(loss: float, accuracy: float | None) -> str:
-    """How a round's best is shown on a data set: `best loss 0.31708  accuracy 0.880`."""
-    if accuracy is None:
-        return f"best loss {loss:.6g}"
-    return f"best loss {loss:.5f}  accuracy {accuracy:.3f}"
-
-
 def mean_return(episodes: int) -> Callable[[float, float | None], str]:
-    """How a round's best is shown for a policy: `best return 187.40 (5 episodes)`, minus the loss."""
-
-    def shown(loss: float, score: float | None) -> str:
-        return f"best return {-loss:.2f} ({episodes} episodes)"
-
-    return shown
+    """How a round's best is shown for a policy: `return 187.40 on the round's 5 episodes`, minus the loss."""
+    return FigureNames(episodes=episodes).training_figures
 
 
 class LineProgress:
     """On a terminal: one live line, redrawn as climbers report, and a kept line about every second.
 
-    Elsewhere (a pipe, a log file): exactly one line per round, nothing redrawn. shown(loss, score)
-    says what the best is (default: loss and accuracy or R^2; `mean_return` for a policy).
+    Elsewhere (a pipe, a log file): exactly one line per round, nothing redrawn. Each figure is named by what it
+    is (`names`, from `coordinator.interface.labels.figure_names`): the training rows' loss (with the L2 term where
+    there is one) and score, the held-out rows' (without it), or a policy's return on the round's episodes.
+    shown(loss, score), where given, says what the best is instead.
     """
 
     def __init__(
@@ -77,14 +62,16 @@ class LineProgress:
         notice: str | None = None,
         score_name: str = "accuracy",
         shown: Callable[[float, float | None], str] | None = None,
+        names: FigureNames | None = None,
     ):
-        """score_name: what a network's score is called ("accuracy", or a regressor's "R^2")."""
-        self.shown = shown or (loss_and_r2 if score_name == "R^2" else loss_and_accuracy)
+        """score_name: what a network's score is called ("accuracy", or a regressor's "R^2"), where names are not
+        given (they name the loss too)."""
+        self.names = names or FigureNames(score=score_name)
+        self.shown = shown or self._best
         self.stream = stream or sys.stderr
         self.notice = notice  # printed once the search has checked its input and starts
         self.live = _is_terminal(self.stream) if live is None else live
         self.time_budget = time_budget
-        self.score_name = score_name
         self._clock = time.monotonic()  # when `_elapsed` was last known
         self._elapsed = 0.0  # the search's elapsed seconds at `_clock` (a resumed run starts above 0)
         self._last_draw = -math.inf
@@ -96,6 +83,11 @@ class LineProgress:
         if self.notice:
             self.stream.write(self.notice + "\n")
             self.stream.flush()
+
+    def _best(self, loss: float, score: float | None) -> str:
+        """The best on the training rows, named (a policy's return and an objective's value: as they are)."""
+        shown = self.names.training_figures(loss, score)
+        return shown if self.names.policy or self.names.score is None else f"training {shown}"
 
     def _elapsed_now(self) -> float:
         return self._elapsed + time.monotonic() - self._clock
@@ -129,8 +121,8 @@ class LineProgress:
         now = time.monotonic()
         self._clock, self._elapsed = now, elapsed_s
         held_out = ""
-        if record.validation_loss is not None:  # rows are held out: how the best does on them
-            held_out = f"held-out loss {record.validation_loss:.5f}  {self.score_name} {record.validation_score:.3f}  "
+        if record.validation_loss is not None:  # rows are held out: how the best does on them (no L2 term)
+            held_out = f"held-out {self.names.held_out_figures(record.validation_loss, record.validation_score)}  "
         line = (
             f"round {record.round:>5}  {self.shown(record.best_loss, record.best_score)}  "
             f"{held_out}{_rate(record.evaluations_per_second)} evals/s  {self._timing(elapsed_s)}"
@@ -166,15 +158,24 @@ def _plain(value):
 
 
 class JsonProgress:
-    """One JSON object per round on stdout: the round's record, elapsed_s, and time_left_s (null without a budget).
+    """One JSON object per round on stdout: the round's record, elapsed_s, time_left_s (null without a budget), and
+    `figures`: what each figure of the line is, in words (which rows, which loss, with or without the L2 term).
 
-    returns: the run trains a policy; each line also gives best_return (minus best_loss).
+    returns: the run trains a policy; each line also gives best_return (minus best_loss). names: the words for the
+    run's figures (`coordinator.interface.labels.figure_names`).
     """
 
-    def __init__(self, stream: TextIO | None = None, time_budget: float | None = None, returns: bool = False):
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        time_budget: float | None = None,
+        returns: bool = False,
+        names: FigureNames | None = None,
+    ):
         self.stream = stream or sys.stdout
         self.time_budget = time_budget
         self.returns = returns
+        self.figures = (names or FigureNames()).descriptions()
 
     def started(self) -> None:
         """Nothing before the first round."""
@@ -188,6 +189,7 @@ class JsonProgress:
         fields = {**record.model_dump(mode="json"), "elapsed_s": elapsed_s, "time_left_s": time_left}
         if self.returns:
             fields["best_return"] = -record.best_loss
+        fields["figures"] = {name: text for name, text in self.figures.items() if fields.get(name) is not None}
         self.stream.write(json.dumps({key: _plain(value) for key, value in fields.items()}, allow_nan=False) + "\n")
         self.stream.flush()
 

@@ -38,6 +38,7 @@ GAUGES = (
     GaugeSpec("evaluations_per_second", "loss evaluations per second in the last round, all workers", "1/s"),
     GaugeSpec("workers_alive", "worker actors alive at the end of the last round", "workers"),
     GaugeSpec("elapsed_seconds", "seconds since this session of the run began", "seconds"),
+    GaugeSpec("winning_share", "row shares: the share the last round's leading climber climbed on", "share"),
 )
 
 
@@ -54,6 +55,7 @@ def round_figures(record: RoundRecord, elapsed_s: float) -> dict[str, float | No
         "evaluations_per_second": record.evaluations_per_second,
         "workers_alive": record.workers,
         "elapsed_seconds": elapsed_s,
+        "winning_share": record.winning_share,
     }
 
 

@@ -33,7 +33,7 @@ class SeedFigure:
         network = "-".join(map(str, self.layers))
         return (
             f"the chapter's {self.strategy} loop on {self.dataset}, network {network}, {self.iterations:,} steps: "
-            f"loss {self.loss}, accuracy {self.accuracy}"
+            f"training cross-entropy {self.loss}, accuracy {self.accuracy}"
         )
 
 

@@ -43,7 +43,7 @@ class Evaluation:
         names = [str(label) for label in self.classes]
         width = max(8, *(len(name) for name in names))
         lines = [
-            f"rows {self.rows}, loss {self.loss:.5f}, accuracy {self.accuracy:.4f}",
+            f"rows {self.rows}, cross-entropy {self.loss:.5f} (no L2 term), accuracy {self.accuracy:.4f}",
             "",
             f"{'class':>{width}}  precision  recall  rows",
         ]

@@ -114,6 +114,7 @@ class DataRecord(BaseModel):
     target_names: list[str] | None = None  # a regressor's target columns, where the file named them
     shares: int = 1  # the row shares the training rows were split into (1: every climber on every row)
     share_rows: list[int] | None = None  # the rows a share holds, each size once (shares of 3,000 rows in 4: [750])
+    label_name: str | None = None  # the label column's header in the training file (evaluate finds it by it)
 
 
 class ObjectiveRecord(BaseModel):
@@ -128,7 +129,7 @@ class ObjectiveRecord(BaseModel):
 
 
 class Environment(BaseModel):
-    """Where a search ran."""
+    """Where a search ran (its last session): the executor, the machines, and where its rounds' climbs ran."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -136,4 +137,9 @@ class Environment(BaseModel):
     ray_version: str | None = None
     nodes: int = 1
     cpus: int = 1
-    workers: int = 1
+    workers: int = 1  # worker actors asked for (one per CPU unless told); whether any climbed: the fields below
+    driver_rounds: int | None = None  # rounds every climb of which ran in this process (Ray starting, or in process)
+    worker_rounds: int | None = None  # rounds every climb of which ran on worker actors
+    shared_rounds: int | None = None  # rounds split between the two (the round the actors came up in)
+    first_worker_round: int | None = None  # the first round a worker actor climbed in (None: none did)
+    actors: int | None = None  # the most worker actors one round ran on (0: none; None: not recorded)

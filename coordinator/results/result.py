@@ -25,7 +25,7 @@ from coordinator.results.records import (
 )
 from coordinator.results.run_files import RESULT_FILE, WEIGHTS_FILE
 from workers.network import Layout, evaluate_compiled, logits, softmax
-from workers.policy import PolicySpec, act
+from workers.policy import PolicySpec, outputs
 from workers.settings import resolved_loss
 
 
@@ -109,6 +109,7 @@ class SearchResult(BaseModel):
 
     def predict_values(self, X) -> np.ndarray:
         """A regressor's predictions (S, T) for features X (S, F), in the targets' own units."""
+        self._classifier("predict_values")
         if not self.regression:
             raise ConfigError("predict_values: this network is a classifier; use predict or predict_proba")
         outputs = logits(self.params, self.scaling.apply(self._features(X)), self.layout)
@@ -155,14 +156,17 @@ class SearchResult(BaseModel):
         return X
 
     def _classifier(self, what: str) -> None:
-        """Refuse what only a classifier answers, for a run that learnt a policy or minimised a function."""
+        """Refuse what only a network of data answers, for a run that learnt a policy or minimised a function."""
         if self.policy is not None:
             raise ConfigError(
                 f"{what}: this run learnt a policy for {self.config.env}; predict(observations) gives its actions, "
                 "rollout(episodes) its returns on unseen episodes"
             )
         if self.objective is not None:
-            raise ConfigError(f"{what}: this run minimised {self.objective.name}, not a classifier's loss; see params")
+            raise ConfigError(
+                f"{what}: this run minimised {self.objective.name}, a function of the parameters, not a loss on rows; "
+                "its answer is params"
+            )
 
     def predict(self, X) -> np.ndarray:
         """The most probable class's label (S,) for features X (S, F); for a policy, its actions for observations X.
@@ -175,6 +179,7 @@ class SearchResult(BaseModel):
             return values[:, 0] if values.shape[1] == 1 else values
         if self.policy is not None:
             return self.act(X)
+        self._classifier("predict")  # a run that minimised a function: said of predict, not of predict_proba
         return np.asarray(self.classes)[np.argmax(self.predict_proba(X), axis=1)]
 
     def act(self, observations) -> np.ndarray:
@@ -187,7 +192,7 @@ class SearchResult(BaseModel):
             raise ConfigError(str(error)) from None
         if not np.all(np.isfinite(inputs)):
             raise ConfigError("observations: must be finite numbers")
-        return act(self.params, inputs, self.policy, self.layout)
+        return self.policy.actions(outputs(self.params, inputs, self.layout))  # inputs made once: states one-hot
 
     def rollout(self, episodes: int = 100, seed: int = 0):
         """A policy's returns on `episodes` episodes it never trained on (needs gymnasium): an EpisodeEvaluation."""
@@ -199,6 +204,7 @@ class SearchResult(BaseModel):
 
     def score(self, X, y) -> float:
         """Accuracy on labelled rows (labels as the run saw them), as scikit-learn's `score`; a regressor's R^2."""
+        self._classifier("score")
         evaluation = self.evaluate(X, y)
         return evaluation.r2 if isinstance(evaluation, RegressionEvaluation) else evaluation.accuracy
 

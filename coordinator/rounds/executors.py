@@ -18,7 +18,8 @@ from typing import Literal, Protocol
 import numpy as np
 
 from cluster import RayInfo, WorkerPool, connect, ray_info
-from cluster.connect import starts_private_ray
+from cluster.connect import import_ray_for_local, starts_private_ray
+from cluster.stopping import ray_imported, stop_in_background
 from coordinator.config import ConfigError, SearchConfig
 from coordinator.data.datasets import Dataset
 from coordinator.results.records import Environment
@@ -179,6 +180,8 @@ class RayExecutor:
     ):
         self._stack = contextlib.ExitStack()
         self._ready = threading.Event()  # every actor is warm (or the start failed)
+        self._ray_up = threading.Event()  # a private Ray has started (its actors may not have)
+        self.left_to_stop = False  # closed while its private Ray was starting: the start stops Ray when it is done
         self._stop = threading.Event()
         self._failure: BaseException | None = None
         self.pool: WorkerPool | None = None
@@ -241,7 +244,11 @@ class RayExecutor:
     def _hold_private_ray(self, cpus: int) -> None:
         """The starter thread of a private Ray: start it and the actors, hold them until close(), end them."""
         try:
+            import_ray_for_local()  # a run that ends meanwhile starts no Ray at all
+            if self._stop.is_set():
+                return
             with connect(None, num_cpus=cpus) as self.info:
+                self._ray_up.set()
                 try:
                     # A run that ended while Ray started (a short budget, a loaded machine) starts no actors
                     # and waits for none to warm: Ray's start itself cannot be cut short, the rest can.
@@ -343,14 +350,22 @@ class RayExecutor:
         )
 
     def close(self) -> None:
-        """End the actors and, if this executor started Ray, Ray itself."""
+        """End the actors and, if this executor started Ray, Ray itself.
+
+        A private Ray still starting is not waited for (its start cannot be cut short, and a run that is over has no
+        use for it): its thread stops it once the start is done, and what reaches Ray next here waits for that
+        (`cluster.stopping`)."""
         self._stop.set()
         try:
             self._stack.close()  # a joined cluster's actors end here; the starter thread ends with them
         finally:
             starter = getattr(self, "_starter", None)
             if starter is not None and starter.is_alive():
-                starter.join()  # a private Ray ends in its own thread
+                if self._private and not self._ray_up.is_set() and ray_imported():
+                    stop_in_background(starter)
+                    self.left_to_stop = True
+                else:
+                    starter.join()  # a private Ray ends in its own thread
             if self._private and self._failure is not None:
                 # A run that ended before its private Ray was up never looked at how the start went: say it here.
                 failure, self._failure = self._failure, None

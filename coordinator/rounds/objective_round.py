@@ -88,3 +88,15 @@ def warn_non_finite(objective: Objective, reports: Sequence[ClimbReport]) -> boo
         stacklevel=2,
     )
     return True
+
+
+def require_a_number(objective: Objective, best: Best | None, reports: Sequence[ClimbReport], round_index: int) -> None:
+    """An ObjectiveError when a round keeps no number: every evaluation of it gave NaN or an infinity (nothing to
+    climb from, and a result whose best is NaN would answer nothing)."""
+    if best is not None and math.isfinite(best.loss):
+        return
+    evaluations = sum(report.outcome.evaluations for report in reports)
+    raise ObjectiveError(
+        f"objective {objective.name}: all {evaluations} evaluations of round {round_index} gave NaN or an infinity; "
+        "there is nothing to climb from (is it defined at the start, weights of 0.01 x randn?)"
+    )

@@ -211,6 +211,7 @@ def _prepare_data(config: SearchConfig, whole: Dataset, arrays: bool) -> Prepare
         class_labels=list(training.classes),
         targets=training.num_outputs if training.regression else None,
         target_names=list(training.target_names) if training.target_names is not None else None,
+        label_name=training.label_name,
         sha256=training.sha256(),
         feature_names=list(training.feature_names) if training.feature_names is not None else None,
         notes=list(training.notes),
@@ -289,8 +290,9 @@ def _split_notes(whole: Dataset, held: np.ndarray, fraction: float) -> tuple[str
 def _validation_file(config: SearchConfig, training: Dataset) -> Dataset:
     """The held-out rows of --validation-data, their labels mapped onto the training data's classes."""
     table = read_table(
-        config.validation_data, labelled=True, label_column=config.label_column, targets=training.regression
-    )
+        config.validation_data, labelled=True, label_column=config.label_column, targets=training.regression,
+        label_header=training.label_name,
+    )  # fmt: skip
     table = replace(table, X=match_columns(table.X, table.feature_names, training.feature_names, table.source))
     if table.X.shape[1] != training.num_features:
         raise ConfigError(

@@ -21,6 +21,8 @@ from workers.settings import auto_max_mutations
 
 # Settings that speak of rows, which a run without data cannot honour.
 DATA_SETTINGS = ("label_column", "validation_data")
+# Settings of the data, each refused at a value other than its default: a run without rows would ignore it.
+IGNORED_DATA_SETTINGS = ("task", "target_scaling", "samples", "classes", "data_seed")
 
 
 def prepare_objective(config: SearchConfig, objective, X=None, y=None) -> PreparedRun:
@@ -31,13 +33,15 @@ def prepare_objective(config: SearchConfig, objective, X=None, y=None) -> Prepar
         raise ConfigError(f"env: give an objective or an environment ({config.env}), not both")
     if objective is not None and "dataset" in config.model_fields_set and config.dataset != OBJECTIVE:
         raise ConfigError(f"dataset: an objective replaces the data ({config.dataset}); give one or the other")
-    _refuse_data_settings(config)
+    what = f"a policy for {config.env}" if config.env is not None else "the objective"
+    _refuse_data_settings(config, what)
     for name in ("weights", "activation", "loss"):  # a black-box climb moves float weights of a ReLU network
         value, default = getattr(config, name), SearchConfig.model_fields[name].default
         if value != default:
+            loss = "minus its mean return" if config.env is not None else "the objective"
             raise ConfigError(
-                f"{name}: {value!r} is for searches on data; an objective's network has float weights and ReLU "
-                "units, and the objective is its loss"
+                f"{name}: {value!r} is for searches on data; {what} climbs a network of float weights and ReLU "
+                f"units, and its loss is {loss}"
             )
     policy = episode_steps = None
     if config.env is not None:
@@ -76,19 +80,25 @@ def prepare_objective(config: SearchConfig, objective, X=None, y=None) -> Prepar
     )  # fmt: skip
 
 
-def _refuse_data_settings(config: SearchConfig) -> None:
-    """One line for the first setting about rows given to a run that has none."""
+def _refuse_data_settings(config: SearchConfig, what: str) -> None:
+    """One line for the first setting about rows given to a run that has none (what: "a policy for X", "the
+    objective"): a setting that would be ignored is refused, never dropped."""
+    learns = f"{what} learns from episodes" if config.env is not None else f"{what} is the loss"
     for name in DATA_SETTINGS:
         if getattr(config, name) is not None:
-            raise ConfigError(f"{name}: the run minimises an objective and has no rows to take it from")
+            raise ConfigError(f"{name}: {learns}; there are no rows to take it from")
     if config.validation_fraction:
-        raise ConfigError("validation_fraction: the run minimises an objective and has no rows to hold out")
+        raise ConfigError(f"validation_fraction: {learns}; there are no rows to hold out")
     if config.l2:
-        raise ConfigError("l2: the penalty is on a data set's loss; put an objective's own penalty in the objective")
+        raise ConfigError(f"l2: the penalty is on a data set's loss; {learns} (put a penalty of your own into it)")
     if config.scaling not in ("auto", "none"):
-        raise ConfigError("scaling: the run minimises an objective and has no features to scale")
+        raise ConfigError(f"scaling: {learns}; there are no features to scale")
     if config.shares is not None and config.shares > 1:
-        raise ConfigError("shares: the run minimises an objective and has no rows to share")
+        raise ConfigError(f"shares: {learns}; there are no rows to share")
+    for name in IGNORED_DATA_SETTINGS:  # each a setting of the data's, which a run without rows has no use for
+        value, default = getattr(config, name), SearchConfig.model_fields[name].default
+        if value != default:
+            raise ConfigError(f"{name}: {value!r} is a setting of the data; {learns}, and has no data to apply it to")
 
 
 def check_resumed_objective(run_dir: Path, state: Checkpoint, objective) -> None:

@@ -18,14 +18,21 @@ import numpy as np
 
 from coordinator.config import SearchConfig
 from coordinator.data.datasets import Dataset
-from coordinator.results.records import RoundRecord, StopReason
+from coordinator.results.placement import placement_fields
+from coordinator.results.records import Environment, RoundRecord, StopReason
 from coordinator.results.result import SearchResult
 from coordinator.rounds.best import Best, Selected, better_of, selection_of, start_of
 from coordinator.rounds.checkpoint import Checkpoint
 from coordinator.rounds.combine import Evaluator, round_best
 from coordinator.rounds.executors import Executor
 from coordinator.rounds.length import objective_round_steps, round_steps
-from coordinator.rounds.objective_round import objective_evaluator, rescored, round_seed, warn_non_finite
+from coordinator.rounds.objective_round import (
+    objective_evaluator,
+    require_a_number,
+    rescored,
+    round_seed,
+    warn_non_finite,
+)
 from coordinator.rounds.seeds import seed_for
 from coordinator.rounds.share_round import RowShares, climber_share
 from workers import ClimbOutcome, ClimbTask, Layout
@@ -296,6 +303,8 @@ class SearchStepper:
         else:
             kept = round_best(previous, reports, self.config.combine, evaluator, round_index, snap=self.layout.snap)
         best = kept.best
+        if self.objective is not None:
+            require_a_number(self.objective, best, reports, round_index)  # a NaN best is an error, not a result
         climber_evaluations = max(report.outcome.evaluations for report in reports)
         evaluations = sum(report.outcome.evaluations for report in reports)  # the climbers'; the coordinator's apart
         seconds = time.monotonic() - started
@@ -336,6 +345,11 @@ class SearchStepper:
         """A score as a record names it: {prefix}_accuracy for a classifier, {prefix}_r2 for a regressor, nothing
         for an objective (which has no score)."""
         return {} if self._score_name is None else {f"{prefix}_{self._score_name}": score}
+
+    def _environment(self) -> Environment:
+        """Where this session ran: the executor's word, and where its rounds' climbs ran, from their records."""
+        session = [record for record in self.history if record.session == self.session]
+        return self.executor.environment().model_copy(update=placement_fields(session))
 
     def checkpoint(self) -> Checkpoint:
         """The state after the rounds so far, to save and resume from."""
@@ -389,7 +403,7 @@ class SearchStepper:
             wall_seconds=self.wall_seconds,
             stopped_because=stopped_because or self.stop_reason or StopReason.CALLER,
             history=self.history.copy(),
-            environment=self.executor.environment(),
+            environment=self._environment(),
             params=kept.outcome.params,
             step_sizes=kept.outcome.step_sizes,
             data=self.prepared.data,

@@ -56,3 +56,23 @@ def test_every_flag_cluster_names_in_its_sources_is_a_flag_of_run_or_its_own():
 
 def test_the_data_suffixes_are_the_ones_the_coordinator_reads():
     assert set(submit.DATA_SUFFIXES) == set(config.DATA_SUFFIXES)
+
+
+def test_the_round_line_cluster_shows_is_the_one_a_run_prints_in_a_log():
+    import io
+
+    from cluster.jobs import ROUND_LINE
+    from coordinator.interface.labels import FigureNames
+    from coordinator.interface.progress import LineProgress
+    from coordinator.results.records import RoundRecord
+
+    record = RoundRecord(
+        round=26, best_loss=0.17, best_accuracy=0.93, evaluations=10, wall_seconds=1.0, evaluations_per_second=10.0,
+        winning_climber=0,
+    )  # fmt: skip
+    kinds = [FigureNames(loss="cross-entropy"), FigureNames(episodes=5), FigureNames(loss="objective", score=None)]
+    for names in kinds:  # a data set's run, a policy's, an objective's
+        stream = io.StringIO()
+        LineProgress(None, stream=stream, live=False, names=names).round_done(record, elapsed_s=5.4)
+        assert ROUND_LINE.match(stream.getvalue()), stream.getvalue()
+    assert not ROUND_LINE.match("searching spiral (300 rows, 2 features, 3 classes), network 2-64-3; results go")

@@ -58,8 +58,8 @@ def test_quiet_and_json_runs_keep_rays_notices_in_its_log_files(tmp_path):
     rounds = [json.loads(line) for line in stdout.splitlines()]  # JSON lines and nothing else
     assert [record["round"] for record in rounds] == [0, 1]
     summary = stderr.splitlines()
-    assert summary[0].startswith("best loss ") and summary[-1].startswith("written: "), stderr
-    assert len(summary) == 5, stderr  # best loss, the seed's figure, evaluations, rounds, written
+    assert summary[0].startswith("best network ") and summary[-1].startswith("written: "), stderr
+    assert len(summary) == 5, stderr  # the best network, the seed's figure, evaluations, rounds, written
 
     for flag, process in runs.items():
         assert (tmp_path / flag / "home" / ".ray" / "auth_token").is_file()  # Ray did turn token auth on

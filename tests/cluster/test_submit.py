@@ -171,7 +171,8 @@ def test_status_logs_and_stop_of_a_job_in_flight_and_nothing_listens_beyond_loop
     )
     try:
         first_line = fetch.stderr.readline()
-        assert re.match(rf"waiting for job {job_id}: RUNNING, \d+ s so far .*; round +\d+  best loss ", first_line)
+        waiting = rf"waiting for job {job_id}: RUNNING, \d+ s so far .*; round +\d+  training cross-entropy "
+        assert re.match(waiting, first_line)
 
         status, out, err = cluster_command(ray_head, capsys, "stop", job_id)
         assert status == 0 and out == f"stopping job {job_id}\n", err

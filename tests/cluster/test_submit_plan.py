@@ -238,7 +238,8 @@ def test_the_local_check_sees_the_flags_as_the_head_will(tmp_path):
         line = check_flags_locally(plan)
     finally:
         data.unlink()
-    assert line.startswith("would run: test-local-check.csv (2 rows, 2 features, 2 classes, 2 held out), network 2-4-2")
+    said = "would run: test-local-check.csv (2 training rows, 2 held out; 2 features, 2 classes), network 2-4-2"
+    assert line.startswith(said)
     assert not (tmp_path / "run").exists()
 
 

@@ -12,6 +12,7 @@ from workers.episodes import EVALUATION, TRAINING, EpisodeObjective, episode_see
 from workers.policy import PolicySpec, act, outputs, space_spec
 
 gymnasium = pytest.importorskip("gymnasium")
+import tests.workers.space_envs  # noqa: E402, F401  (registers SpaceTest/...: an environment of each space)
 
 DISCRETE = PolicySpec(observation="box", observation_size=4, action="discrete", action_size=3, action_start=-1)
 BOX = PolicySpec(
@@ -83,8 +84,69 @@ def test_the_spaces_of_classic_control():
     )
     frozen = make_env("FrozenLake-v1")
     assert space_spec(frozen.observation_space, frozen.action_space).observation == "discrete"
-    with pytest.raises(ValueError, match="is not a Box or Discrete space"):
+    with pytest.raises(ValueError, match=r"observation space Tuple\(Discrete\(2\)\) is a Tuple space; .* reads Box, "):
         space_spec(gymnasium.spaces.Tuple((cartpole.action_space,)), cartpole.action_space)
+
+
+@pytest.mark.parametrize("name", ["Image-v0", "Grid-v0", "MultiDiscrete-v0", "MultiBinary-v0", "WholeBox-v0"])
+def test_every_space_gymnasium_ships_gives_inputs_of_the_spec_and_actions_its_space_contains(name):
+    env_id = f"SpaceTest/{name}"  # registered by tests/workers/space_envs.py; its step asserts the action fits
+    env = make_env(env_id)
+    spec = space_spec(env.observation_space, env.action_space)
+    layout = Layout(spec.layers((3,)))
+    networks = np.random.default_rng(4).standard_normal((2, layout.num_params))
+    envs = [make_env(env_id) for _ in range(6)]
+    returns = rollout_returns(envs, networks, episode_seeds(1, 3, TRAINING), spec, layout)
+    assert returns.shape == (2, 3) and np.all(np.isfinite(returns))
+    observations = [env.observation_space.sample() for _ in range(5)]
+    inputs = spec.inputs(np.stack(observations))
+    assert inputs.shape == (5, spec.observation_size)
+    assert all(spec.inputs(one).tolist() == [row] for one, row in zip(observations, inputs.tolist(), strict=True))
+    flat = np.stack([np.ravel(one) for one in observations]).astype(np.float64)
+    assert spec.inputs(flat).tolist() == inputs.tolist()  # a file's rows: each observation flattened
+    actions = act(networks[0], np.stack(observations), spec, layout)
+    dtype = env.action_space.dtype
+    assert len(actions) == 5 and all(env.action_space.contains(np.asarray(one, dtype=dtype)) for one in actions)
+
+
+def test_an_image_is_its_pixels_flattened_in_c_order_one_or_many():
+    env = make_env("SpaceTest/Image-v0")
+    spec = space_spec(env.observation_space, env.action_space)
+    assert (spec.observation, spec.observation_size, spec.observation_shape) == ("box", 100800, [210, 160, 3])
+    image = env.observation_space.sample()
+    assert spec.inputs(image).tolist() == [np.ravel(image).astype(np.float64).tolist()]
+    shaped = r"expected 100800 numbers each \(shape \(210, 160, 3\)\), got shape \(210, 480\)"
+    with pytest.raises(ValueError, match=shaped):
+        spec.inputs(image.reshape(210, 480))
+
+
+def test_a_multi_discrete_observation_is_each_components_state_one_hot_from_its_start():
+    env = make_env("SpaceTest/MultiDiscrete-v0")  # observations MultiDiscrete([3, 2, 4], start=[1, 0, -2])
+    spec = space_spec(env.observation_space, env.action_space)
+    assert spec.observation_size == 9 and spec.observation_length == 3
+    assert spec.inputs([1, 1, 1]).tolist() == [[1, 0, 0, 0, 1, 0, 0, 0, 1]]
+    assert spec.inputs([[3, 0, -2]]).tolist() == [[0, 0, 1, 1, 0, 1, 0, 0, 0]]
+    with pytest.raises(ValueError, match=r"component 2's state must lie in \[-2, 2\), got 2"):
+        spec.inputs([1, 0, 2])
+    # Actions: the arg-max of each component's outputs, from its start (MultiDiscrete([2, 3], start=[0, 5])).
+    assert spec.actions(np.array([[0.0, 1.0, 5.0, 0.0, 0.0]])).tolist() == [[1, 5]]
+
+
+def test_bits_are_outputs_above_zero_and_a_box_of_whole_numbers_is_rounded_into_its_bounds():
+    bits = space_spec(gymnasium.spaces.MultiBinary(4), gymnasium.spaces.MultiBinary([2, 2]))
+    assert bits.actions(np.array([[0.5, -0.1, 0.0, 2.0]])).tolist() == [[[1, 0], [0, 1]]]
+    whole = space_spec(gymnasium.spaces.Discrete(5), gymnasium.spaces.Box(-3, 3, (2,), np.int64))
+    assert whole.actions(np.array([[0.1, 50.0], [-50.0, -0.4]])).tolist() == [[0.0, 3.0], [-3.0, -1.0]]
+
+
+def test_an_episode_of_states_feeds_the_network_its_one_hot_inputs():
+    env = make_env("FrozenLake-v1")  # Discrete(16) observations: one-hot, never one-hot of one-hot
+    spec = space_spec(env.observation_space, env.action_space)
+    layout = Layout(spec.layers((4,)))
+    networks = np.random.default_rng(0).standard_normal((3, layout.num_params))
+    envs = [make_env("FrozenLake-v1") for _ in range(6)]
+    returns = rollout_returns(envs, networks, episode_seeds(0, 2, TRAINING), spec, layout)
+    assert returns.shape == (3, 2) and set(returns.ravel().tolist()) <= {0.0, 1.0}
 
 
 def test_episode_seeds_repeat_and_training_and_evaluation_never_share_one():

@@ -10,6 +10,7 @@ from tests.coordinator.cli_runner import assert_one_line_error, run_cli
 
 gymnasium = pytest.importorskip("gymnasium")
 
+SPACE_ENVS = "tests.workers.space_envs"  # a module that registers an environment of each space when imported
 # Small on purpose: two rounds of two climbers, two episodes a candidate (a few seconds in one process).
 FLAGS = ["--hidden", "4", "--climbers", "2", "--steps", "10", "--rounds", "2", "--episodes", "2"]
 
@@ -61,9 +62,26 @@ def test_a_pendulum_policys_actions_stay_in_the_box():
     [
         (["--env", "CartPol-v1"], "env: 'CartPol-v1' is not an environment gymnasium knows; did you mean CartPole-v1?"),
         (["--env", "NoSuchEnv"], "env: 'NoSuchEnv' is not an environment gymnasium knows (such as CartPole-v1"),
-        (["--env", "CartPole-v1", "--layers", "3,16,2"], "layers: CartPole-v1 observations have 4 numbers"),
+        (["--env", "CartPole-v1", "--layers", "3,16,2"], "layers: CartPole-v1's observations are 4 inputs"),
+        (["--env", "FrozenLake-v1", "--layers", "1,4,4"], "are 16 inputs (Discrete(16), one-hot), layers start"),
+        (
+            ["--env", f"{SPACE_ENVS}:SpaceTest/Tuple-v0"],
+            "observation space Tuple(Discrete(3), Discrete(2)) is a Tuple space; a policy network reads Box, Discrete, "
+            "MultiDiscrete or MultiBinary observations",
+        ),
+        (["--env", f"{SPACE_ENVS}:SpaceTest/Dict-v0"], "its action space Dict('move': Discrete(2)) is a Dict space"),
+        (["--env", "no_such_package:Pong-v5"], "env: no_such_package:Pong-v5: cannot import no_such_package"),
+        (["--env", f"{SPACE_ENVS}:Pong-v5"], "space_envs was imported but registers no environment 'Pong-v5'"),
+        (["--env", "ALE/Pong-v5"], "one that a package registers is named with its package, such as ale_py:ALE/"),
         (["--env", "CartPole-v1", "--dataset", "spiral"], "give --env or --dataset, not both"),
         (["--env", "CartPole-v1", "--episodes", "0"], "episodes:"),
+        (["--env", "CartPole-v1", "--task", "regression"], "task: 'regression' is a setting of the data; a policy for"),
+        (
+            ["--env", "CartPole-v1", "--weights", "ternary"],
+            "weights: 'ternary' is for searches on data; a policy for CartPole-v1 climbs a network of float weights "
+            "and ReLU units, and its loss is minus its mean return",
+        ),
+        (["--env", "CartPole-v1", "--scaling", "minmax"], "scaling: a policy for CartPole-v1 learns from episodes;"),
     ],
 )
 def test_a_bad_environment_is_one_line_and_exit_status_2(tmp_path, flags, says):
@@ -83,8 +101,12 @@ def test_without_gymnasium_an_environment_is_one_line_naming_the_extra(tmp_path)
 def test_the_command_line_trains_a_policy_and_evaluates_it_on_unseen_episodes(tmp_path):
     completed = run_cli("run", "--env", "CartPole-v1", *FLAGS, "--inprocess", "--out", "run", cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
-    assert "best return" in completed.stdout and "evaluate run" in completed.stdout
-    assert "best return" in completed.stderr  # the live line shows returns, not a loss
+    assert "evaluate run" in completed.stdout
+    summary = completed.stdout.splitlines()[0]
+    best = load_result(tmp_path / "run").best_loss
+    assert summary.startswith(f"kept policy after 2 rounds (rounds reached): return {-best:.2f}, its mean on round 1's")
+    assert "(each round scores it again on new episodes, so this can fall from round to round" in summary
+    assert "on the round's 2 episodes" in completed.stderr  # the live line shows returns, not a loss
     evaluated = run_cli("evaluate", "run", "--episodes", "4", "--seed", "3", cwd=tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr
     lines = evaluated.stdout.splitlines()
@@ -94,3 +116,24 @@ def test_the_command_line_trains_a_policy_and_evaluates_it_on_unseen_episodes(tm
     assert float(lines[1].split()[2]) == pytest.approx(expected, abs=0.005)
     refused = run_cli("evaluate", "run", "--input", "rows.csv", cwd=tmp_path)
     assert_one_line_error(refused, "--input: run learnt a policy for CartPole-v1; it is scored on episodes")
+
+
+@pytest.mark.parametrize(("env", "states"), [("FrozenLake-v1", 16), ("Taxi-v4", 500)])
+def test_an_environment_of_states_climbs_and_its_policy_acts_on_a_state(env, states):
+    config = SearchConfig(env=env, hidden=(4,), climbers=2, steps=3, rounds=2, episodes=1, time_budget=None)
+    result = search(config, executor="inprocess")
+    assert result.rounds_completed == 2 and np.isfinite(result.best_loss)
+    assert result.config.layers == (states, 4, result.policy.action_size)
+    actions = result.predict(np.array([[0.0], [3.0], [states - 1.0]]))  # rows of a file: one state each
+    assert actions.shape == (3,) and actions.tolist() == [int(result.predict(state)[0]) for state in (0, 3, states - 1)]
+
+
+def test_an_environment_a_package_registers_is_named_with_the_package_and_images_are_flattened(tmp_path):
+    env = f"{SPACE_ENVS}:SpaceTest/Image-v0"  # Box(210, 160, 3) of uint8 observations, as Atari's
+    config = SearchConfig(env=env, hidden=(2,), climbers=2, steps=2, rounds=1, episodes=1, time_budget=None)
+    result = search(config, executor="inprocess", run_dir=tmp_path / "run")
+    assert result.config.layers == (210 * 160 * 3, 2, 3) and np.isfinite(result.best_loss)
+    image = np.random.default_rng(0).integers(0, 256, (210, 160, 3))
+    one = load_result(tmp_path / "run").predict(image)
+    assert one.shape == (1,) and result.predict(np.stack([image, image])).tolist() == [one[0], one[0]]
+    assert result.rollout(2, seed=1).returns.shape == (2,)

@@ -30,10 +30,16 @@ def test_help_of_every_command_has_examples(command, tmp_path):
             assert flag in text
     if command == ["predict"]:
         assert "--input" in text and "(default stdout)" in text and "class,p_0,p_1" in text
+        # what each kind of run predicts, not a classifier's alone
+        assert "a regressor's numbers, or a policy's action" in " ".join(text.split())
+        assert "a regressor's: a header row (prediction, or the target's name)" in text
+        assert "a policy's: a header row action (or action_0,action_1,...)" in " ".join(text.split())
     if command == ["plot"]:
         assert "--output" in text and "(default RUN_DIR)" in text
     if command == ["export"]:
         assert "--onnx" in text and "hillclimb[onnx]" in text
+        assert "a regressor's: output prediction (N, targets) in the targets' units" in " ".join(text.split())
+        assert "a regressor's target scaling" in " ".join(text.split())
 
 
 def test_the_installed_script_calls_itself_by_its_own_name(tmp_path):

@@ -298,3 +298,22 @@ def _python(code: str, check: bool = True, environment: dict[str, str] | None = 
     if check:
         assert completed.returncode == 0, completed.stderr
     return completed
+
+
+def test_the_docs_name_the_classifiers_parameters_the_regressor_does_not_take():
+    import inspect
+    from pathlib import Path
+
+    from coordinator import HillClimbRegressor
+
+    classifier = set(inspect.signature(HillClimbClassifier).parameters)
+    regressor = set(inspect.signature(HillClimbRegressor).parameters)
+    missing = classifier - regressor
+    assert missing == {"weights", "activation"}
+    text = " ".join((Path(__file__).resolve().parents[3] / "docs" / "usage.md").read_text().split())
+    said = text[text.index("`HillClimbRegressor` takes the classifier's parameters") :][:300]
+    assert all(f"`{name}`" in said for name in missing), said
+    docstring = " ".join(HillClimbRegressor.__doc__.split())
+    assert all(name in docstring[:300] for name in missing)
+    with pytest.raises(TypeError):
+        HillClimbRegressor(weights="int8")

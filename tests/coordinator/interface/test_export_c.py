@@ -254,5 +254,5 @@ def test_a_policy_with_continuous_actions_is_refused(tmp_path, capsys):
     config = SearchConfig(env="Pendulum-v1", hidden=(4,), rounds=1, climbers=2, episodes=1, steps=5, time_budget=None)
     search(config, executor="inprocess", run_dir=tmp_path / "run")
     assert main(["export", str(tmp_path / "run"), "--c", str(tmp_path / "pendulum.h")]) == 2
-    assert "continuous (box) actions" in capsys.readouterr().err
+    assert "whose actions are Box(1,) of float32, not Discrete" in capsys.readouterr().err
     assert not (tmp_path / "pendulum.h").exists()

@@ -157,3 +157,46 @@ def test_a_resumed_runs_pictures_are_drawn_again_and_a_forced_runs_old_ones_remo
     completed = run_cli("run", *flags, "--out", "run", "--force", "--seed", "1", cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
     assert not (tmp_path / "run" / REGIONS_FILE).exists() and not (tmp_path / "run" / HISTORY_FILE).exists()
+
+
+def test_a_regressors_fit_is_drawn_and_scored_on_each_set_of_rows_as_the_summary_scores_them(tmp_path):
+    from coordinator import SearchConfig, search
+    from coordinator.interface.plot import _fit_figure, run_rows
+    from coordinator.results.evaluation import regression_evaluation_of
+
+    config = SearchConfig(dataset="diabetes", hidden=(4,), climbers=2, steps=200, rounds=2, time_budget=None)
+    result = search(config, executor="inprocess", run_dir=tmp_path / "run")
+    run = read_run(tmp_path / "run")
+    rows, reason = run_rows(run)
+    assert reason is None and [name for name, _part in rows.parts()] == ["training", "held-out", "test"]
+    data = result.data
+    assert [len(part.X) for _name, part in rows.parts()] == [data.rows, data.validation.rows, data.test.rows]
+    r2 = {name: regression_evaluation_of(result.predict_values(part.X), part.targets).r2 for name, part in rows.parts()}
+    assert r2["training"] == pytest.approx(result.best_r2, abs=1e-9)  # the summary's training R^2
+    assert r2["held-out"] == pytest.approx(result.validation_r2, abs=1e-9)
+    assert r2["test"] == pytest.approx(result.test_r2, abs=1e-9)  # and its test R^2: no set drawn mixed in another
+    title = _fit_figure(run, rows).axes[0].get_title()
+    assert f"R^2: training {result.best_r2:.3f} ({data.rows} rows), held-out {result.validation_r2:.3f} " in title
+    assert f"test {result.test_r2:.3f} ({data.test.rows} rows)\nMSE in the targets' units: training " in title
+
+
+def test_decision_regions_name_each_set_of_rows_and_the_training_loss_with_its_l2_term(tmp_path):
+    from coordinator import SearchConfig, search
+    from coordinator.interface.plot import _regions_figure, run_rows
+
+    generator = np.random.default_rng(0)
+    X = generator.normal(size=(80, 2))
+    lines = ["a,b,label"] + [f"{a!r},{b!r},{int(a > 0)}" for a, b in X.tolist()]
+    (tmp_path / "two.csv").write_text("\n".join(lines) + "\n")
+    config = SearchConfig(dataset=str(tmp_path / "two.csv"), hidden=(3,), climbers=2, steps=100, rounds=2,
+                          time_budget=None)  # fmt: skip
+    result = search(config, executor="inprocess", run_dir=tmp_path / "run")
+    run = read_run(tmp_path / "run")
+    rows, _reason = run_rows(run)
+    training, held = rows.training, rows.held_out
+    assert (len(training.X), len(held.X)) == (result.data.rows, result.data.validation.rows) == (64, 16)
+    assert np.mean(result.predict(training.X) == training.labels) == result.best_accuracy
+    assert np.mean(result.predict(held.X) == held.labels) == result.validation_accuracy
+    title = _regions_figure(run, rows).axes[0].get_title()
+    assert f"training rows (64): cross-entropy + L2 {result.best_loss:.4f}\naccuracy: training rows (64) " in title
+    assert f", held-out rows (16) {result.validation_accuracy:.1%}" in title

@@ -198,4 +198,4 @@ def test_a_headed_csv_is_matched_by_column_name_in_predict_and_evaluate(named_ru
     completed = run_cli("evaluate", str(run_dir), "--input", "test.csv", "--label-column", "label", cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
     accuracy = load_result(run_dir).score(X, labels)
-    assert completed.stdout.startswith("rows 60, loss ") and f"accuracy {accuracy:.4f}" in completed.stdout
+    assert completed.stdout.startswith("rows 60, cross-entropy ") and f"accuracy {accuracy:.4f}" in completed.stdout

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from coordinator import SearchConfig, load_result, search
-from coordinator.interface.cli import _print_summary
 from coordinator.interface.progress import JsonProgress, LineProgress, ProgressGroup
 from coordinator.interface.ray_metrics import RayMetrics
+from coordinator.interface.summary import print_summary as _print_summary
 from coordinator.results.records import RoundRecord
 from coordinator.rounds.best import SELECTION_RULE, Best
 from tests.coordinator.cli_runner import TINY_FLAGS, make_run, run_cli
@@ -48,7 +48,7 @@ def test_line_progress_in_a_log_writes_one_plain_line_per_round():
     assert len(lines) == 2
     assert "\r" not in stream.getvalue() and "\x1b" not in stream.getvalue()
     assert " ".join(lines[1].split()) == (
-        "round 1 best loss 0.20000 accuracy 0.900 200.00k evals/s elapsed 3.0 s left 27.0 s"
+        "round 1 training loss 0.20000, accuracy 0.900 200.00k evals/s elapsed 3.0 s left 27.0 s"
     )
 
 
@@ -57,7 +57,7 @@ def test_line_progress_shows_held_out_figures_when_rows_are_held_out():
     record = _record(3).model_copy(update={"validation_loss": 0.41234, "validation_accuracy": 0.85})
     LineProgress(time_budget=None, stream=stream).round_done(record, elapsed_s=1.0)
     assert " ".join(stream.getvalue().split()).startswith(
-        "round 3 best loss 0.25000 accuracy 0.900 held-out loss 0.41234 accuracy 0.850 200.00k evals/s"
+        "round 3 training loss 0.25000, accuracy 0.900 held-out loss 0.41234, accuracy 0.850 200.00k evals/s"
     )
 
 
@@ -72,7 +72,7 @@ def test_line_progress_on_a_terminal_redraws_one_line_and_ends_it():
     progress = LineProgress(time_budget=10.0, stream=stream, live=True)
     progress.climber_done(0, 2, 2, _best())
     drawn = stream.getvalue()
-    assert drawn.startswith("\r") and "climbers 2/2" in drawn and "best loss 0.30000" in drawn
+    assert drawn.startswith("\r") and "climbers 2/2" in drawn and "training loss 0.30000" in drawn
     assert "left" in drawn and not drawn.endswith("\n")
     progress.round_done(_record(0), elapsed_s=0.5)  # the first round's line is kept
     assert stream.getvalue().endswith("\n")
@@ -107,11 +107,13 @@ def test_summary_names_the_figures_the_seed_and_the_files(tmp_path):
     stream = io.StringIO()
     _print_summary(result, tmp_path / "run", stream, [tmp_path / "run" / "history.png"])
     text = stream.getvalue()
-    assert f"best loss {result.best_loss:.5f}, accuracy {result.best_accuracy:.3f} after 2 rounds" in text
-    assert "(rounds reached)" in text
-    assert "the chapter's adjust loop on vertical, network 2-3-3, 10,000 steps: loss 0.1728, accuracy 0.93" in text
+    assert text.startswith(
+        f"best network after 2 rounds (rounds reached): on the training rows (300): cross-entropy "
+        f"{result.best_loss:.5f}, accuracy {result.best_accuracy:.3f}\n"
+    )  # the chapter's data: no L2 term, nothing held out
+    assert "the chapter's adjust loop on vertical, network 2-3-3, 10,000 steps: training cross-entropy 0.1728, " in text
     assert f"{result.evaluations:,} evaluations in {result.wall_seconds:.1f} s" in text
-    assert "/s overall, " in text and "/s while climbing) on 1 worker(s)" in text
+    assert "/s overall, " in text and "/s while climbing); every round in this process (--inprocess; " in text
     assert f"written: {tmp_path}/run/result.json, {tmp_path}/run/weights.npz, {tmp_path}/run/history.png" in text
 
 
@@ -124,11 +126,15 @@ def test_summary_names_the_kept_network_and_the_last_one_in_plain_words(tmp_path
     _print_summary(result, tmp_path, stream)
     first = stream.getvalue().splitlines()[0]
     assert first.startswith(f"kept the network of round {result.selected_round} of 6 ({SELECTION_RULE}): ")
-    assert f"on the 18 held-out rows accuracy {result.validation_accuracy:.3f}" in first
-    assert f"on the training rows accuracy {result.best_accuracy:.3f}, loss {result.best_loss:.5f}" in first
+    held = f"{result.validation_loss:.5f}, accuracy {result.validation_accuracy:.3f}"
+    assert f"on the held-out rows (18): cross-entropy {held}; " in first
+    training = f"{result.best_loss:.5f}, accuracy {result.best_accuracy:.3f}"
+    assert f"on the training rows (42): cross-entropy + L2 {training} (rounds reached)" in first
+    assert "the training loss is the one the climbs minimise (cross-entropy + L2); held-out and test rows are " \
+        "scored by cross-entropy, without the L2 term" in stream.getvalue()  # fmt: skip
     last = result.history[-1]
     if result.selected_round != last.round:
-        assert f"the last round's network: held-out accuracy {last.validation_accuracy:.3f}" in stream.getvalue()
+        assert f"the last round's network: held-out cross-entropy {last.validation_loss:.5f}, " in stream.getvalue()
 
 
 def test_a_resumed_runs_summary_tells_this_session_from_the_whole_run(tmp_path):
@@ -141,6 +147,8 @@ def test_a_resumed_runs_summary_tells_this_session_from_the_whole_run(tmp_path):
     assert [record.round for record in session] == [2, 3, 4]
     evaluations = sum(record.evaluations for record in session)
     assert evaluations < result.evaluations
+    # The start line and the summary name the same round: the last one done before this session.
+    assert ", going on after round 1; results go to run/" in completed.stderr.splitlines()[0]
     line = next(line for line in completed.stdout.splitlines() if line.startswith("this session"))
     assert line.startswith(f"this session (resumed after round 1): 3 rounds, {evaluations:,} evaluations in ")
     assert line.endswith(
@@ -170,7 +178,11 @@ def test_run_log_json_keeps_stdout_for_machines(tmp_path):
     assert [record["round"] for record in rounds] == [0, 1]
     assert {"best_loss", "best_accuracy", "evaluations_per_second", "elapsed_s", "time_left_s"} <= set(rounds[0])
     assert rounds[-1]["time_left_s"] is None  # no budget, no time left
-    assert "best loss" in completed.stderr and "written:" in completed.stderr  # the summary, for people
+    assert "best network" in completed.stderr and "written:" in completed.stderr  # the summary, for people
+    assert rounds[0]["figures"] == {
+        "best_loss": "training rows (300): cross-entropy, no L2 term (l2 is 0); what the climbs minimise",
+        "best_accuracy": "training rows (300): accuracy",
+    }
 
 
 def test_run_in_a_log_prints_round_lines_and_the_summary(tmp_path):
@@ -181,7 +193,7 @@ def test_run_in_a_log_prints_round_lines_and_the_summary(tmp_path):
     assert completed.stderr.startswith(
         "searching vertical (300 rows, 2 features, 3 classes), network 2-3-3; results go to run/"
     )
-    assert "best loss" in completed.stdout and f"{Path('run') / 'result.json'}" in completed.stdout
+    assert "best network" in completed.stdout and f"{Path('run') / 'result.json'}" in completed.stdout
 
 
 class _Listener:
@@ -213,7 +225,7 @@ def test_progress_group_tells_each_onlooker_everything_in_order():
     group.close()
     events = [("started",), ("climber", 1), ("round", 0), ("closed",)]
     assert heard == [(name, *event) for event in events for name in ("a", "b")]
-    assert stream.getvalue().startswith("round     0  best loss 0.25000")
+    assert stream.getvalue().startswith("round     0  training loss 0.25000")
 
 
 def test_ray_metrics_without_a_ray_connection_publish_nothing():
@@ -227,3 +239,29 @@ def test_ray_metrics_without_a_ray_connection_publish_nothing():
            progress=metrics)  # fmt: skip
     assert not metrics.publishing
     metrics.close()
+
+
+def test_every_figure_of_a_run_that_climbs_an_error_rate_with_the_l2_term_names_what_it_is(tmp_path, capsys):
+    from coordinator.interface.cli import main
+
+    flags = ["--dataset", "iris", "--hidden", "4", "--loss", "error", "--climbers", "2", "--steps", "100"]
+    flags += ["--rounds", "2", "--time-budget", "none", "--inprocess"]
+    assert main(["run", *flags, "--out", str(tmp_path / "run")]) == 0
+    out, err = capsys.readouterr()
+    result = load_result(tmp_path / "run")
+    data = result.data
+    rounds = [line for line in err.splitlines() if line.startswith("round")]
+    assert "  training error rate + L2 " in rounds[0] and "  held-out cross-entropy " in rounds[0]
+    assert f"on the held-out rows ({data.validation.rows}): cross-entropy {result.validation_loss:.5f}, " in out
+    assert f"on the training rows ({data.rows}): error rate + L2 {result.best_loss:.5f}, accuracy " in out
+    assert f"test rows never seen by the search ({data.test.rows}): cross-entropy {result.test_loss:.5f}, " in out
+    assert "the climbs minimise (error rate + L2); held-out and test rows are scored by cross-entropy, without" in out
+    assert main(["run", *flags, "--out", str(tmp_path / "json"), "--log-json"]) == 0
+    figures = json.loads(capsys.readouterr().out.splitlines()[0])["figures"]
+    assert figures["best_loss"] == (
+        f"training rows ({data.rows}): error rate, with the L2 term; what the climbs minimise"
+    )
+    assert figures["validation_loss"] == (
+        f"held-out rows ({data.validation.rows}): cross-entropy, without the L2 term, of the round's best network"
+    )
+    assert set(figures) == {"best_loss", "best_accuracy", "validation_loss", "validation_accuracy"}

@@ -44,7 +44,7 @@ def test_a_run_that_ends_while_ray_starts_says_where_it_ran_and_starts_no_actors
     )
     assert not seen["ready"]  # Ray takes seconds to start; the question came at once
     expected = {"executor": "ray", "ray_version": ray_version(), "nodes": 1, "cpus": 1, "workers": 1}
-    assert seen["early"] == expected
+    assert {key: seen["early"][key] for key in expected} == expected  # where its rounds ran: the stepper's to say
     assert not seen["pool"]  # closed before Ray was up: no actor was ever started
 
 
@@ -72,3 +72,22 @@ def test_climbs_run_while_ray_starts_are_recorded_as_the_drivers():
     )
     assert seen["reports"] == 2
     assert not seen["ready"] and seen["placed"] == [2, 0]  # both climbed here, in milliseconds, while Ray started
+
+
+def test_a_run_that_ends_while_ray_starts_leaves_the_start_to_stop_and_the_next_waits_for_it():
+    seen = _run(
+        "import time, ray\n"
+        "from cluster.connect import starts_private_ray\n"
+        "from cluster.stopping import ray_imported, stopping\n"
+        "while not ray_imported():\n"
+        "    time.sleep(0.01)\n"
+        "up = executor._ray_up.is_set()\n"
+        "executor.close()\n"
+        "left, alive, pending = executor.left_to_stop, executor._starter.is_alive(), stopping()\n"
+        "fresh = starts_private_ray(None)\n"  # waits for the start left to stop: a private Ray is to be started anew
+        "print(json.dumps({'up': up, 'left': left, 'alive': alive, 'pending': pending, 'fresh': fresh,\n"
+        "                  'after': [executor._starter.is_alive(), stopping(), ray.is_initialized()]}))\n"
+    )
+    assert not seen["up"]  # Ray takes seconds to start; the run was closed as soon as Ray was imported
+    assert seen["left"] and seen["alive"] and seen["pending"]  # close() did not wait for the start
+    assert seen["fresh"] and seen["after"] == [False, False, False]  # then stopped, before anything else reached Ray

@@ -187,14 +187,45 @@ def test_nan_never_wins_and_is_told_once():
         (CONFIG.model_copy(update={"env": "CartPole-v1"}), {}, "env: give an objective or an environment"),
         (SearchConfig(layers=LAYERS, dataset="iris"), {}, "dataset: an objective replaces the data (iris)"),
         (SearchConfig(layers=LAYERS, l2=0.1), {}, "l2: the penalty is on a data set's loss"),
-        (SearchConfig(layers=LAYERS, validation_fraction=0.2), {}, "validation_fraction: the run minimises"),
+        (SearchConfig(layers=LAYERS, validation_fraction=0.2), {}, "validation_fraction: the objective is the loss"),
+        (SearchConfig(layers=LAYERS, task="regression"), {}, "task: 'regression' is a setting of the data"),
+        (SearchConfig(layers=LAYERS, samples=50), {}, "samples: 50 is a setting of the data"),
+        (SearchConfig(layers=LAYERS, weights="int8"), {}, "weights: 'int8' is for searches on data; the objective"),
+        (CONFIG, {"objective": lambda params, seed, scale: 0.0}, "objective: tests.coordinator.rounds.test_objectives"),
         (SearchConfig(layers=LAYERS, patience=3), {}, "patience: needs held-out rows"),
     ],
 )
 def test_settings_that_do_not_fit_an_objective_are_one_line(config, kwargs, says):
     with pytest.raises(ConfigError) as error:
         search(config, executor="inprocess", objective=kwargs.pop("objective", bowl), **kwargs)
-    assert str(error.value).startswith(says) and "\n" not in str(error.value)
+    assert says in str(error.value) and "\n" not in str(error.value)
+    assert str(error.value).startswith(says.split(":")[0] + ":")
+
+
+def test_a_function_of_three_arguments_is_refused_before_any_round_naming_the_forms_it_is_called_in():
+    calls = []
+
+    def three(params, seed, scale):
+        calls.append(1)
+        return 0.0
+
+    with pytest.raises(ConfigError, match=r"objective: .*three\(params, seed, scale\) cannot be called as f\(params\)"):
+        search(CONFIG, executor="inprocess", objective=three)
+    assert calls == []
+    with pytest.raises(TypeError, match=r"bowl\(params\) cannot be called as f\(params, seed\)"):
+        Objective(bowl, seeded=True)  # said as it is made, not in round 0
+    assert Objective.of(lambda params, seed=0: 0.0).seeded is False  # a default is never a required argument
+    assert Objective.of(lambda *arguments: 0.0).seeded is False
+
+
+def test_a_function_that_gives_nan_everywhere_stops_the_run_in_one_line_and_saves_nothing(tmp_path):
+    with pytest.raises(ObjectiveError) as error, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the round's warning of NaN comes before the error that ends the run
+        search(CONFIG, executor="inprocess", objective=lambda params: math.nan, run_dir=tmp_path / "run")
+    message = str(error.value)
+    assert "all 604 evaluations of round 0 gave NaN or an infinity; there is nothing to climb from" in message
+    assert "\n" not in message and not (tmp_path / "run" / "result.json").exists()
+    assert not (tmp_path / "run" / "checkpoint.npz").exists()
 
 
 def test_an_objective_that_is_not_callable_is_one_line():
@@ -206,6 +237,10 @@ def test_a_data_runs_result_refuses_what_only_a_policy_answers_and_vice_versa():
     result = search(CONFIG.model_copy(update={"rounds": 1}), executor="inprocess", objective=bowl)
     with pytest.raises(ConfigError, match=r"this run minimised tests\.coordinator\.rounds\.test_objectives\.bowl"):
         result.predict_proba(np.zeros((1, 4)))
+    for name in ("predict", "predict_values", "score", "evaluate"):  # each says its own name
+        arguments = (np.zeros((1, 4)), [0]) if name in ("score", "evaluate") else (np.zeros((1, 4)),)
+        with pytest.raises(ConfigError, match=rf"^{name}: this run minimised .*bowl, a function of the parameters"):
+            getattr(result, name)(*arguments)
     with pytest.raises(ConfigError, match="did not learn a policy"):
         result.rollout(3)
 

@@ -68,7 +68,7 @@ def test_the_held_out_rows_and_the_notes_are_told_before_the_run(tmp_path):
     completed = run_cli("run", "--dataset", "many.csv", "--validation-fraction", "0.1", "--dry-run", cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
     assert completed.stderr.startswith("note: validation_fraction: 0.1 of 300 rows holds out 30, too few for one")
-    assert completed.stdout.startswith("would run: many.csv (270 rows, 2 features, 100 classes, 30 held out)")
+    assert completed.stdout.startswith("would run: many.csv (270 training rows, 30 held out; 2 features, 100 classes)")
 
 
 def test_one_row_from_each_class_is_held_out_when_that_is_near_the_fraction():
@@ -239,7 +239,7 @@ def test_the_evaluate_command_scores_labelled_rows_and_draws_the_confusion_matri
     completed = run_cli("evaluate", "run", "--input", "test.csv", cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
     lines = completed.stdout.splitlines()
-    assert lines[0].startswith("rows 20, loss ") and "accuracy" in lines[0]
+    assert lines[0].startswith("rows 20, cross-entropy ") and "accuracy" in lines[0]
     assert any(line.split()[0] == "low" for line in lines[3:6])
     assert "confusion matrix" in completed.stdout
     picture = tmp_path / "run" / "confusion_test.png"
@@ -280,3 +280,28 @@ def test_out_naming_a_file_is_refused_before_work_starts(tmp_path):
                         cwd=tmp_path)  # fmt: skip
     assert_one_line_error(completed, "taken: is a file")
     assert (tmp_path / "taken").read_text() == "mine"
+
+
+def test_evaluate_finds_the_label_by_the_name_the_run_recorded_wherever_the_file_puts_it(tmp_path, capsys):
+    from coordinator.interface.cli import main
+
+    X, y = _blobs()
+    header = ("label", "a", "b", "c")  # trained with the label first, given by its index
+    rows = [f"{label},{row[0]:.17g},{row[1]:.17g},{row[2]:.17g}" for row, label in zip(X, y, strict=True)]
+    lines = [",".join(header), *rows]
+    (tmp_path / "train.csv").write_text("\n".join(lines) + "\n")
+    config = SearchConfig(dataset=str(tmp_path / "train.csv"), label_column="0", hidden=(4,), **TINY)
+    result = search(config, executor="inprocess", run_dir=tmp_path / "run")
+    test = _write_csv(tmp_path / "test.csv", X[::3], y[::3])  # a, b, c, label: the label last
+    assert main(["evaluate", str(tmp_path / "run"), "--input", str(test), "--output", str(tmp_path / "m.png")]) == 0
+    expected = f"rows 20, cross-entropy {result.evaluate(X[::3], y[::3]).loss:.5f} (no L2 term), "
+    assert capsys.readouterr().out.startswith(expected)
+    assert result.data.label_name == "label" and result.data.feature_names == ["a", "b", "c"]
+    held = _write_csv(tmp_path / "held.csv", X[::4], y[::4])  # --validation-data finds it by name too
+    prepared = prepare_run(config.model_copy(update={"validation_data": str(held), "validation_fraction": 0.0}))
+    assert len(prepared.validation.X) == 15
+    # A file without a header has no names: the run's label column stands, by position.
+    (tmp_path / "plain.csv").write_text("\n".join(line for line in lines[1::3]) + "\n")
+    assert main(["evaluate", str(tmp_path / "run"), "--input", str(tmp_path / "plain.csv"), "--output",
+                 str(tmp_path / "p.png")]) == 0  # fmt: skip
+    assert capsys.readouterr().out.startswith("rows 20, cross-entropy ")

@@ -206,3 +206,26 @@ def test_a_resumed_regression_run_is_the_uninterrupted_one(tmp_path):
     resumed = search(SearchConfig(rounds=4), executor="inprocess", run_dir=tmp_path / "run", resume=True)
     assert resumed.params.tobytes() == whole.params.tobytes()
     assert resumed.target_scaling == whole.target_scaling and resumed.selected_round == whole.selected_round
+
+
+def test_a_regression_runs_own_loss_given_on_resume_is_read_beside_its_saved_task(tmp_path, capsys):
+    from coordinator.interface.cli import main
+
+    X, y = _table()
+    lines = ["a,b,price"] + [f"{a:.17g},{b:.17g},{value:.17g}" for (a, b), value in zip(X, y, strict=True)]
+    (tmp_path / "prices.csv").write_text("\n".join(lines) + "\n")
+    flags = ["--dataset", str(tmp_path / "prices.csv"), "--task", "regression", "--hidden", "4", "--steps", "50"]
+    run = str(tmp_path / "run")
+    assert main(["run", *flags, "--climbers", "2", "--rounds", "1", "--inprocess", "--quiet", "--out", run]) == 0
+    # --loss mse is the run's own loss: read with the checkpoint's task, not --task's default (classification)
+    assert main(["run", "--resume", run, "--loss", "mse", "--rounds", "2", "--inprocess", "--quiet"]) == 0
+    assert load_result(run).rounds_completed == 2
+    capsys.readouterr()
+    assert main(["run", "--resume", run, "--loss", "mae", "--rounds", "3", "--inprocess", "--quiet"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: loss: cannot change on resume (checkpoint has 'mse', got 'mae'); only rounds, time_budget, "
+        "target_loss, patience, workers, climb_while_starting can"
+    )
+    assert main(["run", "--resume", run, "--loss", "error", "--rounds", "3", "--inprocess", "--quiet"]) == 2
+    assert "loss: 'error' is a classifier's loss" in capsys.readouterr().err  # beside the saved task, regression
+    assert load_result(run).rounds_completed == 2

@@ -173,7 +173,7 @@ def test_shares_that_cannot_be_are_refused_in_one_line(tmp_path):
         search(config, X[:43], few, executor="inprocess")
     with pytest.raises(ConfigError, match="shares: 2 row shares for a regressor"):
         search(SearchConfig(hidden=(4,), shares=2, rounds=1, task="regression"), X, X[:, 0], executor="inprocess")
-    with pytest.raises(ConfigError, match="shares: the run minimises an objective"):
+    with pytest.raises(ConfigError, match="shares: the objective is the loss; there are no rows to share"):
         search(SearchConfig(layers=(2, 1), shares=2, rounds=1), executor="inprocess", objective=lambda p: 0.0)
     assert_one_line_error(run_cli("run", "--shares", "0", cwd=tmp_path), "shares", "0")
     refused = run_cli("run", "--dataset", "spiral", "--shares", "301", "--out", "run", "--inprocess", cwd=tmp_path)
