@@ -34,7 +34,7 @@ REGRESSION_DATASETS = (*REGRESSION_DATASET_NAMES, *SKLEARN_REGRESSION)
 TaskChoice = Literal["auto", "classification", "regression"]
 TargetScalingChoice = Literal["auto", "standard", "none"]
 # The data files a run reads (coordinator/data/tables.py): a dataset, held-out rows, rows to predict.
-DATA_SUFFIXES = (".csv", ".npz")
+DATA_SUFFIXES = (".csv", ".npz", ".npy")
 # What a run's config says of data handed to search(config, X, y) as arrays.
 ARRAYS = "arrays"
 # What a run's config says when it learnt from no data: it minimised an objective (a function given to
@@ -80,7 +80,9 @@ class SearchConfig(ClimbSettings):
     dataset: str = setting(
         "spiral",
         "'spiral' or 'vertical' (the chapter's nnfs data), 'sine' (the book's regression data), 'digits', 'iris', "
-        "'wine', 'breast_cancer' or 'diabetes' (scikit-learn's, a quarter held out for testing), or a .csv / .npz file",
+        "'wine', 'breast_cancer' or 'diabetes' (scikit-learn's, a quarter held out for testing), a .csv / .npz file, "
+        "or a .npy array (the label its last column, or --label-column): with row shares, each worker reads its own "
+        "rows from it",
         "data",
     )
     task: TaskChoice = setting(
@@ -122,7 +124,7 @@ class SearchConfig(ClimbSettings):
         "data",
     )
     validation_data: str | None = setting(
-        None, "a labelled .csv / .npz file of held-out rows, instead of --validation-fraction", "data"
+        None, "a labelled .csv / .npz / .npy file of held-out rows, instead of --validation-fraction", "data"
     )
     shares: PositiveInt | None = setting(
         None,
@@ -248,13 +250,13 @@ class SearchConfig(ClimbSettings):
         if value in named or Path(value).suffix.lower() in DATA_SUFFIXES:
             return value
         names = ", ".join((*CHAPTER_DATASETS, *SKLEARN_DATASETS))
-        raise ValueError(f"must be one of {names} or a .npz/.csv file, got {value!r}")
+        raise ValueError(f"must be one of {names} or a .csv/.npz/.npy file, got {value!r}")
 
     @field_validator("validation_data")
     @classmethod
     def _validation_file(cls, value: str | None) -> str | None:
         if value is not None and Path(value).suffix.lower() not in DATA_SUFFIXES:
-            raise ValueError(f"must be a .csv or .npz file, got {value!r}")
+            raise ValueError(f"must be a .csv, .npz or .npy file, got {value!r}")
         return value
 
     @model_validator(mode="before")

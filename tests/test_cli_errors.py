@@ -64,7 +64,7 @@ CASES = {
     "unknown data set": (
         ["--dataset", "spirals"],
         "dataset: must be one of spiral, vertical, sine, digits, iris, wine, breast_cancer, diabetes or a "
-        ".npz/.csv file",
+        ".csv/.npz/.npy file",
     ),
     "a count that is not a number": (
         ["--climbers", "many"],

@@ -18,7 +18,7 @@ import numpy as np
 
 from workers import from_scratch
 from workers.losses import CLIP, CROSS_ENTROPY, ERROR_RATE, error_tie, l2_scale
-from workers.rows import Problem
+from workers.rows import Problem, pack_rows
 
 _LOSS_LOW = -math.log(1 - CLIP)  # from_scratch.mean_of's bounds for a mean cross-entropy
 _LOSS_HIGH = -math.log(CLIP)
@@ -30,6 +30,36 @@ class ShareRows:
 
     rows: Mapping[int, Problem]  # share index -> its rows, as the compiled code reads them
     total_rows: int  # the training rows of every share together (what the loss on all rows is a mean over)
+
+
+@dataclass(frozen=True)
+class ShareFile:
+    """Shares a worker reads itself from a .npy file every node can read: which rows, their class indices, the scaling.
+
+    A small message (row indices, not rows): a worker that dies takes its rows with it, and its replacement
+    reads the same rows again. Features are the file's columns but the label's, scaled as
+    (x - offset) / scale (the coordinator's `Scaling.apply`; none: as they are).
+    """
+
+    path: str
+    label_column: int
+    rows: Mapping[int, np.ndarray]  # share -> the file's rows (ascending)
+    labels: Mapping[int, np.ndarray]  # share -> those rows' class indices (int64)
+    total_rows: int  # the training rows of every share together
+    offset: np.ndarray | None = None  # (features,)
+    scale: np.ndarray | None = None  # (features,)
+
+    def read(self) -> ShareRows:
+        """Every share's rows read from the file, scaled and packed: what this worker holds."""
+        array = np.load(self.path, mmap_mode="r", allow_pickle=False)
+        features = [column for column in range(array.shape[1]) if column != self.label_column]
+        packed = {}
+        for share, rows in self.rows.items():
+            X = np.asarray(array[rows][:, features], dtype=np.float64)
+            if self.scale is not None:
+                X = (X - self.offset) / self.scale
+            packed[share] = pack_rows(X, self.labels[share])
+        return ShareRows(packed, self.total_rows)
 
 
 def share_l2(l2: float, rows_in_share: int, total_rows: int) -> float:

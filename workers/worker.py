@@ -14,20 +14,22 @@ from workers.messages import ClimbReport, ClimbTask, ScoreReport, ScoreTask
 from workers.network import Layout
 from workers.rows import Problem, pack_rows, with_loss
 from workers.settings import ClimbSettings
-from workers.shares import ShareRows, partial_sums, share_l2
+from workers.shares import ShareFile, ShareRows, partial_sums, share_l2
 
 
 class ClimbWorker:
     """Runs climbs on the training rows it was created with (`workers.rows.pack_rows`, read-only).
 
-    rows: every training row (a `Problem`), or the shares of them this worker holds (`ShareRows`): a
-    climb task then climbs on its share's rows, with the L2 weight that gives the whole rows' term
-    (`share_l2`), and a score task evaluates the coordinator's candidates on one share. The rows are
-    prepared once by whoever starts the workers: on Ray they travel through the object store, once per
-    node, and every worker process there reads the same pages.
+    rows: every training row (a `Problem`), or the shares of them this worker holds (`ShareRows`, or a
+    `ShareFile` it reads them from): a climb task then climbs on its share's rows, with the L2 weight that
+    gives the whole rows' term (`share_l2`), and a score task evaluates the coordinator's candidates on one
+    share. Rows in memory are prepared once by whoever starts the workers: on Ray they travel through the
+    object store, once per node, and every worker process there reads the same pages.
     """
 
-    def __init__(self, rows: Problem | ShareRows, sizes: tuple[int, ...], settings: ClimbSettings):
+    def __init__(self, rows: Problem | ShareRows | ShareFile, sizes: tuple[int, ...], settings: ClimbSettings):
+        if isinstance(rows, ShareFile):  # its shares' rows, read from the file here
+            rows = rows.read()
         self.shares = rows if isinstance(rows, ShareRows) else ShareRows({0: rows}, rows.labels.shape[0])
         self.layout = Layout(tuple(sizes))
         self.settings = settings.climb_settings()

@@ -25,6 +25,7 @@ from coordinator.config import (
     resolved_task,
 )
 from coordinator.data.columns import column_names
+from coordinator.data.row_file import FileRows, label_index, open_npy
 from coordinator.data.tables import Table, read_table
 
 ClassLabel = int | str
@@ -73,14 +74,15 @@ class Dataset:
         return len(self.classes)
 
     def take(self, rows: np.ndarray) -> Dataset:
-        """The rows given (indices), the classes unchanged."""
+        """The rows given (indices), the classes unchanged (rows of a file stay in the file: `FileRows`)."""
         targets = None if self.targets is None else np.ascontiguousarray(self.targets[rows])
-        return replace(
-            self, X=np.ascontiguousarray(self.X[rows]), labels=np.ascontiguousarray(self.labels[rows]), targets=targets
-        )
+        X = self.X[rows] if isinstance(self.X, FileRows) else np.ascontiguousarray(self.X[rows])
+        return replace(self, X=X, labels=np.ascontiguousarray(self.labels[rows]), targets=targets)
 
     def sha256(self) -> str:
         """The SHA-256 of the rows: features as float64 bytes, then class indices as int64 bytes."""
+        if isinstance(self.X, FileRows):  # read block by block, never whole
+            return self.X.sha256(self.labels)
         digest = hashlib.sha256(np.ascontiguousarray(self.X, dtype=np.float64).tobytes())
         digest.update(np.ascontiguousarray(self.labels, dtype=np.int64).tobytes())
         if self.targets is not None:  # then the targets, as float64 bytes
@@ -275,6 +277,8 @@ def load_dataset(config: SearchConfig, X=None, y=None) -> Dataset:
         dataset = from_arrays(X, y, name=config.dataset, regression=True)
     elif config.dataset in SKLEARN_DATASETS:
         dataset = sklearn_data(config.dataset, regression)
+    elif Path(config.dataset).suffix.lower() == ".npy":
+        dataset = npy_dataset(config.dataset, config.label_column, regression)
     else:
         table = read_table(config.dataset, labelled=True, label_column=config.label_column, targets=regression)
         if not regression and (config.layers is None or not _declares_classes(config.layers, table.y)):
@@ -350,3 +354,21 @@ def _whole(value) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return int(value) if float(value).is_integer() else None
+
+
+def npy_dataset(path: str | Path, label_column: str | None = None, regression: bool = False) -> Dataset:
+    """A .npy file's rows (features, the label in label_column or the last column): the labels read here, the
+    features left in the file (`FileRows`) until something reads them."""
+    array = open_npy(path)
+    column = label_index(path, array.shape[1], label_column)
+    y = np.asarray(array[:, column])
+    if regression:
+        targets = encode_targets(y, str(path))
+        labels, classes = np.zeros(len(y), dtype=np.int64), ()
+    else:
+        targets = None
+        labels, classes = encode_labels(y, str(path))
+        if len(classes) < 2:
+            raise ConfigError(f"{path}: needs at least two classes, found one")
+    X = FileRows(path, np.arange(array.shape[0]), column, array.shape[1])
+    return Dataset(str(Path(path)), X, labels, classes, targets=targets)

@@ -41,6 +41,19 @@ class Scaling(BaseModel):
         spread = np.where(spread > 0, spread, 1.0)
         return cls(kind=kind, offset=[float(value) for value in offset], scale=[float(value) for value in spread])
 
+    @classmethod
+    def from_statistics(cls, kind: str, statistics: dict) -> Scaling:
+        """The scaling of this kind from streamed column statistics (`FileRows.statistics`): rows never gathered."""
+        if kind == "none":
+            return cls(kind="none")
+        offset, spread = {
+            "standard": (statistics["mean"], statistics["std"]),
+            "minmax": (statistics["min"], statistics["max"] - statistics["min"]),
+            "maxabs": (np.zeros_like(statistics["mean"]), statistics["absmax"]),
+        }[kind]
+        spread = np.where(spread > 0, spread, 1.0)
+        return cls(kind=kind, offset=[float(value) for value in offset], scale=[float(value) for value in spread])
+
     def apply(self, X: np.ndarray) -> np.ndarray:
         """Scaled features (samples, features) as float64."""
         X = np.asarray(X, dtype=np.float64)

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from coordinator.config import ConfigError
+from coordinator.data.row_file import label_index, open_npy
 
 # Header cells pandas writes above its row index.
 INDEX_HEADERS = ("", "Unnamed: 0")
@@ -65,7 +66,7 @@ def read_table(
     targets: bool = False,
     label_header: str | None = None,
 ) -> Table:
-    """The table in a .csv or .npz file; a ConfigError names the file, the line and the problem.
+    """The table in a .csv, .npz or .npy file; a ConfigError names the file, the line and the problem.
 
     targets: the label column holds a regressor's targets (any numbers) rather than classes. label_header: the
     label column's name as a run recorded it: where this file's header has it, that column is the label, wherever
@@ -73,7 +74,7 @@ def read_table(
     """
     path = Path(path)
     if path.is_dir():
-        raise ConfigError(f"{path}: is a directory; expected a .csv or .npz {kind}")
+        raise ConfigError(f"{path}: is a directory; expected a .csv, .npz or .npy {kind}")
     if not path.is_file():
         raise ConfigError(f"{path}: no such {kind}")
     suffix = path.suffix.lower()
@@ -83,7 +84,31 @@ def read_table(
         return _read_npz(path, labelled)
     if suffix == ".csv":
         return _read_csv(path, labelled, label_column, targets, label_header)
-    raise ConfigError(f"{path}: unknown {kind} type {suffix or '(none)'!r}; use a .csv or .npz file")
+    if suffix == ".npy":
+        return _read_npy(path, labelled, label_column)
+    raise ConfigError(f"{path}: unknown {kind} type {suffix or '(none)'!r}; use a .csv, .npz or .npy file")
+
+
+def _read_npy(path: Path, labelled: bool, label_column: str | int | None) -> Table:
+    """A 2-D .npy array of numbers: features, and (labelled) the label in label_column or the last column."""
+    array = open_npy(path) if labelled else _features_npy(path)
+    if not labelled:
+        return Table(path, np.asarray(array, dtype=np.float64), None, None)
+    column = label_index(path, array.shape[1], None if label_column is None else str(label_column))
+    features = [index for index in range(array.shape[1]) if index != column]
+    X, y = np.asarray(array[:, features], dtype=np.float64), np.asarray(array[:, column], dtype=np.float64)
+    return Table(path, X, y, None, label_name=str(column))
+
+
+def _features_npy(path: Path) -> np.ndarray:
+    """An unlabelled .npy array of features (rows, features), or a ConfigError naming the file."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError):
+        raise ConfigError(f"{path}: not a .npy array of numbers (pickled files are never loaded)") from None
+    if array.ndim != 2 or array.dtype.kind not in "iuf":
+        raise ConfigError(f"{path}: expected a 2-D array of numbers (rows, features), got {array.dtype} {array.shape}")
+    return array
 
 
 def _read_npz(path: Path, labelled: bool) -> Table:

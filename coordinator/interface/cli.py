@@ -145,14 +145,14 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     predict.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory")
-    predict.add_argument("--input", required=True, metavar="FILE", help=".csv or .npz file of features")
+    predict.add_argument("--input", required=True, metavar="FILE", help=".csv, .npz or .npy file of features")
     predict.add_argument("--output", metavar="FILE.csv", help="write the predictions here (default stdout)")
 
     evaluate = commands.add_parser(
         "evaluate",
         help="score a finished run's network on labelled rows it never saw",
         description="Loss, accuracy, per-class precision and recall and the confusion matrix of a finished run's "
-        "network on a labelled .csv or .npz file (labels as the run saw them).",
+        "network on a labelled .csv, .npz or .npy file (labels as the run saw them).",
         epilog=EVALUATE_EXAMPLES.format(prog=prog),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -365,7 +365,7 @@ def _command_evaluate(args: argparse.Namespace) -> int:
     if result.policy is not None:
         return _evaluate_policy(args, result)
     if args.input is None:
-        raise ConfigError("--input: give the labelled rows to score the network on (a .csv or .npz file)")
+        raise ConfigError("--input: give the labelled rows to score the network on (a .csv, .npz or .npy file)")
     if args.episodes is not None or args.seed is not None:
         flag = "--episodes" if args.episodes is not None else "--seed"
         raise ConfigError(f"{flag}: {args.run_dir} learnt from data, not a policy; evaluate it on rows (--input)")

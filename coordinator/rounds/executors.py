@@ -22,13 +22,14 @@ from cluster.connect import import_ray_for_local, starts_private_ray
 from cluster.stopping import ray_imported, stop_in_background
 from coordinator.config import ConfigError, SearchConfig
 from coordinator.data.datasets import Dataset
+from coordinator.data.row_file import FileRows
 from coordinator.results.records import Environment
 from workers import ClimbReport, ClimbTask, ClimbWorker, Solution, pack_rows
 from workers.messages import ScoreTask
 from workers.objective import Objective, ObjectiveError
 from workers.objective_worker import ObjectiveWorker
 from workers.settings import resolved_loss
-from workers.shares import PartialSums, ShareRows
+from workers.shares import PartialSums, ShareFile, ShareRows
 
 ExecutorKind = Literal["ray", "inprocess"]
 
@@ -47,8 +48,25 @@ def worker_of(
     # and every actor of a node maps the same pages (no copy per actor).
     if share_indices is None or len(share_indices) == 1:
         return ClimbWorker, (training_rows(dataset, config), config.layers, config.climb_settings())
+    if isinstance(dataset.X, FileRows):  # rows in a .npy file: each worker reads its own
+        return ClimbWorker, (share_file(dataset, share_indices, range(len(share_indices))), config.layers,
+                             config.climb_settings())  # fmt: skip
     shares = {share: training_rows(dataset.take(rows), config) for share, rows in enumerate(share_indices)}
     return ClimbWorker, (ShareRows(shares, len(dataset.X)), config.layers, config.climb_settings())
+
+
+def share_file(dataset: Dataset, share_indices: list[np.ndarray], held) -> ShareFile:
+    """What a worker reads its shares (those `held`) of a .npy file's training rows from: rows, labels, scaling."""
+    rows: FileRows = dataset.X
+    return ShareFile(
+        rows.path,
+        rows.label_column,
+        {share: rows.rows[share_indices[share]] for share in held},
+        {share: dataset.labels[share_indices[share]] for share in held},
+        len(rows),
+        rows.offset,
+        rows.scale,
+    )
 
 
 def share_holdings(shares: int, workers: int) -> list[set[int]]:
@@ -188,9 +206,12 @@ class RayExecutor:
         self.info: RayInfo | None = None
         self._worker_class, self._init_args = worker_of(dataset, config, objective, share_indices)
         self.shares = len(share_indices) if share_indices is not None else 1
+        self._dataset, self._share_indices = dataset, share_indices
+        # Rows left in their file are read by the actors, never here: every climb waits for them.
+        in_file = dataset is not None and isinstance(dataset.X, FileRows) and self.shares > 1
         self.batch = objective is not None and objective.batch  # each actor scores its share of a round together
         self._private = starts_private_ray(address)
-        self._climb_while_starting = config.climb_while_starting
+        self._climb_while_starting = config.climb_while_starting and not in_file
         self._driver_tasks = 0  # of the last round
         self.local = None
         try:
@@ -227,7 +248,13 @@ class RayExecutor:
         self._holders = {
             share: {i for i, held in enumerate(self._holdings) if share in held} for share in range(self.shares)
         }
-        if self.shares > 1:  # each actor holds its shares' rows only
+        if self.shares > 1 and isinstance(self._init_args[0], ShareFile):  # each actor reads its shares' rows
+            files = {tuple(sorted(held)): None for held in self._holdings}
+            for held in files:
+                files[held] = share_file(self._dataset, self._share_indices, held)
+            slot_args = [(files[tuple(sorted(held))],) for held in self._holdings]
+            init_args = self._init_args[1:]
+        elif self.shares > 1:  # each actor holds its shares' rows only
             every, *rest = self._init_args
             alone = [ShareRows({share: every.rows[share]}, every.total_rows) for share in range(self.shares)]
             slot_args = [

@@ -39,6 +39,7 @@ from coordinator.config import (
 )
 from coordinator.data.columns import match_columns
 from coordinator.data.datasets import Dataset, check_layers, class_indices, encode_targets, load_dataset
+from coordinator.data.row_file import FileRows
 from coordinator.data.scaling import Scaling
 from coordinator.data.shares import assign_shares, auto_shares, share_problem, share_rows
 from coordinator.data.splits import TEST_SALT, VALIDATION_SALT, stratified_split
@@ -167,13 +168,23 @@ def _prepare_data(config: SearchConfig, whole: Dataset, arrays: bool) -> Prepare
         whole = replace(whole, notes=(*whole.notes, *split_notes))
         validation_source = f"{fraction:g} of the data, stratified, seed {config.seed}"
     training = whole
-    kind = config.scaling if config.scaling != "auto" else _auto_scaling(chapter, training.X)
-    scaling = Scaling.fit(kind, training.X)
+    layers = config.layers or (training.num_features, *config.hidden, training.num_outputs)
+    in_file = isinstance(training.X, FileRows)  # a .npy file's rows: read here only where a run needs them
+    if in_file and _shares(config.model_copy(update={"layers": tuple(layers)}), training) == 1:
+        training, validation, test = (None if part is None else _read(part) for part in (training, validation, test))
+        in_file = False
+    if in_file:  # the training rows stay in the file, statistics streamed block by block; held-out rows read here
+        validation, test = (None if part is None else _read(part) for part in (validation, test))
+        statistics = training.X.statistics()
+        kind = config.scaling if config.scaling != "auto" else _auto_scaling_of(chapter, statistics)
+        scaling = Scaling.from_statistics(kind, statistics)
+    else:
+        kind = config.scaling if config.scaling != "auto" else _auto_scaling(chapter, training.X)
+        scaling = Scaling.fit(kind, training.X)
     target_kind = config.target_scaling
     if target_kind == "auto":
         target_kind = "standard" if training.regression and not chapter else "none"
     target_scaling = Scaling.fit(target_kind, training.targets) if training.regression else None
-    layers = config.layers or (training.num_features, *config.hidden, training.num_outputs)
     check_layers(layers, training)
     samples = config.samples
     if samples is None and config.dataset in CHAPTER_DATASETS and not arrays:
@@ -259,9 +270,26 @@ def _shares(config: SearchConfig, training: Dataset) -> int:
 
 
 def _scaled(part: Dataset, scaling: Scaling, target_scaling: Scaling | None) -> Dataset:
-    """The rows with their features scaled, and a regressor's targets too."""
+    """The rows with their features scaled, and a regressor's targets too (a file's rows: read so by who reads them)."""
     targets = part.targets if target_scaling is None else target_scaling.apply(part.targets)
+    if isinstance(part.X, FileRows):
+        if scaling.kind == "none":
+            return replace(part, targets=targets)
+        return replace(part, X=part.X.scaled(np.asarray(scaling.offset), np.asarray(scaling.scale)), targets=targets)
     return replace(part, X=scaling.apply(part.X), targets=targets)
+
+
+def _read(part: Dataset) -> Dataset:
+    """A file's rows read into memory (a run on one share reads its rows here, as from any file)."""
+    return replace(part, X=np.asarray(part.X)) if isinstance(part.X, FileRows) else part
+
+
+def _auto_scaling_of(chapter: bool, statistics: dict) -> str:
+    """`_auto_scaling` from a file's streamed statistics."""
+    if chapter:
+        return "none"
+    values = statistics["count"] * len(statistics["mean"])
+    return SPARSE_SCALING if values and statistics["nonzeros"] <= (1 - SPARSE_DATA) * values else DEFAULT_SCALING
 
 
 def _auto_scaling(chapter: bool, X: np.ndarray) -> str:

@@ -222,7 +222,7 @@ class SearchStepper:
         regression = prepared.dataset is not None and prepared.dataset.regression
         self._held_out_loss = self._loss_name if regression else "cross_entropy"
         self._training_evaluator = None  # an objective's evaluator is made each round, for the round's seed
-        if self.objective is None:
+        if self.objective is None and (config.shares or 1) == 1:  # on shares, the rows are evaluated where held
             self._training_evaluator = training_evaluator(prepared.dataset, self.layout, config.l2, self._loss_name)
         # What a network's score is called in the records: a classifier's accuracy, a regressor's R^2, none.
         self._score_name = None if self.objective is not None else "r2" if regression else "accuracy"

@@ -165,7 +165,8 @@ def test_a_missing_data_file_and_an_unknown_type_are_named(tmp_path):
         read_dataset_file(tmp_path / "absent.csv")
     path = tmp_path / "data.txt"
     path.write_text("0,1,0\n")
-    with pytest.raises(ConfigError, match=r"data\.txt: unknown data file type '\.txt'; use a \.csv or \.npz file$"):
+    unknown = r"data\.txt: unknown data file type '\.txt'; use a \.csv, \.npz or \.npy file$"
+    with pytest.raises(ConfigError, match=unknown):
         read_dataset_file(path)
 
 

@@ -72,7 +72,7 @@ def test_prediction_table_format():
         ("empty.csv", "", "no data rows"),
         ("header-only.csv", "x,y\n", "no data rows"),
         ("nan.csv", "1,2\nnan,3\n", "line 2, column 0 has 'nan', not a finite number"),
-        ("points.txt", "1,2\n", "unknown input file type '.txt'; use a .csv or .npz file"),
+        ("points.txt", "1,2\n", "unknown input file type '.txt'; use a .csv, .npz or .npy file"),
         ("broken.npz", "not a zip", "not a .npz archive (pickled files are never loaded)"),
     ],
 )
