@@ -62,7 +62,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: this checkout's packages
 
-from bench.common import ONE_THREAD, RESULTS, environment_defaults, mnist_5k
+from bench.common import ONE_THREAD, RESULTS, environment_defaults, mnist_train_test
 
 environment_defaults(ONE_THREAD)
 
@@ -71,7 +71,6 @@ import numpy as np  # noqa: E402
 from cluster.atomic_files import atomic_write_text  # noqa: E402
 from coordinator.config import DEFAULT_L2, ONE_CLIMBER_STEPS  # noqa: E402
 from coordinator.data.shares import assign_shares, share_rows  # noqa: E402
-from coordinator.data.splits import TEST_SALT, stratified_split  # noqa: E402
 from coordinator.rounds.best import Best  # noqa: E402
 from coordinator.rounds.combine import recombination_weights  # noqa: E402
 from coordinator.rounds.length import COORDINATOR_SHARE, MIN_ROUND_WORK, ROUND_WORK, pass_work, step_work  # noqa: E402
@@ -85,9 +84,6 @@ from workers.shares import partial_sums, share_l2, share_means, total_loss  # no
 
 LAYERS = (784, 32, 10)
 RAW = "row_shares.jsonl"
-# The 8 one-pixel moves (rows, columns).
-DIRECTIONS = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
-COPIES = 15
 RULES = {
     "rank": (1.0, 2.0, 4.0),
     "rank-long": (2.0, 4.0, 8.0),
@@ -123,33 +119,6 @@ def _improvement_order(start_losses: np.ndarray, end_losses: np.ndarray) -> np.n
     falls = np.asarray(start_losses) - np.asarray(end_losses)
     improved = [i for i in range(len(falls)) if falls[i] > 0]
     return np.array(sorted(improved, key=lambda i: (-falls[i], i)), dtype=np.int64)
-
-
-def moved(images: np.ndarray, rows: int, columns: int) -> np.ndarray:
-    """Images (n, 28, 28) moved by (rows, columns) pixels, zeros shifted in."""
-    out = np.zeros_like(images)
-    source = images[:, max(0, -rows) : 28 - max(0, rows), max(0, -columns) : 28 - max(0, columns)]
-    out[:, max(0, rows) : 28 - max(0, -rows), max(0, columns) : 28 - max(0, -columns)] = source
-    return out
-
-
-def load(name: str):
-    """(training X, training labels, test X, test labels): the split first, then (mnist60k) the copies."""
-    X, labels = mnist_5k(divide_by=255.0)
-    kept, held = stratified_split(labels, 0.2, 0, TEST_SALT)
-    train_X, train_labels, test_X, test_labels = X[kept], labels[kept], X[held], labels[held]
-    if name == "mnist60k":
-        images = train_X.reshape(-1, 28, 28)
-        digit = np.arange(len(images))
-        copies = []
-        for k in range(COPIES):
-            copy = np.empty_like(images)
-            for direction, (rows, columns) in enumerate(DIRECTIONS):
-                which = (digit + k) % len(DIRECTIONS) == direction
-                copy[which] = moved(images[which], rows, columns)
-            copies.append(copy.reshape(len(images), -1))
-        train_X, train_labels = np.concatenate(copies), np.tile(train_labels, COPIES)
-    return train_X, train_labels, test_X, test_labels
 
 
 def round_length(rows: int, share: int, climbers: int, shares: int, passes: int, rule: str, moved: int) -> int:
@@ -369,7 +338,7 @@ def command_run(args) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     raw = out / RAW
-    data = load(args.data)
+    data = mnist_train_test(args.data)
     rows = len(data[0])
     moved = ClimbSettings().mutated_count(Layout(LAYERS).num_params)
     budget = args.cap_steps * step_work(rows, LAYERS, moved)

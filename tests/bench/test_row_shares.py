@@ -7,7 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from bench.row_shares import LAYERS, Run, moved, round_length
+from bench.common import moved
+from bench.row_shares import LAYERS, Run, round_length
 from coordinator.config import SearchConfig
 from coordinator.rounds.length import round_steps
 from workers import from_scratch
