@@ -55,6 +55,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import sys
 import time
@@ -84,6 +85,7 @@ from workers.shares import partial_sums, share_l2, share_means, total_loss  # no
 
 LAYERS = (784, 32, 10)
 RAW = "row_shares.jsonl"
+WALL = "row_shares_wall.jsonl"  # the timed runs of `wall`
 RULES = {
     "rank": (1.0, 2.0, 4.0),
     "rank-long": (2.0, 4.0, 8.0),
@@ -566,9 +568,41 @@ def _plot(rows: list[dict], path: Path) -> None:
     figure.savefig(path, dpi=110)
 
 
+def command_wall(args) -> None:
+    """TIMED: the search as a user runs it on the .npy file of the training rows, on this machine's cores, with and
+    without shares, to a wall-clock budget; test accuracy on the test digits. Run it with nothing else running."""
+    import tempfile
+
+    from bench.common import comma_list
+    from bench.user_data import run_project
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    train_X, train_labels, test_X, test_labels = mnist_train_test(args.data)
+    load = os.getloadavg()
+    print(f"load average at start: {load}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="hillclimb-wall-") as scratch:
+        train, test = Path(scratch) / "train.npy", Path(scratch) / "test.npy"
+        np.save(train, np.c_[train_X, train_labels])
+        np.save(test, np.c_[test_X, test_labels])
+        for budget in comma_list(float)(args.budgets):
+            for seed in comma_list(int)(args.seeds):
+                for shares in comma_list(str)(args.shares):
+                    flags = [] if shares == "auto" else ["--shares", shares]
+                    row = run_project(train, test, "32", budget, seed, flags)
+                    row = {key: value for key, value in row.items() if key != "config"} | {
+                        "data": args.data, "budget": budget, "seed": seed, "shares_given": shares,
+                        "shares": (row.get("config") or {}).get("shares"), "load_at_start": load,
+                    }  # fmt: skip
+                    print(json.dumps(row), flush=True)
+                    with (out / WALL).open("a") as handle:
+                        handle.write(json.dumps(row) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=("run", "report"))
+    parser.add_argument("command", choices=("run", "report", "wall"))
+    parser.add_argument("--budgets", default="60,300", help="wall: seconds of each search")
     parser.add_argument("--data", default="mnist60k", choices=("mnist5k", "mnist60k"))
     parser.add_argument("--climbers", default="1,16")
     parser.add_argument("--shares", default="1,16")
@@ -593,7 +627,7 @@ def main() -> None:
     )
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args()
-    {"run": command_run, "report": command_report}[args.command](args)
+    {"run": command_run, "report": command_report, "wall": command_wall}[args.command](args)
 
 
 if __name__ == "__main__":
