@@ -24,10 +24,11 @@ sends back their losses; the coordinator regenerates the noise to update the cen
 move the centre; the centre and the best so far are scored beside them, under the same seed, so that
 the run keeps the best network it measured (its result, as a climb's) and no network keeps a lucky
 score from an earlier round: the best after a generation is the lowest of (the best so far, the
-centre, the members) in this round, ties to the centre, then the best so far, NaN never winning. Everything reads the
-losses in candidate order, ties broken by index and NaN ranked last, so how the candidates were
-split among workers, and in which order they came back, changes nothing: the same bits for any
-number of workers.
+centre, the members) in this round, ties to the centre, then the best so far, NaN never winning.
+Everything reads the losses in candidate order, and equal losses share their ranks' utility (a tie,
+common where returns are whole numbers, pushes the centre nowhere; NaN ranks last), so how the
+candidates were split among workers, and in which order they came back, changes nothing: the same
+bits for any number of workers.
 """
 
 from __future__ import annotations
@@ -243,22 +244,31 @@ def ranked(losses: np.ndarray) -> np.ndarray:
     return np.lexsort((np.arange(losses.size), np.where(nan, 0.0, losses), nan))
 
 
-def centred_ranks(losses: np.ndarray) -> np.ndarray:
-    """(N,) utilities in [-0.5, 0.5], the best member's 0.5 (OpenAI's centred ranks, for minimisation)."""
+def _by_rank(losses: np.ndarray, by_rank: np.ndarray) -> np.ndarray:
+    """(N,) the utilities by_rank (best rank first) handed to the members in rank order, equal losses (and every
+    NaN) sharing the mean of their ranks' utilities: a tie carries no preference, whatever the members' order."""
+    losses = np.asarray(losses, dtype=np.float64)
     order = ranked(losses)
+    keys = np.where(np.isnan(losses), np.inf, losses)[order]  # NaN ranks last, all of them tied
     utilities = np.empty(order.size)
-    utilities[order] = 0.5 - np.arange(order.size) / (order.size - 1)
+    start = 0
+    for stop in [*(np.flatnonzero(keys[1:] != keys[:-1]) + 1).tolist(), order.size]:
+        utilities[order[start:stop]] = by_rank[start:stop].mean()
+        start = stop
     return utilities
+
+
+def centred_ranks(losses: np.ndarray) -> np.ndarray:
+    """(N,) utilities in [-0.5, 0.5], the best member's 0.5 (OpenAI's centred ranks, for minimisation; ties share)."""
+    count = len(losses)
+    return _by_rank(losses, 0.5 - np.arange(count) / (count - 1))
 
 
 def log_rank_utilities(losses: np.ndarray) -> np.ndarray:
-    """(N,) NES utilities: max(0, ln(N/2 + 1) - ln(rank)), normalised to sum 1, minus 1/N (sum 0)."""
+    """(N,) NES utilities: max(0, ln(N/2 + 1) - ln(rank)), normalised to sum 1, minus 1/N (sum 0; ties share)."""
     count = len(losses)
     by_rank = np.maximum(0.0, math.log(count / 2 + 1) - np.log(np.arange(1, count + 1)))
-    by_rank = by_rank / by_rank.sum() - 1.0 / count
-    utilities = np.empty(count)
-    utilities[ranked(losses)] = by_rank
-    return utilities
+    return _by_rank(losses, by_rank / by_rank.sum() - 1.0 / count)
 
 
 def generation_noise(seed: int, generation: int, pairs: int, size: int) -> np.ndarray:

@@ -125,15 +125,26 @@ def test_every_method_lowers_the_bowls_loss(method):
     assert float(bowl(state.centre)[0]) < 0.25 * before
 
 
-def test_ranks_put_nan_last_and_ties_to_the_lower_member():
+def test_ranks_put_nan_last_and_equal_losses_share_their_utility():
     losses = np.array([2.0, np.nan, 1.0, 2.0, 0.5, np.nan])
     assert ranked(losses).tolist() == [4, 2, 0, 3, 1, 5]
     utilities = centred_ranks(losses)
-    assert utilities[4] == 0.5 and utilities[5] == -0.5
+    # By rank 0.5, 0.3, 0.1, -0.1, -0.3, -0.5: the equal 2.0s share ranks 3 and 4, the NaNs ranks 5 and 6.
+    assert np.allclose(utilities, [0.0, -0.4, 0.3, 0.0, 0.5, -0.4], rtol=0, atol=1e-15)
+    assert utilities[0] == utilities[3] and utilities[1] == utilities[5]
     assert math.isclose(float(utilities.sum()), 0.0, abs_tol=1e-12)
     weights = log_rank_utilities(losses)
     assert math.isclose(float(weights.sum()), 0.0, abs_tol=1e-12)
-    assert weights[4] > weights[2] > weights[0] > weights[3] and weights[1] == weights[5] == weights.min()
+    assert weights[4] > weights[2] > weights[0] == weights[3] > weights[1] == weights[5]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_generation_of_equal_losses_leaves_the_centre_where_it_is(method):
+    # Whole-number returns tie often (every member of a hopeless policy falls at step 9): ties carry no direction.
+    settings = PopulationSettings(method=method, population=8)
+    state = start_state(np.linspace(-1.0, 1.0, SIZE), settings)
+    after = next_state(state, settings, 0, np.full(9, 3.0))
+    assert after.centre.tobytes() == state.centre.tobytes()
 
 
 def test_openai_es_keeps_sigma_and_snes_adapts_it():
