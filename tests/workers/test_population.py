@@ -196,7 +196,7 @@ def test_the_best_is_the_rounds_lowest_of_the_centre_the_best_so_far_and_the_mem
         ({"learning_rate": -0.1}, "learning_rate"),
         ({"learning_rate": math.inf}, "learning_rate"),
         ({"method": "cma"}, "method"),
-        ({"sigma_learning_rate": 0.1}, "sigma_learning_rate"),
+        ({"method": "openai_es", "sigma_learning_rate": 0.1}, "sigma_learning_rate"),
         ({"method": "snes", "weight_decay": 0.01}, "weight_decay"),
         ({"weight_decay": -1.0}, "weight_decay"),
         ({"members": 4}, "members"),
