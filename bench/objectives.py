@@ -10,7 +10,8 @@ from a seed per round or generation, the same for every candidate of it), with t
 budget on the same cores:
 
 - hillclimb: `search(SearchConfig(env=...), executor="ray")`, a private Ray with one worker per core;
-  the budget counts starting Ray and the workers (as a user's run does);
+  the budget counts starting Ray and the workers (as a user's run does); its defaults (a population
+  strategy, SNES, for an environment), or other settings with `--hillclimb-settings` ({"search": "climb"});
 - pgpe, snes: EvoTorch's PGPE (ClipUp) and SNES, each generation's population scored by a pool of
   one process per core, half the population each; the clock starts before the pool does.
 
@@ -85,6 +86,8 @@ def run_hillclimb(env: str, seed: int, budget: float, cores: int, settings: dict
         "seconds": seconds,
         "evaluations": result.evaluations,
         "rounds": result.rounds_completed,
+        "search": result.config.search,
+        "population": result.config.population,
         "steps_per_round": result.config.steps,
         "climbers": result.config.climbers,
         "best_training_return": -result.best_loss,
@@ -193,8 +196,11 @@ def summarise(paths: list[str]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for run in runs:
-        if run.get("settings") and run["method"] == "hillclimb":
-            run["method"] = "hillclimb " + ", ".join(f"{key}={value}" for key, value in run["settings"].items())
+        if run["method"] == "hillclimb":  # which search it made (runs before population strategies: the climbs)
+            given = ", ".join(f"{key}={value}" for key, value in (run.get("settings") or {}).items())
+            search = run.get("search", "climb")
+            population = f", population {run['population']}" if run.get("population") else ""
+            run["method"] = f"hillclimb ({search}{population})" + (f" {given}" if given else "")
     order = lambda key: (ENVS.index(key[0]), METHODS.index(key[1].split()[0]), key[1])  # noqa: E731
     for env, method in sorted({(run["env"], run["method"]) for run in runs}, key=order):
         cell = [run for run in runs if run["env"] == env and run["method"] == method]
@@ -220,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=60.0, help="wall-clock seconds of each run")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument(
-        "--hillclimb-settings", default="{}", help='the hillclimb runs\' other climb settings, JSON: {"step_size": 0.5}'
+        "--hillclimb-settings", default="{}", help='the hillclimb runs\' other settings, JSON: {"search": "climb"}'
     )
     parser.add_argument("--out", default=str(RESULTS / "objectives.jsonl"))
     parser.add_argument("--one", help=argparse.SUPPRESS)  # env,method,seed: one run, its JSON line on stdout

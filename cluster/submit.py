@@ -69,7 +69,7 @@ FILE_FLAGS = ("--config", "--dataset")
 # for job_entry to print it (its default, 3 s, is too short).
 JOB_ENVIRONMENT = {"PYTHONUNBUFFERED": "1", "RAY_JOB_STOP_WAIT_TIME_S": str(STOP_WAIT_S)}
 DRY_RUN_TIMEOUT_S = 120.0  # the local check of the flags; it loads the data, which a big file makes slow
-DATA_SUFFIXES = (".npz", ".csv")
+DATA_SUFFIXES = (".npz", ".csv", ".npy")
 
 
 class SubmitError(ClusterError):

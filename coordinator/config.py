@@ -11,11 +11,26 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from workers.population import POPULATION_SEARCHES, PopulationSettings
 from workers.settings import ClimbSettings, finite_non_negative, loss_mismatch, resolved_loss, setting
 
 # A round of one climber, in steps; more climbers make shorter rounds (coordinator/rounds/length.py).
 ONE_CLIMBER_STEPS = 20_000
 Combine = Literal["best", "recombine"]
+# Which search runs: the chapter's climbs, or a population strategy (workers/population.py); auto chooses by what the
+# run minimises (`resolved_search`).
+Search = Literal["auto", "climb", "snes", "openai_es", "pgpe"]
+# What auto chooses for an objective or an environment: SNES reached one worker's return soonest at 16 and 64 workers
+# (bench/results/expensive_objectives.md), where an evaluation (an episode, a call) is the whole cost.
+OBJECTIVE_SEARCH = "snes"
+# Settings only a population strategy reads, and settings only the climbs read (weights, activation and loss are
+# refused for any objective, by prepare_objective, and l2 is a data set's): either given to the other search is refused.
+POPULATION_SETTINGS = ("population", "sigma", "learning_rate", "sigma_learning_rate", "weight_decay")
+CLIMB_SETTINGS = (
+    *(name for name in ClimbSettings.model_fields if name not in ("weights", "activation", "loss", "l2")),
+    "combine",
+    "climbers",
+)
 
 # The chapter's data sets (nnfs), drawn exactly as the chapter draws them.
 DATASET_NAMES = ("spiral", "vertical")
@@ -54,6 +69,7 @@ SECTIONS = {
     "data": "the data",
     "env": "a gymnasium environment, instead of data (pip install 'hillclimb[rl]')",
     "network": "the network",
+    "search": "which search: climbs, or a population strategy (auto: a population for an objective or --env)",
     "climb": "what each climber does",
     "rounds": "rounds and when to stop",
     "where": "where it runs (never changes the result)",
@@ -69,10 +85,11 @@ class ConfigError(ValueError):
 PositiveInt = Annotated[int, Field(ge=1)]
 
 
-class SearchConfig(ClimbSettings):
+class SearchConfig(ClimbSettings, PopulationSettings):
     """Everything that decides a search's result (and the few knobs that only decide its speed).
 
-    The climb settings come from workers.settings.ClimbSettings; the rest are declared here.
+    The climb settings come from workers.settings.ClimbSettings, a population strategy's from
+    workers.population.PopulationSettings; the rest are declared here.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
@@ -154,6 +171,23 @@ class SearchConfig(ClimbSettings):
     )
     layers: tuple[PositiveInt, ...] | None = setting(
         None, "every layer size, inputs first, classes last, checked against the data; none = from --hidden", "network"
+    )
+
+    # Declared again: auto and climb besides the population strategies, and an automatic population (the stepper's).
+    search: Search = setting(
+        "auto",
+        "'climb' (the chapter's adjust-and-revert climbs, recombined each round) or a population strategy, a "
+        "round one generation: 'snes' (a step size per parameter), 'openai_es' (antithetic pairs, Adam) or 'pgpe' "
+        f"(ClipUp); auto = {OBJECTIVE_SEARCH} for an objective or --env (an evaluation is an episode or a call, and a "
+        "generation's members keep every worker busy), climb on data",
+        "search",
+    )
+    population: PositiveInt | None = setting(
+        None,
+        "a population strategy's members a generation, an even number (antithetic pairs); none = SNES's own "
+        "4 + 3 ln(parameters), raised to fill whole evaluations a worker (set it for a result that is the same on "
+        "any machine)",
+        "search",
     )
 
     # The climbers' steps, declared again only to give it an automatic default (resolved by the stepper).
@@ -296,6 +330,10 @@ class SearchConfig(ClimbSettings):
             for name, plain in (("weights", "float"), ("activation", "relu")):
                 if getattr(self, name) != plain:
                     raise ValueError(f"{name}: {getattr(self, name)!r} is for classifiers; a regressor's is {plain!r}")
+        if self.search != "auto" or self.env is not None:
+            mismatch = search_mismatch(self, resolved_search(self, objective=self.env is not None))
+            if mismatch is not None:
+                raise ValueError(mismatch)
         sine = self.dataset in REGRESSION_DATASET_NAMES and "dataset" in self.model_fields_set
         if sine and self.layers is not None and (self.layers[0], self.layers[-1]) != (1, 1):
             raise ValueError(
@@ -327,6 +365,37 @@ class SearchConfig(ClimbSettings):
         if unresolved:
             return self.model_copy(update=unresolved).climb_settings()
         return super().climb_settings()
+
+    def population_settings(self, population: int) -> PopulationSettings:
+        """What a population strategy is told: its settings, with the population the run resolved."""
+        values = {name: getattr(self, name) for name in PopulationSettings.model_fields}
+        return PopulationSettings(**values | {"population": population})
+
+
+def resolved_search(config: SearchConfig, objective: bool) -> str:
+    """The search a run makes: the config's, auto read from what it minimises (an objective or environment's
+    return: a population strategy; a data set's loss: the climbs)."""
+    if config.search != "auto":
+        return config.search
+    return OBJECTIVE_SEARCH if objective else "climb"
+
+
+def search_mismatch(config: SearchConfig, search: str) -> str | None:
+    """One line for the first setting given that the search does not read (its value not the default), or None."""
+    population = search in POPULATION_SEARCHES
+    for name in CLIMB_SETTINGS if population else POPULATION_SETTINGS:
+        value, default = getattr(config, name), SearchConfig.model_fields[name].default
+        if value != default:
+            if population:
+                return (
+                    f"{name}: {value!r} is a setting of the climbs; a {search} search moves a population (its "
+                    f"settings: {', '.join(POPULATION_SETTINGS)}; or give --search climb)"
+                )
+            return (
+                f"{name}: {value!r} is a setting of a population strategy; this run climbs (give --search snes, "
+                "openai_es or pgpe for a population)"
+            )
+    return None
 
 
 def resolved_task(config: SearchConfig) -> str:
@@ -367,9 +436,10 @@ def current_names(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def saved_config(values: dict[str, Any]) -> SearchConfig:
-    """A SearchConfig from a saved run's JSON; one written before row shares climbed on every row (one share)."""
-    values = current_names(values)
-    return SearchConfig(**({"shares": 1} | values if "shares" not in values else values))
+    """A SearchConfig from a saved run's JSON; one written before row shares climbed on every row (one share), one
+    written before population strategies climbed."""
+    values = {"shares": 1, "search": "climb"} | current_names(values)
+    return SearchConfig(**values)
 
 
 def describe_validation_error(error: ValidationError) -> str:

@@ -1,4 +1,4 @@
-"""What one worker computes: the network, the hill climbs and the workers that run them.
+"""What one worker computes: the network, the hill climbs, the population strategies and the workers that run them.
 
 The names below are the public ones, and load on first use, so that reading a setting
 (`workers.settings`) does not compile or load the kernel: a command that only checks its input, or
@@ -27,6 +27,9 @@ _HOMES = {
     "climb_objective": "workers.objective_climb",
     "ObjectiveWorker": "workers.objective_worker",
     "PolicySpec": "workers.policy",
+    "PopulationSettings": "workers.population",
+    "PopulationState": "workers.population",
+    "run_generation": "workers.population",
     "pack_rows": "workers.rows",
     "ClimbSettings": "workers.settings",
     "ClimbWorker": "workers.worker",

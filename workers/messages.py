@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from workers.climbs import ClimbOutcome
+from workers.population import PopulationSettings, PopulationState
 from workers.shares import PartialSums
 
 
@@ -56,3 +57,33 @@ class ScoreReport:
     round_index: int
     share: int
     partials: PartialSums
+
+
+@dataclass(frozen=True)
+class Generation:
+    """What every worker of a population round is handed once: the strategy's state, its settings and the run's
+    seed, from which each regenerates its candidates (their noise is never sent)."""
+
+    round_index: int
+    state: PopulationState
+    settings: PopulationSettings
+    seed: int  # the run's seed: the members' noise is a function of (seed, generation, pair)
+
+
+@dataclass(frozen=True)
+class CandidateTask:
+    """A run of consecutive candidates of a population round, scored together by one worker."""
+
+    round_index: int
+    first: int
+    stop: int  # one past the last candidate
+    round_seed: int | None = None  # a seeded objective's seed for the round, the same for every candidate
+
+
+@dataclass(frozen=True)
+class CandidateReport:
+    """The losses (stop - first,) of a task's candidates; the coordinator drops reports of other rounds."""
+
+    round_index: int
+    first: int
+    losses: np.ndarray

@@ -317,7 +317,7 @@ def _describe(prepared) -> str:
         return (
             f"{config.env} (observations {inputs_of(policy)}; actions from {outputs_of(policy)}; the loss is minus "
             f"the mean return of {config.episodes} episodes, new ones each round), policy "
-            f"{'-'.join(map(str, config.layers))}{resumed}"
+            f"{'-'.join(map(str, config.layers))}, search {config.search}{resumed}"
         )
     held = [f"{part.rows:,} {what}" for part, what in ((data.validation, "held out"), (data.test, "for testing"))
             if part is not None]  # fmt: skip

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from coordinator.config import CHAPTER_DATASETS, OBJECTIVE, SearchConfig, default_l2, resolved_task
 from coordinator.results.records import DataRecord
+from workers.population import POPULATION_SEARCHES
 from workers.settings import resolved_loss
 
 LOSS_WORDS = {"cross_entropy": "cross-entropy", "error": "error rate", "mse": "MSE", "mae": "MAE"}
@@ -30,6 +31,7 @@ class FigureNames:
     held_out_rows: int | None = None
     test_rows: int | None = None
     episodes: int | None = None  # a policy's: the episodes a round scores it on (its loss is minus their mean return)
+    parts: str = "climbers"  # what reports in a round: climbers, or a population's groups of candidates
 
     @property
     def policy(self) -> bool:
@@ -89,10 +91,13 @@ class FigureNames:
 
 def figure_names(config: SearchConfig, data: DataRecord | None = None) -> FigureNames:
     """The words for the figures of a run of this (resolved) config, on the rows data records."""
+    parts = "candidate groups" if config.search in POPULATION_SEARCHES else "climbers"
     if config.env is not None:
-        return FigureNames(loss="minus the mean return", held_out_loss="", score=None, episodes=config.episodes)
+        return FigureNames(
+            loss="minus the mean return", held_out_loss="", score=None, episodes=config.episodes, parts=parts
+        )
     if config.dataset == OBJECTIVE:
-        return FigureNames(loss="objective", held_out_loss="", score=None)
+        return FigureNames(loss="objective", held_out_loss="", score=None, parts=parts)
     regression = resolved_task(config) == "regression"
     loss = resolved_loss(config.loss, regression)
     penalised = bool(config.l2 if config.l2 is not None else default_l2(config.dataset in CHAPTER_DATASETS))

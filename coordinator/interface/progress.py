@@ -111,7 +111,7 @@ class LineProgress:
             return
         self._last_draw = now
         self._draw(
-            f"round {round_index:>5}  climbers {done}/{total}  {self.shown(best.loss, _number(best.score))}  "
+            f"round {round_index:>5}  {self.names.parts} {done}/{total}  {self.shown(best.loss, _number(best.score))}  "
             f"{self._timing(self._elapsed_now())}",
             keep=False,
         )

@@ -103,6 +103,8 @@ def rounds_line(result) -> str:
     """What the climbers bought: who won the rounds, and the losses computed one after another."""
     history = result.history
     config = result.config
+    if config.population is not None and config.search != "climb":  # a population strategy's rounds: generations
+        return generations_line(result)
     combined = sum(record.combined for record in history)
     single = sum(record.winning_climber is not None for record in history)
     critical = [record.critical_evaluations for record in history if record.critical_evaluations is not None]
@@ -121,6 +123,17 @@ def rounds_line(result) -> str:
             f"whose share's loss fell most) on share 0-{shares - 1}: {', '.join(map(str, led))} rounds"
         )
     return text
+
+
+def generations_line(result) -> str:
+    """What a population strategy's rounds bought: generations of how many, and the evaluations one after another."""
+    config, history = result.config, result.history
+    critical = sum(record.critical_evaluations or 0 for record in history)
+    return (
+        f"rounds of one {config.search} generation each: {config.population} members, the centre and the best so far "
+        f"scored under the round's draws; {result.evaluations:,} evaluations, {critical:,} of them one after another "
+        "(the most one worker made in each round)"
+    )
 
 
 def share_sizes(sizes: list[int] | None) -> str:

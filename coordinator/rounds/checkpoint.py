@@ -18,6 +18,7 @@ from coordinator.results.run_files import CHECKPOINT_FILE
 from coordinator.rounds.best import Best, Selected
 from workers import ClimbOutcome
 from workers.network import Layout
+from workers.population import PopulationState
 
 # 1: the best and the history; 2 adds the network kept for held-out rows, the data's record and its scaling.
 FORMAT_VERSIONS = (1, 2)
@@ -40,6 +41,11 @@ class Checkpoint:
     objective: ObjectiveRecord | None = None  # what the run minimises when it has no data
     target_scaling: Scaling | None = None  # a regressor's
     share_scale: float = 1.0  # row shares: the recombination lengths' scale for the next round
+    population: PopulationState | None = None  # a population strategy's, after the last generation
+
+
+# A population strategy's arrays as a checkpoint names them (its best is the checkpoint's best).
+POPULATION_ARRAYS = ("centre", "sigmas", "velocity", "second_moment")
 
 
 def _best_state(best: Best, prefix: str) -> dict:
@@ -104,9 +110,23 @@ def save_checkpoint(directory: str | Path, checkpoint: Checkpoint) -> None:
             "selected_params": selected.best.outcome.params,
             "selected_step_sizes": selected.best.outcome.step_sizes,
         }
+    population = checkpoint.population
+    if population is not None:
+        state["population_generation"] = population.generation
+        arrays |= {f"population_{name}": getattr(population, name) for name in POPULATION_ARRAYS}
     # The rest as UTF-8 bytes (a numpy string would take 4 bytes a character, and the history grows).
     text = np.frombuffer(json.dumps(state).encode(), dtype=np.uint8)
     atomic_save_npz(Path(directory) / CHECKPOINT_FILE, **arrays, state=text)
+
+
+def _population_from(state: dict, arrays: dict, best: Best) -> PopulationState | None:
+    """A population strategy's state as saved (its best the checkpoint's best), or None for a climb's run."""
+    if "population_generation" not in state:
+        return None
+    saved = {name: arrays[f"population_{name}"] for name in POPULATION_ARRAYS}
+    return PopulationState(
+        **saved, generation=int(state["population_generation"]), best=best.outcome.params, best_loss=best.loss
+    )
 
 
 def load_checkpoint(directory: str | Path) -> Checkpoint:
@@ -146,12 +166,17 @@ def load_checkpoint(directory: str | Path) -> Checkpoint:
             objective=ObjectiveRecord(**state["objective"]) if state.get("objective") is not None else None,
             target_scaling=Scaling(**state["target_scaling"]) if state.get("target_scaling") is not None else None,
             share_scale=float(state.get("share_scale", 1.0)),
+            population=_population_from(state, arrays, best),
         )
     except ConfigError:
         raise
     except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError, TypeError, AttributeError, ValidationError):
         raise ConfigError(f"{path}: checkpoint is truncated or corrupt; cannot resume") from None
     expected = (Layout(config.layers).num_params,)
+    if checkpoint.population is not None:
+        population = checkpoint.population
+        if any(getattr(population, name).shape != expected for name in POPULATION_ARRAYS):
+            raise ConfigError(f"{path}: checkpoint population does not fit layers {list(config.layers)}")
     networks = [best] + ([selected.best] if selected is not None else [])
     for network in networks:
         params, step_sizes = network.outcome.params, network.outcome.step_sizes

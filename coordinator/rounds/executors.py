@@ -1,4 +1,4 @@
-"""Where climbs run: on Ray worker actors, or in this process (for debugging and tests).
+"""Where climbs (and a population's candidates) run: on Ray worker actors, or in this process (for debugging and tests).
 
 Both take the same tasks and give the same reports, so a search's result does not depend on
 which one ran it, nor on how many workers it had.
@@ -25,7 +25,7 @@ from coordinator.data.datasets import Dataset
 from coordinator.data.row_file import FileRows
 from coordinator.results.records import Environment
 from workers import ClimbReport, ClimbTask, ClimbWorker, Solution, pack_rows
-from workers.messages import ScoreTask
+from workers.messages import CandidateReport, CandidateTask, Generation, ScoreTask
 from workers.objective import Objective, ObjectiveError
 from workers.objective_worker import ObjectiveWorker
 from workers.settings import resolved_loss
@@ -100,6 +100,9 @@ class Executor(Protocol):
     def run_round(self, start: Solution | None, tasks: list[ClimbTask]) -> Iterator[ClimbReport]:
         """Reports of the round's tasks, each exactly once."""
 
+    def run_candidates(self, generation: Generation, tasks: list[CandidateTask]) -> Iterator[CandidateReport]:
+        """The losses of a population round's candidates, each task's exactly once (a run on an objective)."""
+
     def placement(self) -> RoundPlacement:
         """Where the last round's climbs ran."""
 
@@ -140,6 +143,12 @@ class InProcessExecutor:
         self._last_tasks = len(tasks)
         for group in task_groups(tasks, self.workers) if self.batch else [[task] for task in tasks]:
             yield from self.worker.run(start, group)
+
+    def run_candidates(self, generation: Generation, tasks: list[CandidateTask]) -> Iterator[CandidateReport]:
+        """The losses of the tasks' candidates, in task order."""
+        self._last_tasks = len(tasks)
+        for task in tasks:
+            yield from self.worker.evaluate(generation, [task])
 
     def placement(self) -> RoundPlacement:
         """Every climb of the last round ran here."""
@@ -330,14 +339,29 @@ class RayExecutor:
         if not queue:
             return
         accept = lambda report: report.round_index == round_index  # noqa: E731
-        try:
+        with _objective_errors():
             if self.batch:  # groups of a round's climbers, one call each; a group's reports come back together
                 yield from self.pool.run("run_groups", start, task_groups(queue, self.workers), accept=accept)
             else:  # a climb on a row share goes to an actor that holds it
                 yield from self.pool.run("run", start, queue, accept=accept, eligible=self._holders_of)
-        except ObjectiveError as error:  # raised in an actor: Ray's wrapper holds the one line as its cause
-            cause = getattr(error, "cause", None)
-            raise (cause if isinstance(cause, ObjectiveError) else ObjectiveError(str(error))) from None
+
+    def run_candidates(self, generation: Generation, tasks: list[CandidateTask]) -> Iterator[CandidateReport]:
+        """The losses of the tasks' candidates as they arrive (here while the actors start); other rounds' dropped."""
+        round_index = generation.round_index
+        queue = list(tasks)
+        self._driver_tasks = 0
+        if self.pool is not None:
+            self.pool.last_run_workers = set()
+        if not self._climb_while_starting:
+            self.wait_until_ready()
+        while queue and not self._actors_ready():
+            yield from self.local.evaluate(generation, [queue.pop(0)])
+            self._driver_tasks += 1
+        if not queue:
+            return
+        accept = lambda report: report.round_index == round_index  # noqa: E731
+        with _objective_errors():
+            yield from self.pool.run("evaluate", generation, queue, accept=accept)
 
     def _holders_of(self, task: ClimbTask | ScoreTask) -> set[int]:
         """The actors that hold the task's share of the rows."""
@@ -402,6 +426,16 @@ class RayExecutor:
                     UserWarning,
                     stacklevel=2,
                 )
+
+
+@contextlib.contextmanager
+def _objective_errors() -> Iterator[None]:
+    """An objective's failure in an actor as the one line the actor wrote (Ray's wrapper holds it as its cause)."""
+    try:
+        yield
+    except ObjectiveError as error:
+        cause = getattr(error, "cause", None)
+        raise (cause if isinstance(cause, ObjectiveError) else ObjectiveError(str(error))) from None
 
 
 def ray_version() -> str:

@@ -36,6 +36,7 @@ from coordinator.config import (
     config_loss,
     default_l2,
     resolved_task,
+    search_mismatch,
 )
 from coordinator.data.columns import match_columns
 from coordinator.data.datasets import Dataset, check_layers, class_indices, encode_targets, load_dataset
@@ -97,6 +98,7 @@ def prepare_run(
     if objective is not None or config.env is not None:
         prepared = prepare_objective(config, objective, X, y)
     else:
+        _check_climbs_on_data(config)
         whole = load_dataset(config, X, y)
         prepared = _prepare_data(config, whole, arrays=X is not None)
     if state is not None and state.data is not None and state.data.sha256 != prepared.data.sha256:
@@ -111,6 +113,18 @@ def prepare_run(
     if run_dir is not None and not resume:
         _claim_run_dir(run_dir, force, claim)  # only now: bad input must not cost the user an old run
     return replace(prepared, run_dir=run_dir, state=state, start=start)
+
+
+def _check_climbs_on_data(config: SearchConfig) -> None:
+    """A run on data climbs: a population strategy, or one's settings, refused in one line."""
+    if config.search not in ("auto", "climb"):
+        raise ConfigError(
+            f"search: {config.search!r} is for an objective or --env (an evaluation an episode or a call); a data "
+            "set's loss is climbed (give --search climb, or leave it out)"
+        )
+    mismatch = search_mismatch(config, "climb")
+    if mismatch is not None:
+        raise ConfigError(mismatch)
 
 
 def _checked_start(start: Solution, layers: tuple[int, ...]) -> Solution:
@@ -191,6 +205,7 @@ def _prepare_data(config: SearchConfig, whole: Dataset, arrays: bool) -> Prepare
         samples = SINE_SAMPLES if config.dataset in REGRESSION_DATASET_NAMES else CHAPTER_SAMPLES
     resolved = config.model_copy(
         update={
+            "search": "climb",
             "task": resolved_task(config),
             "loss": config_loss(config),
             "target_scaling": target_kind,

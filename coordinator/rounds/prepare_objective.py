@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from coordinator.config import OBJECTIVE, ConfigError, SearchConfig
+from coordinator.config import OBJECTIVE, ConfigError, SearchConfig, resolved_search, search_mismatch
 from coordinator.data.environments import check_layers, env_objective, env_spec, episode_limit
 from coordinator.data.scaling import Scaling
 from coordinator.rounds.checkpoint import Checkpoint
@@ -43,6 +43,10 @@ def prepare_objective(config: SearchConfig, objective, X=None, y=None) -> Prepar
                 f"{name}: {value!r} is for searches on data; {what} climbs a network of float weights and ReLU "
                 f"units, and its loss is {loss}"
             )
+    search = resolved_search(config, objective=True)
+    mismatch = search_mismatch(config, search)
+    if mismatch is not None:
+        raise ConfigError(mismatch)
     policy = episode_steps = None
     if config.env is not None:
         policy = env_spec(config.env)
@@ -61,8 +65,13 @@ def prepare_objective(config: SearchConfig, objective, X=None, y=None) -> Prepar
                 "workers.network.Layout(layers)), such as layers=(4, 16, 2)"
             )
         layers = tuple(config.layers)
+    # A climb's cap on the parameters a step moves, resolved for the layers; a population moves every parameter.
+    max_mutations = config.max_mutations
+    if search == "climb" and max_mutations is None:
+        max_mutations = auto_max_mutations(Layout(layers).num_params)
     resolved = config.model_copy(
         update={
+            "search": search,
             "dataset": OBJECTIVE,
             "layers": layers,
             "hidden": layers[1:-1],
@@ -70,7 +79,7 @@ def prepare_objective(config: SearchConfig, objective, X=None, y=None) -> Prepar
             "validation_fraction": 0.0,
             "l2": 0.0,
             "shares": 1,
-            "max_mutations": config.max_mutations or auto_max_mutations(Layout(layers).num_params),
+            "max_mutations": max_mutations,
         }
     )
     record = objective_record(objective, config.env)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -33,10 +34,12 @@ from coordinator.rounds.objective_round import (
     round_seed,
     warn_non_finite,
 )
+from coordinator.rounds.population_round import PopulationRounds, auto_population, first_state
 from coordinator.rounds.seeds import seed_for
 from coordinator.rounds.share_round import RowShares, climber_share
 from workers import ClimbOutcome, ClimbTask, Layout
 from workers.network import evaluate_compiled
+from workers.population import POPULATION_SEARCHES
 
 if TYPE_CHECKING:
     from coordinator.rounds.prepared_run import PreparedRun
@@ -189,6 +192,19 @@ def _objective_seed(prepared: PreparedRun, round_index: int) -> int | None:
     return round_seed(prepared.config.seed, round_index) if objective is not None and objective.seeded else None
 
 
+@dataclass(frozen=True, kw_only=True)
+class _RoundWork:
+    """What a round bought, either search's: its best, and the evaluations it took."""
+
+    best: Best
+    evaluations: int  # the workers' (the coordinator's apart)
+    critical_evaluations: int  # the most one worker computed in the round, one after another
+    coordinator_evaluations: int
+    winning_climber: int | None = None  # None: no single climber's network is the round's best
+    combined: bool = False
+    winning_share: int | None = None
+
+
 class SearchStepper:
     """A search in progress on an executor, from scratch or from a checkpoint's state."""
 
@@ -201,12 +217,16 @@ class SearchStepper:
     ):
         """session_started: time.monotonic() when this session began (default now); the time budget counts from it."""
         config, state = prepared.config, prepared.state
-        if config.climbers is None:
+        self.population: PopulationRounds | None = None  # a population strategy's state, round to round
+        if config.search in POPULATION_SEARCHES:
+            self.population = self._population(prepared, executor)
+            config = self.population_config
+        elif config.climbers is None:
             # One climber per worker: the deepest climbs per second. Recorded in the result's
             # config (and checkpoint), so the run can be repeated anywhere.
             config = config.model_copy(update={"climbers": executor.workers})
         self.objective = prepared.objective  # None: the climbs minimise the training rows' loss
-        if config.steps is None:  # sized from the climbers and the data; recorded likewise
+        if config.steps is None and self.population is None:  # sized from the climbers and the data; recorded likewise
             if self.objective is not None:
                 steps = objective_round_steps(config, config.climbers, prepared.episode_steps)
             else:
@@ -228,13 +248,16 @@ class SearchStepper:
         self._score_name = None if self.objective is not None else "r2" if regression else "accuracy"
         self._warned_non_finite = False
         self.row_shares = None  # a run on row shares: its shares' state from round to round
-        if (config.shares or 1) > 1:
+        self.best: Best | None
+        if self.population is not None:
+            self.best = state.best if state else None  # the first generation's best is the first best
+        elif (config.shares or 1) > 1:
             self.row_shares = RowShares(
                 config.shares, executor, self.layout, config.l2, self._loss_name, state.share_scale if state else 1.0
             )
             self.best = self._start_on_shares(state)
         else:
-            self.best: Best | None = state.best if state else _start_best(prepared, self.layout)
+            self.best = state.best if state else _start_best(prepared, self.layout)
         self.selected: Selected | None = state.selected if state else None
         self.history: list[RoundRecord] = list(state.history) if state else []
         self.evaluations = state.evaluations if state else 0
@@ -274,9 +297,47 @@ class SearchStepper:
         )
 
     def step(self) -> RoundRecord:
-        """Run one round from the broadcast best; returns its record."""
+        """Run one round from the broadcast best (a population strategy: one generation); returns its record."""
         round_index = self.rounds_completed
         started = time.monotonic()
+        work = self._population_round(round_index) if self.population is not None else self._climb_round(round_index)
+        best = work.best
+        seconds = time.monotonic() - started
+        validation_loss = validation_score = None
+        if self.prepared.validation is not None:
+            validation_loss, validation_score = evaluate_rows(
+                best.outcome.params, self.prepared.validation, self.layout, loss=self._held_out_loss
+            )
+            candidate = Selected(best, round_index, validation_loss, validation_score)
+            self.selected = selection_of(self.selected, candidate, by_loss=self.prepared.dataset.regression)
+        record = RoundRecord(
+            round=round_index,
+            best_loss=best.loss,
+            **self._scores("best", best.score),
+            evaluations=work.evaluations,
+            wall_seconds=seconds,
+            evaluations_per_second=work.evaluations / seconds if seconds > 0 else 0.0,
+            winning_climber=work.winning_climber,
+            session=self.session,
+            workers=self.executor.workers_alive(),
+            **_placement(self.executor),
+            validation_loss=validation_loss,
+            **self._scores("validation", validation_score),
+            steps=self.config.steps,
+            climber_evaluations=work.critical_evaluations,
+            coordinator_evaluations=work.coordinator_evaluations,
+            combined=work.combined,
+            winning_share=work.winning_share,
+        )
+        self.best = best
+        self.history.append(record)
+        self.evaluations += work.evaluations
+        self.rounds_completed += 1
+        self.progress.round_done(record, self.session_seconds)
+        return record
+
+    def _climb_round(self, round_index: int) -> _RoundWork:
+        """The climbers' round: every climber from the broadcast best, then the best (or a recombination) kept."""
         objective_seed = _objective_seed(self.prepared, round_index)
         tasks = round_tasks(self.config, round_index, objective_seed)
         best, reports = self.best, []
@@ -305,41 +366,45 @@ class SearchStepper:
         best = kept.best
         if self.objective is not None:
             require_a_number(self.objective, best, reports, round_index)  # a NaN best is an error, not a result
-        climber_evaluations = max(report.outcome.evaluations for report in reports)
-        evaluations = sum(report.outcome.evaluations for report in reports)  # the climbers'; the coordinator's apart
-        seconds = time.monotonic() - started
-        validation_loss = validation_score = None
-        if self.prepared.validation is not None:
-            validation_loss, validation_score = evaluate_rows(
-                best.outcome.params, self.prepared.validation, self.layout, loss=self._held_out_loss
-            )
-            candidate = Selected(best, round_index, validation_loss, validation_score)
-            self.selected = selection_of(self.selected, candidate, by_loss=self.prepared.dataset.regression)
-        record = RoundRecord(
-            round=round_index,
-            best_loss=best.loss,
-            **self._scores("best", best.score),
-            evaluations=evaluations,
-            wall_seconds=seconds,
-            evaluations_per_second=evaluations / seconds if seconds > 0 else 0.0,
-            winning_climber=best.climber_index if best.round_index == round_index and not kept.combined else None,
-            session=self.session,
-            workers=self.executor.workers_alive(),
-            **_placement(self.executor),
-            validation_loss=validation_loss,
-            **self._scores("validation", validation_score),
-            steps=self.config.steps,
-            climber_evaluations=climber_evaluations,
+        single = best.round_index == round_index and not kept.combined
+        return _RoundWork(
+            best=best,
+            evaluations=sum(report.outcome.evaluations for report in reports),  # the coordinator's apart
+            critical_evaluations=max(report.outcome.evaluations for report in reports),
             coordinator_evaluations=kept.coordinator_evaluations,
+            winning_climber=best.climber_index if single else None,
             combined=kept.combined,
             winning_share=winning_share,
         )
-        self.best = best
-        self.history.append(record)
-        self.evaluations += evaluations
-        self.rounds_completed += 1
-        self.progress.round_done(record, self.session_seconds)
-        return record
+
+    def _population_round(self, round_index: int) -> _RoundWork:
+        """A population strategy's round: one generation's candidates scored by the workers, the centre moved."""
+        best = self.best
+
+        def reported(done: int, total: int) -> None:
+            self.progress.climber_done(round_index, done, total, best)
+
+        work = self.population.run(round_index, self.executor, _objective_seed(self.prepared, round_index), reported)
+        return _RoundWork(
+            best=work.best,
+            evaluations=work.evaluations,
+            critical_evaluations=work.critical_evaluations,
+            coordinator_evaluations=0,
+        )
+
+    def _population(self, prepared: PreparedRun, executor: Executor) -> PopulationRounds:
+        """A population strategy's rounds, from its checkpointed state or from the start; the population resolved
+        (none: from the executor's workers) and recorded in `population_config`."""
+        config, state = prepared.config, prepared.state
+        layout = Layout(config.layers, config.activation, config.weights)
+        population = config.population or auto_population(executor.workers, layout.num_params)
+        self.population_config = config.model_copy(update={"population": population})
+        settings = self.population_config.population_settings(population)
+        if state is not None:
+            return PopulationRounds(prepared.objective, settings, config.seed, state.population)
+        return PopulationRounds(
+            prepared.objective, settings, config.seed, first_state(settings, config.seed, layout, prepared.start)
+        )
 
     def _scores(self, prefix: str, score: float | None) -> dict[str, float | None]:
         """A score as a record names it: {prefix}_accuracy for a classifier, {prefix}_r2 for a regressor, nothing
@@ -367,6 +432,7 @@ class SearchStepper:
             objective=self.prepared.objective_record,
             target_scaling=self.prepared.target_scaling,
             share_scale=self.row_shares.scale if self.row_shares is not None else 1.0,
+            population=self.population.state if self.population is not None else None,
         )
 
     def _start_on_shares(self, state: Checkpoint | None) -> Best:

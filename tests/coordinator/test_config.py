@@ -53,7 +53,7 @@ BAD_VALUES = {
         {"dataset": "spirals"},
         "dataset:",
         "got 'spirals'",
-        "spiral, vertical, sine, digits, iris, wine, breast_cancer, diabetes or a .npz",
+        "spiral, vertical, sine, digits, iris, wine, breast_cancer, diabetes or a .csv/.npz/.npy file",
     ),
 }
 

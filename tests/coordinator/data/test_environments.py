@@ -11,12 +11,14 @@ from tests.coordinator.cli_runner import assert_one_line_error, run_cli
 gymnasium = pytest.importorskip("gymnasium")
 
 SPACE_ENVS = "tests.workers.space_envs"  # a module that registers an environment of each space when imported
-# Small on purpose: two rounds of two climbers, two episodes a candidate (a few seconds in one process).
-FLAGS = ["--hidden", "4", "--climbers", "2", "--steps", "10", "--rounds", "2", "--episodes", "2"]
+# Small on purpose: two rounds of the default search (a generation of a few members), two episodes a candidate.
+FLAGS = ["--hidden", "4", "--rounds", "2", "--episodes", "2"]
 
 
 def test_a_cartpole_policy_climbs_acts_in_its_space_and_reloads(tmp_path):
-    config = SearchConfig(env="CartPole-v1", hidden=(4,), climbers=2, steps=10, rounds=2, episodes=2, time_budget=None)
+    config = SearchConfig(
+        env="CartPole-v1", search="climb", hidden=(4,), climbers=2, steps=10, rounds=2, episodes=2, time_budget=None
+    )
     result = search(config, executor="inprocess", run_dir=tmp_path / "run")
     losses = [record.best_loss for record in result.history]
     assert losses == sorted(losses, reverse=True)  # a round's best never loses ground under its own seed
@@ -39,7 +41,7 @@ def test_a_cartpole_policy_climbs_acts_in_its_space_and_reloads(tmp_path):
 def test_an_environments_round_is_capped_by_its_episodes_at_their_time_limit():
     from coordinator.rounds.length import ENV_ROUND_STEPS, objective_round_steps
 
-    config = SearchConfig(env="CartPole-v1", episodes=5)
+    config = SearchConfig(env="CartPole-v1", search="climb", episodes=5)
     assert objective_round_steps(config, 2, episode_steps=500) == ENV_ROUND_STEPS // 2500 == 40
     assert objective_round_steps(config, 4, episode_steps=200) == 50  # 200 evaluations over 4 climbers, below the cap
     assert objective_round_steps(config.model_copy(update={"episodes": 1000}), 1, episode_steps=500) == 1
@@ -50,7 +52,7 @@ def test_an_environments_round_is_capped_by_its_episodes_at_their_time_limit():
 
 
 def test_a_pendulum_policys_actions_stay_in_the_box():
-    config = SearchConfig(env="Pendulum-v1", hidden=(4,), climbers=2, steps=3, rounds=1, episodes=1, time_budget=None)
+    config = SearchConfig(env="Pendulum-v1", hidden=(4,), rounds=1, episodes=1, time_budget=None)
     result = search(config, executor="inprocess")
     actions = result.predict(np.random.default_rng(1).uniform(-8.0, 8.0, (50, 3)))
     assert actions.shape == (50, 1) and np.all(np.abs(actions) <= 2.0)  # tanh scaled to Pendulum's torque box
@@ -120,7 +122,7 @@ def test_the_command_line_trains_a_policy_and_evaluates_it_on_unseen_episodes(tm
 
 @pytest.mark.parametrize(("env", "states"), [("FrozenLake-v1", 16), ("Taxi-v4", 500)])
 def test_an_environment_of_states_climbs_and_its_policy_acts_on_a_state(env, states):
-    config = SearchConfig(env=env, hidden=(4,), climbers=2, steps=3, rounds=2, episodes=1, time_budget=None)
+    config = SearchConfig(env=env, hidden=(4,), rounds=2, episodes=1, time_budget=None)
     result = search(config, executor="inprocess")
     assert result.rounds_completed == 2 and np.isfinite(result.best_loss)
     assert result.config.layers == (states, 4, result.policy.action_size)
@@ -130,7 +132,7 @@ def test_an_environment_of_states_climbs_and_its_policy_acts_on_a_state(env, sta
 
 def test_an_environment_a_package_registers_is_named_with_the_package_and_images_are_flattened(tmp_path):
     env = f"{SPACE_ENVS}:SpaceTest/Image-v0"  # Box(210, 160, 3) of uint8 observations, as Atari's
-    config = SearchConfig(env=env, hidden=(2,), climbers=2, steps=2, rounds=1, episodes=1, time_budget=None)
+    config = SearchConfig(env=env, hidden=(2,), rounds=1, episodes=1, time_budget=None)
     result = search(config, executor="inprocess", run_dir=tmp_path / "run")
     assert result.config.layers == (210 * 160 * 3, 2, 3) and np.isfinite(result.best_loss)
     image = np.random.default_rng(0).integers(0, 256, (210, 160, 3))

@@ -113,13 +113,13 @@ def test_bad_run_or_output_paths_are_one_line_errors(tmp_path):
 
 
 def test_a_run_without_a_graph_is_refused_in_words_that_name_what_exports(tmp_path):
-    objective = search(SearchConfig(layers=(2, 2), climbers=1, steps=5, rounds=1, time_budget=None),
+    objective = search(SearchConfig(layers=(2, 2), rounds=1, time_budget=None),
                        executor="inprocess", objective=lambda params: float(params @ params))  # fmt: skip
     with pytest.raises(ConfigError, match=r"a function of the parameters; an ONNX graph is written for classifiers "
                        r"and regressors$"):  # fmt: skip
         export_onnx(objective, tmp_path / "f.onnx")
     pytest.importorskip("gymnasium")
-    config = SearchConfig(env="CartPole-v1", hidden=(2,), climbers=1, steps=2, rounds=1, episodes=1, time_budget=None)
+    config = SearchConfig(env="CartPole-v1", hidden=(2,), rounds=1, episodes=1, time_budget=None)
     policy = search(config, executor="inprocess")
     with pytest.raises(ConfigError, match=r"policy for CartPole-v1; an ONNX graph is written for classifiers and "
                        r"regressors \(a policy with discrete actions exports as a C header: --c\)"):  # fmt: skip

@@ -193,7 +193,7 @@ def test_the_estimator_exports_its_own_labels_as_c_strings(tmp_path):
 
 def test_a_policy_with_discrete_actions_returns_predicts_action(tmp_path):
     pytest.importorskip("gymnasium")
-    config = SearchConfig(env="CartPole-v1", hidden=(6,), rounds=1, climbers=2, episodes=1, steps=20, time_budget=None)
+    config = SearchConfig(env="CartPole-v1", hidden=(6,), rounds=1, episodes=1, time_budget=None)
     result = search(config, executor="inprocess")
     export_c(result, tmp_path / "cartpole.h")
     observations = np.random.default_rng(1).normal(scale=[1.0, 1.0, 0.2, 1.0], size=(400, 4))
@@ -219,7 +219,7 @@ def test_the_command_line_writes_a_header_named_after_the_file(tmp_path):
 def test_runs_and_paths_the_header_cannot_take_are_one_line_errors(tmp_path, capsys):
     make_run(tmp_path / "run")
     search(
-        SearchConfig(layers=(3, 4, 2), rounds=1, climbers=2, steps=20, time_budget=None),
+        SearchConfig(layers=(3, 4, 2), rounds=1, time_budget=None),
         executor="inprocess",
         objective=lambda params: float(np.sum(params**2)),
         run_dir=tmp_path / "function",
@@ -251,7 +251,7 @@ def test_runs_and_paths_the_header_cannot_take_are_one_line_errors(tmp_path, cap
 
 def test_a_policy_with_continuous_actions_is_refused(tmp_path, capsys):
     pytest.importorskip("gymnasium")
-    config = SearchConfig(env="Pendulum-v1", hidden=(4,), rounds=1, climbers=2, episodes=1, steps=5, time_budget=None)
+    config = SearchConfig(env="Pendulum-v1", hidden=(4,), rounds=1, episodes=1, time_budget=None)
     search(config, executor="inprocess", run_dir=tmp_path / "run")
     assert main(["export", str(tmp_path / "run"), "--c", str(tmp_path / "pendulum.h")]) == 2
     assert "whose actions are Box(1,) of float32, not Discrete" in capsys.readouterr().err

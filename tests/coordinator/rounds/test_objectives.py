@@ -18,7 +18,7 @@ from workers.objective_climb import ObjectiveOutcome
 
 LAYERS = (4, 3)
 TARGET = np.linspace(-1.0, 1.0, Layout(LAYERS).num_params)
-CONFIG = SearchConfig(layers=LAYERS, climbers=4, steps=150, rounds=4, time_budget=None)
+CONFIG = SearchConfig(layers=LAYERS, search="climb", climbers=4, steps=150, rounds=4, time_budget=None)
 
 
 def bowl(params):
@@ -252,6 +252,8 @@ def test_an_objectives_round_is_200_evaluations_between_the_climbers_unless_step
     assert [objective_round_steps(config, climbers) for climbers in (1, 2, 3, 200, 1000)] == [200, 100, 67, 1, 1]
     assert objective_round_steps(config.model_copy(update={"steps": 7}), 2) == 7
     result = search(
-        SearchConfig(layers=LAYERS, climbers=3, rounds=1, time_budget=None), executor="inprocess", objective=bowl
+        SearchConfig(layers=LAYERS, search="climb", climbers=3, rounds=1, time_budget=None),
+        executor="inprocess",
+        objective=bowl,
     )
     assert result.config.steps == 67 and result.history[0].evaluations == 3 * 68  # resolved and saved

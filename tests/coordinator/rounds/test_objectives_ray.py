@@ -14,7 +14,7 @@ from coordinator.rounds.stepper import round_tasks
 from tests.coordinator.on_actors import assert_ran_on_actors
 from workers.objective import Objective, ObjectiveError
 
-CONFIG = SearchConfig(layers=(4, 3), climbers=4, steps=120, rounds=3, time_budget=None)
+CONFIG = SearchConfig(layers=(4, 3), search="climb", climbers=4, steps=120, rounds=3, time_budget=None)
 
 
 def _objectives():
@@ -80,9 +80,11 @@ def test_a_failure_in_an_actor_is_one_line_naming_the_climber_and_round(ray_loca
     assert "\n" not in line and "Traceback" not in line
 
 
-def test_a_gymnasium_policy_on_ray_gives_the_bits_it_gives_in_one_process(ray_local):
+@pytest.mark.parametrize("settings", [{"search": "climb", "climbers": 3, "steps": 15}, {}], ids=["climb", "default"])
+def test_a_gymnasium_policy_on_ray_gives_the_bits_it_gives_in_one_process(ray_local, settings):
+    """The climbs, and the default population (2 members on 1 worker or 2: the same run, split two ways)."""
     pytest.importorskip("gymnasium")
-    config = SearchConfig(env="CartPole-v1", hidden=(4,), episodes=2, climbers=3, steps=15, rounds=2, time_budget=None)
+    config = SearchConfig(env="CartPole-v1", hidden=(4,), episodes=2, rounds=2, time_budget=None, **settings)
     in_process = search(config.model_copy(update={"workers": 1}), executor="inprocess")
     prepared = prepare_run(config.model_copy(update={"workers": 2}))
     executor = RayExecutor(None, prepared.config, objective=prepared.objective)
@@ -92,7 +94,7 @@ def test_a_gymnasium_policy_on_ray_gives_the_bits_it_gives_in_one_process(ray_lo
     finally:
         executor.close()
     assert [record.workers for record in on_ray.history] == [2, 2]
-    assert_ran_on_actors(on_ray, actors=2)  # two groups of the round's three climbers, one an actor
+    assert_ran_on_actors(on_ray, actors=2)  # two groups of the round's climbers (or candidates), one an actor
     assert on_ray.params.tobytes() == in_process.params.tobytes()
     assert [r.best_loss for r in on_ray.history] == [r.best_loss for r in in_process.history]
     assert on_ray.policy == in_process.policy and on_ray.objective.kind == "env"
