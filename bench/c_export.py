@@ -361,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
                         from coordinator.results.result import load_result
 
                         run_dir = scratch / f"run-{variant}"
-                        seconds = train(train_csv, run_dir, args.hidden, split, VARIANTS[variant], args)
+                        seconds = train(train_csv, run_dir, ",".join(map(str, hidden)), split, VARIANTS[variant], args)
                         result = load_result(run_dir)
                         name = f"model_{variant.replace('-', '_')}"
                         figures = measure_project(result, name, scratch, rows_file, X_test, y_test,

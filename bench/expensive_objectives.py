@@ -22,9 +22,10 @@ median. Methods (`--methods`, each `name[/key=value...]`):
 - climb: the current climb, climbers = W, its default rounds (`--steps` other than the default: `climb/steps=4`);
 - openai_es, snes, pgpe: `workers.population`, members handed out as seeds, a generation of
   `population` members plus the centre and the best so far costing ceil((population + 2) / W)
-  evaluations of the critical path (`population=4w`: 4W - 2 members, 4 evaluations a worker); other keys
-  are `PopulationSettings` fields (sigma, learning_rate, ...), and `result=centre` checks the centre
-  rather than the best candidate.
+  evaluations of the critical path (`population=4w`: 4W - 2 members, 4 evaluations a worker;
+  `population=auto`: the search's default, SNES's own for the parameters filled to whole evaluations
+  a worker); other keys are `PopulationSettings` fields (sigma, learning_rate, ...), and
+  `result=centre` checks the centre rather than the best candidate.
 
 Usage (counts: may run beside other work, under nice):
     python bench/expensive_objectives.py target --envs CartPole-v1 --budget 2000 --seeds 0,1,2
@@ -40,19 +41,17 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_name, "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: this checkout's packages
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from bench.common import ONE_THREAD, RESULTS, environment_defaults
+
+environment_defaults(ONE_THREAD)
 
 import numpy as np  # noqa: E402
 
@@ -97,6 +96,8 @@ def parse_method(spec: str, workers: int) -> tuple[str, dict]:
         key, value = pair.split("=", 1)
         if key == "population" and value.endswith("w"):
             settings[key] = max(2, int(value[:-1]) * workers - 2)
+        elif key == "population" and value == "auto":
+            settings[key] = "auto"  # the search's default for the policy's parameters: resolved in run_population
         else:
             settings[key] = json.loads(value) if value[:1].isdigit() or value[:1] in "-[{tf" else value
     return name, settings
@@ -141,6 +142,7 @@ def run_population(env: str, method: str, workers: int, seed: int, stop: float |
     """
     from coordinator.data.environments import env_objective, env_spec
     from coordinator.rounds.objective_round import round_seed
+    from coordinator.rounds.population_round import auto_population
     from workers.network import Layout
     from workers.population import PopulationSettings, candidate_count, run_generation, start_centre, start_state
 
@@ -148,6 +150,8 @@ def run_population(env: str, method: str, workers: int, seed: int, stop: float |
     result = settings.pop("result", "best")
     spec = env_spec(env)
     layers = spec.layers(HIDDEN)
+    if settings.get("population") == "auto":
+        settings["population"] = auto_population(workers, Layout(layers).num_params)
     objective = env_objective(env, EPISODES, spec, layers)
     strategy = PopulationSettings(search=method, **settings)
     state = start_state(start_centre(seed, Layout(layers)), strategy)
@@ -281,6 +285,8 @@ def command_report(args) -> None:
         "        --methods snes/population=1w/sigma=0.3,pgpe/population=1w/sigma=0.3",
         "    python bench/expensive_objectives.py run --budget 2000 --seeds 0,1,2 --jobs 2 --workers 1,2,4,8,32 \\",
         "        --methods snes/population=1w/sigma=0.3",
+        "    python bench/expensive_objectives.py run --budget 2000 --seeds 0,1,2 --jobs 2 \\",
+        "        --methods snes/population=auto   # the search's default (SNES's own population, filled)",
         "    python bench/expensive_objectives.py report",
         "",
         "Raw lines: expensive_objectives.jsonl (kind 'target': one worker's climb for the budget; kind 'run').",
@@ -377,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--budget", type=int, default=DEFAULT_BUDGET, help="one worker's evaluations (the target's)")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (processes)")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
     {"target": command_target, "run": command_run, "report": command_report}[args.command](args)
     return 0

@@ -32,12 +32,11 @@ import sys
 import time
 from pathlib import Path
 
-for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_name, "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: this checkout's packages
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from bench.common import ONE_THREAD, RESULTS, environment_defaults
+
+environment_defaults(ONE_THREAD)
 
 import numpy as np  # noqa: E402
 
@@ -92,17 +91,8 @@ def sync_vector(env_id, spec, layout, params, seeds) -> tuple[np.ndarray, int]:
 
     count = params.shape[0] * len(seeds)
     vector = gymnasium.vector.SyncVectorEnv([lambda: make_env(env_id) for _ in range(count)])
-    owners = np.repeat(np.arange(params.shape[0]), len(seeds))
     observations, _ = vector.reset(seed=[int(seeds[m % len(seeds)]) for m in range(count)])
-    returns, alive, steps = np.zeros(count), np.ones(count, dtype=bool), 0
-    while alive.any():
-        actions = act(params[owners], observations, spec, layout)
-        observations, rewards, terminated, truncated, _ = vector.step(np.asarray(actions))
-        returns += np.where(alive, rewards, 0.0)
-        steps += int(alive.sum())
-        alive &= ~(terminated | truncated)
-    vector.close()
-    return returns.reshape(params.shape[0], len(seeds)), steps
+    return _masked_episodes(vector, observations, spec, layout, params, seeds)
 
 
 def numpy_vector(env_id, spec, layout, params, seeds) -> tuple[np.ndarray, int]:
@@ -121,7 +111,14 @@ def numpy_vector(env_id, spec, layout, params, seeds) -> tuple[np.ndarray, int]:
     starts = [seeding.np_random(int(seeds[m % len(seeds)]))[0].uniform(-0.05, 0.05, size=(4,)) for m in range(count)]
     base.state = np.stack(starts, axis=1)  # (4, count)
     observations = base.state.T.astype(np.float32)
-    owners = np.repeat(np.arange(params.shape[0]), len(seeds))
+    return _masked_episodes(vector, observations, spec, layout, params, seeds)
+
+
+def _masked_episodes(vector, observations, spec, layout, params, seeds) -> tuple[np.ndarray, int]:
+    """Returns (B, K) and environment steps: a vector environment of B * K episodes stepped until every one has
+    finished, each finished episode's later rewards masked out (a vector environment resets it by itself)."""
+    count = params.shape[0] * len(seeds)
+    owners = np.repeat(np.arange(params.shape[0]), len(seeds))  # (B * K,) the candidate of each episode
     returns, alive, steps = np.zeros(count), np.ones(count, dtype=bool), 0
     while alive.any():
         actions = act(params[owners], observations, spec, layout)
@@ -179,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--candidates", default="1,8,32,128", help="policies a batch")
     parser.add_argument("--episodes", type=int, default=5, help="episodes a policy (bench/objectives.py's 5)")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "vector_episodes.jsonl"))
+    parser.add_argument("--out", default=str(RESULTS / "vector_episodes.jsonl"))
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -11,9 +11,9 @@ import importlib.metadata
 import os
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -229,12 +229,12 @@ class RayExecutor:
                 cpus = min(config.workers or local_cpus(), local_cpus())
                 self._private_cpus = cpus
                 self.workers = config.workers or cpus
-                _warn_if_shared(self.workers, cpus)
+                _warn_if_shared(self.workers, cpus, objective is not None)
                 self._starter = threading.Thread(target=self._hold_private_ray, args=(cpus,), daemon=True)
             else:
                 self.info = self._stack.enter_context(connect(address))
                 self.workers = config.workers or max(1, self.info.cpus)
-                _warn_if_shared(self.workers, self.info.cpus)
+                _warn_if_shared(self.workers, self.info.cpus, objective is not None)
                 self._start_pool()
                 self._stack.callback(self.pool.close)
                 self._starter = threading.Thread(target=self._wait_for_pool, daemon=True)
@@ -326,19 +326,10 @@ class RayExecutor:
 
     def run_round(self, start: Solution | None, tasks: list[ClimbTask]) -> Iterator[ClimbReport]:
         """Reports of the round's tasks as they arrive; reports of other rounds are dropped."""
-        round_index = tasks[0].round_index
-        queue = list(tasks)
-        self._driver_tasks = 0
-        if self.pool is not None:
-            self.pool.last_run_workers = set()
-        if not self._climb_while_starting:
-            self.wait_until_ready()
-        while queue and not self._actors_ready():
-            yield from self.local.run(start, [queue.pop(0)])
-            self._driver_tasks += 1
+        queue = yield from self._driver_first(tasks, lambda task: self.local.run(start, [task]))
         if not queue:
             return
-        accept = lambda report: report.round_index == round_index  # noqa: E731
+        accept = _of_round(tasks[0].round_index)
         with _objective_errors():
             if self.batch:  # groups of a round's climbers, one call each; a group's reports come back together
                 yield from self.pool.run("run_groups", start, task_groups(queue, self.workers), accept=accept)
@@ -347,7 +338,15 @@ class RayExecutor:
 
     def run_candidates(self, generation: Generation, tasks: list[CandidateTask]) -> Iterator[CandidateReport]:
         """The losses of the tasks' candidates as they arrive (here while the actors start); other rounds' dropped."""
-        round_index = generation.round_index
+        queue = yield from self._driver_first(tasks, lambda task: self.local.evaluate(generation, [task]))
+        if not queue:
+            return
+        with _objective_errors():
+            yield from self.pool.run("evaluate", generation, queue, accept=_of_round(generation.round_index))
+
+    def _driver_first(self, tasks: list, run_here: Callable[[Any], list]) -> Generator[Any, None, list]:
+        """Run tasks here, one at a time, while the actors start (or wait for them); yields their reports and
+        returns the tasks left for the actors."""
         queue = list(tasks)
         self._driver_tasks = 0
         if self.pool is not None:
@@ -355,13 +354,9 @@ class RayExecutor:
         if not self._climb_while_starting:
             self.wait_until_ready()
         while queue and not self._actors_ready():
-            yield from self.local.evaluate(generation, [queue.pop(0)])
+            yield from run_here(queue.pop(0))
             self._driver_tasks += 1
-        if not queue:
-            return
-        accept = lambda report: report.round_index == round_index  # noqa: E731
-        with _objective_errors():
-            yield from self.pool.run("evaluate", generation, queue, accept=accept)
+        return queue
 
     def _holders_of(self, task: ClimbTask | ScoreTask) -> set[int]:
         """The actors that hold the task's share of the rows."""
@@ -374,8 +369,7 @@ class RayExecutor:
             self.wait_until_ready()
         if not self._actors_ready():
             return [report.partials for report in self.local.score(candidates, tasks)]
-        accept = lambda report: report.round_index == round_index  # noqa: E731
-        reports = self.pool.run("score", candidates, tasks, accept=accept, eligible=self._holders_of)
+        reports = self.pool.run("score", candidates, tasks, accept=_of_round(round_index), eligible=self._holders_of)
         return [report.partials for report in sorted(reports, key=lambda report: report.share)]
 
     def placement(self) -> RoundPlacement:
@@ -438,20 +432,25 @@ def _objective_errors() -> Iterator[None]:
         raise (cause if isinstance(cause, ObjectiveError) else ObjectiveError(str(error))) from None
 
 
+def _of_round(round_index: int) -> Callable[[Any], bool]:
+    """Accepts the reports of this round only (a stale round's are dropped)."""
+    return lambda report: report.round_index == round_index
+
+
 def ray_version() -> str:
     """The installed Ray's version, without importing it (another thread may be starting it)."""
     return importlib.metadata.version("ray")
 
 
-def _warn_if_shared(workers: int, cpus: int) -> None:
-    """Point out more workers than CPUs: they only share them."""
+def _warn_if_shared(workers: int, cpus: int, objective: bool) -> None:
+    """Point out more workers than CPUs: they only share them (an objective's gain while its evaluations wait)."""
     if cpus and workers > cpus:
-        warnings.warn(
-            f"workers: {workers} workers share the {cpus} CPU(s) Ray has: each holds the data and "
-            f"a process of its own, and none runs faster (give --workers {cpus} or fewer)",
-            UserWarning,
-            stacklevel=3,
+        why = (
+            "they pay only while an evaluation waits rather than computes (a simulator elsewhere, a service)"
+            if objective
+            else f"each holds the data and a process of its own, and none runs faster (give --workers {cpus} or fewer)"
         )
+        warnings.warn(f"workers: {workers} workers share the {cpus} CPU(s) Ray has: {why}", UserWarning, stacklevel=3)
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ def test_a_method_spec_names_the_strategy_and_sizes_the_population_from_the_work
     assert parse_method("snes/population=1w/sigma=0.3", 16) == ("snes", {"population": 14, "sigma": 0.3})
     assert parse_method("openai_es/population=2w", 1) == ("openai_es", {"population": 2})
     assert parse_method("climb/steps=4", 8) == ("climb", {"steps": 4})
+    assert parse_method("snes/population=auto", 8) == ("snes", {"population": "auto"})
     assert cap_of(2000, 1) == 2000 and cap_of(2000, 64) == 63
 
 
@@ -38,3 +39,9 @@ def test_a_population_run_is_the_same_split_among_fewer_workers():
     shared = one_run("CartPole-v1", "snes/population=1w", 4, 0, None, 3)
     assert alone["generations"] == shared["generations"] == 3
     assert alone["trace"][-1][1] == shared["trace"][-1][1]
+
+
+def test_the_automatic_population_is_the_searchs_default_for_the_policy():
+    # CartPole-v1's policy 4-16-2 has 114 parameters: SNES's own 4 + floor(3 ln 114) = 18, on 16 workers 30.
+    assert one_run("CartPole-v1", "snes/population=auto", 1, 0, None, 20)["population"] == 18
+    assert one_run("CartPole-v1", "snes/population=auto", 16, 0, None, 2)["population"] == 30

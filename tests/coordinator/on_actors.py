@@ -7,6 +7,11 @@ compare two runs of the same process. These runs wait for their actors, and chec
 
 from __future__ import annotations
 
+import os
+import signal
+
+from coordinator.rounds.stepper import SilentProgress
+
 ON_ACTORS = {"climb_while_starting": False}
 
 
@@ -20,3 +25,17 @@ def assert_ran_on_actors(result, actors: int, rounds: slice = slice(None)) -> No
     assert result.environment.executor == "ray"
     chosen = placements(result)[rounds]
     assert chosen and chosen == [(0, actors)] * len(chosen), f"rounds ran at (driver climbs, actors) {chosen}"
+
+
+class KillOneWorker(SilentProgress):
+    """A progress watcher that kills one worker actor's process as the first task of round 1 reports."""
+
+    def __init__(self, executor):
+        self.executor = executor
+        self.killed = None
+
+    def climber_done(self, round_index, done, total, best):
+        if round_index == 1 and done == 1 and self.killed is None:
+            pid, _node = self.executor.pool.worker_info[0]
+            os.kill(pid, signal.SIGKILL)
+            self.killed = pid

@@ -4,9 +4,7 @@ workers, in one process or on Ray actors, after a worker dies and after a resume
 from __future__ import annotations
 
 import math
-import os
 import re
-import signal
 import warnings
 
 import numpy as np
@@ -18,9 +16,8 @@ from coordinator.rounds.checkpoint import load_checkpoint
 from coordinator.rounds.executors import RayExecutor
 from coordinator.rounds.objective_round import round_seed
 from coordinator.rounds.population_round import auto_population, first_state, recommended_population
-from coordinator.rounds.stepper import SilentProgress
 from tests.coordinator.cli_runner import assert_one_line_error, run_cli
-from tests.coordinator.on_actors import ON_ACTORS, assert_ran_on_actors, placements
+from tests.coordinator.on_actors import ON_ACTORS, KillOneWorker, assert_ran_on_actors, placements
 from workers.network import Layout
 from workers.objective import Objective, ObjectiveError
 from workers.population import POPULATION_SEARCHES, run_generation
@@ -200,25 +197,20 @@ def test_the_command_line_refuses_a_climb_setting_for_an_environment_with_exit_s
 
 def test_on_ray_actors_the_bits_of_one_process(ray_local):
     in_process = search(CONFIG, executor="inprocess", objective=noisy)
+    cpus = int(ray_local.cluster_resources()["CPU"])
     for workers in (1, 2, 3):
         config = CONFIG.model_copy(update={"workers": workers, **ON_ACTORS})
-        result = search(config, executor="ray", objective=noisy)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = search(config, executor="ray", objective=noisy)
         assert_ran_on_actors(result, actors=workers)
         _same_bits(result, in_process)
-
-
-class _KillOneWorker(SilentProgress):
-    """Kills one worker actor's process as the first group of candidates of round 1 reports."""
-
-    def __init__(self, executor):
-        self.executor = executor
-        self.killed = None
-
-    def climber_done(self, round_index, done, total, best):
-        if round_index == 1 and done == 1 and self.killed is None:
-            pid, _node = self.executor.pool.worker_info[0]
-            os.kill(pid, signal.SIGKILL)
-            self.killed = pid
+        # More workers than CPUs pay for an objective whose evaluations wait: said so, not "none runs faster".
+        shared = [str(warning.message) for warning in caught if "workers share the" in str(warning.message)]
+        assert shared == ([] if workers <= cpus else [
+            f"workers: {workers} workers share the {cpus} CPU(s) Ray has: they pay only while an evaluation waits "
+            "rather than computes (a simulator elsewhere, a service)"
+        ])  # fmt: skip
 
 
 def test_a_worker_killed_mid_round_changes_nothing(ray_local):
@@ -227,7 +219,7 @@ def test_a_worker_killed_mid_round_changes_nothing(ray_local):
     executor = RayExecutor(None, config, objective=Objective.of(noisy))
     executor.wait_until_ready()  # every candidate on an actor, so that killing one matters
     try:
-        killer = _KillOneWorker(executor)
+        killer = KillOneWorker(executor)
         result = search(config, executor=executor, objective=noisy, progress=killer)
         assert killer.killed is not None and executor.pool.replacements >= 1
     finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -19,8 +18,7 @@ from coordinator.data.datasets import load_dataset
 from coordinator.rounds.best import Best, better_of
 from coordinator.rounds.executors import RayExecutor
 from coordinator.rounds.seeds import seed_for
-from coordinator.rounds.stepper import SilentProgress
-from tests.coordinator.on_actors import ON_ACTORS, assert_ran_on_actors, placements
+from tests.coordinator.on_actors import ON_ACTORS, KillOneWorker, assert_ran_on_actors, placements
 from workers import ClimbOutcome
 
 SMALL = SearchConfig(climbers=5, steps=1500, rounds=4, time_budget=None, layers=(2, 16, 3))
@@ -85,26 +83,12 @@ def test_ray_gives_the_same_bits_for_any_number_of_workers(ray_local, in_process
     assert result.environment.ray_version == ray_local.__version__
 
 
-class _KillOneWorker(SilentProgress):
-    """A progress watcher that kills one worker actor's process in the middle of round 1."""
-
-    def __init__(self, executor):
-        self.executor = executor
-        self.killed = None
-
-    def climber_done(self, round_index, done, total, best):
-        if round_index == 1 and done == 1 and self.killed is None:
-            pid, _node = self.executor.pool.worker_info[0]
-            os.kill(pid, signal.SIGKILL)
-            self.killed = pid
-
-
 def test_a_worker_killed_mid_round_changes_nothing(ray_local, in_process_result):
     config = SMALL.model_copy(update={"workers": 2})
     executor = RayExecutor(load_dataset(config), config)
     executor.wait_until_ready()  # every climb of the run on an actor, so that killing one matters
     try:
-        killer = _KillOneWorker(executor)
+        killer = KillOneWorker(executor)
         result = search(config, executor=executor, progress=killer)
         assert killer.killed is not None
         assert executor.pool.replacements >= 1

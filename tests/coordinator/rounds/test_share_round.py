@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import signal
 
 import numpy as np
 import pytest
@@ -14,9 +12,8 @@ from coordinator.rounds.best import Best
 from coordinator.rounds.executors import RayExecutor
 from coordinator.rounds.prepare import prepare_run
 from coordinator.rounds.share_round import ADAPT_LOW, climber_share, improvement_order, share_round_best
-from coordinator.rounds.stepper import SilentProgress
 from tests.coordinator.cli_runner import assert_one_line_error, run_cli
-from tests.coordinator.on_actors import ON_ACTORS, assert_ran_on_actors
+from tests.coordinator.on_actors import ON_ACTORS, KillOneWorker, assert_ran_on_actors
 from workers import ClimbOutcome, ClimbReport, Layout
 from workers.network import evaluate
 from workers.shares import PartialSums
@@ -126,20 +123,6 @@ def test_ray_gives_the_same_bits_for_any_number_of_workers(ray_local, in_process
     assert [r.best_loss for r in result.history] == [r.best_loss for r in in_process_result.history]
 
 
-class _KillOneWorker(SilentProgress):
-    """Kills one worker actor's process in the middle of round 1: its shares are held again by its replacement."""
-
-    def __init__(self, executor):
-        self.executor = executor
-        self.killed = None
-
-    def climber_done(self, round_index, done, total, best):
-        if round_index == 1 and done == 1 and self.killed is None:
-            pid, _node = self.executor.pool.worker_info[0]
-            os.kill(pid, signal.SIGKILL)
-            self.killed = pid
-
-
 def test_a_worker_killed_mid_round_changes_nothing(ray_local, in_process_result):
     X, y = _rows()
     config = CONFIG.model_copy(update={"workers": 2, **ON_ACTORS})
@@ -147,7 +130,7 @@ def test_a_worker_killed_mid_round_changes_nothing(ray_local, in_process_result)
     executor = RayExecutor(prepared.dataset, prepared.config, share_indices=prepared.share_indices)
     executor.wait_until_ready()
     try:
-        killer = _KillOneWorker(executor)
+        killer = KillOneWorker(executor)
         result = search(config, X, y, executor=executor, progress=killer)
         assert killer.killed is not None and executor.pool.replacements >= 1
     finally:
