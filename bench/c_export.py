@@ -118,9 +118,10 @@ LATER = """    {{
     }}"""
 
 
-def train(train_csv: Path, run_dir: Path, hidden: str, split: int, flags: list[str], args) -> float:
+def train(train_csv: Path, run_dir: Path, hidden: tuple[int, ...], split: int, flags: list[str], args) -> float:
     """A run of this project as a user makes it; returns its wall seconds."""
-    command = [sys.executable, "-m", "coordinator", "run", "--dataset", str(train_csv), "--hidden", hidden]
+    sizes = ",".join(map(str, hidden))  # as --hidden takes them
+    command = [sys.executable, "-m", "coordinator", "run", "--dataset", str(train_csv), "--hidden", sizes]
     command += ["--seed", str(split), "--quiet", "--out", str(run_dir), *flags]
     if args.budget is not None:
         command += ["--time-budget", str(args.budget)]
@@ -361,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
                         from coordinator.results.result import load_result
 
                         run_dir = scratch / f"run-{variant}"
-                        seconds = train(train_csv, run_dir, ",".join(map(str, hidden)), split, VARIANTS[variant], args)
+                        seconds = train(train_csv, run_dir, hidden, split, VARIANTS[variant], args)
                         result = load_result(run_dir)
                         name = f"model_{variant.replace('-', '_')}"
                         figures = measure_project(result, name, scratch, rows_file, X_test, y_test,

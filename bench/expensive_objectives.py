@@ -150,11 +150,12 @@ def run_population(env: str, method: str, workers: int, seed: int, stop: float |
     result = settings.pop("result", "best")
     spec = env_spec(env)
     layers = spec.layers(HIDDEN)
+    layout = Layout(layers)
     if settings.get("population") == "auto":
-        settings["population"] = auto_population(workers, Layout(layers).num_params)
+        settings["population"] = auto_population(workers, layout.num_params)
     objective = env_objective(env, EPISODES, spec, layers)
     strategy = PopulationSettings(search=method, **settings)
-    state = start_state(start_centre(seed, Layout(layers)), strategy)
+    state = start_state(start_centre(seed, layout), strategy)
     unseen = UnseenReturns(env, seed)
     critical = evaluations = since_check = 0
     trace = []
